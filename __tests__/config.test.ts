@@ -1,0 +1,77 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { ConfigError, loadProjectConfig, parseProjectConfig } from "../stacks/config/load";
+import type { EnvironmentInput } from "../stacks/config/schema";
+
+const reject = (input: EnvironmentInput) => () => parseProjectConfig({ environments: { prod: input } }, "replication.config.json");
+
+describe("configuration defaults", () => {
+  test("no configuration is the seed pipeline api-pagos -> api-pos-backup in us-east-1", () => {
+    const { environments } = parseProjectConfig({});
+    expect(Object.keys(environments)).toEqual(["api-pagos-replication"]);
+    const env = environments["api-pagos-replication"];
+    expect(env).toMatchObject({
+      region: "us-east-1",
+      sourceTable: { name: "api-pagos", partitionKey: { name: "id", type: "S" } },
+      backupTable: { name: "api-pos-backup" },
+      deletes: "retain",
+      lambda: { runtime: "nodejs22.x", architecture: "arm64", memoryMb: 256 },
+      stream: { batchSize: 100, batchingWindowSeconds: 5, maximumRetryAttempts: 5 },
+    });
+    expect(env.sourceTable.sortKey).toBeUndefined();
+  });
+
+  test("partial settings keep the defaults of their siblings", () => {
+    const env = parseProjectConfig({ environments: { dev: { lambda: { memoryMb: 1024 }, sourceTable: { sortKey: { name: "ts", type: "N" } } } } }).environments.dev;
+    expect(env.lambda).toMatchObject({ memoryMb: 1024, runtime: "nodejs22.x" });
+    expect(env.sourceTable).toEqual({ name: "api-pagos", partitionKey: { name: "id", type: "S" }, sortKey: { name: "ts", type: "N" } });
+  });
+});
+
+describe("bad configuration fails with the setting, the value and what is allowed", () => {
+  test.each<[string, EnvironmentInput, string]>([
+    ["table name too short", { sourceTable: { name: "ab" } }, 'environments.prod.sourceTable.name = "ab": must be 3 to 255 characters of a-z, A-Z, 0-9'],
+    ["table name with a bad character", { backupTable: { name: "api pos" } }, 'environments.prod.backupTable.name = "api pos": must be 3 to 255 characters'],
+    ["key type", { sourceTable: { partitionKey: { name: "id", type: "X" as "S" } } }, 'environments.prod.sourceTable.partitionKey.type = "X": must be one of "S", "N", "B"'],
+    ["same name for both tables", { backupTable: { name: "api-pagos" } }, 'environments.prod.backupTable.name = "api-pagos": must differ from sourceTable.name'],
+    ["batch size 0", { stream: { batchSize: 0 } }, "environments.prod.stream.batchSize = 0: must be a whole number from 1 to 10000"],
+    ["batch size 10001", { stream: { batchSize: 10001 } }, "environments.prod.stream.batchSize = 10001: must be a whole number from 1 to 10000"],
+    ["unknown runtime", { lambda: { runtime: "python3.12" as "nodejs22.x" } }, 'environments.prod.lambda.runtime = "python3.12": must be one of "nodejs20.x", "nodejs22.x"'],
+    ["memory below 128", { lambda: { memoryMb: 64 } }, "environments.prod.lambda.memoryMb = 64: must be a whole number from 128 to 10240"],
+    ["memory above 10240", { lambda: { memoryMb: 20000 } }, "environments.prod.lambda.memoryMb = 20000: must be a whole number from 128 to 10240"],
+    ["malformed region", { region: "US_EAST_1" }, 'environments.prod.region = "US_EAST_1": must be an AWS region name such as us-east-1'],
+    ["unknown setting", { lambda: { memory: 512 } as never }, 'environments.prod.lambda: unknown setting "memory"'],
+    ["log retention", { logRetentionDays: 10 }, "environments.prod.logRetentionDays = 10: must be one of the CloudWatch Logs retention periods 1, 3, 5, 7, 14"],
+    ["renaming a key attribute", { transform: { rename: { id: "payment_id" } } }, 'environments.prod.transform.rename.id = "payment_id": cannot rename to or from a key attribute (id)'],
+    ["dropping a key attribute", { transform: { drop: ["id"] } }, 'environments.prod.transform.drop.0 = "id": cannot drop a key attribute (id)'],
+    ["a reserved Lambda variable", { lambda: { environment: { MANIFEST_BUCKET: "x" } } }, 'environments.prod.lambda.environment.MANIFEST_BUCKET = "x": is set by the pipeline'],
+  ])("%s", (_label, input, message) => {
+    expect(reject(input)).toThrow(ConfigError);
+    expect(reject(input)).toThrow(`Invalid replication.config.json:\n  - ${message}`);
+  });
+
+  test("every problem is listed, not only the first", () => {
+    expect(reject({ region: "x", lambda: { memoryMb: 1 } })).toThrow(/region = "x".*\n.*lambda\.memoryMb = 1/);
+  });
+});
+
+describe("configuration file", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "replication-config-"));
+
+  test("replication.config.json in the project root is read when present", () => {
+    fs.writeFileSync(path.join(dir, "replication.config.json"), JSON.stringify({ environments: { staging: { region: "eu-west-1" } } }));
+    expect(loadProjectConfig(dir, {}).environments.staging.region).toBe("eu-west-1");
+  });
+
+  test("REPLICATION_CONFIG names another file; a missing one is an error", () => {
+    fs.writeFileSync(path.join(dir, "other.json"), JSON.stringify({ environments: { other: {} } }));
+    expect(Object.keys(loadProjectConfig(dir, { REPLICATION_CONFIG: "other.json" }).environments)).toEqual(["other"]);
+    expect(() => loadProjectConfig(dir, { REPLICATION_CONFIG: "missing.json" })).toThrow("REPLICATION_CONFIG names missing.json, which does not exist");
+  });
+
+  test("a file that is not JSON names itself", () => {
+    fs.writeFileSync(path.join(dir, "broken.json"), "{ region: ");
+    expect(() => loadProjectConfig(dir, { REPLICATION_CONFIG: "broken.json" })).toThrow(/^broken\.json is not valid JSON/);
+  });
+});

@@ -1,0 +1,72 @@
+import { execSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { unzipSync } from "fflate";
+import { PROJECT_ROOT } from "./helpers/synth";
+
+const SOURCES = ["main.ts", "cdktf.json", "package.json", "tsconfig.json", "stacks", "functions", "glue-job"];
+
+/** A checkout of the project's sources in a new folder, with its own empty bundle cache. */
+function checkout(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "replication-checkout-"));
+  for (const source of SOURCES) fs.cpSync(path.join(PROJECT_ROOT, source), path.join(dir, source), { recursive: true });
+  fs.mkdirSync(path.join(dir, "node_modules"));
+  for (const entry of fs.readdirSync(path.join(PROJECT_ROOT, "node_modules"))) {
+    if (entry !== ".cache") fs.symlinkSync(path.join(PROJECT_ROOT, "node_modules", entry), path.join(dir, "node_modules", entry));
+  }
+  return dir;
+}
+
+/** Runs the app command of cdktf.json, as `cdktf synth` does, and returns every output file. */
+function synth(dir: string): Map<string, Buffer> {
+  const { app } = JSON.parse(fs.readFileSync(path.join(dir, "cdktf.json"), "utf8")) as { app: string };
+  execSync(app, { cwd: dir, stdio: "pipe", env: { ...process.env, CDKTF_OUTDIR: "cdktf.out" } });
+  const files = new Map<string, Buffer>();
+  const root = path.join(dir, "cdktf.out");
+  for (const file of fs.readdirSync(root, { recursive: true, encoding: "utf8" }).sort()) {
+    const full = path.join(root, file);
+    if (fs.statSync(full).isFile()) files.set(file, fs.readFileSync(full));
+  }
+  return files;
+}
+
+describe("synthesized output", () => {
+  const first = checkout();
+  const second = checkout();
+  let a: Map<string, Buffer>;
+  let b: Map<string, Buffer>;
+  beforeAll(() => {
+    a = synth(first);
+    b = synth(second);
+  }, 120_000);
+
+  test("is byte-identical in two checkout folders", () => {
+    expect([...b.keys()]).toEqual([...a.keys()]);
+    expect([...a.keys()].some((f) => f.endsWith("cdk.tf.json"))).toBe(true);
+    for (const [file, bytes] of a) expect({ file, same: bytes.equals(b.get(file)!) }).toEqual({ file, same: true });
+  });
+
+  test("is byte-identical when synthesized again in the same folder", () => {
+    const again = synth(first);
+    expect([...again.keys()]).toEqual([...a.keys()]);
+    for (const [file, bytes] of a) expect({ file, same: bytes.equals(again.get(file)!) }).toEqual({ file, same: true });
+  });
+
+  test("names no absolute path, in any file or inside the Lambda zip", () => {
+    const absolute = [first, second, PROJECT_ROOT, os.tmpdir(), os.homedir()].map((p) => p.replace(/\/+$/, ""));
+    const texts: [string, string][] = [];
+    for (const [file, bytes] of a) {
+      if (file.endsWith(".zip")) {
+        for (const [entry, content] of Object.entries(unzipSync(bytes))) texts.push([`${file}!${entry}`, Buffer.from(content).toString("utf8")]);
+      } else {
+        texts.push([file, bytes.toString("utf8")]);
+      }
+    }
+    expect(texts.length).toBeGreaterThan(3);
+    for (const [file, text] of texts) {
+      for (const p of absolute) expect({ file, contains: p, found: text.includes(p) }).toEqual({ file, contains: p, found: false });
+      expect({ file, match: /"\/(tmp|home|root|work|Users|var)\//.exec(text)?.[0] ?? null }).toEqual({ file, match: null });
+    }
+  });
+});

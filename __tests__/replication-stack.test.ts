@@ -1,0 +1,251 @@
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { unzipSync } from "fflate";
+import { isKnownIamAction, permissionsOf, policyDocuments } from "./helpers/iam";
+import { validateTerraformJson } from "./helpers/provider-schema";
+import { ref, synthesizeEnvironment, type SynthesizedStack } from "./helpers/synth";
+
+const TABLE = "aws_dynamodb_table";
+
+describe("default stack (no configuration)", () => {
+  let stack: SynthesizedStack;
+  beforeAll(() => {
+    stack = synthesizeEnvironment();
+  });
+
+  test("validates against the AWS provider schema", () => {
+    expect(validateTerraformJson(stack.json)).toEqual([]);
+  });
+
+  test("aws provider: us-east-1, default tags, pinned version; local backend at a relative path", () => {
+    const [provider] = stack.json.provider.aws;
+    expect(provider.region).toBe("us-east-1");
+    expect(provider.default_tags[0].tags).toEqual({ application: "dynamodb-replication", environment: "test", "managed-by": "terraform" });
+    expect(stack.json.terraform.required_providers.aws).toEqual({ source: "hashicorp/aws", version: "6.25.0" });
+    expect(stack.json.terraform.backend).toEqual({ local: { path: "../../../terraform.test.tfstate" } });
+  });
+
+  test("source table api-pagos streams new and old images; backup api-pos-backup has the same key schema", () => {
+    const source = stack.find(TABLE, "tables/source").body;
+    const backup = stack.find(TABLE, "tables/backup").body;
+    expect(source).toMatchObject({
+      name: "api-pagos",
+      billing_mode: "PAY_PER_REQUEST",
+      hash_key: "id",
+      attribute: [{ name: "id", type: "S" }],
+      stream_enabled: true,
+      stream_view_type: "NEW_AND_OLD_IMAGES",
+      point_in_time_recovery: { enabled: true },
+      server_side_encryption: { enabled: true },
+      deletion_protection_enabled: true,
+    });
+    expect(backup.name).toBe("api-pos-backup");
+    expect(backup.stream_enabled).toBeUndefined();
+    for (const key of ["hash_key", "range_key", "attribute", "billing_mode"]) expect(backup[key]).toEqual(source[key]);
+  });
+
+  test("artifact bucket: all public access blocked, encrypted, versioned, TLS only", () => {
+    const bucket = stack.one("aws_s3_bucket");
+    const bucketId = ref("aws_s3_bucket", bucket.name, "id");
+    expect(bucket.body.bucket_prefix).toBe("api-pagos-replication-");
+    expect(stack.one("aws_s3_bucket_public_access_block").body).toMatchObject({
+      bucket: bucketId,
+      block_public_acls: true,
+      block_public_policy: true,
+      ignore_public_acls: true,
+      restrict_public_buckets: true,
+    });
+    expect(stack.one("aws_s3_bucket_server_side_encryption_configuration").body).toMatchObject({
+      bucket: bucketId,
+      rule: [{ apply_server_side_encryption_by_default: { sse_algorithm: "AES256" } }],
+    });
+    expect(stack.one("aws_s3_bucket_versioning").body).toMatchObject({ bucket: bucketId, versioning_configuration: { status: "Enabled" } });
+    const policy = stack.one("aws_s3_bucket_policy").body.policy as string;
+    const docName = /aws_iam_policy_document\.([^.]+)\.json/.exec(policy)![1];
+    expect(policyDocuments(stack.json)[docName]).toEqual([
+      expect.objectContaining({
+        effect: "Deny",
+        condition: [{ test: "Bool", variable: "aws:SecureTransport", values: ["false"] }],
+      }),
+    ]);
+  });
+
+  test("Lambda: bundled zip asset whose sha256 is source_code_hash, own log group created first", () => {
+    const fn = stack.one("aws_lambda_function");
+    const logGroup = stack.one("aws_cloudwatch_log_group");
+    expect(fn.body).toMatchObject({
+      function_name: "api-pagos-replication-change-trigger",
+      runtime: "nodejs22.x",
+      architectures: ["arm64"],
+      handler: "index.handler",
+      memory_size: 256,
+      timeout: 60,
+      logging_config: { log_format: "JSON", log_group: ref("aws_cloudwatch_log_group", logGroup.name, "name") },
+    });
+    expect(logGroup.body).toMatchObject({ name: "/aws/lambda/api-pagos-replication-change-trigger", retention_in_days: 30 });
+    expect(fn.body.depends_on).toContain(`aws_cloudwatch_log_group.${logGroup.name}`);
+    expect(fn.body.filename).toMatch(/^assets\/.+\/change-trigger\.zip$/);
+    const zip = fs.readFileSync(path.join(stack.dir, fn.body.filename));
+    expect(fn.body.source_code_hash).toBe(createHash("sha256").update(zip).digest("base64"));
+    expect(Object.keys(unzipSync(zip))).toEqual(["index.js"]);
+    const bucket = stack.one("aws_s3_bucket").name;
+    const applyJob = stack.find("aws_glue_job", "apply-changes/job").name;
+    expect(fn.body.environment.variables).toEqual({
+      MANIFEST_BUCKET: ref("aws_s3_bucket", bucket, "bucket"),
+      MANIFEST_PREFIX: "changes/",
+      APPLY_JOB_NAME: ref("aws_glue_job", applyJob, "name"),
+      DELETE_POLICY: "retain",
+    });
+  });
+
+  test("event source mapping reads the source table's stream into the function", () => {
+    const mapping = stack.one("aws_lambda_event_source_mapping").body;
+    const source = stack.find(TABLE, "tables/source").name;
+    expect(mapping.event_source_arn).toBe(ref(TABLE, source, "stream_arn"));
+    expect(mapping.function_name).toBe(ref("aws_lambda_function", stack.one("aws_lambda_function").name, "arn"));
+    expect(mapping).toMatchObject({ starting_position: "TRIM_HORIZON", batch_size: 100, function_response_types: ["ReportBatchItemFailures"] });
+  });
+
+  test("Glue jobs run scripts uploaded from assets with content hashes, arguments by reference", () => {
+    const objects = stack.all("aws_s3_object");
+    const bucket = stack.one("aws_s3_bucket").name;
+    const keys = Object.values(objects).map((o) => o.key);
+    expect(keys).toEqual(expect.arrayContaining(["glue/apply_changes.py", "glue/full_copy.py"]));
+    for (const object of Object.values(objects)) {
+      expect(object.bucket).toBe(ref("aws_s3_bucket", bucket, "bucket"));
+      const file = fs.readFileSync(path.join(stack.dir, object.source));
+      expect(object.source_hash).toBe(createHash("md5").update(file).digest("hex"));
+      const original = path.join(__dirname, "..", "glue-job", object.key.replace(/^glue\//, ""));
+      expect(file.equals(fs.readFileSync(original))).toBe(true);
+    }
+    const apply = stack.find("aws_glue_job", "apply-changes/job").body;
+    const fullCopy = stack.find("aws_glue_job", "full-copy/job").body;
+    const bucketName = ref("aws_s3_bucket", bucket, "bucket");
+    expect(apply).toMatchObject({
+      name: "api-pagos-replication-apply-changes",
+      glue_version: "3.0",
+      command: { name: "pythonshell", python_version: "3.9", script_location: `s3://${bucketName}/glue/apply_changes.py` },
+      max_capacity: 0.0625,
+      max_retries: 0,
+      timeout: 60,
+      execution_property: { max_concurrent_runs: 1 },
+      job_run_queuing_enabled: true,
+    });
+    expect(fullCopy).toMatchObject({
+      name: "api-pagos-replication-full-copy",
+      glue_version: "5.0",
+      command: { name: "glueetl", script_location: `s3://${bucketName}/glue/full_copy.py` },
+      worker_type: "G.1X",
+      number_of_workers: 2,
+      timeout: 480,
+    });
+    const source = stack.find(TABLE, "tables/source").name;
+    const backup = stack.find(TABLE, "tables/backup").name;
+    for (const job of [apply, fullCopy]) {
+      expect(job.default_arguments).toMatchObject({
+        "--source_table": ref(TABLE, source, "name"),
+        "--backup_table": ref(TABLE, backup, "name"),
+        "--delete_policy": "retain",
+      });
+      const libraries = (job.default_arguments["--extra-py-files"] as string).split(",");
+      expect(libraries.length).toBe(fs.readdirSync(path.join(__dirname, "..", "glue-job", "lib")).filter((f) => f.endsWith(".py")).length);
+      for (const library of libraries) expect(keys).toContain(library.replace(`s3://${bucketName}/`, ""));
+    }
+    expect(apply.default_arguments).toMatchObject({ "--manifest_bucket": bucketName, "--manifest_prefix": "changes/" });
+    expect(stack.one("aws_glue_trigger").body).toMatchObject({
+      type: "SCHEDULED",
+      schedule: "cron(0 3 ? * SUN *)",
+      actions: [{ job_name: ref("aws_glue_job", stack.find("aws_glue_job", "full-copy/job").name, "name") }],
+    });
+  });
+
+  test("IAM: every action exists, none is a wildcard, resources are exact references", () => {
+    const allowedStar: Record<string, string> = {
+      "dynamodb:ListStreams": "no resource-level permissions",
+      "cloudwatch:PutMetricData": "no resource-level permissions; limited by the cloudwatch:namespace condition",
+    };
+    for (const [docName, statements] of Object.entries(policyDocuments(stack.json))) {
+      for (const statement of statements) {
+        if (statement.principals?.[0]?.type === "Service") {
+          expect(statement.actions).toEqual(["sts:AssumeRole"]); // a role's trust policy
+          continue;
+        }
+        if (statement.effect === "Deny") continue; // the TLS-only bucket policy denies s3:* on purpose
+        for (const action of statement.actions ?? []) {
+          expect({ docName, action, known: isKnownIamAction(action) }).toEqual({ docName, action, known: true });
+        }
+        for (const resource of statement.resources ?? []) {
+          if (resource === "*") {
+            expect(statement.actions!.every((a) => a in allowedStar)).toBe(true);
+          } else {
+            expect(resource).toMatch(/^(\$\{(aws_|data\.aws_)[^}]+\}|arn:\$\{data\.aws_partition)/);
+          }
+        }
+      }
+    }
+  });
+
+  test("IAM: the Lambda role grants exactly what the handler and the stream mapping need", () => {
+    const fnRolePolicy = stack.find("aws_iam_role_policy", "change-trigger/role/policy").name;
+    const source = stack.find(TABLE, "tables/source").name;
+    const bucket = stack.one("aws_s3_bucket").name;
+    const applyJob = stack.find("aws_glue_job", "apply-changes/job").name;
+    const grants = Object.fromEntries(permissionsOf(stack.json, fnRolePolicy).map((s) => [s.sid, [s.actions, s.resources]]));
+    expect(grants).toEqual({
+      ReadSourceStream: [["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"], [ref(TABLE, source, "stream_arn")]],
+      ListStreams: [["dynamodb:ListStreams"], ["*"]],
+      WriteOwnLogs: [["logs:CreateLogStream", "logs:PutLogEvents"], [`${ref("aws_cloudwatch_log_group", stack.one("aws_cloudwatch_log_group").name, "arn")}:log-stream:*`]],
+      WriteChangeManifests: [["s3:PutObject"], [`${ref("aws_s3_bucket", bucket, "arn")}/changes/*`]],
+      StartApplyJob: [["glue:GetJobRuns", "glue:StartJobRun"], [ref("aws_glue_job", applyJob, "arn")]],
+      SendFailedBatchesToDeadLetterQueue: [["sqs:SendMessage"], [ref("aws_sqs_queue", stack.one("aws_sqs_queue").name, "arn")]],
+    });
+  });
+
+  test("outputs name the tables, stream, function, jobs and bucket", () => {
+    expect(Object.keys(stack.json.output).sort()).toEqual([
+      "apply_changes_job_name",
+      "backup_table_arn",
+      "backup_table_name",
+      "bucket_name",
+      "change_trigger_function_name",
+      "change_trigger_log_group_name",
+      "dead_letter_queue_url",
+      "full_copy_job_name",
+      "source_table_arn",
+      "source_table_name",
+      "source_table_stream_arn",
+    ]);
+  });
+});
+
+describe("configured stack", () => {
+  test("composite key, mirror deletes, Spark apply job, no schedule: valid, and the settings reach the resources", () => {
+    const stack = synthesizeEnvironment({
+      region: "eu-west-3",
+      sourceTable: { name: "payments", partitionKey: { name: "pk", type: "N" }, sortKey: { name: "sk", type: "B" } },
+      backupTable: { name: "payments-copy" },
+      deletes: "mirror",
+      lambda: { memoryMb: 512, runtime: "nodejs20.x", architecture: "x86_64" },
+      stream: { batchSize: 500 },
+      applyChangesJob: { type: "glueetl" },
+      fullCopyJob: { schedule: null },
+      tags: { team: "payments" },
+    });
+    expect(validateTerraformJson(stack.json)).toEqual([]);
+    expect(stack.json.provider.aws[0].region).toBe("eu-west-3");
+    expect(stack.json.provider.aws[0].default_tags[0].tags.team).toBe("payments");
+    for (const suffix of ["tables/source", "tables/backup"]) {
+      expect(stack.find(TABLE, suffix).body).toMatchObject({
+        hash_key: "pk",
+        range_key: "sk",
+        attribute: [{ name: "pk", type: "N" }, { name: "sk", type: "B" }],
+      });
+    }
+    expect(stack.one("aws_lambda_function").body).toMatchObject({ memory_size: 512, runtime: "nodejs20.x", architectures: ["x86_64"] });
+    expect(stack.one("aws_lambda_event_source_mapping").body.batch_size).toBe(500);
+    expect(stack.one("aws_lambda_event_source_mapping").body.filter_criteria.filter[0].pattern).toBe('{"eventName":["INSERT","MODIFY","REMOVE"]}');
+    expect(stack.find("aws_glue_job", "apply-changes/job").body).toMatchObject({ command: { name: "glueetl" }, glue_version: "5.0", worker_type: "G.1X" });
+    expect(stack.all("aws_glue_trigger")).toEqual({});
+  });
+});

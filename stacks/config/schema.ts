@@ -1,0 +1,170 @@
+import { z } from "zod";
+
+/**
+ * The configuration of one environment (one Terraform stack). Every setting has a default, so an
+ * empty object `{}` is a complete configuration: the seed's tables `api-pagos` -> `api-pos-backup`
+ * in us-east-1. Documented setting by setting in README.md ("Configuration reference").
+ */
+
+const TABLE_NAME = /^[a-zA-Z0-9_.-]{3,255}$/;
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
+// Lowercase because the prefix also names the S3 bucket; short enough for every derived name
+// (IAM role names and S3 bucket_prefix are the tightest limits).
+const NAME_PREFIX = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
+const ATTRIBUTE_NAME = /^.{1,255}$/s;
+const LAMBDA_RUNTIMES = ["nodejs20.x", "nodejs22.x"] as const;
+/** Environment variables the stack sets on the change-trigger function. */
+export const RESERVED_LAMBDA_VARIABLES = ["MANIFEST_BUCKET", "MANIFEST_PREFIX", "APPLY_JOB_NAME", "DELETE_POLICY"] as const;
+/** The retention periods CloudWatch Logs accepts (PutRetentionPolicy). */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+const int = (min: number, max: number) =>
+  z
+    .number({ error: `must be a whole number from ${min} to ${max}` })
+    .int({ error: `must be a whole number from ${min} to ${max}` })
+    .min(min, { error: `must be a whole number from ${min} to ${max}` })
+    .max(max, { error: `must be a whole number from ${min} to ${max}` });
+
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: `must be one of ${values.map((v) => JSON.stringify(v)).join(", ")}` });
+
+const tableName = z.string({ error: "must be a string" }).regex(TABLE_NAME, {
+  error: "must be 3 to 255 characters of a-z, A-Z, 0-9, '_', '-' and '.' (a DynamoDB table name)",
+});
+
+const attributeName = z
+  .string({ error: "must be a string" })
+  .regex(ATTRIBUTE_NAME, { error: "must be 1 to 255 characters (a DynamoDB attribute name)" });
+
+const keyAttribute = z.strictObject({
+  /** Attribute name of the key. */
+  name: attributeName,
+  /** DynamoDB scalar type of the key: S (string), N (number) or B (binary). */
+  type: oneOf(["S", "N", "B"]).default("S"),
+});
+
+const logRetentionDays = z.number().refine((days) => (LOG_RETENTION_DAYS as readonly number[]).includes(days), {
+  error: `must be one of the CloudWatch Logs retention periods ${LOG_RETENTION_DAYS.join(", ")}`,
+});
+
+export const environmentSchema = z
+  .strictObject({
+    /** AWS region of every resource. */
+    region: z.string().regex(REGION, { error: "must be an AWS region name such as us-east-1 or eu-west-3" }).default("us-east-1"),
+    /** Prefix of every name this stack gives (function, jobs, roles, queue, bucket prefix). */
+    namePrefix: z
+      .string()
+      .regex(NAME_PREFIX, { error: "must be 3 to 32 characters of a-z, 0-9 and '-', starting with a letter" })
+      .default("api-pagos-replication"),
+    /** Tags added to every resource (merged over the default tags application/environment/managed-by). */
+    tags: z.record(z.string(), z.string()).default({}),
+    /** AWS provider version constraint written to required_providers. */
+    providerVersion: z.string().min(1).default("6.25.0"),
+    sourceTable: z
+      .strictObject({
+        name: tableName.default("api-pagos"),
+        partitionKey: keyAttribute.prefault({ name: "id" }),
+        sortKey: keyAttribute.optional(),
+      })
+      .prefault({}),
+    backupTable: z.strictObject({ name: tableName.default("api-pos-backup") }).prefault({}),
+    /** Deletion protection on both tables. */
+    deletionProtection: z.boolean().default(true),
+    /** What the backup does when an item is deleted from the source: keep it (retain) or delete it (mirror). */
+    deletes: oneOf(["retain", "mirror"]).default("retain"),
+    /** Optional transformation of non-key attributes, applied identically by both Glue jobs. */
+    transform: z
+      .strictObject({
+        rename: z.record(attributeName, attributeName).default({}),
+        drop: z.array(attributeName).default([]),
+      })
+      .prefault({}),
+    logRetentionDays: logRetentionDays.default(30),
+    lambda: z
+      .strictObject({
+        runtime: oneOf(LAMBDA_RUNTIMES).default("nodejs22.x"),
+        architecture: oneOf(["arm64", "x86_64"]).default("arm64"),
+        memoryMb: int(128, 10240).default(256),
+        timeoutSeconds: int(1, 900).default(60),
+        /** Extra environment variables for the function (the pipeline's own cannot be overridden). */
+        environment: z.record(z.string().regex(/^[a-zA-Z]\w*$/, { error: "must be a valid variable name" }), z.string()).default({}),
+      })
+      .prefault({}),
+    stream: z
+      .strictObject({
+        batchSize: int(1, 10000).default(100),
+        batchingWindowSeconds: int(0, 300).default(5),
+        maximumRetryAttempts: int(0, 10000).default(5),
+        maximumRecordAgeSeconds: int(60, 604800).default(86400),
+        parallelizationFactor: int(1, 10).default(1),
+      })
+      .prefault({}),
+    applyChangesJob: z
+      .strictObject({
+        /** Python shell (cheapest, quickest to start) or Spark. */
+        type: oneOf(["pythonshell", "glueetl"]).default("pythonshell"),
+        /** Python shell capacity in DPU: 0.0625 or 1. */
+        maxCapacity: z.union([z.literal(0.0625), z.literal(1)], { error: "must be 0.0625 or 1" }).default(0.0625),
+        timeoutMinutes: int(1, 2880).default(60),
+      })
+      .prefault({}),
+    fullCopyJob: z
+      .strictObject({
+        workerType: oneOf(["G.1X", "G.2X", "G.4X", "G.8X"]).default("G.1X"),
+        numberOfWorkers: int(2, 299).default(2),
+        timeoutMinutes: int(1, 2880).default(480),
+        /** Parallel-scan segments; 0 derives them from the worker count. */
+        scanSegments: int(0, 1000000).default(0),
+        /** Items per second per segment for provisioned tables; 0 is no limit. */
+        maxItemsPerSecond: int(0, 1000000).default(0),
+        /** Glue cron expression of the reconciliation run, or null for on demand only. */
+        schedule: z.string().regex(/^cron\(.+\)$/, { error: "must be a Glue cron expression such as cron(0 3 ? * SUN *)" }).nullable().default("cron(0 3 ? * SUN *)"),
+      })
+      .prefault({}),
+  })
+  .superRefine((env, ctx) => {
+    if (env.sourceTable.name === env.backupTable.name) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["backupTable", "name"],
+        input: env.backupTable.name,
+        message: "must differ from sourceTable.name (the backup cannot be its own source)",
+      });
+    }
+    const keys = [env.sourceTable.partitionKey.name, env.sourceTable.sortKey?.name].filter((k): k is string => !!k);
+    if (env.sourceTable.sortKey && env.sourceTable.sortKey.name === env.sourceTable.partitionKey.name) {
+      ctx.addIssue({ code: "custom", path: ["sourceTable", "sortKey", "name"], input: env.sourceTable.sortKey.name, message: "must differ from sourceTable.partitionKey.name" });
+    }
+    for (const [from, to] of Object.entries(env.transform.rename)) {
+      if (keys.includes(from) || keys.includes(to)) {
+        ctx.addIssue({ code: "custom", path: ["transform", "rename", from], input: to, message: `cannot rename to or from a key attribute (${keys.join(", ")})` });
+      }
+    }
+    for (const name of Object.keys(env.lambda.environment)) {
+      if ((RESERVED_LAMBDA_VARIABLES as readonly string[]).includes(name)) {
+        ctx.addIssue({ code: "custom", path: ["lambda", "environment", name], input: name, message: `is set by the pipeline (${RESERVED_LAMBDA_VARIABLES.join(", ")} are reserved)` });
+      }
+    }
+    env.transform.drop.forEach((name, i) => {
+      if (keys.includes(name)) {
+        ctx.addIssue({ code: "custom", path: ["transform", "drop", i], input: name, message: `cannot drop a key attribute (${keys.join(", ")})` });
+      }
+    });
+  });
+
+export type EnvironmentInput = z.input<typeof environmentSchema>;
+export type EnvironmentConfig = z.output<typeof environmentSchema>;
+export type KeyAttribute = z.output<typeof keyAttribute>;
+
+export const projectConfigSchema = z.strictObject({
+  /** One stack per environment, keyed by the stack name. */
+  environments: z
+    .record(z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{0,63}$/, { error: "must be a stack name of letters, digits and '-'" }), environmentSchema)
+    .refine((envs) => Object.keys(envs).length > 0, { error: "must declare at least one environment" })
+    .default({ "api-pagos-replication": environmentSchema.parse({}) }),
+});
+
+export type ProjectConfigInput = z.input<typeof projectConfigSchema>;
+export type ProjectConfig = z.output<typeof projectConfigSchema>;

@@ -1,0 +1,126 @@
+import * as path from "node:path";
+import { Construct } from "constructs";
+import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group";
+import { LambdaEventSourceMapping } from "@cdktf/provider-aws/lib/lambda-event-source-mapping";
+import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function";
+import { SqsQueue } from "@cdktf/provider-aws/lib/sqs-queue";
+import { bundledFunctionAsset } from "../../functions/bundle-asset";
+import type { EnvironmentConfig } from "../config/schema";
+import { ServiceRole } from "./service-role";
+
+const HANDLER_ENTRY = path.resolve(__dirname, "..", "..", "functions", "change-trigger", "handler.ts");
+const FOURTEEN_DAYS = 14 * 24 * 3600;
+
+export interface ChangeTriggerOptions {
+  readonly functionName: string;
+  readonly sourceStreamArn: string;
+  readonly manifestBucket: { readonly name: string; readonly arn: string };
+  readonly manifestPrefix: string;
+  readonly applyJob: { readonly name: string; readonly arn: string };
+  readonly deletes: EnvironmentConfig["deletes"];
+  readonly lambda: EnvironmentConfig["lambda"];
+  readonly stream: EnvironmentConfig["stream"];
+  readonly logRetentionDays: number;
+}
+
+/** The stream consumer: event source mapping -> change-trigger Lambda -> manifest + apply job run. */
+export class ChangeTrigger extends Construct {
+  public readonly function: LambdaFunction;
+  public readonly logGroup: CloudwatchLogGroup;
+  public readonly deadLetterQueue: SqsQueue;
+  public readonly eventSourceMapping: LambdaEventSourceMapping;
+
+  constructor(scope: Construct, id: string, options: ChangeTriggerOptions) {
+    super(scope, id);
+    const { functionName } = options;
+    this.logGroup = new CloudwatchLogGroup(this, "logs", {
+      name: `/aws/lambda/${functionName}`,
+      retentionInDays: options.logRetentionDays,
+    });
+    this.deadLetterQueue = new SqsQueue(this, "dead-letters", {
+      name: `${functionName}-dlq`,
+      messageRetentionSeconds: FOURTEEN_DAYS,
+      sqsManagedSseEnabled: true,
+    });
+    const role = new ServiceRole(this, "role", {
+      roleName: functionName,
+      servicePrincipal: "lambda.amazonaws.com",
+      grants: [
+        {
+          sid: "ReadSourceStream",
+          actions: ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+          resources: [options.sourceStreamArn],
+        },
+        {
+          // ListStreams has no resource-level permissions: IAM only accepts "*" for it.
+          sid: "ListStreams",
+          actions: ["dynamodb:ListStreams"],
+          resources: ["*"],
+        },
+        {
+          sid: "WriteOwnLogs",
+          actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
+          resources: [`${this.logGroup.arn}:log-stream:*`],
+        },
+        {
+          sid: "WriteChangeManifests",
+          actions: ["s3:PutObject"],
+          resources: [`${options.manifestBucket.arn}/${options.manifestPrefix}*`],
+        },
+        {
+          sid: "StartApplyJob",
+          actions: ["glue:GetJobRuns", "glue:StartJobRun"],
+          resources: [options.applyJob.arn],
+        },
+        {
+          sid: "SendFailedBatchesToDeadLetterQueue",
+          actions: ["sqs:SendMessage"],
+          resources: [this.deadLetterQueue.arn],
+        },
+      ],
+    });
+    const bundle = bundledFunctionAsset(this, "bundle", "change-trigger.zip", {
+      entry: HANDLER_ENTRY,
+      runtime: options.lambda.runtime,
+    });
+    this.function = new LambdaFunction(this, "function", {
+      functionName,
+      description: "Writes the changed keys of each stream batch to a manifest and starts the apply-changes Glue job",
+      role: role.role.arn,
+      runtime: options.lambda.runtime,
+      architectures: [options.lambda.architecture],
+      handler: bundle.handler,
+      filename: bundle.asset.path,
+      sourceCodeHash: bundle.sha256Base64,
+      memorySize: options.lambda.memoryMb,
+      timeout: options.lambda.timeoutSeconds,
+      loggingConfig: { logFormat: "JSON", logGroup: this.logGroup.name },
+      environment: {
+        variables: {
+          ...options.lambda.environment,
+          MANIFEST_BUCKET: options.manifestBucket.name,
+          MANIFEST_PREFIX: options.manifestPrefix,
+          APPLY_JOB_NAME: options.applyJob.name,
+          DELETE_POLICY: options.deletes,
+        },
+      },
+      dependsOn: [this.logGroup, role.policy],
+    });
+    const eventNames = options.deletes === "mirror" ? ["INSERT", "MODIFY", "REMOVE"] : ["INSERT", "MODIFY"];
+    this.eventSourceMapping = new LambdaEventSourceMapping(this, "stream-mapping", {
+      eventSourceArn: options.sourceStreamArn,
+      functionName: this.function.arn,
+      startingPosition: "TRIM_HORIZON",
+      batchSize: options.stream.batchSize,
+      maximumBatchingWindowInSeconds: options.stream.batchingWindowSeconds,
+      parallelizationFactor: options.stream.parallelizationFactor,
+      bisectBatchOnFunctionError: true,
+      maximumRetryAttempts: options.stream.maximumRetryAttempts,
+      maximumRecordAgeInSeconds: options.stream.maximumRecordAgeSeconds,
+      functionResponseTypes: ["ReportBatchItemFailures"],
+      filterCriteria: { filter: [{ pattern: JSON.stringify({ eventName: eventNames }) }] },
+      destinationConfig: { onFailure: { destinationArn: this.deadLetterQueue.arn } },
+      dependsOn: [role.policy],
+    });
+  }
+}

@@ -1,0 +1,86 @@
+import { Construct } from "constructs";
+import { GlueJob } from "@cdktf/provider-aws/lib/glue-job";
+import { GlueTrigger } from "@cdktf/provider-aws/lib/glue-trigger";
+import { type Grant, ServiceRole } from "./service-role";
+
+/** Python shell (one small DPU) or Spark (workers). */
+export type GlueJobCompute =
+  | { readonly type: "pythonshell"; readonly maxCapacity: number }
+  | { readonly type: "glueetl"; readonly workerType: string; readonly numberOfWorkers: number };
+
+export interface ReplicationGlueJobOptions {
+  readonly jobName: string;
+  readonly description: string;
+  readonly compute: GlueJobCompute;
+  readonly scriptLocation: string;
+  /** `--extra-py-files`: the shared replication modules. */
+  readonly libraryPath: string;
+  /** Job arguments without their leading `--`. */
+  readonly arguments: Record<string, string>;
+  readonly timeoutMinutes: number;
+  /** Queue runs started while one is busy instead of failing them. */
+  readonly queueRuns: boolean;
+  /** Glue cron expression, or undefined for on demand only. */
+  readonly schedule?: string;
+  /** What the job's code calls, on exact ARNs. */
+  readonly grants: Grant[];
+}
+
+// Python shell runs Python 3.9 on Glue 3.0; Spark jobs run Glue 5.0 (Python 3.11).
+const GLUE_VERSION = { pythonshell: "3.0", glueetl: "5.0" } as const;
+const PYTHON_VERSION = { pythonshell: "3.9", glueetl: "3" } as const;
+
+/** One Glue job running a script of glue-job/, with its own least-privilege role and optional schedule. */
+export class ReplicationGlueJob extends Construct {
+  public readonly job: GlueJob;
+  public readonly role: ServiceRole;
+
+  constructor(scope: Construct, id: string, options: ReplicationGlueJobOptions) {
+    super(scope, id);
+    const { compute } = options;
+    this.role = new ServiceRole(this, "role", {
+      roleName: options.jobName,
+      servicePrincipal: "glue.amazonaws.com",
+      grants: options.grants,
+    });
+    const jobArguments = Object.fromEntries(
+      Object.entries(options.arguments).map(([name, value]) => [`--${name}`, value]),
+    );
+    this.job = new GlueJob(this, "job", {
+      name: options.jobName,
+      description: options.description,
+      roleArn: this.role.role.arn,
+      glueVersion: GLUE_VERSION[compute.type],
+      command: {
+        name: compute.type,
+        pythonVersion: PYTHON_VERSION[compute.type],
+        scriptLocation: options.scriptLocation,
+      },
+      ...(compute.type === "pythonshell"
+        ? { maxCapacity: compute.maxCapacity }
+        : { workerType: compute.workerType, numberOfWorkers: compute.numberOfWorkers }),
+      timeout: options.timeoutMinutes,
+      // No automatic retry: remaining manifests are picked up by the next run, failures raise alarms.
+      maxRetries: 0,
+      executionProperty: { maxConcurrentRuns: 1 },
+      jobRunQueuingEnabled: options.queueRuns,
+      defaultArguments: {
+        "--job-language": "python",
+        "--extra-py-files": options.libraryPath,
+        "--enable-metrics": "true",
+        "--enable-continuous-cloudwatch-log": "true",
+        ...jobArguments,
+      },
+      dependsOn: [this.role.policy],
+    });
+    if (options.schedule) {
+      new GlueTrigger(this, "schedule", {
+        name: `${options.jobName}-schedule`,
+        type: "SCHEDULED",
+        schedule: options.schedule,
+        startOnCreation: true,
+        actions: [{ jobName: this.job.name }],
+      });
+    }
+  }
+}

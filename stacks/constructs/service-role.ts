@@ -1,0 +1,57 @@
+import { Construct } from "constructs";
+import { DataAwsIamPolicyDocument, type DataAwsIamPolicyDocumentStatement } from "@cdktf/provider-aws/lib/data-aws-iam-policy-document";
+import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
+import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
+
+/** One least-privilege grant: exact actions on exact resources. */
+export interface Grant {
+  readonly sid: string;
+  readonly actions: string[];
+  readonly resources: string[];
+  readonly conditions?: { test: string; variable: string; values: string[] }[];
+}
+
+export interface ServiceRoleOptions {
+  readonly roleName: string;
+  /** Service principal allowed to assume the role, e.g. `lambda.amazonaws.com`. */
+  readonly servicePrincipal: string;
+  readonly grants: Grant[];
+}
+
+/** An IAM role for one AWS service with one inline policy built from resource references. */
+export class ServiceRole extends Construct {
+  public readonly role: IamRole;
+  public readonly policy: IamRolePolicy;
+
+  constructor(scope: Construct, id: string, options: ServiceRoleOptions) {
+    super(scope, id);
+    const trust = new DataAwsIamPolicyDocument(this, "trust", {
+      statement: [
+        {
+          effect: "Allow",
+          actions: ["sts:AssumeRole"],
+          principals: [{ type: "Service", identifiers: [options.servicePrincipal] }],
+        },
+      ],
+    });
+    this.role = new IamRole(this, "role", { name: options.roleName, assumeRolePolicy: trust.json });
+    const permissions = new DataAwsIamPolicyDocument(this, "permissions", {
+      statement: options.grants.map(toStatement),
+    });
+    this.policy = new IamRolePolicy(this, "policy", {
+      name: options.roleName,
+      role: this.role.id,
+      policy: permissions.json,
+    });
+  }
+}
+
+function toStatement(grant: Grant): DataAwsIamPolicyDocumentStatement {
+  return {
+    sid: grant.sid,
+    effect: "Allow",
+    actions: grant.actions,
+    resources: grant.resources,
+    condition: grant.conditions,
+  };
+}

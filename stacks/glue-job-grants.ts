@@ -1,0 +1,80 @@
+import type { DynamodbTable } from "@cdktf/provider-aws/lib/dynamodb-table";
+import type { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket";
+import { BUCKET_LAYOUT } from "./constructs/artifact-bucket";
+import type { Grant } from "./constructs/service-role";
+
+export interface GlueGrantContext {
+  readonly partition: string;
+  readonly region: string;
+  readonly accountId: string;
+  readonly jobName: string;
+  readonly compute: "pythonshell" | "glueetl";
+  readonly deletes: "retain" | "mirror";
+  readonly source: DynamodbTable;
+  readonly backup: DynamodbTable;
+  readonly bucket: S3Bucket;
+}
+
+// Where Glue writes job logs; these groups are shared by every Glue job of the account.
+const LOG_GROUPS = {
+  pythonshell: ["/aws-glue/python-jobs/output", "/aws-glue/python-jobs/error"],
+  glueetl: ["/aws-glue/jobs/output", "/aws-glue/jobs/error", "/aws-glue/jobs/logs-v2"],
+} as const;
+
+/**
+ * Exactly what each job's Python code calls (glue-job/), on exact ARNs; a test checks these
+ * against the boto3 calls in the code.
+ */
+export function glueJobGrants(job: "apply-changes" | "full-copy", context: GlueGrantContext): Grant[] {
+  const { bucket, source, backup } = context;
+  const logGroupArn = (name: string) =>
+    `arn:${context.partition}:logs:${context.region}:${context.accountId}:log-group:${name}`;
+  const common: Grant[] = [
+    { sid: "ReadScripts", actions: ["s3:GetObject"], resources: [`${bucket.arn}/${BUCKET_LAYOUT.scripts}*`] },
+    {
+      sid: "WriteJobLogs",
+      actions: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+      resources: LOG_GROUPS[context.compute].flatMap((name) => [logGroupArn(name), `${logGroupArn(name)}:log-stream:*`]),
+    },
+    {
+      // PutMetricData has no resource-level permissions; the condition keeps it to Glue's namespace.
+      sid: "PublishJobMetrics",
+      actions: ["cloudwatch:PutMetricData"],
+      resources: ["*"],
+      conditions: [{ test: "StringEquals", variable: "cloudwatch:namespace", values: ["Glue"] }],
+    },
+  ];
+  if (job === "apply-changes") {
+    return [
+      { sid: "ReadSourceItems", actions: ["dynamodb:BatchGetItem", "dynamodb:DescribeTable"], resources: [source.arn] },
+      { sid: "WriteBackupItems", actions: ["dynamodb:BatchWriteItem"], resources: [backup.arn] },
+      {
+        sid: "ListManifests",
+        actions: ["s3:ListBucket"],
+        resources: [bucket.arn],
+        conditions: [{ test: "StringLike", variable: "s3:prefix", values: [`${BUCKET_LAYOUT.manifests}*`] }],
+      },
+      {
+        sid: "ConsumeManifests",
+        actions: ["s3:GetObject", "s3:DeleteObject"],
+        resources: [`${bucket.arn}/${BUCKET_LAYOUT.manifests}*`],
+      },
+      { sid: "SetAsideRejectedManifests", actions: ["s3:PutObject"], resources: [`${bucket.arn}/${BUCKET_LAYOUT.rejected}*`] },
+      ...common,
+    ];
+  }
+  const mirror = context.deletes === "mirror";
+  return [
+    {
+      sid: "ReadSourceItems",
+      actions: ["dynamodb:DescribeTable", "dynamodb:Scan", ...(mirror ? ["dynamodb:BatchGetItem"] : [])].sort(),
+      resources: [source.arn],
+    },
+    {
+      sid: "WriteBackupItems",
+      actions: ["dynamodb:BatchWriteItem", "dynamodb:DescribeTable", ...(mirror ? ["dynamodb:Scan"] : [])].sort(),
+      resources: [backup.arn],
+    },
+    ...common,
+  ];
+}
