@@ -12,7 +12,7 @@ export interface BundleOptions {
   readonly runtime: string;
   /** Minify the bundle (default true: smaller zip, faster cold start). */
   readonly minify?: boolean;
-  /** Reuse a bundle whose inputs are unchanged (default true). */
+  /** Reuse a bundle whose inputs are unchanged (default true, unless FUNCTION_BUNDLE_CACHE=off). */
   readonly cache?: boolean;
 }
 
@@ -46,10 +46,11 @@ export function esbuildTarget(runtime: string): string {
 export function bundleFunction(options: BundleOptions): FunctionBundle {
   const settings = JSON.stringify([esbuildVersion, path.relative(PROJECT_ROOT, options.entry), options.runtime, options.minify ?? true]);
   const cacheFile = path.join(CACHE_DIR, `${createHash("sha256").update(settings).digest("hex").slice(0, 32)}.json`);
-  const cached = options.cache === false ? undefined : readCache(cacheFile, settings);
+  const useCache = options.cache ?? process.env.FUNCTION_BUNDLE_CACHE !== "off";
+  const cached = useCache ? readCache(cacheFile, settings) : undefined;
   if (cached) return finish(cached);
   const { zip, inputs } = build(options);
-  if (options.cache !== false) writeCache(cacheFile, { settings, inputs, inputsHash: hashFiles(inputs), zip: Buffer.from(zip).toString("base64") });
+  if (useCache) writeCache(cacheFile, { settings, inputs, inputsHash: hashFiles(inputs), zip: Buffer.from(zip).toString("base64") });
   return finish(zip);
 }
 

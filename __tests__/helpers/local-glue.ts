@@ -1,0 +1,294 @@
+/**
+ * A local AWS Glue endpoint for tests: a node http server speaking the AWS JSON 1.1 protocol
+ * (POST /, `X-Amz-Target: AWSGlue.<Operation>`, `application/x-amz-json-1.1`) for StartJobRun and
+ * GetJobRuns. Every request body is validated against the operation's input shape of the botocore
+ * service model in shared/reference/glue-api.json, and every response body against the output
+ * shape, so the server accepts only what real Glue would. Behaviour is scriptable: the runs that
+ * exist (and their states) and failures for the next N calls.
+ *
+ * Point SDK v3 at it with AWS_ENDPOINT_URL_GLUE=<endpoint>.
+ */
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import * as path from "node:path";
+
+const GLUE_MODEL_PATH = path.resolve(__dirname, "..", "..", "..", "shared", "reference", "glue-api.json");
+
+interface ShapeRef {
+  shape: string;
+}
+interface Shape {
+  type: string;
+  required?: string[];
+  members?: Record<string, ShapeRef>;
+  member?: ShapeRef;
+  key?: ShapeRef;
+  value?: ShapeRef;
+  enum?: string[];
+  min?: number;
+  max?: number;
+  pattern?: string;
+}
+interface ServiceModel {
+  metadata: { targetPrefix: string; jsonVersion: string };
+  operations: Record<string, { input?: ShapeRef; output?: ShapeRef; errors?: ShapeRef[] }>;
+  shapes: Record<string, Shape>;
+}
+
+let cachedModel: ServiceModel | undefined;
+export function glueModel(): ServiceModel {
+  cachedModel ??= JSON.parse(fs.readFileSync(GLUE_MODEL_PATH, "utf8")) as ServiceModel;
+  return cachedModel;
+}
+
+function compilePattern(pattern: string): RegExp | undefined {
+  try {
+    return new RegExp(`^(?:${pattern})$`, "u");
+  } catch {
+    return undefined; // a Java-only construct: the pattern is not checked
+  }
+}
+
+/**
+ * Validates a JSON-protocol value against a shape of the model. Returns the list of problems
+ * (empty when valid): required members present, no unknown members, member types
+ * (string/integer/double/boolean/timestamp/map/list/structure), enums, lengths, ranges, patterns.
+ */
+export function validateShape(shapeName: string, value: unknown, where = "$"): string[] {
+  const shape = glueModel().shapes[shapeName];
+  if (shape === undefined) return [`${where}: unknown shape ${shapeName} in the model`];
+  const problems: string[] = [];
+  const isPlainObject = typeof value === "object" && value !== null && !Array.isArray(value);
+  switch (shape.type) {
+    case "structure": {
+      if (!isPlainObject) return [`${where}: expected an object (${shapeName})`];
+      const object = value as Record<string, unknown>;
+      for (const name of shape.required ?? []) {
+        if (object[name] === undefined || object[name] === null) problems.push(`${where}.${name}: required member of ${shapeName} is missing`);
+      }
+      for (const [name, member] of Object.entries(object)) {
+        const ref = shape.members?.[name];
+        if (ref === undefined) problems.push(`${where}.${name}: unknown member of ${shapeName}`);
+        else if (member !== null) problems.push(...validateShape(ref.shape, member, `${where}.${name}`));
+      }
+      break;
+    }
+    case "map": {
+      if (!isPlainObject) return [`${where}: expected a map (${shapeName})`];
+      for (const [key, member] of Object.entries(value as Record<string, unknown>)) {
+        if (shape.key) problems.push(...validateShape(shape.key.shape, key, `${where}[key ${JSON.stringify(key)}]`));
+        if (shape.value) problems.push(...validateShape(shape.value.shape, member, `${where}[${JSON.stringify(key)}]`));
+      }
+      break;
+    }
+    case "list": {
+      if (!Array.isArray(value)) return [`${where}: expected a list (${shapeName})`];
+      value.forEach((member, i) => {
+        if (shape.member) problems.push(...validateShape(shape.member.shape, member, `${where}[${i}]`));
+      });
+      break;
+    }
+    case "string": {
+      if (typeof value !== "string") return [`${where}: expected a string (${shapeName}), got ${typeof value}`];
+      if (shape.enum && !shape.enum.includes(value)) problems.push(`${where}: ${JSON.stringify(value)} is not one of ${shape.enum.join(", ")}`);
+      if (shape.min !== undefined && value.length < shape.min) problems.push(`${where}: shorter than ${shape.min}`);
+      if (shape.max !== undefined && value.length > shape.max) problems.push(`${where}: longer than ${shape.max}`);
+      const pattern = shape.pattern === undefined ? undefined : compilePattern(shape.pattern);
+      if (pattern && !pattern.test(value)) problems.push(`${where}: does not match ${shape.pattern}`);
+      break;
+    }
+    case "integer":
+    case "long":
+    case "double":
+    case "float": {
+      const integral = shape.type === "integer" || shape.type === "long";
+      if (typeof value !== "number" || (integral && !Number.isInteger(value))) {
+        return [`${where}: expected ${integral ? "an integer" : "a number"} (${shapeName}), got ${JSON.stringify(value)}`];
+      }
+      if (shape.min !== undefined && value < shape.min) problems.push(`${where}: below the minimum ${shape.min}`);
+      if (shape.max !== undefined && value > shape.max) problems.push(`${where}: above the maximum ${shape.max}`);
+      break;
+    }
+    case "boolean":
+      if (typeof value !== "boolean") problems.push(`${where}: expected a boolean (${shapeName})`);
+      break;
+    case "timestamp": // JSON protocol: epoch seconds
+      if (typeof value !== "number") problems.push(`${where}: expected epoch seconds (${shapeName})`);
+      break;
+    default:
+      problems.push(`${where}: shape type ${shape.type} is not supported by this validator`);
+  }
+  return problems;
+}
+
+/** A job run as the server keeps it (a subset of the model's JobRun). */
+export interface LocalJobRun {
+  Id: string;
+  JobName: string;
+  JobRunState: string;
+  StartedOn: number;
+  Attempt: number;
+}
+
+export interface ReceivedGlueRequest {
+  readonly operation: string;
+  readonly body: unknown;
+  /** The problems found in the request; a request with problems is answered with a 400. */
+  readonly problems: string[];
+}
+
+export interface ScriptedFailure {
+  /** Operation to fail, or undefined for any operation. */
+  readonly operation?: "StartJobRun" | "GetJobRuns";
+  /** Error code sent as `__type`, e.g. ThrottlingException, ConcurrentRunsExceededException. */
+  readonly errorType: string;
+  /** HTTP status, default 400 (AWS JSON protocol client errors; throttling is 400 too). */
+  readonly status?: number;
+  /** How many calls to fail, default 1. */
+  readonly times?: number;
+}
+
+export interface LocalGlue {
+  readonly endpoint: string;
+  /** Every request received, in order (including the failed ones). */
+  readonly requests: ReceivedGlueRequest[];
+  /** Runs per job, newest first (as GetJobRuns returns them). */
+  readonly runs: LocalJobRun[];
+  /** Adds a run of a job in a given state (newest first); returns its id. */
+  addRun(jobName: string, state: string): string;
+  /** Fails the next matching call(s) with an AWS error. */
+  failNext(failure: ScriptedFailure): void;
+  /** Requests per operation name. */
+  count(operation?: string): number;
+  /** All problems found in received requests (expect it to be empty). */
+  problems(): string[];
+  reset(): void;
+  close(): Promise<void>;
+}
+
+export interface LocalGlueOptions {
+  /** Jobs that exist; a call naming another job gets EntityNotFoundException. */
+  readonly jobNames: readonly string[];
+}
+
+const newRunId = (): string => `jr_${randomBytes(32).toString("hex")}`;
+
+export async function startLocalGlue(options: LocalGlueOptions): Promise<LocalGlue> {
+  const model = glueModel();
+  const requests: ReceivedGlueRequest[] = [];
+  const runs: LocalJobRun[] = [];
+  let failures: { failure: ScriptedFailure; left: number }[] = [];
+
+  const addRun = (jobName: string, state: string): string => {
+    const run: LocalJobRun = { Id: newRunId(), JobName: jobName, JobRunState: state, StartedOn: Math.floor(Date.now() / 1000), Attempt: 0 };
+    runs.unshift(run);
+    return run.Id;
+  };
+
+  function respond(res: http.ServerResponse, status: number, body: unknown, outputShape?: string): void {
+    if (outputShape !== undefined) {
+      const problems = validateShape(outputShape, body);
+      if (problems.length > 0) throw new Error(`local-glue: its own ${outputShape} is invalid: ${problems.join("; ")}`);
+    }
+    const text = JSON.stringify(body);
+    res.writeHead(status, {
+      "content-type": "application/x-amz-json-1.1",
+      "content-length": Buffer.byteLength(text),
+      "x-amzn-requestid": randomBytes(16).toString("hex"),
+    });
+    res.end(text);
+  }
+  const awsError = (res: http.ServerResponse, status: number, type: string, message: string): void => {
+    // Modeled Glue exceptions carry `Message`; generic errors (ThrottlingException, ...) `message`.
+    const modeled = model.shapes[type]?.members?.Message !== undefined;
+    respond(res, status, { __type: type, [modeled ? "Message" : "message"]: message });
+  };
+
+  function handle(operation: string, input: Record<string, unknown>, res: http.ServerResponse): void {
+    const jobName = input.JobName as string;
+    if (!options.jobNames.includes(jobName)) {
+      awsError(res, 400, "EntityNotFoundException", `Job ${jobName} not found`);
+      return;
+    }
+    if (operation === "GetJobRuns") {
+      const max = (input.MaxResults as number | undefined) ?? 100;
+      const JobRuns = runs.filter((run) => run.JobName === jobName).slice(0, max);
+      respond(res, 200, { JobRuns }, model.operations.GetJobRuns?.output?.shape);
+      return;
+    }
+    // StartJobRun with job run queuing: queued (WAITING) while another run is active.
+    const busy = runs.some((run) => run.JobName === jobName && ["STARTING", "RUNNING", "STOPPING", "WAITING"].includes(run.JobRunState));
+    const JobRunId = addRun(jobName, busy ? "WAITING" : "RUNNING");
+    respond(res, 200, { JobRunId }, model.operations.StartJobRun?.output?.shape);
+  }
+
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      const target = String(req.headers["x-amz-target"] ?? "");
+      const operation = target.startsWith(`${model.metadata.targetPrefix}.`) ? target.slice(model.metadata.targetPrefix.length + 1) : target;
+      const problems: string[] = [];
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      } catch {
+        problems.push("body is not JSON");
+      }
+      if (req.method !== "POST" || (req.url ?? "") !== "/") problems.push(`expected POST /, got ${req.method} ${req.url}`);
+      if (req.headers["content-type"] !== `application/x-amz-json-${model.metadata.jsonVersion}`) {
+        problems.push(`content-type is ${req.headers["content-type"]}, expected application/x-amz-json-${model.metadata.jsonVersion}`);
+      }
+      if (!/^AWS4-HMAC-SHA256 Credential=[^/]+\/\d{8}\/[a-z0-9-]+\/glue\/aws4_request, SignedHeaders=[^,]+, Signature=[0-9a-f]{64}$/.test(String(req.headers.authorization ?? ""))) {
+        problems.push("missing or malformed SigV4 Authorization header for service glue");
+      }
+      const op = model.operations[operation];
+      if (op === undefined || !["StartJobRun", "GetJobRuns"].includes(operation)) {
+        problems.push(`unsupported X-Amz-Target ${JSON.stringify(target)}`);
+      } else if (body !== undefined && op.input) {
+        problems.push(...validateShape(op.input.shape, body));
+      }
+      requests.push({ operation, body, problems });
+      try {
+        if (problems.length > 0) {
+          awsError(res, 400, "InvalidInputException", problems.join("; "));
+          return;
+        }
+        const scripted = failures.find(({ failure }) => failure.operation === undefined || failure.operation === operation);
+        if (scripted !== undefined) {
+          scripted.left -= 1;
+          failures = failures.filter((f) => f.left > 0);
+          awsError(res, scripted.failure.status ?? 400, scripted.failure.errorType, `scripted failure of ${operation}`);
+          return;
+        }
+        handle(operation, body as Record<string, unknown>, res);
+      } catch (error) {
+        awsError(res, 500, "InternalServiceException", String(error));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    requests,
+    runs,
+    addRun,
+    failNext: (failure) => failures.push({ failure, left: failure.times ?? 1 }),
+    count: (operation) => requests.filter((r) => operation === undefined || r.operation === operation).length,
+    problems: () => requests.flatMap((r) => r.problems.map((p) => `${r.operation}: ${p}`)),
+    reset: () => {
+      requests.length = 0;
+      runs.length = 0;
+      failures = [];
+    },
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((error) => (error ? reject(error) : resolve()));
+      }),
+  };
+}

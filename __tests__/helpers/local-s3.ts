@@ -1,0 +1,136 @@
+/**
+ * A local S3 endpoint for tests: s3rver (an S3 REST/XML implementation; it requires a signed
+ * request with its own access key id, but does not verify SigV4 signatures) behind a small
+ * pass-through proxy that counts the requests and can answer the next N with an S3 error
+ * instead (e.g. 500 InternalError).
+ *
+ * Point SDK v3 at it with AWS_ENDPOINT_URL_S3=<endpoint>, AWS_S3_FORCE_PATH_STYLE=true (read by
+ * the change-trigger handler) and the credentials s3rver knows: S3RVER / S3RVER.
+ */
+import * as fs from "node:fs";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+
+/** s3rver's built-in account; it rejects requests signed with another access key id. */
+export const S3RVER_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } as const;
+
+interface S3rverInstance {
+  run(): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+type S3rverClass = new (options: Record<string, unknown>) => S3rverInstance;
+// s3rver ships no type declarations.
+const S3rver = require("s3rver") as S3rverClass;
+
+export interface ReceivedS3Request {
+  readonly method: string;
+  /** Path and query, e.g. /bucket/changes/abc.json */
+  readonly url: string;
+  readonly status: number;
+}
+
+export interface LocalS3 {
+  readonly endpoint: string;
+  /** Every request received by the proxy, in order. */
+  readonly requests: ReceivedS3Request[];
+  /** Where s3rver keeps its files. */
+  readonly directory: string;
+  /** Requests with the given method (e.g. PUT). */
+  count(method?: string): number;
+  /** Answers the next `times` requests with an S3 XML error of the given status and code. */
+  failNext(options: { status: number; code: string; times?: number }): void;
+  /** Reads an object (S3 GetObject straight to s3rver, not counted); undefined if absent. */
+  getObject(bucket: string, key: string): Promise<{ body: string; contentType: string | undefined } | undefined>;
+  /** Keys of a bucket under a prefix (S3 ListObjectsV2 straight to s3rver, not counted). */
+  listKeys(bucket: string, prefix?: string): Promise<string[]>;
+  /** Forgets the received requests and scripted failures (objects stay). */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+export async function startLocalS3(options: { buckets: readonly string[] }): Promise<LocalS3> {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), "local-s3-"));
+  const s3rver = new S3rver({
+    address: "127.0.0.1",
+    port: 0,
+    silent: true,
+    directory,
+    configureBuckets: options.buckets.map((name) => ({ name })),
+  });
+  const backend = await s3rver.run();
+  const requests: ReceivedS3Request[] = [];
+  let failures: { status: number; code: string; left: number }[] = [];
+
+  const proxy = http.createServer((req, res) => {
+    const entry = { method: req.method ?? "", url: req.url ?? "", status: 0 };
+    requests.push(entry);
+    const failure = failures[0];
+    if (failure !== undefined) {
+      failure.left -= 1;
+      if (failure.left <= 0) failures.shift();
+      req.resume();
+      req.on("end", () => {
+        const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${failure.code}</Code><Message>scripted failure</Message><RequestId>local</RequestId></Error>`;
+        entry.status = failure.status;
+        res.writeHead(failure.status, { "content-type": "application/xml", "content-length": Buffer.byteLength(xml) });
+        res.end(xml);
+      });
+      return;
+    }
+    // Headers (Host included) are passed unchanged: s3rver sees the client's request as sent.
+    const upstream = http.request(
+      { host: backend.address, port: backend.port, method: req.method, path: req.url, headers: req.headers },
+      (upstreamRes) => {
+        entry.status = upstreamRes.statusCode ?? 0;
+        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+        upstreamRes.pipe(res);
+      },
+    );
+    upstream.on("error", (error) => res.destroy(error));
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  const { port } = proxy.address() as AddressInfo;
+
+  // Reads for assertions go straight to s3rver (not through the counting proxy), over the S3 API.
+  const reader = new S3Client({
+    endpoint: `http://${backend.address}:${backend.port}`,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: S3RVER_CREDENTIALS,
+  });
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    requests,
+    directory,
+    count: (method) => requests.filter((r) => method === undefined || r.method === method).length,
+    failNext: ({ status, code, times }) => failures.push({ status, code, left: times ?? 1 }),
+    getObject: async (bucket, key) => {
+      try {
+        const object = await reader.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        return { body: (await object.Body?.transformToString("utf8")) ?? "", contentType: object.ContentType };
+      } catch (error) {
+        if ((error as { name?: string }).name === "NoSuchKey") return undefined;
+        throw error;
+      }
+    },
+    listKeys: async (bucket, prefix = "") => {
+      const listed = await reader.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+      return (listed.Contents ?? []).map((object) => object.Key ?? "").sort();
+    },
+    reset: () => {
+      requests.length = 0;
+      failures = [];
+    },
+    close: async () => {
+      reader.destroy();
+      proxy.closeAllConnections();
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+      await s3rver.close();
+      fs.rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}

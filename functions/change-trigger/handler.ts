@@ -1,0 +1,125 @@
+/**
+ * change-trigger: DynamoDB stream batch -> one change manifest in S3 -> a run of the apply job.
+ *
+ * Environment, validated once at cold start (config.ts): MANIFEST_BUCKET, MANIFEST_PREFIX,
+ * APPLY_JOB_NAME, DELETE_POLICY (retain | mirror), and AWS_S3_FORCE_PATH_STYLE=true for a local
+ * S3 server (path-style addressing follows that variable only). Endpoints, region, credentials
+ * and retries come from the standard SDK configuration (AWS_ENDPOINT_URL_S3,
+ * AWS_ENDPOINT_URL_GLUE, AWS_MAX_ATTEMPTS, ...).
+ *
+ * Per batch: one PutObject and at most two Glue calls (GetJobRuns, StartJobRun), whatever its
+ * size. Returns Lambda's ReportBatchItemFailures response.
+ */
+import { GlueClient } from "@aws-sdk/client-glue";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { ensureApplyRun } from "./apply-job";
+import { loadConfig } from "./config";
+import { buildManifest } from "./manifest";
+import { selectRecords, sequenceNumberOf } from "./records";
+import type { DynamoDBStreamEvent, StreamBatchResponse } from "./types";
+
+// Once per container: a bad setting fails the cold start with an error naming the variable.
+const config = loadConfig(process.env);
+const s3 = new S3Client({ forcePathStyle: config.s3ForcePathStyle });
+const glue = new GlueClient({});
+
+function errorFields(error: unknown): { errorName: string; errorMessage: string } {
+  if (error instanceof Error) return { errorName: error.name, errorMessage: error.message };
+  return { errorName: typeof error, errorMessage: String(error) };
+}
+
+/**
+ * The sequence number Lambda must retry from when record `index` is the first one not durably
+ * handled.
+ *
+ * Lambda checkpoints a stream batch at the reported sequence number: every record before it
+ * counts as processed, it and everything after it are retried. So the reported record is the
+ * FIRST one that is not durably handled:
+ * - a malformed record: the records before it were written durably (when the manifest write and
+ *   the job start succeeded) and may be acknowledged; it and everything after it are retried.
+ *   The well-formed records AFTER it go into the manifest as well: retrying them later is
+ *   harmless (the apply job reads the current item state, so a key applied twice is still
+ *   right), and should the malformed record exhaust its retries and the rest of its batch go to
+ *   the dead-letter queue instead of being processed, their changes are not lost.
+ * - the manifest write or the job start failed: nothing selected is durably handled; retry from
+ *   the first selected record (or from the first malformed record if that comes earlier;
+ *   skipped records before it need nothing).
+ * A record without a usable sequence number cannot be named: the nearest earlier record is
+ * named instead (retrying one extra, already handled record is harmless). If there is none,
+ * undefined: the caller throws, and Lambda retries (or bisects) the whole batch.
+ */
+function retryFrom(records: readonly unknown[], index: number): string | undefined {
+  for (let i = index; i >= 0; i -= 1) {
+    const sequenceNumber = sequenceNumberOf(records[i]);
+    if (sequenceNumber !== undefined) return sequenceNumber;
+  }
+  return undefined;
+}
+
+function failFrom(records: readonly unknown[], index: number, log: Record<string, unknown>): StreamBatchResponse {
+  const itemIdentifier = retryFrom(records, index);
+  console.error({ ...log, retryFrom: itemIdentifier ?? "(whole batch)" });
+  if (itemIdentifier === undefined) {
+    throw new Error(
+      `change-trigger: record ${index} of ${records.length} is not handled and no record at or before it has a sequence number; failing the whole batch`,
+    );
+  }
+  return { batchItemFailures: [{ itemIdentifier }] };
+}
+
+export async function handler(event: DynamoDBStreamEvent): Promise<StreamBatchResponse> {
+  const records: readonly unknown[] | undefined = Array.isArray(event?.Records) ? event.Records : undefined;
+  if (records === undefined) throw new Error("change-trigger: the event has no Records array (not a DynamoDB stream batch)");
+
+  const { selected, skipped, malformed } = selectRecords(records, config.deletePolicy);
+  for (const bad of malformed) {
+    console.error({
+      message: `malformed stream record ${bad.sequenceNumber ?? "(no sequence number)"}: reported as failed, not processed`,
+      sequenceNumber: bad.sequenceNumber ?? null,
+      eventID: bad.eventID ?? null,
+      index: bad.index,
+      reason: bad.reason,
+    });
+  }
+  const summary: Record<string, unknown> = {
+    message: "change-trigger batch",
+    records: records.length,
+    selected: selected.length,
+    skipped,
+    malformed: malformed.length,
+    distinctKeys: 0,
+  };
+  const firstMalformed = malformed[0]?.index;
+
+  const firstSelected = selected[0];
+  if (firstSelected === undefined) {
+    summary.noRun = "no selected records";
+  } else {
+    let step = "build-manifest";
+    try {
+      const manifest = buildManifest(selected, config.manifestPrefix);
+      summary.distinctKeys = manifest.content.keys.length;
+      summary.manifestKey = manifest.key;
+      step = "s3:PutObject";
+      await s3.send(
+        new PutObjectCommand({ Bucket: config.manifestBucket, Key: manifest.key, Body: manifest.body, ContentType: "application/json" }),
+      );
+      step = "glue:GetJobRuns/StartJobRun";
+      Object.assign(summary, await ensureApplyRun(glue, config.applyJobName));
+    } catch (error) {
+      const fields = errorFields(error);
+      const message =
+        fields.errorName === "ConcurrentRunsExceededException"
+          ? "change-trigger batch failed: UNEXPECTED ConcurrentRunsExceededException (job run queuing should prevent it); batch will be retried"
+          : "change-trigger batch failed; batch will be retried";
+      const from = firstMalformed === undefined ? firstSelected.index : Math.min(firstSelected.index, firstMalformed);
+      return failFrom(records, from, { ...summary, message, step, ...fields });
+    }
+  }
+
+  if (firstMalformed !== undefined) {
+    return failFrom(records, firstMalformed, { ...summary, message: "change-trigger batch partly failed: malformed records are retried" });
+  }
+  console.log(summary);
+  return { batchItemFailures: [] };
+}

@@ -1,0 +1,52 @@
+/** The change manifest: its body (the contract read by the Glue job) and its content-derived name. */
+import { createHash } from "node:crypto";
+import { canonicalJson } from "./canonical-json";
+import { distinctKeys, type SelectedRecord } from "./records";
+import type { AttributeMap } from "./types";
+
+/** Body of a manifest, format version 1. Do not change without changing the Glue job. */
+export interface ManifestBody {
+  readonly version: 1;
+  /** Typed key maps, deduplicated, sorted by their canonical JSON. */
+  readonly keys: AttributeMap[];
+  /** Sorted distinct event names of the selected records. */
+  readonly eventNames: string[];
+  /** Sequence numbers of the first and last selected record (batch order is stream order). */
+  readonly sequenceNumbers: { readonly first: string; readonly last: string };
+  /** Number of selected records. */
+  readonly records: number;
+  readonly eventSourceArn: string;
+}
+
+export interface Manifest {
+  readonly key: string;
+  readonly body: string;
+  readonly content: ManifestBody;
+}
+
+/** Builds the manifest of a non-empty selection; the same selection always gives the same bytes. */
+export function buildManifest(selected: readonly SelectedRecord[], prefix: string): Manifest {
+  const first = selected[0];
+  const last = selected[selected.length - 1];
+  if (first === undefined || last === undefined) throw new Error("buildManifest: no selected record");
+  const content: ManifestBody = {
+    version: 1,
+    keys: distinctKeys(selected),
+    eventNames: [...new Set(selected.map((record) => record.eventName))].sort(),
+    sequenceNumbers: { first: first.sequenceNumber, last: last.sequenceNumber },
+    records: selected.length,
+    eventSourceArn: first.eventSourceArn,
+  };
+  // Members in the contract's order; every key map in canonical JSON (sorted attribute names:
+  // JSON.stringify would put integer-like names such as "10" first, in numeric order). The bytes
+  // depend only on the content.
+  const body =
+    `{"version":${content.version},` +
+    `"keys":[${content.keys.map(canonicalJson).join(",")}],` +
+    `"eventNames":${JSON.stringify(content.eventNames)},` +
+    `"sequenceNumbers":${JSON.stringify({ first: content.sequenceNumbers.first, last: content.sequenceNumbers.last })},` +
+    `"records":${content.records},` +
+    `"eventSourceArn":${JSON.stringify(content.eventSourceArn)}}`;
+  const digest = createHash("sha256").update(body, "utf8").digest("hex");
+  return { key: `${prefix}${digest}.json`, body, content };
+}

@@ -1,0 +1,108 @@
+/**
+ * Measures the change-trigger Lambda: zipped bundle size, cold-start load time of the bundle,
+ * handler time for a 1,000-record batch against local S3 (s3rver) and Glue endpoints, and the
+ * AWS calls per batch. Prints one JSON object.
+ *
+ *   npx tsx scripts/bench-handler.ts
+ */
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { performance } from "node:perf_hooks";
+import { unzipSync } from "fflate";
+import { bundleFunction } from "../functions/bundle";
+import { APPLY_JOB_NAME, DEFAULT_CONFIG, HANDLER_SOURCE, MANIFEST_BUCKET, sdkEnv } from "../__tests__/helpers/change-trigger-env";
+import { startLocalGlue } from "../__tests__/helpers/local-glue";
+import { startLocalS3 } from "../__tests__/helpers/local-s3";
+import { startRecordedTable } from "../__tests__/helpers/stream-records";
+
+const COLD_STARTS = 7;
+const WARM_RUNS = 10;
+const BATCH_SIZE = 1000;
+const DISTINCT_KEYS = 250;
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+};
+const ms = (value: number): number => Math.round(value * 100) / 100;
+
+async function main(): Promise<void> {
+  const buildStart = performance.now();
+  const bundle = bundleFunction({ entry: HANDLER_SOURCE, runtime: "nodejs22.x", cache: false }); // a real build
+  const buildMs = performance.now() - buildStart;
+  const files = unzipSync(bundle.zip);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-change-trigger-"));
+  const indexPath = path.join(dir, "index.js");
+  fs.writeFileSync(indexPath, files["index.js"] ?? new Uint8Array());
+
+  const s3 = await startLocalS3({ buckets: [MANIFEST_BUCKET] });
+  const glue = await startLocalGlue({ jobNames: [APPLY_JOB_NAME] });
+  const { ddb, recorder } = await startRecordedTable("api-pagos", { partitionKey: { name: "id", type: "S" } });
+  try {
+    const env = { ...process.env, ...sdkEnv(s3, glue), ...DEFAULT_CONFIG };
+
+    // Cold start: require() of the unzipped index.js in a fresh node process (module load and
+    // client construction, what Lambda's init phase runs), timed inside that process.
+    const probe = `const t=process.hrtime.bigint();require(${JSON.stringify(indexPath)});process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6));`;
+    const coldStarts = Array.from({ length: COLD_STARTS }, () =>
+      Number(execFileSync(process.execPath, ["--no-warnings", "-e", probe], { env, encoding: "utf8" })),
+    );
+
+    // A 1,000-record batch from real writes: 250 keys, each written 4 times.
+    for (let i = 0; i < BATCH_SIZE; i += 1) await recorder.put({ id: { S: `key-${i % DISTINCT_KEYS}` }, n: { N: String(i) } });
+    const event = recorder.event();
+
+    Object.assign(process.env, env);
+    const log = console.log;
+    console.log = () => undefined; // the handler's one summary line per batch
+    const { handler } = require(indexPath) as { handler: (e: unknown) => Promise<{ batchItemFailures: unknown[] }> };
+    const firstStart = performance.now();
+    const first = await handler(event);
+    const firstMs = performance.now() - firstStart;
+    const firstCalls = { s3: s3.count(), glue: glue.count(), glueOperations: glue.requests.map((r) => r.operation) };
+    const warm: number[] = [];
+    for (let i = 0; i < WARM_RUNS; i += 1) {
+      const start = performance.now();
+      const result = await handler(event);
+      warm.push(performance.now() - start);
+      if (result.batchItemFailures.length > 0) throw new Error("a warm invocation failed");
+    }
+    console.log = log;
+    if (first.batchItemFailures.length > 0) throw new Error("the first invocation failed");
+    if (glue.problems().length > 0) throw new Error(`invalid Glue requests: ${glue.problems().join("; ")}`);
+
+    const invocations = WARM_RUNS + 1;
+    console.log(
+      JSON.stringify(
+        {
+          node: process.version,
+          bundle: { zipBytes: bundle.zip.length, indexJsBytes: files["index.js"]?.length, buildMs: ms(buildMs) },
+          coldStartRequireMs: { median: ms(median(coldStarts)), min: ms(Math.min(...coldStarts)), runs: COLD_STARTS },
+          batch: {
+            records: event.Records.length,
+            distinctKeys: DISTINCT_KEYS,
+            firstInvocationMs: ms(firstMs),
+            warmInvocationMs: { median: ms(median(warm)), min: ms(Math.min(...warm)), runs: WARM_RUNS },
+          },
+          awsCallsPerBatch: {
+            firstBatch: firstCalls,
+            average: { s3: s3.count() / invocations, glue: glue.count() / invocations },
+            note: "later batches find the WAITING run queued by the first StartJobRun, so they need GetJobRuns only",
+          },
+        },
+        null,
+        2,
+      ),
+    );
+  } finally {
+    await Promise.all([s3.close(), glue.close(), ddb.close()]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
