@@ -2,5 +2,5 @@
 // loads: a third of synth time. Off before anything else loads, hence require below.
 process.setSourceMapsEnabled(false);
 
-const { buildApp } = require("./stacks/app") as typeof import("./stacks/app");
-buildApp({ projectRoot: __dirname }).synth();
+const { buildApp, synthesize } = require("./stacks/app") as typeof import("./stacks/app");
+synthesize(buildApp({ projectRoot: __dirname }));

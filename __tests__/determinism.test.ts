@@ -7,9 +7,17 @@ import { PROJECT_ROOT } from "./helpers/synth";
 
 const SOURCES = ["main.ts", "cdktf.json", "package.json", "tsconfig.json", "stacks", "functions", "glue-job"];
 
+const TWO_ENVIRONMENTS = {
+  environments: {
+    staging: { namePrefix: "pay-staging", sourceTable: { name: "pagos-staging" }, backupTable: { name: "backup-staging" }, backend: { type: "s3", bucket: "acme-state" } },
+    prod: { region: "eu-west-1", deletes: "mirror", backend: { type: "cloud", organization: "acme", workspaceTags: ["replication"] } },
+  },
+};
+
 /** A checkout of the project's sources in a new folder, with its own empty bundle cache. */
-function checkout(): string {
+function checkout(config?: object): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "replication-checkout-"));
+  if (config) fs.writeFileSync(path.join(dir, "replication.config.json"), JSON.stringify(config));
   for (const source of SOURCES) fs.cpSync(path.join(PROJECT_ROOT, source), path.join(dir, source), { recursive: true });
   fs.mkdirSync(path.join(dir, "node_modules"));
   for (const entry of fs.readdirSync(path.join(PROJECT_ROOT, "node_modules"))) {
@@ -52,6 +60,13 @@ describe("synthesized output", () => {
     expect([...again.keys()]).toEqual([...a.keys()]);
     for (const [file, bytes] of a) expect({ file, same: bytes.equals(again.get(file)!) }).toEqual({ file, same: true });
   });
+
+  test("holds for several environments too", () => {
+    const [x, y] = [checkout(TWO_ENVIRONMENTS), checkout(TWO_ENVIRONMENTS)].map(synth);
+    expect([...x.keys()].filter((f) => f.endsWith("cdk.tf.json"))).toEqual(["stacks/prod/cdk.tf.json", "stacks/staging/cdk.tf.json"]);
+    expect([...y.keys()]).toEqual([...x.keys()]);
+    for (const [file, bytes] of x) expect({ file, same: bytes.equals(y.get(file)!) }).toEqual({ file, same: true });
+  }, 120_000);
 
   test("names no absolute path, in any file or inside the Lambda zip", () => {
     const absolute = [first, second, PROJECT_ROOT, os.tmpdir(), os.homedir()].map((p) => p.replace(/\/+$/, ""));

@@ -104,7 +104,23 @@ describe("default stack (no configuration)", () => {
     const source = stack.find(TABLE, "tables/source").name;
     expect(mapping.event_source_arn).toBe(ref(TABLE, source, "stream_arn"));
     expect(mapping.function_name).toBe(ref("aws_lambda_function", stack.one("aws_lambda_function").name, "arn"));
-    expect(mapping).toMatchObject({ starting_position: "TRIM_HORIZON", batch_size: 100, function_response_types: ["ReportBatchItemFailures"] });
+    expect(mapping).toMatchObject({
+      starting_position: "TRIM_HORIZON",
+      batch_size: 100,
+      maximum_batching_window_in_seconds: 5,
+      bisect_batch_on_function_error: true,
+      maximum_retry_attempts: 5,
+      maximum_record_age_in_seconds: 86400,
+      function_response_types: ["ReportBatchItemFailures"],
+      filter_criteria: { filter: [{ pattern: '{"eventName":["INSERT","MODIFY"]}' }] },
+      destination_config: { on_failure: { destination_arn: ref("aws_sqs_queue", stack.one("aws_sqs_queue").name, "arn") } },
+    });
+    expect(mapping.depends_on).toContain(`aws_iam_role_policy.${stack.find("aws_iam_role_policy", "change-trigger/role/policy").name}`);
+    expect(stack.one("aws_sqs_queue").body).toMatchObject({
+      name: "api-pagos-replication-change-trigger-dlq",
+      message_retention_seconds: 1209600,
+      sqs_managed_sse_enabled: true,
+    });
   });
 
   test("Glue jobs run scripts uploaded from assets with content hashes, arguments by reference", () => {

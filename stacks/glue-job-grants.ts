@@ -31,10 +31,12 @@ export function glueJobGrants(job: "apply-changes" | "full-copy", context: GlueG
     `arn:${context.partition}:logs:${context.region}:${context.accountId}:log-group:${name}`;
   const common: Grant[] = [
     { sid: "ReadScripts", actions: ["s3:GetObject"], resources: [`${bucket.arn}/${BUCKET_LAYOUT.scripts}*`] },
+    // Glue creates its log groups on first use in an account.
+    { sid: "CreateJobLogGroups", actions: ["logs:CreateLogGroup"], resources: LOG_GROUPS[context.compute].map(logGroupArn) },
     {
       sid: "WriteJobLogs",
-      actions: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-      resources: LOG_GROUPS[context.compute].flatMap((name) => [logGroupArn(name), `${logGroupArn(name)}:log-stream:*`]),
+      actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
+      resources: LOG_GROUPS[context.compute].map((name) => `${logGroupArn(name)}:log-stream:*`),
     },
     {
       // PutMetricData has no resource-level permissions; the condition keeps it to Glue's namespace.

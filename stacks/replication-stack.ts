@@ -1,8 +1,9 @@
 import { Construct } from "constructs";
-import { LocalBackend, TerraformOutput, TerraformStack } from "cdktf";
+import { TerraformOutput, TerraformStack } from "cdktf";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-identity";
 import { DataAwsPartition } from "@cdktf/provider-aws/lib/data-aws-partition";
+import { configureBackend } from "./backend";
 import type { EnvironmentConfig } from "./config/schema";
 import { ArtifactBucket, BUCKET_LAYOUT } from "./constructs/artifact-bucket";
 import { ChangeTrigger } from "./constructs/change-trigger";
@@ -23,6 +24,7 @@ export class ReplicationStack extends TerraformStack {
     super(scope, name);
     new AwsProvider(this, "aws", {
       region: config.region,
+      allowedAccountIds: config.allowedAccountIds,
       defaultTags: [
         {
           tags: {
@@ -35,10 +37,7 @@ export class ReplicationStack extends TerraformStack {
       ],
     });
     this.addOverride("terraform.required_providers.aws", { source: "hashicorp/aws", version: config.providerVersion });
-    // use_lockfile of the S3 backend needs 1.10; .terraform-version names the release it is planned with.
-    this.addOverride("terraform.required_version", ">= 1.10.0");
-    // Relative to the stack folder (cdktf.out/stacks/<name>): the state lives in the project root.
-    new LocalBackend(this, { path: `../../../terraform.${name}.tfstate` });
+    configureBackend(this, name, config);
 
     const account = new DataAwsCallerIdentity(this, "account");
     const partition = new DataAwsPartition(this, "partition");

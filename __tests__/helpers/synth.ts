@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { App } from "cdktf";
 import { parseProjectConfig } from "../../stacks/config/load";
 import type { EnvironmentInput } from "../../stacks/config/schema";
+import { synthesize } from "../../stacks/app";
 import { ReplicationStack } from "../../stacks/replication-stack";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
@@ -34,7 +35,7 @@ export function synthesizeEnvironment(input: EnvironmentInput = {}, name = "test
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "replication-synth-"));
   const app = new App({ outdir });
   new ReplicationStack(app, name, config.environments[name]);
-  app.synth();
+  synthesize(app);
   const dir = path.join(outdir, "stacks", name);
   const json = JSON.parse(fs.readFileSync(path.join(dir, "cdk.tf.json"), "utf8")) as TfJson;
   const all = (type: string) => json.resource[type] ?? {};

@@ -12,7 +12,7 @@ export class ConfigError extends Error {
 
 /** Validates raw configuration; the error names every bad setting, its value and what is allowed. */
 export function parseProjectConfig(raw: unknown, source = "configuration"): ProjectConfig {
-  const result = projectConfigSchema.safeParse(raw ?? {});
+  const result = projectConfigSchema.safeParse(raw ?? {}, { reportInput: true });
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => `  - ${describeIssue(issue, raw)}`);
   throw new ConfigError(`Invalid ${source}:\n${lines.join("\n")}`);
@@ -23,7 +23,7 @@ export function parseProjectConfig(raw: unknown, source = "configuration"): Proj
  * root); no file means the built-in defaults.
  */
 export function loadProjectConfig(projectRoot: string, env: NodeJS.ProcessEnv = process.env): ProjectConfig {
-  const file = path.resolve(projectRoot, env.REPLICATION_CONFIG ?? DEFAULT_CONFIG_FILE);
+  const file = path.resolve(projectRoot, env.REPLICATION_CONFIG || DEFAULT_CONFIG_FILE);
   if (!fs.existsSync(file)) {
     if (env.REPLICATION_CONFIG) throw new ConfigError(`REPLICATION_CONFIG names ${env.REPLICATION_CONFIG}, which does not exist`);
     return parseProjectConfig({});
@@ -44,8 +44,9 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
     const where = issue.path.length ? `${setting}: ` : "";
     return `${where}unknown setting${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
   }
-  const value = valueAt(raw, issue.path);
-  const shown = value === undefined ? "" : ` = ${JSON.stringify(value)}`;
+  const value = valueAt(raw, issue.path) ?? (issue as { input?: unknown }).input;
+  // Objects are named by their path only: their settings get lines of their own.
+  const shown = value === undefined || (typeof value === "object" && value !== null && !Array.isArray(value)) ? "" : ` = ${JSON.stringify(value)}`;
   return `${setting}${shown}: ${issue.message}`;
 }
 

@@ -8,6 +8,8 @@ import { z } from "zod";
 
 const TABLE_NAME = /^[a-zA-Z0-9_.-]{3,255}$/;
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
+const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const PROVIDER_CONSTRAINT = /^\s*(([=!<>~]{1,2})?\s*\d+(\.\d+){0,2}(-[\w.]+)?)(\s*,\s*([=!<>~]{1,2})?\s*\d+(\.\d+){0,2}(-[\w.]+)?)*\s*$/;
 // Lowercase because the prefix also names the S3 bucket; short enough for every derived name
 // (IAM role names and S3 bucket_prefix are the tightest limits).
 const NAME_PREFIX = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
@@ -38,6 +40,46 @@ const attributeName = z
   .string({ error: "must be a string" })
   .regex(ATTRIBUTE_NAME, { error: "must be 1 to 255 characters (a DynamoDB attribute name)" });
 
+const required = (what: string) => ({
+  error: (issue: { input: unknown }) => (issue.input === undefined ? `is required: ${what}` : `must be ${what}`),
+});
+
+const backendSchema = z.discriminatedUnion(
+  "type",
+  [
+    z.strictObject({
+      type: z.literal("local"),
+      /** State file, relative to the stack folder; default: terraform.<environment>.tfstate in the project root. */
+      path: z.string().regex(/^[^/]/, { error: "must be a relative path (the output must not name absolute paths)" }).optional(),
+    }),
+    z.strictObject({
+      type: z.literal("s3"),
+      bucket: z.string(required("the name of the S3 bucket that holds the state")).regex(S3_BUCKET, { error: "must be an S3 bucket name" }),
+      /** Default: <environment>/terraform.tfstate. */
+      key: z.string().min(1).optional(),
+      /** Region of the state bucket; default: the environment's region. */
+      region: z.string().regex(REGION, { error: "must be an AWS region name such as us-east-1 or eu-west-3" }).optional(),
+      /** KMS key for the state object; default SSE-S3. The state is always encrypted. */
+      kmsKeyId: z.string().min(1).optional(),
+    }),
+    z
+      .strictObject({
+        type: z.literal("cloud"),
+        organization: z.string(required("the Terraform Cloud / HCP Terraform organization")).min(1),
+        /** One workspace by name ... */
+        workspace: z.string().min(1).optional(),
+        /** ... or the workspaces carrying these tags. */
+        workspaceTags: z.array(z.string().min(1)).min(1).optional(),
+        /** Terraform Enterprise host; default app.terraform.io. */
+        hostname: z.string().regex(/^[a-z0-9.-]+$/, { error: "must be a host name such as app.terraform.io" }).optional(),
+      })
+      .refine((cloud) => (cloud.workspace === undefined) !== (cloud.workspaceTags === undefined), {
+        error: "needs exactly one of workspace or workspaceTags",
+      }),
+  ],
+  { error: 'must be "local", "s3" or "cloud"' },
+);
+
 const keyAttribute = z.strictObject({
   /** Attribute name of the key. */
   name: attributeName,
@@ -61,7 +103,14 @@ export const environmentSchema = z
     /** Tags added to every resource (merged over the default tags application/environment/managed-by). */
     tags: z.record(z.string(), z.string()).default({}),
     /** AWS provider version constraint written to required_providers. */
-    providerVersion: z.string().min(1).default("6.25.0"),
+    providerVersion: z
+      .string()
+      .regex(PROVIDER_CONSTRAINT, { error: 'must be a Terraform version constraint such as "6.25.0", "~> 6.25" or ">= 6.25, < 7.0"' })
+      .default("6.25.0"),
+    /** Accounts the provider may act in (allowed_account_ids): a guard against applying to the wrong account. */
+    allowedAccountIds: z.array(z.string().regex(/^\d{12}$/, { error: "must be a 12-digit AWS account ID" })).optional(),
+    /** Where Terraform keeps this environment's state. */
+    backend: backendSchema.default({ type: "local" }),
     sourceTable: z
       .strictObject({
         name: tableName.default("api-pagos"),
@@ -158,13 +207,39 @@ export type EnvironmentInput = z.input<typeof environmentSchema>;
 export type EnvironmentConfig = z.output<typeof environmentSchema>;
 export type KeyAttribute = z.output<typeof keyAttribute>;
 
-export const projectConfigSchema = z.strictObject({
-  /** One stack per environment, keyed by the stack name. */
-  environments: z
-    .record(z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{0,63}$/, { error: "must be a stack name of letters, digits and '-'" }), environmentSchema)
-    .refine((envs) => Object.keys(envs).length > 0, { error: "must declare at least one environment" })
-    .default({ "api-pagos-replication": environmentSchema.parse({}) }),
-});
+export const projectConfigSchema = z
+  .strictObject({
+    /** One stack per environment, keyed by the stack name. */
+    environments: z
+      .record(z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{0,63}$/, { error: "must be a stack name of letters, digits and '-'" }), environmentSchema)
+      .refine((envs) => Object.keys(envs).length > 0, { error: "must declare at least one environment" })
+      .default({ "api-pagos-replication": environmentSchema.parse({}) }),
+  })
+  .superRefine(({ environments }, ctx) => {
+    const names = Object.keys(environments);
+    for (const [i, a] of names.entries()) {
+      for (const b of names.slice(i + 1)) {
+        const [x, y] = [environments[a], environments[b]];
+        const separateAccounts = x.allowedAccountIds && y.allowedAccountIds && !x.allowedAccountIds.some((id) => y.allowedAccountIds!.includes(id));
+        if (x.region !== y.region || separateAccounts) continue;
+        const clashes = (
+          [
+            ["namePrefix", x.namePrefix, y.namePrefix],
+            ["sourceTable.name", x.sourceTable.name, y.sourceTable.name],
+            ["backupTable.name", x.backupTable.name, y.backupTable.name],
+          ] as const
+        ).filter(([, p, q]) => p === q);
+        for (const [setting, value] of clashes) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["environments", b, ...setting.split(".")],
+            input: value,
+            message: `is also used by environment "${a}" in ${x.region}: two stacks would manage the same resources (use another name, or set allowedAccountIds to keep them in separate accounts)`,
+          });
+        }
+      }
+    }
+  });
 
 export type ProjectConfigInput = z.input<typeof projectConfigSchema>;
 export type ProjectConfig = z.output<typeof projectConfigSchema>;

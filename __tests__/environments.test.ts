@@ -1,0 +1,133 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { buildApp, synthesize } from "../stacks/app";
+import { parseProjectConfig } from "../stacks/config/load";
+import type { ProjectConfigInput } from "../stacks/config/schema";
+import { validateTerraformJson } from "./helpers/provider-schema";
+import { synthesizeEnvironment } from "./helpers/synth";
+
+const TWO_ENVIRONMENTS: ProjectConfigInput = {
+  environments: {
+    staging: {
+      region: "eu-west-1",
+      namePrefix: "payments-staging",
+      sourceTable: { name: "api-pagos-staging" },
+      backupTable: { name: "api-pos-backup-staging" },
+      backend: { type: "s3", bucket: "acme-terraform-state", kmsKeyId: "alias/terraform-state" },
+      tags: { "cost-center": "payments" },
+      lambda: { memoryMb: 128 },
+    },
+    prod: {
+      region: "eu-west-1",
+      allowedAccountIds: ["111122223333"],
+      backend: { type: "cloud", organization: "acme", workspace: "payments-replication-prod" },
+      fullCopyJob: { numberOfWorkers: 10 },
+    },
+  },
+};
+
+/** A project folder holding only a replication.config.json. */
+function projectWith(config: unknown): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "replication-envs-"));
+  fs.writeFileSync(path.join(dir, "replication.config.json"), JSON.stringify(config));
+  return dir;
+}
+
+function synthProject(config: unknown, env: NodeJS.ProcessEnv = {}): { outdir: string; stacks: string[] } {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "replication-envs-out-"));
+  synthesize(buildApp({ projectRoot: projectWith(config), outdir, env }));
+  return { outdir, stacks: fs.readdirSync(path.join(outdir, "stacks")).sort() };
+}
+
+const readStack = (outdir: string, name: string) => JSON.parse(fs.readFileSync(path.join(outdir, "stacks", name, "cdk.tf.json"), "utf8"));
+
+describe("environments", () => {
+  let outdir: string;
+  let stacks: string[];
+  beforeAll(() => {
+    ({ outdir, stacks } = synthProject(TWO_ENVIRONMENTS));
+  });
+
+  test("each environment is its own stack, and each validates against the provider schema", () => {
+    expect(stacks).toEqual(["prod", "staging"]);
+    for (const name of stacks) expect(validateTerraformJson(readStack(outdir, name))).toEqual([]);
+  });
+
+  test("each stack has its own names, region, tags, sizes and backend", () => {
+    const staging = readStack(outdir, "staging");
+    const prod = readStack(outdir, "prod");
+    expect(staging.provider.aws[0]).toMatchObject({ region: "eu-west-1" });
+    expect(staging.provider.aws[0].default_tags[0].tags).toEqual({
+      application: "dynamodb-replication",
+      environment: "staging",
+      "managed-by": "terraform",
+      "cost-center": "payments",
+    });
+    expect(prod.provider.aws[0].allowed_account_ids).toEqual(["111122223333"]);
+    const names = (tf: any) => Object.values(tf.resource.aws_dynamodb_table).map((t: any) => t.name).sort();
+    expect(names(staging)).toEqual(["api-pagos-staging", "api-pos-backup-staging"]);
+    expect(names(prod)).toEqual(["api-pagos", "api-pos-backup"]);
+    expect((Object.values(staging.resource.aws_lambda_function)[0] as any).memory_size).toBe(128);
+    expect((Object.values(staging.resource.aws_lambda_function)[0] as any).function_name).toBe("payments-staging-change-trigger");
+    const fullCopy = (tf: any) => Object.values(tf.resource.aws_glue_job).find((j: any) => j.name.endsWith("full-copy")) as any;
+    expect(fullCopy(prod).number_of_workers).toBe(10);
+    expect(fullCopy(staging).number_of_workers).toBe(2);
+  });
+
+  test("S3 backend: encrypted, S3 lockfile, key per environment, region of the environment by default", () => {
+    expect(readStack(outdir, "staging").terraform.backend).toEqual({
+      s3: {
+        bucket: "acme-terraform-state",
+        key: "staging/terraform.tfstate",
+        region: "eu-west-1",
+        encrypt: true,
+        kms_key_id: "alias/terraform-state",
+        use_lockfile: true,
+      },
+    });
+  });
+
+  test("Terraform Cloud backend: organization and workspace by name, or by tags with a hostname", () => {
+    expect(readStack(outdir, "prod").terraform.cloud).toEqual({ organization: "acme", workspaces: { name: "payments-replication-prod" } });
+    const tagged = synthesizeEnvironment({ backend: { type: "cloud", organization: "acme", workspaceTags: ["replication", "prod"], hostname: "tfe.example.com" } });
+    expect(tagged.json.terraform.cloud).toEqual({ organization: "acme", hostname: "tfe.example.com", workspaces: { tags: ["replication", "prod"] } });
+    expect(tagged.json.terraform.backend).toBeUndefined();
+  });
+
+  test("REPLICATION_ENVIRONMENT selects environments; an unknown name lists the known ones", () => {
+    expect(synthProject(TWO_ENVIRONMENTS, { REPLICATION_ENVIRONMENT: "prod" }).stacks).toEqual(["prod"]);
+    expect(() => synthProject(TWO_ENVIRONMENTS, { REPLICATION_ENVIRONMENT: "qa" })).toThrow(
+      'REPLICATION_ENVIRONMENT names unknown environment "qa"; known: staging, prod',
+    );
+  });
+
+  test("the provider version constraint can be widened", () => {
+    const stack = synthesizeEnvironment({ providerVersion: ">= 6.25, < 7.0" });
+    expect(stack.json.terraform.required_providers.aws).toEqual({ source: "hashicorp/aws", version: ">= 6.25, < 7.0" });
+  });
+});
+
+describe("backend and environment settings are checked at synth", () => {
+  const reject = (config: ProjectConfigInput) => () => parseProjectConfig(config);
+  test.each<[string, ProjectConfigInput, string]>([
+    ["s3 without a bucket", { environments: { prod: { backend: { type: "s3" } as never } } }, "environments.prod.backend.bucket: is required: the name of the S3 bucket that holds the state"],
+    ["cloud without an organization", { environments: { prod: { backend: { type: "cloud", workspace: "w" } as never } } }, "environments.prod.backend.organization: is required: the Terraform Cloud / HCP Terraform organization"],
+    ["cloud with both workspace and tags", { environments: { prod: { backend: { type: "cloud", organization: "acme", workspace: "w", workspaceTags: ["t"] } } } }, "environments.prod.backend: needs exactly one of workspace or workspaceTags"],
+    ["cloud with neither workspace nor tags", { environments: { prod: { backend: { type: "cloud", organization: "acme" } } } }, "environments.prod.backend: needs exactly one of workspace or workspaceTags"],
+    ["unknown backend type", { environments: { prod: { backend: { type: "consul" } as never } } }, 'environments.prod.backend.type = "consul": must be "local", "s3" or "cloud"'],
+    ["a setting of another backend type", { environments: { prod: { backend: { type: "local", bucket: "x" } as never } } }, 'environments.prod.backend: unknown setting "bucket"'],
+    ["an absolute local state path", { environments: { prod: { backend: { type: "local", path: "/var/state.tfstate" } } } }, 'environments.prod.backend.path = "/var/state.tfstate": must be a relative path'],
+    ["a malformed provider constraint", { environments: { prod: { providerVersion: "latest" } } }, 'environments.prod.providerVersion = "latest": must be a Terraform version constraint'],
+    ["a malformed account id", { environments: { prod: { allowedAccountIds: ["12345"] } } }, 'environments.prod.allowedAccountIds.0 = "12345": must be a 12-digit AWS account ID'],
+    ["two environments managing the same tables", { environments: { a: {}, b: { namePrefix: "other-prefix" } } }, 'environments.b.sourceTable.name = "api-pagos": is also used by environment "a" in us-east-1'],
+    ["no environment", { environments: {} }, "environments: must declare at least one environment"],
+  ])("%s", (_label, config, message) => {
+    expect(reject(config)).toThrow(message);
+  });
+
+  test("environments in separate accounts may reuse names", () => {
+    const config = parseProjectConfig({ environments: { a: { allowedAccountIds: ["111111111111"] }, b: { allowedAccountIds: ["222222222222"] } } });
+    expect(Object.keys(config.environments)).toEqual(["a", "b"]);
+  });
+});

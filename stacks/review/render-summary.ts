@@ -1,0 +1,105 @@
+import { createHash } from "node:crypto";
+
+type Block = Record<string, any>;
+/** The parts of a synthesized cdk.tf.json the summary reads. */
+export interface TerraformJson {
+  readonly resource?: Record<string, Record<string, Block>>;
+  readonly data?: Record<string, Record<string, Block>>;
+}
+
+interface Statement {
+  sid?: string;
+  effect?: string;
+  actions?: string[];
+  resources?: string[];
+  principals?: { type: string; identifiers: string[] }[];
+  condition?: { test: string; variable: string; values: string[] }[];
+}
+
+const DOCUMENT_REF = /^\$\{data\.aws_iam_policy_document\.([^.]+)\.json\}$/;
+const ROLE_REF = /^\$\{aws_iam_role\.([^.]+)\.(?:id|name)\}$/;
+
+/**
+ * A short Markdown review of one synthesized stack: resources by type, every IAM grant as
+ * role -> action -> resource, what is reachable from outside the account, and the asset hashes.
+ * Deterministic: everything is sorted.
+ */
+export function renderReviewSummary(stackName: string, tf: TerraformJson, readAsset: (relativePath: string) => Buffer): string {
+  const resources = tf.resource ?? {};
+  const documents = tf.data?.aws_iam_policy_document ?? {};
+  const statementsOf = (policy: unknown): Statement[] => {
+    const match = typeof policy === "string" ? DOCUMENT_REF.exec(policy) : null;
+    return match ? ((documents[match[1]]?.statement as Statement[]) ?? []) : [];
+  };
+  const lines = [
+    `# Review summary: ${stackName}`,
+    "",
+    "Written by `cdktf synth` beside `cdk.tf.json`; it restates what that file declares.",
+    "",
+    "## Resources",
+    "",
+    "| Type | Count |",
+    "|---|---|",
+    ...Object.keys(resources)
+      .sort()
+      .map((type) => `| \`${type}\` | ${Object.keys(resources[type]).length} |`),
+    "",
+    "## IAM grants",
+    "",
+    "| Role | Actions | Resource | Condition |",
+    "|---|---|---|---|",
+  ];
+  const roles = resources.aws_iam_role ?? {};
+  const grants: string[] = [];
+  for (const [, policy] of Object.entries(resources.aws_iam_role_policy ?? {})) {
+    const roleRef = ROLE_REF.exec(String(policy.role));
+    const role = roleRef ? String(roles[roleRef[1]]?.name ?? roleRef[1]) : String(policy.role);
+    for (const statement of statementsOf(policy.policy)) {
+      const condition = (statement.condition ?? []).map((c) => `${c.variable} ${c.test} ${c.values.join(", ")}`).join("; ");
+      const actions = [...(statement.actions ?? [])].sort().map((a) => `\`${a}\``).join(", ");
+      for (const resource of statement.resources ?? []) {
+        grants.push(`| ${role} | ${actions} | \`${resource}\` | ${condition ? `\`${condition}\`` : ""} |`);
+      }
+    }
+  }
+  lines.push(...grants.sort(), "", "## Reachable from outside the account", "");
+  const exposures = publicExposures(resources, statementsOf);
+  lines.push(...(exposures.length ? exposures.sort().map((e) => `- ${e}`) : ["None: no resource policy allows `*`, and every S3 bucket blocks public access."]));
+  lines.push("", "## Assets", "", "| File | SHA-256 |", "|---|---|");
+  const assets = new Set<string>();
+  for (const byName of Object.values(resources)) {
+    for (const body of Object.values(byName)) {
+      for (const value of Object.values(body)) {
+        if (typeof value === "string" && value.startsWith("assets/")) assets.add(value);
+      }
+    }
+  }
+  for (const asset of [...assets].sort()) {
+    lines.push(`| \`${asset}\` | \`${createHash("sha256").update(readAsset(asset)).digest("hex")}\` |`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+function publicExposures(resources: Record<string, Record<string, Block>>, statementsOf: (policy: unknown) => Statement[]): string[] {
+  const found: string[] = [];
+  const blocks = Object.values(resources.aws_s3_bucket_public_access_block ?? {});
+  for (const name of Object.keys(resources.aws_s3_bucket ?? {})) {
+    const block = blocks.find((b) => String(b.bucket).includes(`aws_s3_bucket.${name}.`));
+    const complete = block && ["block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"].every((k) => block[k] === true);
+    if (!complete) found.push(`S3 bucket \`${name}\` does not block all public access`);
+  }
+  const policyTypes = ["aws_s3_bucket_policy", "aws_sqs_queue_policy", "aws_sns_topic_policy"];
+  for (const type of policyTypes) {
+    for (const [name, body] of Object.entries(resources[type] ?? {})) {
+      for (const statement of statementsOf(body.policy)) {
+        const anyone = statement.principals?.some((p) => p.identifiers.includes("*"));
+        if (statement.effect !== "Deny" && anyone) found.push(`\`${type}.${name}\` allows any principal (${statement.sid ?? "statement"})`);
+      }
+    }
+  }
+  for (const [name, body] of Object.entries(resources.aws_lambda_permission ?? {})) {
+    if (body.principal === "*") found.push(`\`aws_lambda_permission.${name}\` lets anyone invoke a function`);
+  }
+  for (const name of Object.keys(resources.aws_lambda_function_url ?? {})) found.push(`\`aws_lambda_function_url.${name}\` is a public URL`);
+  return found;
+}
