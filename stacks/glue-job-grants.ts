@@ -69,7 +69,8 @@ export function glueJobGrants(job: "apply-changes" | "full-copy", context: GlueG
   return [
     {
       sid: "ReadSourceItems",
-      actions: ["dynamodb:DescribeTable", "dynamodb:Scan", ...(mirror ? ["dynamodb:BatchGetItem"] : [])].sort(),
+      // BatchGetItem: every written key is re-read from the source (write verification).
+      actions: ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:Scan"],
       resources: [source.arn],
     },
     {

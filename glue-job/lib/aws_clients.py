@@ -1,0 +1,47 @@
+"""boto3 clients for the jobs.
+
+The endpoint URLs come from AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3 (unset on AWS, so boto3 uses
+the regional endpoint). The boto3 that Glue and Debian ship is older than the SDK support for those
+variables, so they are read here explicitly.
+
+The DynamoDB client makes exactly one attempt per call: ddb_batch owns retries (throttling, 5xx,
+connection errors, unprocessed items) so that each one is counted and bounded in time.
+"""
+
+import os
+
+import boto3
+from botocore.config import Config
+
+
+def _endpoint(name):
+    value = os.environ.get(name)
+    return value or None
+
+
+def dynamodb_client(region=None):
+    config = Config(
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=10,
+        read_timeout=60,
+        max_pool_connections=16,
+    )
+    return boto3.client(
+        "dynamodb",
+        region_name=region or None,
+        endpoint_url=_endpoint("AWS_ENDPOINT_URL_DYNAMODB"),
+        config=config,
+    )
+
+
+def s3_client(region=None):
+    endpoint = _endpoint("AWS_ENDPOINT_URL_S3")
+    options = {"retries": {"max_attempts": 5, "mode": "standard"}}
+    if endpoint:
+        options["s3"] = {"addressing_style": "path"}
+    return boto3.client(
+        "s3",
+        region_name=region or None,
+        endpoint_url=endpoint,
+        config=Config(**options),
+    )

@@ -1,0 +1,227 @@
+"""Batched DynamoDB reads and writes with bounded, counted retries.
+
+- batch_get: BatchGetItem, at most 100 keys per request, ConsistentRead=True by default.
+- batch_write: BatchWriteItem, at most 25 put/delete requests per request, keys deduplicated (the last
+  request for a key wins: DynamoDB rejects a batch that names one key twice).
+- call: one DynamoDB call (Scan, DescribeTable, ...) with the same retry rules.
+
+Retried: UnprocessedKeys / UnprocessedItems, the throttling and server errors in RETRYABLE_CODES, and
+connection errors; with exponential backoff and full jitter (sleep = random(0, min(max_delay,
+base_delay * 2**attempt))), the attempt counter restarting whenever a response makes progress. One
+batch may keep retrying for at most RetryPolicy.max_elapsed seconds; then RetryBudgetExceeded is
+raised: an item that cannot be written fails the run, it is never skipped. Any other error is raised
+at once. Every retry is counted in Stats.retries.
+"""
+
+import random
+import time
+
+from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
+
+import table_keys
+
+MAX_GET_KEYS = 100
+MAX_WRITE_REQUESTS = 25
+
+RETRYABLE_CODES = frozenset([
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+])
+
+
+class ReplicationError(RuntimeError):
+    """The backup could not be brought in line with the source; the run must fail."""
+
+
+class RetryBudgetExceeded(ReplicationError):
+    """A batch was still not done when its retry time ran out."""
+
+
+class Stats(object):
+    """Counters of one run (or one pass, or one segment)."""
+
+    FIELDS = ("scanned", "puts", "deletes", "retries", "read_requests", "write_requests",
+              "scan_requests", "verify_mismatches")
+
+    def __init__(self):
+        for name in self.FIELDS:
+            setattr(self, name, 0)
+
+    def as_dict(self):
+        return dict((name, getattr(self, name)) for name in self.FIELDS)
+
+    def add(self, other):
+        data = other.as_dict() if isinstance(other, Stats) else other
+        for name in self.FIELDS:
+            setattr(self, name, getattr(self, name) + int(data.get(name, 0)))
+        return self
+
+    def minus(self, earlier):
+        """Counters accumulated since the snapshot `earlier` (a dict from as_dict)."""
+        return dict((name, getattr(self, name) - earlier.get(name, 0)) for name in self.FIELDS)
+
+
+class RetryPolicy(object):
+    """Backoff parameters; sleep/clock/rand are injectable for tests."""
+
+    def __init__(self, base_delay=0.05, max_delay=5.0, max_elapsed=300.0,
+                 sleep=time.sleep, clock=time.monotonic, rand=random.random):
+        self.base_delay = float(base_delay)
+        self.max_delay = float(max_delay)
+        self.max_elapsed = float(max_elapsed)
+        self.sleep = sleep
+        self.clock = clock
+        self.rand = rand
+
+    def to_dict(self):
+        return {"base_delay": self.base_delay, "max_delay": self.max_delay, "max_elapsed": self.max_elapsed}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(data["base_delay"], data["max_delay"], data["max_elapsed"])
+
+
+class _Backoff(object):
+    """Retry state of one logical operation (one batch, or one call)."""
+
+    def __init__(self, policy, stats, what):
+        self.policy = policy
+        self.stats = stats
+        self.what = what
+        self.started = policy.clock()
+        self.attempt = 0
+        self.retries = 0
+
+    def progress(self):
+        self.attempt = 0
+
+    def wait(self, reason):
+        elapsed = self.policy.clock() - self.started
+        if elapsed >= self.policy.max_elapsed:
+            raise RetryBudgetExceeded(
+                "%s: gave up after %d retries in %.1f s (limit %.1f s); last reason: %s"
+                % (self.what, self.retries, elapsed, self.policy.max_elapsed, reason))
+        cap = min(self.policy.max_delay, self.policy.base_delay * (2 ** min(self.attempt, 30)))
+        delay = self.policy.rand() * cap
+        delay = min(delay, max(0.0, self.policy.max_elapsed - elapsed))
+        self.attempt += 1
+        self.retries += 1
+        self.stats.retries += 1
+        if delay > 0:
+            self.policy.sleep(delay)
+
+
+def _retryable(error):
+    """A short reason string when `error` is worth retrying, else None."""
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        return code if code in RETRYABLE_CODES else None
+    if isinstance(error, (BotoConnectionError, HTTPClientError)):
+        return type(error).__name__
+    return None
+
+
+def _attempt(backoff, fn, kwargs):
+    """Call fn(**kwargs) until it returns, retrying retryable errors under `backoff`."""
+    while True:
+        try:
+            return fn(**kwargs)
+        except Exception as error:  # noqa: BLE001 - filtered by _retryable, else re-raised
+            reason = _retryable(error)
+            if reason is None:
+                raise
+            backoff.wait(reason)
+
+
+def call(client_method, kwargs, stats, policy, what=None):
+    """One DynamoDB API call with retries on throttling / server / connection errors."""
+    backoff = _Backoff(policy, stats, what or getattr(client_method, "__name__", "DynamoDB call"))
+    return _attempt(backoff, client_method, kwargs)
+
+
+def _chunks(values, size):
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def unique_keys(keys):
+    """Keys without duplicates (by key_id), first occurrence kept, order kept."""
+    seen = set()
+    result = []
+    for key in keys:
+        kid = table_keys.key_id(key)
+        if kid not in seen:
+            seen.add(kid)
+            result.append(key)
+    return result
+
+
+def batch_get(client, table, keys, schema, stats, policy, consistent=True):
+    """Current items for `keys`: {key_id: item}; a key absent from the table is absent from the dict."""
+    found = {}
+    for chunk in _chunks(unique_keys(keys), MAX_GET_KEYS):
+        request = {table: {"Keys": list(chunk), "ConsistentRead": bool(consistent)}}
+        backoff = _Backoff(policy, stats, "BatchGetItem on %s" % table)
+        while True:
+            stats.read_requests += 1
+            response = _attempt(backoff, client.batch_get_item, {"RequestItems": request})
+            items = response.get("Responses", {}).get(table, [])
+            for item in items:
+                found[table_keys.key_id(table_keys.extract_key(item, schema))] = item
+            unprocessed = response.get("UnprocessedKeys", {}).get(table)
+            if not unprocessed or not unprocessed.get("Keys"):
+                break
+            if items:
+                backoff.progress()
+            backoff.wait("%d unprocessed keys" % len(unprocessed["Keys"]))
+            request = {table: unprocessed}
+    return found
+
+
+def put_request(item):
+    return {"PutRequest": {"Item": item}}
+
+
+def delete_request(key):
+    return {"DeleteRequest": {"Key": key}}
+
+
+def _request_key(request, schema):
+    if "PutRequest" in request:
+        return table_keys.extract_key(request["PutRequest"]["Item"], schema)
+    if "DeleteRequest" in request:
+        return request["DeleteRequest"]["Key"]
+    raise ValueError("not a BatchWriteItem request: %r" % (request,))
+
+
+def dedupe_requests(requests, schema):
+    """One request per key (the last one given for it), in first-seen order of the keys."""
+    by_key = {}
+    for request in requests:
+        by_key[table_keys.key_id(_request_key(request, schema))] = request
+    return list(by_key.values())
+
+
+def batch_write(client, table, requests, schema, stats, policy):
+    """Apply put/delete requests to `table`; returns when every one is processed, else raises."""
+    for chunk in _chunks(dedupe_requests(requests, schema), MAX_WRITE_REQUESTS):
+        pending = list(chunk)
+        backoff = _Backoff(policy, stats, "BatchWriteItem on %s" % table)
+        while True:
+            stats.write_requests += 1
+            response = _attempt(backoff, client.batch_write_item, {"RequestItems": {table: pending}})
+            unprocessed = response.get("UnprocessedItems", {}).get(table) or []
+            if not unprocessed:
+                break
+            if len(unprocessed) < len(pending):
+                backoff.progress()
+            backoff.wait("%d unprocessed items" % len(unprocessed))
+            pending = unprocessed
+        for request in chunk:
+            if "PutRequest" in request:
+                stats.puts += 1
+            else:
+                stats.deletes += 1

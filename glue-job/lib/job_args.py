@@ -1,0 +1,164 @@
+"""Job arguments: Glue passes `--name value` pairs in sys.argv, plus its own (--JOB_ID, --JOB_RUN_ID,
+--JOB_NAME, --job-bookmark-option, --TempDir, --enable-metrics, ...) which are ignored here.
+
+awsglue.utils.getResolvedOptions is used when it can be imported (on Glue); elsewhere a small parser
+with the same behaviour for these arguments (`--name value` or `--name=value`, the last one wins).
+getResolvedOptions has no defaults, so only the arguments present are resolved and the defaults below
+fill in the rest.
+"""
+
+import transform as transform_module
+
+COMMON_DEFAULTS = {
+    "source_table": None,          # required
+    "backup_table": None,          # required
+    "delete_policy": "retain",     # retain | mirror
+    "transform": "{}",             # JSON: {"rename": {...}, "drop": [...]}
+    "region": "",                  # "" = the SDK's default region
+}
+APPLY_DEFAULTS = {
+    "manifest_bucket": None,       # required
+    "manifest_prefix": "changes/",
+    "rejected_prefix": "rejected/",
+    "time_budget_seconds": "2700",
+}
+FULL_COPY_DEFAULTS = {
+    "scan_segments": "0",          # 0 = derive from the Spark cluster (see spark_segments.py)
+    "max_items_per_second": "0",   # per segment; 0 = no limit
+    "mirror_deletes": "false",     # true = also delete backup items absent from the source
+    "consistent_scan": "false",    # Scan with ConsistentRead (writes are verified with consistent reads anyway)
+    "verify_writes": "true",       # re-read written keys from the source (see replicate.py)
+}
+
+
+class ArgumentError(ValueError):
+    """A job argument is missing or invalid."""
+
+
+def _present(argv, name):
+    flag = "--" + name
+    return any(arg == flag or arg.startswith(flag + "=") for arg in argv)
+
+
+def parse_args(argv, names):
+    """{name: value} for the `--name value` / `--name=value` arguments in `names` that are present."""
+    wanted = set(names)
+    values = {}
+    index = 1
+    while index < len(argv):
+        arg = argv[index]
+        index += 1
+        if not arg.startswith("--"):
+            continue
+        name = arg[2:]
+        value = None
+        if "=" in name:
+            name, value = name.split("=", 1)
+        elif index < len(argv) and not argv[index].startswith("--"):
+            value = argv[index]
+            index += 1
+        if name not in wanted:
+            continue
+        if value is None:
+            raise ArgumentError("argument --%s needs a value" % name)
+        values[name] = value
+    return values
+
+
+def resolve(argv, defaults):
+    """Argument values with defaults filled in; raises ArgumentError when a required one is missing."""
+    names = sorted(defaults)
+    present = [name for name in names if _present(argv, name)]
+    try:
+        from awsglue.utils import getResolvedOptions  # only on Glue
+    except ImportError:
+        getResolvedOptions = None
+    if getResolvedOptions is not None and present:
+        resolved = getResolvedOptions(list(argv), present)
+        values = dict((name, resolved[name]) for name in present)
+    else:
+        values = parse_args(argv, present)
+    missing = sorted(name for name in names if defaults[name] is None and not values.get(name))
+    if missing:
+        raise ArgumentError("missing required argument(s): %s" % ", ".join("--" + n for n in missing))
+    result = dict(defaults)
+    result.update(values)
+    return result
+
+
+def _boolean(name, value):
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no", ""):
+        return False
+    raise ArgumentError("--%s must be true or false, got %r" % (name, value))
+
+
+def _number(name, value, kind, minimum, strictly_greater=False):
+    try:
+        number = kind(str(value).strip())
+    except ValueError:
+        raise ArgumentError("--%s must be a%s number, got %r" % (name, "n integer" if kind is int else "", value))
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ArgumentError("--%s must be a finite number, got %r" % (name, value))
+    if number < minimum or (strictly_greater and number == minimum):
+        raise ArgumentError("--%s must be %s %s, got %r" % (name, ">" if strictly_greater else ">=", minimum, value))
+    return number
+
+
+class JobConfig(object):
+    """Validated arguments of either job (attributes named like the arguments)."""
+
+    def __init__(self, values):
+        self.__dict__.update(values)
+
+
+def _common(values):
+    if values["delete_policy"] not in ("retain", "mirror"):
+        raise ArgumentError("--delete_policy must be retain or mirror, got %r" % (values["delete_policy"],))
+    if values["source_table"] == values["backup_table"]:
+        raise ArgumentError("--source_table and --backup_table are the same table (%s)" % values["source_table"])
+    try:
+        values["transform"] = transform_module.Transform.parse(values["transform"])
+    except transform_module.TransformError as error:
+        raise ArgumentError(str(error))
+    values["region"] = values["region"] or None
+    return values
+
+
+def apply_changes_config(argv):
+    defaults = dict(COMMON_DEFAULTS)
+    defaults.update(APPLY_DEFAULTS)
+    values = _common(resolve(argv, defaults))
+    values["time_budget_seconds"] = _number("time_budget_seconds", values["time_budget_seconds"], float, 0,
+                                            strictly_greater=True)
+    prefix, rejected = values["manifest_prefix"], values["rejected_prefix"]
+    if not rejected or rejected == prefix or rejected.startswith(prefix):
+        raise ArgumentError("--rejected_prefix (%r) must be non-empty and outside --manifest_prefix (%r), or "
+                            "rejected manifests would be listed again" % (rejected, prefix))
+    return JobConfig(values)
+
+
+def full_copy_config(argv):
+    defaults = dict(COMMON_DEFAULTS)
+    defaults.update(FULL_COPY_DEFAULTS)
+    values = _common(resolve(argv, defaults))
+    values["scan_segments"] = _number("scan_segments", values["scan_segments"], int, 0)
+    if values["scan_segments"] > 1000000:
+        raise ArgumentError("--scan_segments must be at most 1000000 (DynamoDB's TotalSegments limit)")
+    values["max_items_per_second"] = _number("max_items_per_second", values["max_items_per_second"], float, 0)
+    for name in ("mirror_deletes", "consistent_scan", "verify_writes"):
+        values[name] = _boolean(name, values[name])
+    if values["mirror_deletes"] and values["delete_policy"] != "mirror":
+        raise ArgumentError("--mirror_deletes true deletes backup items absent from the source, which contradicts "
+                            "--delete_policy retain; use --delete_policy mirror with it")
+    return JobConfig(values)
+
+
+def describe(config):
+    """The config as JSON-friendly dict, for the start-of-run log line."""
+    out = {}
+    for name, value in sorted(config.__dict__.items()):
+        out[name] = value.to_dict() if hasattr(value, "to_dict") else value
+    return out

@@ -1,0 +1,141 @@
+"""full-copy's per-segment work, free of Spark so that it runs (and is tested) anywhere.
+
+copy_segment: Scan one parallel-scan segment of the source (Segment/TotalSegments, paginated) and copy
+its items with the shared Replicator (same transform, verified writes), optionally rate limited.
+prune_segment: Scan one segment of the backup, key attributes only (ProjectionExpression), and delete
+the keys absent from the source (Replicator.prune).
+
+SegmentCopyTask / SegmentPruneTask are what Spark ships to the executors: plain, picklable settings;
+each call builds its own boto3 client on the executor and returns the segment's counters as a dict.
+"""
+
+import time
+
+import aws_clients
+import ddb_batch
+import replicate
+import table_keys
+import transform as transform_module
+
+WRITE_CHUNK = ddb_batch.MAX_GET_KEYS  # items handed to the Replicator at a time (verify reads 100 keys)
+
+
+class RateLimiter(object):
+    """At most `rate` items per second on average (the first chunk goes at once)."""
+
+    def __init__(self, rate, clock=time.monotonic, sleep=time.sleep):
+        self.rate = float(rate)
+        self.clock = clock
+        self.sleep = sleep
+        self.next_free = None
+
+    def acquire(self, count):
+        now = self.clock()
+        if self.next_free is None or self.next_free < now:
+            self.next_free = now
+        elif self.next_free > now:
+            self.sleep(self.next_free - now)
+        self.next_free += count / self.rate
+
+
+def _scan_pages(client, kwargs, stats, policy):
+    kwargs = dict(kwargs)
+    while True:
+        stats.scan_requests += 1
+        response = ddb_batch.call(client.scan, kwargs, stats, policy, "Scan on %s" % kwargs["TableName"])
+        yield response.get("Items", [])
+        last = response.get("LastEvaluatedKey")
+        if not last:
+            return
+        kwargs["ExclusiveStartKey"] = last
+
+
+def copy_segment(client, replicator, segment, total_segments, consistent=False, max_items_per_second=0,
+                 limiter=None):
+    """Copy one scan segment of replicator.source_table; counters go to replicator.stats."""
+    kwargs = {"TableName": replicator.source_table, "Segment": int(segment), "TotalSegments": int(total_segments),
+              "ConsistentRead": bool(consistent)}
+    if max_items_per_second:
+        # Small pages keep the read rate in line with the write rate.
+        kwargs["Limit"] = max(1, min(1000, int(max_items_per_second)))
+        limiter = limiter or RateLimiter(max_items_per_second)
+    stats = replicator.stats
+    for items in _scan_pages(client, kwargs, stats, replicator.policy):
+        stats.scanned += len(items)
+        for start in range(0, len(items), WRITE_CHUNK):
+            chunk = items[start:start + WRITE_CHUNK]
+            if limiter is not None:
+                limiter.acquire(len(chunk))
+            replicator.copy_items(chunk)
+
+
+def prune_segment(client, replicator, segment, total_segments, max_items_per_second=0, limiter=None):
+    """Delete backup keys of one backup scan segment that are absent from the source."""
+    names = replicator.schema.names
+    kwargs = {
+        "TableName": replicator.backup_table, "Segment": int(segment), "TotalSegments": int(total_segments),
+        "ProjectionExpression": ", ".join("#k%d" % i for i in range(len(names))),
+        "ExpressionAttributeNames": dict(("#k%d" % i, name) for i, name in enumerate(names)),
+    }
+    if max_items_per_second:
+        kwargs["Limit"] = max(1, min(1000, int(max_items_per_second)))
+        limiter = limiter or RateLimiter(max_items_per_second)
+    stats = replicator.stats
+    for keys in _scan_pages(client, kwargs, stats, replicator.policy):
+        stats.scanned += len(keys)
+        for start in range(0, len(keys), ddb_batch.MAX_GET_KEYS):
+            chunk = keys[start:start + ddb_batch.MAX_GET_KEYS]
+            if limiter is not None:
+                limiter.acquire(len(chunk))
+            replicator.prune([table_keys.extract_key(k, replicator.schema) for k in chunk])
+
+
+class _SegmentTask(object):
+    """Picklable settings of one full-copy; calling it with a segment number does that segment."""
+
+    def __init__(self, source_table, backup_table, schema, transform, delete_policy, total_segments,
+                 region=None, consistent_scan=False, max_items_per_second=0, verify_writes=True,
+                 retry=None):
+        self.settings = {
+            "source_table": source_table,
+            "backup_table": backup_table,
+            "schema": schema.to_dict(),
+            "transform": transform.to_dict(),
+            "delete_policy": delete_policy,
+            "total_segments": int(total_segments),
+            "region": region,
+            "consistent_scan": bool(consistent_scan),
+            "max_items_per_second": float(max_items_per_second),
+            "verify_writes": bool(verify_writes),
+            "retry": (retry or ddb_batch.RetryPolicy()).to_dict(),
+        }
+
+    def _replicator(self, client):
+        s = self.settings
+        return replicate.Replicator(
+            client, s["source_table"], s["backup_table"], table_keys.KeySchema.from_dict(s["schema"]),
+            transform_module.Transform.parse(s["transform"]), s["delete_policy"], ddb_batch.Stats(),
+            ddb_batch.RetryPolicy.from_dict(s["retry"]), verify=s["verify_writes"])
+
+    def __call__(self, segment):
+        started = time.monotonic()
+        client = aws_clients.dynamodb_client(self.settings["region"])
+        replicator = self._replicator(client)
+        self.run(client, replicator, segment)
+        result = replicator.stats.as_dict()
+        result["segment"] = int(segment)
+        result["seconds"] = round(time.monotonic() - started, 3)
+        return result
+
+
+class SegmentCopyTask(_SegmentTask):
+    def run(self, client, replicator, segment):
+        copy_segment(client, replicator, segment, self.settings["total_segments"],
+                     consistent=self.settings["consistent_scan"],
+                     max_items_per_second=self.settings["max_items_per_second"])
+
+
+class SegmentPruneTask(_SegmentTask):
+    def run(self, client, replicator, segment):
+        prune_segment(client, replicator, segment, self.settings["total_segments"],
+                      max_items_per_second=self.settings["max_items_per_second"])

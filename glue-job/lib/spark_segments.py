@@ -1,0 +1,58 @@
+"""The only Spark-facing code of full-copy, kept thin so a fake context can drive it in tests.
+
+run_segments(sc, total_segments, task): one Spark partition per DynamoDB scan segment,
+sc.parallelize(range(N), N).mapPartitions(...).collect(); each partition calls task(segment) on an
+executor and yields its counters, which are summed on the driver.
+
+derive_total_segments(sc): used when --scan_segments is 0:
+    executor instances x executor cores x SEGMENTS_PER_CORE
+from the Spark conf (on Glue: spark.executor.instances = workers - 1, spark.executor.cores = the
+worker type's vCPUs, e.g. 4 for G.1X), falling back to sc.defaultParallelism x SEGMENTS_PER_CORE.
+Several segments per core let fast executors take over the work of slow segments (tasks are handed
+out as cores free up), and keep each segment's scan small enough to retry cheaply.
+"""
+
+import ddb_batch
+
+SEGMENTS_PER_CORE = 4
+MAX_TOTAL_SEGMENTS = 1000000  # DynamoDB's TotalSegments limit
+
+
+def derive_total_segments(sc, segments_per_core=SEGMENTS_PER_CORE):
+    conf = sc.getConf()
+    instances = conf.get("spark.executor.instances", None)
+    cores = conf.get("spark.executor.cores", None)
+    try:
+        total_cores = int(instances) * int(cores)
+    except (TypeError, ValueError):
+        total_cores = 0
+    if total_cores <= 0:
+        total_cores = int(sc.defaultParallelism)
+    return max(1, min(MAX_TOTAL_SEGMENTS, total_cores * segments_per_core))
+
+
+class _PartitionRunner(object):
+    """mapPartitions function: runs the task on each segment number of the partition."""
+
+    def __init__(self, task):
+        self.task = task
+
+    def __call__(self, segments):
+        return [self.task(segment) for segment in segments]
+
+
+def run_segments(sc, total_segments, task):
+    """(summed Stats, per-segment result dicts) after running task(segment) for 0..total_segments-1."""
+    total_segments = int(total_segments)
+    if not 1 <= total_segments <= MAX_TOTAL_SEGMENTS:
+        raise ValueError("total segments must be 1..%d, got %d" % (MAX_TOTAL_SEGMENTS, total_segments))
+    rdd = sc.parallelize(range(total_segments), total_segments)
+    results = rdd.mapPartitions(_PartitionRunner(task)).collect()
+    done = sorted(result["segment"] for result in results)
+    if done != list(range(total_segments)):
+        raise ddb_batch.ReplicationError("scan segments done %r do not cover 0..%d exactly once"
+                                         % (done[:20], total_segments - 1))
+    totals = ddb_batch.Stats()
+    for result in results:
+        totals.add(result)
+    return totals, results

@@ -1,0 +1,132 @@
+"""Key schema of a table and the identity of a typed DynamoDB key.
+
+Values are the low-level client's typed form ({"S": str}, {"N": str}, {"B": bytes}); nothing here turns
+them into Python values that are written back. key_id() is only an identity used for deduplication
+and lookups: two keys DynamoDB considers equal (e.g. {"N": "1"} and {"N": "1.0"}) get the same id.
+"""
+
+import base64
+import json
+from decimal import Context, Decimal, InvalidOperation
+
+# Wide enough that normalize() never rounds (DynamoDB numbers have at most 38 digits); the default
+# context's 28 digits would make distinct 38-digit keys look equal.
+EXACT_CONTEXT = Context(prec=1000)
+
+KEY_TYPES = ("S", "N", "B")
+
+
+class KeySchemaError(ValueError):
+    """The tables' key schemas are missing, unusable or different."""
+
+
+class KeySchema(object):
+    """Key attribute names (hash first, then range if any) and their scalar types."""
+
+    def __init__(self, names, types):
+        self.names = tuple(names)
+        self.types = dict(types)
+
+    def __eq__(self, other):
+        return isinstance(other, KeySchema) and self.names == other.names and self.types == other.types
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    def __repr__(self):
+        return "KeySchema(%s)" % ", ".join("%s:%s" % (n, self.types[n]) for n in self.names)
+
+    def to_dict(self):
+        return {"names": list(self.names), "types": dict(self.types)}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(data["names"], data["types"])
+
+
+def describe_key_schema(describe_table_response):
+    """KeySchema from a DescribeTable response (the caller makes the call, with retries)."""
+    table = describe_table_response["Table"]
+    types = {}
+    for definition in table.get("AttributeDefinitions", []):
+        types[definition["AttributeName"]] = definition["AttributeType"]
+    hash_names = [k["AttributeName"] for k in table["KeySchema"] if k["KeyType"] == "HASH"]
+    range_names = [k["AttributeName"] for k in table["KeySchema"] if k["KeyType"] == "RANGE"]
+    if len(hash_names) != 1 or len(range_names) > 1:
+        raise KeySchemaError("table %s has an unexpected key schema %r" % (table.get("TableName"), table["KeySchema"]))
+    names = hash_names + range_names
+    for name in names:
+        if types.get(name) not in KEY_TYPES:
+            raise KeySchemaError("key attribute %s of table %s has no S/N/B type" % (name, table.get("TableName")))
+    return KeySchema(names, dict((n, types[n]) for n in names))
+
+
+def _canonical_number(text):
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError("not a number: %r" % (text,))
+    if not value.is_finite():
+        raise ValueError("not a finite number: %r" % (text,))
+    if value == 0:
+        return "0"
+    return str(value.normalize(EXACT_CONTEXT))
+
+
+def _canonical(type_name, value):
+    if type_name == "S":
+        return value
+    if type_name == "N":
+        return _canonical_number(value)
+    if type_name == "B":
+        return base64.b64encode(bytes(value)).decode("ascii")
+    raise ValueError("key values must be S, N or B, not %s" % type_name)
+
+
+def key_id(key):
+    """A string that identifies a typed key map (order-free, numbers normalised)."""
+    parts = []
+    for name in sorted(key):
+        typed = key[name]
+        if not isinstance(typed, dict) or len(typed) != 1:
+            raise ValueError("key attribute %s is not a single typed value: %r" % (name, typed))
+        type_name, value = next(iter(typed.items()))
+        parts.append([name, type_name, _canonical(type_name, value)])
+    return json.dumps(parts, separators=(",", ":"), ensure_ascii=False)
+
+
+def extract_key(item, schema):
+    """The key map of an item (typed values shared, not copied)."""
+    key = {}
+    for name in schema.names:
+        if name not in item:
+            raise ValueError("item has no key attribute %s" % name)
+        key[name] = item[name]
+    return key
+
+
+def _comparable(value):
+    """A form of a typed value in which set element order does not matter."""
+    if isinstance(value, dict):
+        if len(value) == 1:
+            type_name, inner = next(iter(value.items()))
+            if type_name in ("SS", "NS", "BS") and isinstance(inner, list):
+                return {type_name: sorted(inner)}
+            if type_name == "M" and isinstance(inner, dict):
+                return {"M": dict((k, _comparable(v)) for k, v in inner.items())}
+            if type_name == "L" and isinstance(inner, list):
+                return {"L": [_comparable(v) for v in inner]}
+        return value
+    return value
+
+
+def items_equal(a, b):
+    """True when two typed items (or None for absent) hold the same data."""
+    if a is None or b is None:
+        return a is None and b is None
+    if a.keys() != b.keys():
+        return False
+    for name in a:
+        if _comparable(a[name]) != _comparable(b[name]):
+            return False
+    return True

@@ -1,0 +1,299 @@
+"""Shared helpers of the glue-job tests: real dynalite / s3rver clients, tables, proxies, a fake Spark.
+
+The tests need AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_S3 (set by __tests__/glue-job.test.ts,
+which starts dynalite and s3rver); without them the server tests fail, they are never skipped.
+"""
+
+import os
+import pickle
+import sys
+import threading
+import uuid
+import warnings
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GLUE_JOB = os.path.dirname(HERE)
+LIB = os.path.join(GLUE_JOB, "lib")
+for _path in (LIB, GLUE_JOB):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from botocore.exceptions import ClientError  # noqa: E402
+
+import aws_clients  # noqa: E402
+import ddb_batch  # noqa: E402
+import table_keys  # noqa: E402
+
+ENDPOINT_VARS = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3")
+
+
+def require_endpoints():
+    # boto3 keeps pooled connections open until exit, fine in a test process. (Set here, at test run
+    # time, because unittest's runner resets the warning filters when it starts.)
+    warnings.simplefilter("ignore", ResourceWarning)
+    missing = [name for name in ENDPOINT_VARS if not os.environ.get(name)]
+    if missing:
+        raise RuntimeError(
+            "%s not set: these tests run against a real dynalite and s3rver. Run them with `npm test` "
+            "(__tests__/glue-job.test.ts starts both servers), or start them with "
+            "`node glue-job/tests/local_servers.js` and export the variables it prints." % " and ".join(missing))
+
+
+def fast_retry(max_elapsed=10.0):
+    return ddb_batch.RetryPolicy(base_delay=0.001, max_delay=0.02, max_elapsed=max_elapsed)
+
+
+def ddb():
+    require_endpoints()
+    return aws_clients.dynamodb_client()
+
+
+def s3():
+    require_endpoints()
+    return aws_clients.s3_client()
+
+
+def unique(prefix):
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:10])
+
+
+def create_table(client, prefix="t", hash_key=("id", "S"), range_key=None):
+    name = unique(prefix)
+    keys = [{"AttributeName": hash_key[0], "KeyType": "HASH"}]
+    definitions = [{"AttributeName": hash_key[0], "AttributeType": hash_key[1]}]
+    if range_key:
+        keys.append({"AttributeName": range_key[0], "KeyType": "RANGE"})
+        definitions.append({"AttributeName": range_key[0], "AttributeType": range_key[1]})
+    client.create_table(TableName=name, KeySchema=keys, AttributeDefinitions=definitions,
+                        BillingMode="PAY_PER_REQUEST")
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.05, "MaxAttempts": 100})
+    return name
+
+
+def create_table_pair(client, hash_key=("id", "S"), range_key=None):
+    return (create_table(client, "src", hash_key, range_key), create_table(client, "bak", hash_key, range_key))
+
+
+def schema_of(client, table):
+    return table_keys.describe_key_schema(client.describe_table(TableName=table))
+
+
+def create_bucket(client):
+    name = unique("bucket")
+    client.create_bucket(Bucket=name)
+    return name
+
+
+def put_items(client, table, items, schema):
+    ddb_batch.batch_write(client, table, [ddb_batch.put_request(i) for i in items], schema, ddb_batch.Stats(),
+                          fast_retry())
+
+
+def scan_all(client, table, schema):
+    """{key_id: item} of the whole table (consistent scan)."""
+    result = {}
+    kwargs = {"TableName": table, "ConsistentRead": True}
+    while True:
+        response = client.scan(**kwargs)
+        for item in response["Items"]:
+            result[table_keys.key_id(table_keys.extract_key(item, schema))] = item
+        if "LastEvaluatedKey" not in response:
+            return result
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def list_keys(client, bucket, prefix=""):
+    names = []
+    kwargs = {"Bucket": bucket, "Prefix": prefix}
+    while True:
+        response = client.list_objects_v2(**kwargs)
+        names.extend(entry["Key"] for entry in response.get("Contents", []))
+        if not response.get("IsTruncated"):
+            return sorted(names)
+        kwargs["ContinuationToken"] = response["NextContinuationToken"]
+
+
+class RawResponses(object):
+    """Records the raw HTTP body of every response of a client (registered on its event system)."""
+
+    def __init__(self, client):
+        self.bodies = []
+        self._lock = threading.Lock()
+        client.meta.events.register("after-call.dynamodb.*", self._record)
+
+    def _record(self, http_response=None, **_):
+        with self._lock:
+            self.bodies.append(http_response.content)
+
+
+def raw_get_item(client, recorder, table, key):
+    """The exact bytes DynamoDB sent back for GetItem(ConsistentRead)."""
+    before = len(recorder.bodies)
+    client.get_item(TableName=table, Key=key, ConsistentRead=True)
+    assert len(recorder.bodies) == before + 1
+    return recorder.bodies[-1]
+
+
+def throttle_error(operation, code="ProvisionedThroughputExceededException"):
+    return ClientError({"Error": {"Code": code, "Message": "injected by the test"},
+                        "ResponseMetadata": {"HTTPStatusCode": 400}}, operation)
+
+
+class FlakyDynamoDB(object):
+    """Thin proxy around a real DynamoDB client that injects failures into the first N calls.
+
+    throttle: {method: (N, code)} raise ClientError(code) for the first N calls, without sending them.
+    partial: {method: N} for the first N calls send only part of the request (the first half, at least
+             one item/key) and return the rest as UnprocessedItems / UnprocessedKeys.
+    stuck: {method: N} for the first N calls send nothing and return the whole request as unprocessed.
+    crash_on: {method: N} raise RuntimeError("injected crash") on the N-th call (1-based), unsent.
+    before: {method: callable(kwargs, call_number)} run before a call is forwarded.
+    Every forwarded call's kwargs are kept in `calls` as (method, kwargs).
+    """
+
+    def __init__(self, client, throttle=None, partial=None, stuck=None, crash_on=None, before=None):
+        self._client = client
+        self.stuck = dict(stuck or {})
+        self.throttle = dict(throttle or {})
+        self.partial = dict(partial or {})
+        self.crash_on = dict(crash_on or {})
+        self.before = dict(before or {})
+        self.counts = {}
+        self.calls = []
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name):
+        attribute = getattr(self._client, name)
+        if not callable(attribute) or name.startswith("_") or name in ("get_waiter", "get_paginator"):
+            return attribute
+
+        def method(**kwargs):
+            with self._lock:
+                number = self.counts.get(name, 0) + 1
+                self.counts[name] = number
+            if self.crash_on.get(name) == number:
+                raise RuntimeError("injected crash in %s call %d" % (name, number))
+            if name in self.throttle and number <= self.throttle[name][0]:
+                raise throttle_error(name, self.throttle[name][1])
+            if name in self.before:
+                self.before[name](kwargs, number)
+            if number <= self.stuck.get(name, 0):
+                (table, request), = kwargs["RequestItems"].items()
+                if name == "batch_write_item":
+                    return {"UnprocessedItems": {table: request}}
+                return {"Responses": {table: []}, "UnprocessedKeys": {table: request}}
+            if number <= self.partial.get(name, 0):
+                return self._partial(name, attribute, kwargs)
+            self.calls.append((name, kwargs))
+            return attribute(**kwargs)
+
+        return method
+
+    def _partial(self, name, attribute, kwargs):
+        (table, request), = kwargs["RequestItems"].items()
+        if name == "batch_write_item":
+            keep = max(1, len(request) // 2)
+            sent = {"RequestItems": {table: request[:keep]}}
+            self.calls.append((name, sent))
+            response = attribute(**sent)
+            rest = request[keep:] + response.get("UnprocessedItems", {}).get(table, [])
+            response["UnprocessedItems"] = {table: rest} if rest else {}
+            return response
+        if name == "batch_get_item":
+            keys = request["Keys"]
+            keep = max(1, len(keys) // 2)
+            sent_request = dict(request)
+            sent_request["Keys"] = keys[:keep]
+            sent = {"RequestItems": {table: sent_request}}
+            self.calls.append((name, sent))
+            response = attribute(**sent)
+            if len(keys) > keep:
+                rest = dict(request)
+                rest["Keys"] = keys[keep:]
+                response["UnprocessedKeys"] = {table: rest}
+            return response
+        raise ValueError("partial results are only injected into batch calls, not %s" % name)
+
+
+class FakeRDD(object):
+    def __init__(self, context, partitions):
+        self.context = context
+        self.partitions = partitions
+
+    def mapPartitions(self, function):
+        # Like Spark, the function travels to the executors serialised: it must pickle.
+        shipped = pickle.loads(pickle.dumps(function))
+        self.context.shipped.append(shipped)
+        return FakeRDD(self.context, [list(shipped(iter(p))) for p in self.partitions])
+
+    def collect(self):
+        return [value for partition in self.partitions for value in partition]
+
+
+class FakeSparkContext(object):
+    """Enough of SparkContext for spark_segments: partitions run in-process, one after another."""
+
+    def __init__(self, default_parallelism=2, conf=None):
+        self.defaultParallelism = default_parallelism
+        self._conf = dict(conf or {})
+        self.parallelize_calls = []
+        self.shipped = []
+
+    def getConf(self):
+        return FakeConf(self._conf)
+
+    def parallelize(self, data, numSlices=None):
+        data = list(data)
+        slices = numSlices or self.defaultParallelism
+        self.parallelize_calls.append((data, slices))
+        # Spark's ParallelCollectionRDD split: partition i gets data[i*n//k:(i+1)*n//k].
+        n = len(data)
+        partitions = [data[i * n // slices:(i + 1) * n // slices] for i in range(slices)]
+        return FakeRDD(self, partitions)
+
+
+class FakeConf(object):
+    def __init__(self, values):
+        self.values = values
+
+    def get(self, key, default=None):
+        return self.values.get(key, default)
+
+
+class LogCapture(object):
+    def __init__(self):
+        self.events = []
+
+    def __call__(self, event, **fields):
+        record = {"event": event}
+        record.update(fields)
+        self.events.append(record)
+
+    def named(self, event):
+        return [e for e in self.events if e["event"] == event]
+
+
+def run_main(main, argv, **kwargs):
+    """Run an entry point's main(argv) in-process: (return value, exit code, stdout, stderr)."""
+    import contextlib
+    import io
+    out, err = io.StringIO(), io.StringIO()
+    code, value = 0, None
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            value = main(argv, **kwargs)
+        except SystemExit as exit_:
+            code = exit_.code
+    return value, code, out.getvalue(), err.getvalue()
+
+
+def json_lines(text):
+    import json
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def put_manifest(client, bucket, prefix, keys, **kwargs):
+    import manifests
+    name, body = manifests.build_manifest(keys, **kwargs)
+    client.put_object(Bucket=bucket, Key=prefix + name, Body=body)
+    return prefix + name

@@ -1,0 +1,369 @@
+"""apply-changes against dynalite and s3rver: passes, manifests, failures, budget, races."""
+
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import unittest
+
+import support
+import apply
+import apply_changes
+import aws_clients
+import ddb_batch
+import manifests
+import replicate
+import table_keys
+from transform import Transform
+
+
+def item(i, version=0):
+    return {"id": {"S": "item-%05d" % i}, "version": {"N": str(version)}, "payload": {"S": "p%d-%d" % (i, version)},
+            "tags": {"SS": ["t%d" % (i % 3), "all"]}}
+
+
+def key(i):
+    return {"id": {"S": "item-%05d" % i}}
+
+
+class ApplyTestCase(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.client = support.ddb()
+        cls.s3 = support.s3()
+        cls.bucket = support.create_bucket(cls.s3)
+
+    def setUp(self):
+        self.source, self.backup = support.create_table_pair(self.client)
+        self.schema = support.schema_of(self.client, self.source)
+        self.prefix = support.unique("changes") + "/"
+        self.rejected = support.unique("rejected") + "/"
+
+    def replicator(self, client=None, delete_policy="retain", transform=None, verify=True):
+        return replicate.Replicator(client or self.client, self.source, self.backup, self.schema,
+                                    transform or Transform(), delete_policy, ddb_batch.Stats(), support.fast_retry(),
+                                    verify=verify)
+
+    def settings(self, **kwargs):
+        return apply.ApplySettings(self.bucket, self.prefix, self.rejected, 3600, **kwargs)
+
+    def run_apply(self, replicator=None, s3=None, settings=None, **kwargs):
+        log = support.LogCapture()
+        result = apply.run(s3 or self.s3, replicator or self.replicator(), settings or self.settings(), self.schema,
+                           log=log, **kwargs)
+        return result, log
+
+    def source_items(self):
+        return support.scan_all(self.client, self.source, self.schema)
+
+    def backup_items(self):
+        return support.scan_all(self.client, self.backup, self.schema)
+
+    def manifests_left(self):
+        return support.list_keys(self.s3, self.bucket, self.prefix)
+
+    def seed(self, count):
+        support.put_items(self.client, self.source, [item(i) for i in range(count)], self.schema)
+        support.put_items(self.client, self.backup, [item(i) for i in range(count)], self.schema)
+
+    def put_manifests(self, key_groups):
+        return [support.put_manifest(self.s3, self.bucket, self.prefix, keys) for keys in key_groups]
+
+
+class ApplyTest(ApplyTestCase):
+    def test_inserts_modifies_and_deletes_under_retain_then_mirror(self):
+        self.seed(60)
+        support.put_items(self.client, self.source, [item(i, 1) for i in range(10, 20)] +
+                          [item(i) for i in range(60, 70)], self.schema)
+        for i in range(20, 30):
+            self.client.delete_item(TableName=self.source, Key=key(i))
+        changed = list(range(10, 30)) + list(range(60, 70))
+        self.put_manifests([[key(i) for i in changed[:12]], [key(i) for i in changed[8:25]],
+                            [key(i) for i in changed[20:]] + [key(3)]])
+        result, log = self.run_apply()
+        self.assertEqual(self.manifests_left(), [])
+        self.assertEqual((result.manifests_applied, result.keys, result.stopped_by_budget), (3, 31, False))
+        expected = self.source_items()
+        for i in range(20, 30):  # retained: deleted in the source, kept in the backup
+            expected[table_keys.key_id(key(i))] = item(i)
+        self.assertEqual(self.backup_items(), expected)
+        summary = log.named("apply_pass")
+        self.assertEqual(len(summary), 1)
+        for field in ("manifests", "keys", "puts", "deletes", "retries", "seconds"):
+            self.assertIn(field, summary[0])
+        self.assertEqual((summary[0]["manifests"], summary[0]["keys"], summary[0]["puts"], summary[0]["deletes"]),
+                         (3, 31, 21, 0))
+        self.assertEqual(len(log.named("apply_done")), 1)
+
+        self.put_manifests([[key(i) for i in range(15, 30)]])
+        result, log = self.run_apply(self.replicator(delete_policy="mirror"))
+        self.assertEqual(self.backup_items(), self.source_items())
+        self.assertEqual(log.named("apply_pass")[0]["deletes"], 10)
+        self.assertEqual(self.manifests_left(), [])
+
+    def test_manifests_are_listed_across_pages_and_passes(self):
+        self.seed(10)
+        support.put_items(self.client, self.source, [item(i, 2) for i in range(10)], self.schema)
+        self.put_manifests([[key(i)] for i in range(7)] + [[key(7), key(8), key(9)]])
+        result, log = self.run_apply(settings=self.settings(list_page_size=2, max_manifests_per_pass=5))
+        self.assertEqual(self.backup_items(), self.source_items())
+        self.assertEqual((result.passes, result.manifests_applied), (2, 8))
+        self.assertEqual([p["manifests"] for p in log.named("apply_pass")], [5, 3])
+
+    def test_malformed_manifests_are_moved_aside_and_do_not_block_others(self):
+        self.seed(6)
+        support.put_items(self.client, self.source, [item(i, 3) for i in range(6)], self.schema)
+        good = self.put_manifests([[key(0), key(1)], [key(2)], [key(3), key(4), key(5)]])
+        bad = {
+            "not-json.json": b"{oops",
+            "version.json": json.dumps({"version": 2, "keys": [{"id": {"S": "item-00000"}}]}).encode(),
+            "empty.json": json.dumps({"version": 1, "keys": []}).encode(),
+            "wrong-key.json": json.dumps({"version": 1, "keys": [{"pk": {"S": "item-00000"}}]}).encode(),
+            "bad-binary.json": json.dumps({"version": 1, "keys": [{"id": {"B": "not base64!"}}]}).encode(),
+        }
+        for name, body in bad.items():
+            self.s3.put_object(Bucket=self.bucket, Key=self.prefix + name, Body=body)
+        result, log = self.run_apply()
+        self.assertEqual(self.manifests_left(), [])
+        self.assertEqual(self.backup_items(), self.source_items())
+        self.assertEqual((result.manifests_applied, result.manifests_rejected), (len(good), len(bad)))
+        self.assertEqual(support.list_keys(self.s3, self.bucket, self.rejected),
+                         sorted(self.rejected + name for name in bad))
+        for name, body in bad.items():
+            moved = self.s3.get_object(Bucket=self.bucket, Key=self.rejected + name)
+            self.assertEqual(moved["Body"].read(), body)
+            self.assertTrue(moved["Metadata"].get("rejected-reason"))
+        reasons = dict((e["manifest"], e["reason"]) for e in log.named("manifest_rejected"))
+        self.assertIn("not JSON", reasons[self.prefix + "not-json.json"])
+        self.assertIn("version", reasons[self.prefix + "version.json"])
+        self.assertIn("do not match the table key", reasons[self.prefix + "wrong-key.json"])
+
+    def test_a_manifest_is_deleted_only_after_all_its_keys_are_applied(self):
+        rng = random.Random(7)
+        self.seed(80)
+        support.put_items(self.client, self.source, [item(i, 5) for i in range(0, 80, 2)], self.schema)
+        for i in range(1, 80, 5):
+            self.client.delete_item(TableName=self.source, Key=key(i))
+        groups = [[key(i) for i in rng.sample(range(80), 25)] for _ in range(8)]
+        names = self.put_manifests(groups)
+        keys_of = dict(zip(names, groups))
+        violations = []
+        deleted = []
+        transform = Transform({"payload": "body"}, ["tags"])
+
+        def check_before_delete(kwargs, _number):
+            if kwargs["Key"] not in keys_of:
+                return
+            deleted.append(kwargs["Key"])
+            for k in keys_of[kwargs["Key"]]:
+                src = self.client.get_item(TableName=self.source, Key=k, ConsistentRead=True).get("Item")
+                bak = self.client.get_item(TableName=self.backup, Key=k, ConsistentRead=True).get("Item")
+                if src is None:
+                    ok = bak is None
+                else:
+                    ok = table_keys.items_equal(bak, transform.apply(src))
+                if not ok:
+                    violations.append((kwargs["Key"], k))
+
+        s3 = support.FlakyDynamoDB(self.s3, before={"delete_object": check_before_delete})
+        self.run_apply(self.replicator(delete_policy="mirror", transform=transform), s3=s3,
+                       settings=self.settings(keys_per_chunk=7))
+        self.assertEqual(violations, [])
+        self.assertEqual(sorted(deleted), sorted(names))
+        self.assertEqual(self.manifests_left(), [])
+
+    def test_write_failure_mid_run_keeps_unapplied_manifests_and_a_rerun_converges(self):
+        self.seed(50)
+        support.put_items(self.client, self.source, [item(i, 9) for i in range(50)], self.schema)
+        names = self.put_manifests([[key(i) for i in range(start, start + 10)] for start in range(0, 50, 10)])
+        crashing = support.FlakyDynamoDB(self.client, crash_on={"batch_write_item": 3})
+        with self.assertRaises(RuntimeError):
+            self.run_apply(self.replicator(client=crashing), settings=self.settings(keys_per_chunk=10))
+        left = self.manifests_left()
+        self.assertEqual(len(left), 3)
+        backup = self.backup_items()
+        for name in names:
+            body = self.s3.get_object(Bucket=self.bucket, Key=name)["Body"].read() if name in left else None
+            keys = manifests.parse_manifest(body) if body else None
+            if keys is not None:  # still there: at least one of its keys not yet applied
+                stale = [k for k in keys if backup[table_keys.key_id(k)]["version"] != {"N": "9"}]
+                self.assertTrue(stale, name)
+        result, _ = self.run_apply()
+        self.assertEqual(self.manifests_left(), [])
+        self.assertEqual(result.manifests_applied, 3)
+        self.assertEqual(self.backup_items(), self.source_items())
+
+    def test_injected_throttling_and_unprocessed_results_are_retried(self):
+        self.seed(40)
+        support.put_items(self.client, self.source, [item(i, 4) for i in range(40)], self.schema)
+        self.put_manifests([[key(i) for i in range(40)]])
+        # get calls 1-2 throttled, 3-4 half processed; write calls 1-3 half processed: 7 retries.
+        flaky = support.FlakyDynamoDB(self.client, partial={"batch_write_item": 3, "batch_get_item": 4},
+                                      throttle={"batch_get_item": (2, "ThrottlingException")})
+        replicator = self.replicator(client=flaky)
+        _, log = self.run_apply(replicator)
+        self.assertEqual(self.backup_items(), self.source_items())
+        self.assertEqual(self.manifests_left(), [])
+        self.assertEqual(replicator.stats.retries, 7)
+        self.assertEqual(log.named("apply_pass")[0]["retries"], 7)
+
+    def test_time_budget_exhaustion_leaves_manifests_for_the_next_run(self):
+        self.seed(50)
+        support.put_items(self.client, self.source, [item(i, 6) for i in range(50)], self.schema)
+        self.put_manifests([[key(i) for i in range(start, start + 10)] for start in range(0, 50, 10)])
+        now = [0.0]
+
+        def tick(_kwargs, _number):
+            now[0] += 4.0
+
+        slow = support.FlakyDynamoDB(self.client, before={"batch_write_item": tick})
+        settings = apply.ApplySettings(self.bucket, self.prefix, self.rejected, 10, keys_per_chunk=10)
+        result, log = self.run_apply(self.replicator(client=slow), settings=settings, clock=lambda: now[0])
+        self.assertTrue(result.stopped_by_budget)
+        self.assertEqual((result.manifests_applied, len(self.manifests_left())), (3, 2))
+        self.assertEqual(len(log.named("apply_stopped")), 1)
+        result, _ = self.run_apply()
+        self.assertFalse(result.stopped_by_budget)
+        self.assertEqual(self.manifests_left(), [])
+        self.assertEqual(self.backup_items(), self.source_items())
+
+    def test_two_runs_at_once_then_one_more_leave_the_same_backup(self):
+        self.seed(100)
+        rng = random.Random(11)
+        support.put_items(self.client, self.source, [item(i, 7) for i in range(0, 100, 3)], self.schema)
+        for i in range(1, 100, 7):
+            self.client.delete_item(TableName=self.source, Key=key(i))
+        self.put_manifests([[key(i) for i in rng.sample(range(100), 15)] for _ in range(20)] +
+                           [[key(i) for i in range(100)]])
+        errors = []
+
+        def worker():
+            try:
+                self.run_apply(self.replicator(client=support.ddb(), delete_policy="mirror"), s3=support.s3(),
+                               settings=self.settings(keys_per_chunk=9))
+            except Exception as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+
+        threads = [threading.Thread(target=worker) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual(errors, [])
+        self.assertEqual(self.manifests_left(), [])
+        after_concurrent = self.backup_items()
+        self.assertEqual(after_concurrent, self.source_items())
+        result, _ = self.run_apply(self.replicator(delete_policy="mirror"))
+        self.assertEqual(result.passes, 0)
+        self.assertEqual(self.backup_items(), after_concurrent)
+
+    def test_verification_repairs_a_stale_write_from_a_racing_writer(self):
+        for verify in (True, False):
+            self.client.put_item(TableName=self.source, Item=item(1, 1))
+            self.client.delete_item(TableName=self.backup, Key=key(1))
+            raced = []
+
+            def race(_kwargs, number):
+                # Between run A's read (v1) and its write: the item changes to v2 and run B applies v2.
+                if number == 1:
+                    self.client.put_item(TableName=self.source, Item=item(1, 2))
+                    self.replicator().sync_keys([key(1)])
+                    raced.append(self.client.get_item(TableName=self.backup, Key=key(1))["Item"]["version"])
+
+            replicator_a = self.replicator(client=support.FlakyDynamoDB(self.client, before={"batch_write_item": race}),
+                                           verify=verify)
+            replicator_a.sync_keys([key(1)])
+            self.assertEqual(raced, [{"N": "2"}])
+            backup = self.client.get_item(TableName=self.backup, Key=key(1), ConsistentRead=True)["Item"]
+            if verify:
+                self.assertEqual(backup, item(1, 2))
+                self.assertEqual(replicator_a.stats.verify_mismatches, 1)
+            else:  # the race the verification exists for: A's stale v1 landed last
+                self.assertEqual(backup, item(1, 1))
+
+
+class ApplyEntryPointTest(ApplyTestCase):
+    def test_calls_only_what_the_glue_role_grants(self):
+        """The DynamoDB and S3 operations (and where) apply-changes uses: the IAM surface of its role."""
+        self.seed(3)
+        self.put_manifests([[key(0), key(1)]])
+        self.s3.put_object(Bucket=self.bucket, Key=self.prefix + "bad.json", Body=b"nope")
+        proxies = []
+        originals = (aws_clients.dynamodb_client, aws_clients.s3_client)
+
+        def recording(make):
+            def client(region=None):
+                proxies.append(support.FlakyDynamoDB(make(region)))
+                return proxies[-1]
+            return client
+
+        aws_clients.dynamodb_client, aws_clients.s3_client = recording(originals[0]), recording(originals[1])
+        try:
+            _, code, _, err = support.run_main(apply_changes.main, self.argv("--delete_policy", "mirror"))
+        finally:
+            aws_clients.dynamodb_client, aws_clients.s3_client = originals
+        self.assertEqual(code, 0, err)
+        used = set()
+        for proxy in proxies:
+            for name, kwargs in proxy.calls:
+                if "RequestItems" in kwargs:
+                    where = ",".join(sorted(kwargs["RequestItems"]))
+                elif "TableName" in kwargs:
+                    where = kwargs["TableName"]
+                else:
+                    where = kwargs["Key"].split("/")[0] + "/" if "Key" in kwargs else kwargs.get("Prefix")
+                used.add((name, where))
+        self.assertEqual(used, {
+            ("describe_table", self.source), ("batch_get_item", self.source), ("batch_write_item", self.backup),
+            ("list_objects_v2", self.prefix), ("get_object", self.prefix), ("delete_object", self.prefix),
+            ("copy_object", self.rejected),
+        })
+
+
+    def argv(self, *extra):
+        return ["apply_changes.py", "--JOB_ID", "j_1", "--JOB_RUN_ID", "jr_1", "--JOB_NAME", "apply-changes",
+                "--job-bookmark-option", "job-bookmark-disable", "--TempDir", "s3://tmp/t/",
+                "--source_table", self.source, "--backup_table", self.backup, "--manifest_bucket", self.bucket,
+                "--manifest_prefix", self.prefix, "--rejected_prefix", self.rejected,
+                "--enable-metrics", "true"] + list(extra)
+
+    def test_script_runs_as_glue_runs_it(self):
+        self.seed(5)
+        support.put_items(self.client, self.source, [item(i, 8) for i in range(5)], self.schema)
+        self.put_manifests([[key(i) for i in range(5)]])
+        script = os.path.join(support.GLUE_JOB, "apply_changes.py")
+        done = subprocess.run([sys.executable, script] + self.argv("--delete_policy", "retain")[1:],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        self.assertEqual(done.returncode, 0, done.stderr.decode())
+        events = support.json_lines(done.stdout.decode())
+        passes = [e for e in events if e["event"] == "apply_pass"]
+        self.assertEqual((len(passes), passes[0]["manifests"], passes[0]["keys"], passes[0]["puts"]), (1, 1, 5, 5))
+        self.assertEqual(self.backup_items(), self.source_items())
+
+    def test_budget_stop_exits_zero(self):
+        self.put_manifests([[key(1)]])
+        ticks = iter(range(0, 10 ** 6, 100))
+        _, code, out, err = support.run_main(apply_changes.main, self.argv("--time_budget_seconds", "50"),
+                                             clock=lambda: next(ticks))
+        self.assertEqual(code, 0, err)
+        self.assertEqual([e["event"] for e in support.json_lines(out)][-2:], ["apply_stopped", "apply_summary"])
+        self.assertEqual(len(self.manifests_left()), 1)
+
+    def test_bad_arguments_and_key_touching_transform_are_rejected(self):
+        cases = [
+            (self.argv("--transform", '{"rename": {"id": "pk"}}'), "key attribute"),
+            (self.argv("--transform", '{"drop": ["id"]}'), "key attribute"),
+            (self.argv("--delete_policy", "sometimes"), "--delete_policy"),
+            (["apply_changes.py", "--source_table", self.source], "missing required"),
+        ]
+        for argv, expected in cases:
+            _, code, _, err = support.run_main(apply_changes.main, argv)
+            self.assertEqual(code, 2, argv)
+            self.assertIn("apply-changes: error:", err)
+            self.assertIn(expected, err)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,78 @@
+import unittest
+
+import support  # noqa: F401  (puts lib/ on the path)
+import job_args
+
+GLUE_EXTRAS = ["--JOB_ID", "j_123", "--JOB_RUN_ID", "jr_456", "--JOB_NAME", "apply-changes",
+               "--job-bookmark-option", "job-bookmark-disable", "--TempDir", "s3://tmp/x/",
+               "--enable-metrics", "true", "--enable-continuous-cloudwatch-log", "true"]
+
+
+class JobArgsTest(unittest.TestCase):
+    def test_apply_arguments_among_glue_extras_with_defaults(self):
+        argv = ["script.py"] + GLUE_EXTRAS[:6] + ["--source_table", "api-pagos", "--backup_table", "api-pos-backup",
+                                                  "--manifest_bucket", "bucket"] + GLUE_EXTRAS[6:]
+        config = job_args.apply_changes_config(argv)
+        self.assertEqual(config.source_table, "api-pagos")
+        self.assertEqual(config.backup_table, "api-pos-backup")
+        self.assertEqual(config.manifest_bucket, "bucket")
+        self.assertEqual(config.manifest_prefix, "changes/")
+        self.assertEqual(config.rejected_prefix, "rejected/")
+        self.assertEqual(config.time_budget_seconds, 2700.0)
+        self.assertEqual(config.delete_policy, "retain")
+        self.assertTrue(config.transform.is_identity)
+        self.assertIsNone(config.region)
+
+    def test_all_apply_arguments_both_spellings(self):
+        argv = ["x", "--source_table=s", "--backup_table", "b", "--manifest_bucket", "m", "--delete_policy", "mirror",
+                "--transform", '{"rename": {"a": "b"}, "drop": ["c"]}', "--region", "eu-west-1",
+                "--manifest_prefix", "in/", "--rejected_prefix", "bad/", "--time_budget_seconds", "60"]
+        config = job_args.apply_changes_config(argv)
+        self.assertEqual((config.source_table, config.delete_policy, config.region), ("s", "mirror", "eu-west-1"))
+        self.assertEqual(config.transform.to_dict(), {"rename": {"a": "b"}, "drop": ["c"]})
+        self.assertEqual((config.manifest_prefix, config.rejected_prefix, config.time_budget_seconds),
+                         ("in/", "bad/", 60.0))
+
+    def test_full_copy_arguments(self):
+        argv = ["x"] + GLUE_EXTRAS + ["--source_table", "s", "--backup_table", "b", "--scan_segments", "16",
+                                      "--max_items_per_second", "250", "--mirror_deletes", "true",
+                                      "--delete_policy", "mirror"]
+        config = job_args.full_copy_config(argv)
+        self.assertEqual((config.scan_segments, config.max_items_per_second, config.mirror_deletes),
+                         (16, 250.0, True))
+        self.assertEqual((config.consistent_scan, config.verify_writes), (False, True))
+        defaults = job_args.full_copy_config(["x", "--source_table", "s", "--backup_table", "b"])
+        self.assertEqual((defaults.scan_segments, defaults.max_items_per_second, defaults.mirror_deletes),
+                         (0, 0.0, False))
+
+    def test_errors_are_clear(self):
+        cases = [
+            (["x", "--backup_table", "b", "--manifest_bucket", "m"], "--source_table"),
+            (["x", "--source_table", "s", "--backup_table", "b", "--manifest_bucket", "m", "--delete_policy", "keep"],
+             "--delete_policy"),
+            (["x", "--source_table", "s", "--backup_table", "b", "--manifest_bucket", "m", "--transform", "{oops"],
+             "not valid JSON"),
+            (["x", "--source_table", "s", "--backup_table", "b", "--manifest_bucket", "m",
+              "--time_budget_seconds", "soon"], "--time_budget_seconds"),
+            (["x", "--source_table", "s", "--backup_table", "b", "--manifest_bucket", "m",
+              "--rejected_prefix", "changes/rejected/"], "outside --manifest_prefix"),
+            (["x", "--source_table", "t", "--backup_table", "t", "--manifest_bucket", "m"], "same table"),
+            (["x", "--source_table", "s", "--backup_table", "b", "--manifest_bucket"], "needs a value"),
+        ]
+        for argv, expected in cases:
+            with self.assertRaises(job_args.ArgumentError) as caught:
+                job_args.apply_changes_config(argv)
+            self.assertIn(expected, str(caught.exception), argv)
+        full_cases = [
+            (["x", "--source_table", "s", "--backup_table", "b", "--scan_segments", "-1"], "--scan_segments"),
+            (["x", "--source_table", "s", "--backup_table", "b", "--mirror_deletes", "maybe"], "--mirror_deletes"),
+            (["x", "--source_table", "s", "--backup_table", "b", "--mirror_deletes", "true"], "--delete_policy mirror"),
+        ]
+        for argv, expected in full_cases:
+            with self.assertRaises(job_args.ArgumentError) as caught:
+                job_args.full_copy_config(argv)
+            self.assertIn(expected, str(caught.exception), argv)
+
+
+if __name__ == "__main__":
+    unittest.main()
