@@ -1,8 +1,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { buildSync, version as esbuildVersion } from "esbuild";
-import { type Zippable, zipSync } from "fflate";
+import type { Zippable } from "fflate";
 
 /** How to bundle one Lambda handler (compare AWS CDK's aws-lambda-nodejs BundlingOptions). */
 export interface BundleOptions {
@@ -26,6 +25,8 @@ export interface FunctionBundle {
 }
 
 const PROJECT_ROOT = path.resolve(__dirname, "..");
+// esbuild and fflate load only when a bundle is built: a cached bundle costs no module load.
+const esbuildVersion = (require("esbuild/package.json") as { version: string }).version;
 const CACHE_DIR = path.join(PROJECT_ROOT, "node_modules", ".cache", "function-bundles");
 const HANDLER = "index.handler";
 // fflate writes DOS timestamps from local-time fields; a date built from local fields is the
@@ -55,6 +56,8 @@ export function bundleFunction(options: BundleOptions): FunctionBundle {
 }
 
 function build(options: BundleOptions): { zip: Uint8Array; inputs: string[] } {
+  const { buildSync } = require("esbuild") as typeof import("esbuild");
+  const { zipSync } = require("fflate") as typeof import("fflate");
   const result = buildSync({
     entryPoints: [options.entry],
     absWorkingDir: PROJECT_ROOT,

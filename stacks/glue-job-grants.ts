@@ -10,6 +10,8 @@ export interface GlueGrantContext {
   readonly jobName: string;
   readonly compute: "pythonshell" | "glueetl";
   readonly deletes: "retain" | "mirror";
+  /** The security configuration encrypts the job's logs with the stack's key. */
+  readonly encryptedLogs: boolean;
   readonly source: DynamodbTable;
   readonly backup: DynamodbTable;
   readonly bucket: S3Bucket;
@@ -31,13 +33,7 @@ export function glueJobGrants(job: "apply-changes" | "full-copy", context: GlueG
     `arn:${context.partition}:logs:${context.region}:${context.accountId}:log-group:${name}`;
   const common: Grant[] = [
     { sid: "ReadScripts", actions: ["s3:GetObject"], resources: [`${bucket.arn}/${BUCKET_LAYOUT.scripts}*`] },
-    // Glue creates its log groups on first use in an account.
-    { sid: "CreateJobLogGroups", actions: ["logs:CreateLogGroup"], resources: LOG_GROUPS[context.compute].map(logGroupArn) },
-    {
-      sid: "WriteJobLogs",
-      actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
-      resources: LOG_GROUPS[context.compute].map((name) => `${logGroupArn(name)}:log-stream:*`),
-    },
+    ...logGrants(context, logGroupArn),
     {
       // PutMetricData has no resource-level permissions; the condition keeps it to Glue's namespace.
       sid: "PublishJobMetrics",
@@ -79,5 +75,25 @@ export function glueJobGrants(job: "apply-changes" | "full-copy", context: GlueG
       resources: [backup.arn],
     },
     ...common,
+  ];
+}
+
+function logGrants(context: GlueGrantContext, logGroupArn: (name: string) => string): Grant[] {
+  if (context.encryptedLogs) {
+    // With CloudWatch encryption Glue writes to groups named after the role and the security
+    // configuration, and associates the key with them; the name is Glue's, so only its prefix is fixed.
+    return [
+      {
+        sid: "WriteEncryptedJobLogs",
+        actions: ["logs:AssociateKmsKey", "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+        resources: [logGroupArn("/aws-glue/*")],
+      },
+    ];
+  }
+  const groups = LOG_GROUPS[context.compute];
+  return [
+    // Glue creates its log groups on first use in an account.
+    { sid: "CreateJobLogGroups", actions: ["logs:CreateLogGroup"], resources: groups.map(logGroupArn) },
+    { sid: "WriteJobLogs", actions: ["logs:CreateLogStream", "logs:PutLogEvents"], resources: groups.map((name) => `${logGroupArn(name)}:log-stream:*`) },
   ];
 }

@@ -6,6 +6,8 @@ export interface PolicyStatement {
   sid?: string;
   effect?: string;
   actions?: string[];
+  not_actions?: string[];
+  notActions?: string[];
   resources?: string[];
   principals?: { type: string; identifiers: string[] }[];
   condition?: { test: string; variable: string; values: string[] }[];

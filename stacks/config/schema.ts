@@ -116,9 +116,17 @@ export const environmentSchema = z
         name: tableName.default("api-pagos"),
         partitionKey: keyAttribute.prefault({ name: "id" }),
         sortKey: keyAttribute.optional(),
+        /** Attribute holding the expiry time (epoch seconds) when the source uses DynamoDB TTL. */
+        ttlAttribute: attributeName.optional(),
       })
       .prefault({}),
-    backupTable: z.strictObject({ name: tableName.default("api-pos-backup") }).prefault({}),
+    backupTable: z
+      .strictObject({
+        name: tableName.default("api-pos-backup"),
+        /** With a source TTL: expire backup items on the same attribute (false keeps them). */
+        expireWithSource: z.boolean().default(true),
+      })
+      .prefault({}),
     /** Deletion protection on both tables. */
     deletionProtection: z.boolean().default(true),
     /** What the backup does when an item is deleted from the source: keep it (retain) or delete it (mirror). */
@@ -131,6 +139,31 @@ export const environmentSchema = z
       })
       .prefault({}),
     logRetentionDays: logRetentionDays.default(30),
+    encryption: z
+      .strictObject({
+        /**
+         * Encrypt the tables, bucket, queue, Lambda logs and Glue output with a customer-managed KMS
+         * key of this stack instead of AWS-owned/managed keys. The alarm topic always uses that key.
+         */
+        customerManagedKey: z.boolean().default(false),
+      })
+      .prefault({}),
+    bucket: z
+      .strictObject({
+        /** Days an overwritten or deleted object version is kept. */
+        noncurrentVersionDays: int(1, 3650).default(30),
+        /** Days a rejected (malformed) manifest is kept for inspection. */
+        rejectedManifestDays: int(1, 3650).default(90),
+      })
+      .prefault({}),
+    alarms: z
+      .strictObject({
+        /** Address subscribed to the alarm topic (confirm the subscription e-mail once). */
+        email: z.email({ error: "must be an e-mail address" }).optional(),
+        /** Alarm when the oldest unprocessed stream record is older than this. */
+        iteratorAgeSeconds: int(60, 86400).default(600),
+      })
+      .prefault({}),
     lambda: z
       .strictObject({
         runtime: oneOf(LAMBDA_RUNTIMES).default("nodejs22.x"),
@@ -185,6 +218,9 @@ export const environmentSchema = z
     const keys = [env.sourceTable.partitionKey.name, env.sourceTable.sortKey?.name].filter((k): k is string => !!k);
     if (env.sourceTable.sortKey && env.sourceTable.sortKey.name === env.sourceTable.partitionKey.name) {
       ctx.addIssue({ code: "custom", path: ["sourceTable", "sortKey", "name"], input: env.sourceTable.sortKey.name, message: "must differ from sourceTable.partitionKey.name" });
+    }
+    if (env.sourceTable.ttlAttribute && keys.includes(env.sourceTable.ttlAttribute)) {
+      ctx.addIssue({ code: "custom", path: ["sourceTable", "ttlAttribute"], input: env.sourceTable.ttlAttribute, message: `cannot be a key attribute (${keys.join(", ")})` });
     }
     for (const [from, to] of Object.entries(env.transform.rename)) {
       if (keys.includes(from) || keys.includes(to)) {

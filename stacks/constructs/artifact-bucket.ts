@@ -20,6 +20,10 @@ export interface ArtifactBucketOptions {
   readonly bucketPrefix: string;
   /** Days before an overwritten or deleted object version is removed. */
   readonly noncurrentVersionDays: number;
+  /** Days a rejected manifest is kept. */
+  readonly rejectedManifestDays: number;
+  /** Customer-managed key (SSE-KMS with a bucket key); SSE-S3 without one. */
+  readonly kmsKeyArn?: string;
 }
 
 /**
@@ -43,7 +47,11 @@ export class ArtifactBucket extends Construct {
     new S3BucketOwnershipControls(this, "ownership", { ...bucketRef, rule: { objectOwnership: "BucketOwnerEnforced" } });
     new S3BucketServerSideEncryptionConfigurationA(this, "encryption", {
       ...bucketRef,
-      rule: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }],
+      rule: [
+        options.kmsKeyArn
+          ? { applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: options.kmsKeyArn }, bucketKeyEnabled: true }
+          : { applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } },
+      ],
     });
     new S3BucketVersioningA(this, "versioning", { ...bucketRef, versioningConfiguration: { status: "Enabled" } });
     new S3BucketLifecycleConfiguration(this, "lifecycle", {
@@ -55,6 +63,12 @@ export class ArtifactBucket extends Construct {
           filter: [{}],
           noncurrentVersionExpiration: [{ noncurrentDays: options.noncurrentVersionDays }],
           abortIncompleteMultipartUpload: [{ daysAfterInitiation: 1 }],
+        },
+        {
+          id: "expire-rejected-manifests",
+          status: "Enabled",
+          filter: [{ prefix: BUCKET_LAYOUT.rejected }],
+          expiration: [{ days: options.rejectedManifestDays }],
         },
       ],
     });

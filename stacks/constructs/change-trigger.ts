@@ -21,6 +21,8 @@ export interface ChangeTriggerOptions {
   readonly lambda: EnvironmentConfig["lambda"];
   readonly stream: EnvironmentConfig["stream"];
   readonly logRetentionDays: number;
+  /** Customer-managed key for the log group and the dead-letter queue; AWS-managed encryption without one. */
+  readonly kmsKeyArn?: string;
 }
 
 /** The stream consumer: event source mapping -> change-trigger Lambda -> manifest + apply job run. */
@@ -29,6 +31,7 @@ export class ChangeTrigger extends Construct {
   public readonly logGroup: CloudwatchLogGroup;
   public readonly deadLetterQueue: SqsQueue;
   public readonly eventSourceMapping: LambdaEventSourceMapping;
+  public readonly role: ServiceRole;
 
   constructor(scope: Construct, id: string, options: ChangeTriggerOptions) {
     super(scope, id);
@@ -36,13 +39,14 @@ export class ChangeTrigger extends Construct {
     this.logGroup = new CloudwatchLogGroup(this, "logs", {
       name: `/aws/lambda/${functionName}`,
       retentionInDays: options.logRetentionDays,
+      kmsKeyId: options.kmsKeyArn,
     });
     this.deadLetterQueue = new SqsQueue(this, "dead-letters", {
       name: `${functionName}-dlq`,
       messageRetentionSeconds: FOURTEEN_DAYS,
-      sqsManagedSseEnabled: true,
+      ...(options.kmsKeyArn ? { kmsMasterKeyId: options.kmsKeyArn } : { sqsManagedSseEnabled: true }),
     });
-    const role = new ServiceRole(this, "role", {
+    const role = (this.role = new ServiceRole(this, "role", {
       roleName: functionName,
       servicePrincipal: "lambda.amazonaws.com",
       grants: [
@@ -78,7 +82,7 @@ export class ChangeTrigger extends Construct {
           resources: [this.deadLetterQueue.arn],
         },
       ],
-    });
+    }));
     const bundle = bundledFunctionAsset(this, "bundle", "change-trigger.zip", {
       entry: HANDLER_ENTRY,
       runtime: options.lambda.runtime,

@@ -24,6 +24,8 @@ export interface ReplicationGlueJobOptions {
   readonly schedule?: string;
   /** What the job's code calls, on exact ARNs. */
   readonly grants: Grant[];
+  /** Name of the Glue security configuration the job runs with. */
+  readonly securityConfiguration: string;
 }
 
 // Python shell runs Python 3.9 on Glue 3.0; Spark jobs run Glue 5.0 (Python 3.11).
@@ -64,11 +66,13 @@ export class ReplicationGlueJob extends Construct {
       maxRetries: 0,
       executionProperty: { maxConcurrentRuns: 1 },
       jobRunQueuingEnabled: options.queueRuns,
+      securityConfiguration: options.securityConfiguration,
       defaultArguments: {
         "--job-language": "python",
         "--extra-py-files": options.libraryPath,
         "--enable-metrics": "true",
         "--enable-continuous-cloudwatch-log": "true",
+        "--job-bookmark-option": "job-bookmark-disable",
         ...jobArguments,
       },
       dependsOn: [this.role.policy],

@@ -1,0 +1,124 @@
+import { Lazy } from "cdktf";
+import { Construct } from "constructs";
+import { DataAwsIamPolicyDocument, type DataAwsIamPolicyDocumentStatement } from "@cdktf/provider-aws/lib/data-aws-iam-policy-document";
+import { KmsAlias } from "@cdktf/provider-aws/lib/kms-alias";
+import { KmsKey } from "@cdktf/provider-aws/lib/kms-key";
+
+export interface PipelineKeyOptions {
+  readonly aliasName: string;
+  readonly partition: string;
+  readonly region: string;
+  readonly accountId: string;
+}
+
+/** Who uses the key, known once every role of the stack exists. */
+export interface PipelineKeyUsers {
+  /** Whether the key encrypts the data stores (tables, bucket, queue, logs) or only the alarm topic. */
+  readonly encryptsData: boolean;
+  /** Roles that read and write the data stores (through DynamoDB, S3 and SQS only). */
+  readonly dataRoleArns: string[];
+  /** Glue job roles: job bookmarks are encrypted client-side with the key. */
+  readonly glueRoleArns: string[];
+  /** Log groups whose events the key encrypts (CloudWatch Logs encryption context). */
+  readonly logGroupArnPatterns: string[];
+}
+
+const ADMINISTRATION = [
+  "kms:CancelKeyDeletion", "kms:CreateAlias", "kms:DeleteAlias", "kms:DescribeKey", "kms:DisableKey",
+  "kms:DisableKeyRotation", "kms:EnableKey", "kms:EnableKeyRotation", "kms:GetKeyPolicy",
+  "kms:GetKeyRotationStatus", "kms:ListAliases", "kms:ListGrants", "kms:ListKeyPolicies",
+  "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:RevokeGrant", "kms:ScheduleKeyDeletion",
+  "kms:TagResource", "kms:UntagResource", "kms:UpdateAlias", "kms:UpdateKeyDescription",
+];
+const ENVELOPE = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"];
+
+/**
+ * The stack's customer-managed KMS key. It always encrypts the alarm topic (CloudWatch alarms
+ * cannot publish to a topic under the AWS-managed SNS key); with `encryptsData` it also encrypts
+ * the data stores. Its key policy names exactly the roles and services that use it; "*" as a
+ * resource in a key policy means this key.
+ */
+export class PipelineKey extends Construct {
+  public readonly key: KmsKey;
+  private policy?: DataAwsIamPolicyDocument;
+
+  constructor(scope: Construct, id: string, private readonly options: PipelineKeyOptions) {
+    super(scope, id);
+    this.key = new KmsKey(this, "key", {
+      description: `Encrypts the ${options.aliasName} replication pipeline`,
+      enableKeyRotation: true,
+      deletionWindowInDays: 30,
+      // Resolved at synth, after authorize() has named the users (they are created after the key).
+      policy: Lazy.stringValue({
+        produce: () => {
+          if (!this.policy) throw new Error(`${this.node.path}: authorize() was never called; the key has no policy`);
+          return this.policy.json;
+        },
+      }),
+    });
+    new KmsAlias(this, "alias", { name: `alias/${options.aliasName}`, targetKeyId: this.key.keyId });
+  }
+
+  authorize(users: PipelineKeyUsers): void {
+    if (this.policy) throw new Error(`${this.node.path}: authorize() may be called once`);
+    this.policy = new DataAwsIamPolicyDocument(this, "policy", { statement: this.statements(users) });
+  }
+
+  private statements(users: PipelineKeyUsers): DataAwsIamPolicyDocumentStatement[] {
+    const { partition, region, accountId } = this.options;
+    const account = `arn:${partition}:iam::${accountId}:root`;
+    const viaDataServices = {
+      test: "StringEquals",
+      variable: "kms:ViaService",
+      values: ["dynamodb", "s3", "sqs"].map((service) => `${service}.${region}.amazonaws.com`),
+    };
+    const statements: DataAwsIamPolicyDocumentStatement[] = [
+      {
+        // The account administers the key (through IAM), so it can never become unmanageable.
+        sid: "AdministerKey",
+        principals: [{ type: "AWS", identifiers: [account] }],
+        actions: ADMINISTRATION,
+        resources: ["*"],
+      },
+      {
+        sid: "PublishAlarmNotifications",
+        principals: [{ type: "Service", identifiers: ["cloudwatch.amazonaws.com", "events.amazonaws.com"] }],
+        actions: ["kms:Decrypt", "kms:GenerateDataKey"],
+        resources: ["*"],
+        condition: [{ test: "StringEquals", variable: "aws:SourceAccount", values: [accountId] }],
+      },
+    ];
+    if (!users.encryptsData) return statements;
+    return [
+      ...statements,
+      {
+        // Whoever applies the stack creates the encrypted tables, bucket objects and queue.
+        sid: "CreateEncryptedResources",
+        principals: [{ type: "AWS", identifiers: [account] }],
+        actions: [...ENVELOPE, "kms:CreateGrant"],
+        resources: ["*"],
+        condition: [viaDataServices, { test: "StringEquals", variable: "kms:CallerAccount", values: [accountId] }],
+      },
+      {
+        sid: "PipelineRolesUseData",
+        principals: [{ type: "AWS", identifiers: users.dataRoleArns }],
+        actions: ENVELOPE,
+        resources: ["*"],
+        condition: [viaDataServices],
+      },
+      {
+        sid: "GlueJobBookmarks",
+        principals: [{ type: "AWS", identifiers: users.glueRoleArns }],
+        actions: ["kms:Decrypt", "kms:GenerateDataKey"],
+        resources: ["*"],
+      },
+      {
+        sid: "EncryptLogs",
+        principals: [{ type: "Service", identifiers: [`logs.${region}.amazonaws.com`] }],
+        actions: [...ENVELOPE, "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"],
+        resources: ["*"],
+        condition: [{ test: "ArnLike", variable: "kms:EncryptionContext:aws:logs:arn", values: users.logGroupArnPatterns }],
+      },
+    ];
+  }
+}
