@@ -1,6 +1,12 @@
-// Source maps only improve stack traces, and with them on Node parses the map of every module it
-// loads: a third of synth time. Off before anything else loads, hence require below.
-process.setSourceMapsEnabled(false);
+import { buildApp, synthesize } from "./stacks/app";
+import { ConfigError } from "./stacks/config/load";
+import { PROJECT_ROOT } from "./stacks/project-root";
 
-const { buildApp, synthesize } = require("./stacks/app") as typeof import("./stacks/app");
-synthesize(buildApp({ projectRoot: __dirname }));
+try {
+  synthesize(buildApp({ projectRoot: PROJECT_ROOT }));
+} catch (error) {
+  // A configuration mistake is the user's to fix: the message says what and where, a stack trace adds nothing.
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(error.message);
+  process.exitCode = 1;
+}

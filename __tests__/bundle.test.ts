@@ -3,13 +3,14 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { unzipSync } from "fflate";
 import { bundleFunction, esbuildTarget } from "../functions/bundle";
+import { PROJECT_ROOT } from "../stacks/project-root";
 
 const HANDLER = path.resolve(__dirname, "..", "functions", "change-trigger", "handler.ts");
 
 describe("function bundle", () => {
   test("two fresh builds give the same bytes; the zip holds index.js with a fixed timestamp", () => {
-    const first = bundleFunction({ entry: HANDLER, runtime: "nodejs22.x", cache: false });
-    const second = bundleFunction({ entry: HANDLER, runtime: "nodejs22.x", cache: false });
+    const first = bundleFunction({ projectRoot: PROJECT_ROOT, entry: HANDLER, runtime: "nodejs22.x", cache: false });
+    const second = bundleFunction({ projectRoot: PROJECT_ROOT, entry: HANDLER, runtime: "nodejs22.x", cache: false });
     expect(Buffer.from(second.zip).equals(Buffer.from(first.zip))).toBe(true);
     expect(second.sha256Base64).toBe(first.sha256Base64);
     const entries = unzipSync(first.zip);
@@ -22,7 +23,7 @@ describe("function bundle", () => {
   });
 
   test("the bundled handler loads and exports handler", () => {
-    const { zip } = bundleFunction({ entry: HANDLER, runtime: "nodejs22.x" });
+    const { zip } = bundleFunction({ projectRoot: PROJECT_ROOT, entry: HANDLER, runtime: "nodejs22.x" });
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bundle-load-"));
     fs.writeFileSync(path.join(dir, "index.js"), unzipSync(zip)["index.js"]);
     const env = { MANIFEST_BUCKET: "replication-bucket", MANIFEST_PREFIX: "changes/", APPLY_JOB_NAME: "apply-changes", DELETE_POLICY: "retain", AWS_REGION: "us-east-1" };
@@ -35,10 +36,10 @@ describe("function bundle", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bundle-cache-"));
     const entry = path.join(dir, "handler.ts");
     fs.writeFileSync(entry, 'export const handler = async () => "one";\n');
-    const built = bundleFunction({ entry, runtime: "nodejs22.x" });
-    expect(bundleFunction({ entry, runtime: "nodejs22.x" }).sha256Base64).toBe(built.sha256Base64);
+    const built = bundleFunction({ projectRoot: PROJECT_ROOT, entry, runtime: "nodejs22.x" });
+    expect(bundleFunction({ projectRoot: PROJECT_ROOT, entry, runtime: "nodejs22.x" }).sha256Base64).toBe(built.sha256Base64);
     fs.writeFileSync(entry, 'export const handler = async () => "two";\n');
-    const rebuilt = bundleFunction({ entry, runtime: "nodejs22.x" });
+    const rebuilt = bundleFunction({ projectRoot: PROJECT_ROOT, entry, runtime: "nodejs22.x" });
     expect(rebuilt.sha256Base64).not.toBe(built.sha256Base64);
     expect(Buffer.from(unzipSync(rebuilt.zip)["index.js"]).toString()).toContain('"two"');
   });

@@ -2,16 +2,19 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Zippable } from "fflate";
+import { lookup, store } from "../scripts/build-cache";
 
 /** How to bundle one Lambda handler (compare AWS CDK's aws-lambda-nodejs BundlingOptions). */
 export interface BundleOptions {
+  /** The project folder: esbuild's working directory, and home of the bundle cache. */
+  readonly projectRoot: string;
   /** Handler source file, absolute. */
   readonly entry: string;
   /** Lambda runtime, e.g. `nodejs22.x`; the esbuild target is derived from it. */
   readonly runtime: string;
   /** Minify the bundle (default true: smaller zip, faster cold start). */
   readonly minify?: boolean;
-  /** Reuse a bundle whose inputs are unchanged (default true, unless FUNCTION_BUNDLE_CACHE=off). */
+  /** Reuse a bundle whose inputs are unchanged (default true; SYNTH_CACHE=off turns every cache off). */
   readonly cache?: boolean;
 }
 
@@ -24,11 +27,10 @@ export interface FunctionBundle {
   readonly handler: string;
 }
 
-const PROJECT_ROOT = path.resolve(__dirname, "..");
 // esbuild and fflate load only when a bundle is built: a cached bundle costs no module load.
 const esbuildVersion = (require("esbuild/package.json") as { version: string }).version;
-const CACHE_DIR = path.join(PROJECT_ROOT, "node_modules", ".cache", "function-bundles");
 const HANDLER = "index.handler";
+const ZIP_NAME = "function.zip";
 // fflate writes DOS timestamps from local-time fields; a date built from local fields is the
 // same DOS timestamp in every time zone.
 const FIXED_MTIME = new Date(1980, 0, 1, 0, 0, 0);
@@ -41,17 +43,14 @@ export function esbuildTarget(runtime: string): string {
 
 /**
  * Bundles the handler with esbuild into a zip whose bytes depend only on the sources. The zip is
- * cached under node_modules/.cache keyed by the content of every file esbuild read, so an
- * unchanged handler costs a few file reads instead of a build.
+ * cached (scripts/build-cache.js), so an unchanged handler costs a few file reads, not a build.
  */
 export function bundleFunction(options: BundleOptions): FunctionBundle {
-  const settings = JSON.stringify([esbuildVersion, path.relative(PROJECT_ROOT, options.entry), options.runtime, options.minify ?? true]);
-  const cacheFile = path.join(CACHE_DIR, `${createHash("sha256").update(settings).digest("hex").slice(0, 32)}.json`);
-  const useCache = options.cache ?? process.env.FUNCTION_BUNDLE_CACHE !== "off";
-  const cached = useCache ? readCache(cacheFile, settings) : undefined;
-  if (cached) return finish(cached);
+  const settings = JSON.stringify([esbuildVersion, path.relative(options.projectRoot, options.entry), options.runtime, options.minify ?? true]);
+  const cached = options.cache === false ? undefined : lookup(options.projectRoot, ZIP_NAME, settings);
+  if (cached) return finish(fs.readFileSync(cached));
   const { zip, inputs } = build(options);
-  if (useCache) writeCache(cacheFile, { settings, inputs, inputsHash: hashFiles(inputs), zip: Buffer.from(zip).toString("base64") });
+  if (options.cache !== false) store(options.projectRoot, ZIP_NAME, settings, inputs, zip);
   return finish(zip);
 }
 
@@ -60,7 +59,7 @@ function build(options: BundleOptions): { zip: Uint8Array; inputs: string[] } {
   const { zipSync } = require("fflate") as typeof import("fflate");
   const result = buildSync({
     entryPoints: [options.entry],
-    absWorkingDir: PROJECT_ROOT,
+    absWorkingDir: options.projectRoot,
     bundle: true,
     platform: "node",
     format: "cjs",
@@ -86,37 +85,4 @@ function build(options: BundleOptions): { zip: Uint8Array; inputs: string[] } {
 
 function finish(zip: Uint8Array): FunctionBundle {
   return { zip, sha256Base64: createHash("sha256").update(zip).digest("base64"), handler: HANDLER };
-}
-
-interface CacheEntry {
-  readonly settings: string;
-  /** Paths esbuild read, relative to the project root. */
-  readonly inputs: string[];
-  readonly inputsHash: string;
-  readonly zip: string;
-}
-
-function hashFiles(files: string[]): string {
-  const hash = createHash("sha256");
-  for (const file of files) {
-    hash.update(file).update("\0").update(fs.readFileSync(path.join(PROJECT_ROOT, file))).update("\0");
-  }
-  return hash.digest("hex");
-}
-
-function readCache(file: string, settings: string): Uint8Array | undefined {
-  try {
-    const entry = JSON.parse(fs.readFileSync(file, "utf8")) as CacheEntry;
-    if (entry.settings !== settings || entry.inputsHash !== hashFiles(entry.inputs)) return undefined;
-    return Buffer.from(entry.zip, "base64");
-  } catch {
-    return undefined; // missing, unreadable or an input is gone: rebuild
-  }
-}
-
-function writeCache(file: string, entry: CacheEntry): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const partial = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(partial, JSON.stringify(entry));
-  fs.renameSync(partial, file);
 }

@@ -16,6 +16,7 @@ import { APPLY_JOB_NAME, DEFAULT_CONFIG, HANDLER_SOURCE, MANIFEST_BUCKET, sdkEnv
 import { startLocalGlue } from "../__tests__/helpers/local-glue";
 import { startLocalS3 } from "../__tests__/helpers/local-s3";
 import { startRecordedTable } from "../__tests__/helpers/stream-records";
+import { PROJECT_ROOT } from "../stacks/project-root";
 
 const COLD_STARTS = 7;
 const WARM_RUNS = 10;
@@ -30,7 +31,7 @@ const ms = (value: number): number => Math.round(value * 100) / 100;
 
 async function main(): Promise<void> {
   const buildStart = performance.now();
-  const bundle = bundleFunction({ entry: HANDLER_SOURCE, runtime: "nodejs22.x", cache: false }); // a real build
+  const bundle = bundleFunction({ projectRoot: PROJECT_ROOT, entry: HANDLER_SOURCE, runtime: "nodejs22.x", cache: false }); // a real build
   const buildMs = performance.now() - buildStart;
   const files = unzipSync(bundle.zip);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-change-trigger-"));

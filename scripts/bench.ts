@@ -42,7 +42,7 @@ const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-synth-"));
 const synthEnv = { CDKTF_OUTDIR: outdir };
 
 const rootImport = ["-e", 'require("cdktf"); require("@cdktf/provider-aws");'];
-const cold = run(appArgs.slice(1), { ...synthEnv, FUNCTION_BUNDLE_CACHE: "off" });
+const cold = run(appArgs.slice(1), { ...synthEnv, SYNTH_CACHE: "off" });
 const synth: Sample[] = [];
 const baseline: Sample[] = [];
 for (let i = 0; i < RUNS; i++) {

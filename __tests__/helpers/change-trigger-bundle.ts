@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { unzipSync } from "fflate";
 import { bundleFunction, type FunctionBundle } from "../../functions/bundle";
 import { HANDLER_SOURCE } from "./change-trigger-env";
+import { PROJECT_ROOT } from "../../stacks/project-root";
 
 export const RUNTIME = "nodejs22.x";
 
@@ -21,7 +22,7 @@ export interface UnzippedBundle {
 
 /** Bundles the handler; `cache: false` forces a real esbuild build (bundle.ts caches by inputs). */
 export function buildChangeTrigger(options: { cache?: boolean } = {}): FunctionBundle {
-  return bundleFunction({ entry: HANDLER_SOURCE, runtime: RUNTIME, ...options });
+  return bundleFunction({ projectRoot: PROJECT_ROOT, entry: HANDLER_SOURCE, runtime: RUNTIME, ...options });
 }
 
 /** Bundles the handler, unzips the zip into a temporary folder and returns where index.js is. */

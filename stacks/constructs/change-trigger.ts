@@ -6,9 +6,10 @@ import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function";
 import { SqsQueue } from "@cdktf/provider-aws/lib/sqs-queue";
 import { bundledFunctionAsset } from "../../functions/bundle-asset";
 import type { EnvironmentConfig } from "../config/schema";
+import { PROJECT_ROOT } from "../project-root";
 import { ServiceRole } from "./service-role";
 
-const HANDLER_ENTRY = path.resolve(__dirname, "..", "..", "functions", "change-trigger", "handler.ts");
+const HANDLER_ENTRY = path.join(PROJECT_ROOT, "functions", "change-trigger", "handler.ts");
 const FOURTEEN_DAYS = 14 * 24 * 3600;
 
 export interface ChangeTriggerOptions {
@@ -84,6 +85,7 @@ export class ChangeTrigger extends Construct {
       ],
     }));
     const bundle = bundledFunctionAsset(this, "bundle", "change-trigger.zip", {
+      projectRoot: PROJECT_ROOT,
       entry: HANDLER_ENTRY,
       runtime: options.lambda.runtime,
     });

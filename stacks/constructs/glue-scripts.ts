@@ -4,8 +4,9 @@ import * as path from "node:path";
 import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
 import { S3Object } from "@cdktf/provider-aws/lib/s3-object";
+import { PROJECT_ROOT } from "../project-root";
 
-const GLUE_JOB_DIR = path.resolve(__dirname, "..", "..", "glue-job");
+const GLUE_JOB_DIR = path.join(PROJECT_ROOT, "glue-job");
 const LIBRARY_DIR = path.join(GLUE_JOB_DIR, "lib");
 
 export interface GlueScriptsOptions {
