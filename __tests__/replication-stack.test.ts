@@ -169,7 +169,12 @@ describe("default stack (no configuration)", () => {
       expect(libraries.length).toBe(fs.readdirSync(path.join(__dirname, "..", "glue-job", "lib")).filter((f) => f.endsWith(".py")).length);
       for (const library of libraries) expect(keys).toContain(library.replace(`s3://${bucketName}/`, ""));
     }
-    expect(apply.default_arguments).toMatchObject({ "--manifest_bucket": bucketName, "--manifest_prefix": "changes/" });
+    expect(apply.default_arguments).toMatchObject({
+      "--manifest_bucket": bucketName,
+      "--manifest_prefix": "changes/",
+      "--rejected_prefix": "rejected/",
+      "--time_budget_seconds": "600",
+    });
     expect(stack.one("aws_glue_trigger").body).toMatchObject({
       type: "SCHEDULED",
       schedule: "cron(0 3 ? * SUN *)",

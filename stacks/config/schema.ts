@@ -190,6 +190,11 @@ export const environmentSchema = z
         /** Python shell capacity in DPU: 0.0625 or 1. */
         maxCapacity: z.union([z.literal(0.0625), z.literal(1)], { error: "must be 0.0625 or 1" }).default(0.0625),
         timeoutMinutes: int(1, 2880).default(60),
+        /**
+         * Seconds a run keeps draining manifests before it stops and leaves the rest to the next
+         * run. Short, so a run queued behind it never waits long (see README, job run queuing).
+         */
+        timeBudgetSeconds: int(60, 172800).default(600),
       })
       .prefault({}),
     fullCopyJob: z
@@ -226,6 +231,14 @@ export const environmentSchema = z
       if (keys.includes(from) || keys.includes(to)) {
         ctx.addIssue({ code: "custom", path: ["transform", "rename", from], input: to, message: `cannot rename to or from a key attribute (${keys.join(", ")})` });
       }
+    }
+    if (env.applyChangesJob.timeBudgetSeconds > env.applyChangesJob.timeoutMinutes * 60 - 120) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["applyChangesJob", "timeBudgetSeconds"],
+        input: env.applyChangesJob.timeBudgetSeconds,
+        message: `must end at least 120 s before the job's timeout (applyChangesJob.timeoutMinutes = ${env.applyChangesJob.timeoutMinutes})`,
+      });
     }
     for (const name of Object.keys(env.lambda.environment)) {
       if ((RESERVED_LAMBDA_VARIABLES as readonly string[]).includes(name)) {

@@ -10,8 +10,6 @@ import { GlueScripts } from "./glue-scripts";
 
 const APPLY_CHANGES_SCRIPT = "apply_changes.py";
 const FULL_COPY_SCRIPT = "full_copy.py";
-/** Seconds the apply job leaves itself to finish cleanly before its Glue timeout. */
-const APPLY_TIME_MARGIN_SECONDS = 300;
 
 export interface ReplicationJobsOptions {
   readonly config: EnvironmentConfig;
@@ -88,7 +86,7 @@ export class ReplicationJobs extends Construct {
         manifest_bucket: bucket.bucket,
         manifest_prefix: BUCKET_LAYOUT.manifests,
         rejected_prefix: BUCKET_LAYOUT.rejected,
-        time_budget_seconds: String(Math.max(60, apply.timeoutMinutes * 60 - APPLY_TIME_MARGIN_SECONDS)),
+        time_budget_seconds: String(apply.timeBudgetSeconds),
       },
       grants: glueJobGrants("apply-changes", { ...grantContext, jobName: applyJobName, compute: applyCompute.type }),
     });
