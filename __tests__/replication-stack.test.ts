@@ -175,6 +175,7 @@ describe("default stack (no configuration)", () => {
       "--rejected_prefix": "rejected/",
       "--time_budget_seconds": "600",
     });
+    expect(fullCopy.default_arguments).toMatchObject({ "--scan_segments": "0", "--mirror_deletes": "false", "--verify_writes": "true", "--max_items_per_second": "0" });
     expect(stack.one("aws_glue_trigger").body).toMatchObject({
       type: "SCHEDULED",
       schedule: "cron(0 3 ? * SUN *)",

@@ -204,6 +204,12 @@ export const environmentSchema = z
         timeoutMinutes: int(1, 2880).default(480),
         /** Parallel-scan segments; 0 derives them from the worker count. */
         scanSegments: int(0, 1000000).default(0),
+        /**
+         * Read every written key again from the source and re-copy it if it changed meanwhile, so a
+         * change applied during the copy is never overwritten by an older copy. Costs one consistent
+         * read per item; turn off only when nothing else writes the backup during the copy.
+         */
+        verifyWrites: z.boolean().default(true),
         /** Items per second per segment for provisioned tables; 0 is no limit. */
         maxItemsPerSecond: int(0, 1000000).default(0),
         /** Glue cron expression of the reconciliation run, or null for on demand only. */

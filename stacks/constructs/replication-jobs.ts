@@ -107,6 +107,7 @@ export class ReplicationJobs extends Construct {
         scan_segments: String(fullCopy.scanSegments),
         max_items_per_second: String(fullCopy.maxItemsPerSecond),
         mirror_deletes: String(config.deletes === "mirror"),
+        verify_writes: String(fullCopy.verifyWrites),
       },
       grants: glueJobGrants("full-copy", { ...grantContext, jobName: fullCopyJobName, compute: "glueetl" }),
     });
