@@ -1,0 +1,81 @@
+/**
+ * The contract between the Terraform and the Python: the default_arguments the stack gives each Glue
+ * job are parsed by the job's own argument code (glue-job/lib/job_args.py) into the intended settings.
+ */
+import { execFileSync } from "node:child_process";
+import * as path from "node:path";
+import type { EnvironmentInput } from "../stacks/config/schema";
+import { PROJECT_ROOT, synthesizeEnvironment, type SynthesizedStack } from "./helpers/synth";
+
+const PARSE = `
+import json, sys
+sys.path.insert(0, "glue-job/lib")
+import job_args
+parse = {"apply-changes": job_args.apply_changes_config, "full-copy": job_args.full_copy_config}[sys.argv[1]]
+print(json.dumps(job_args.describe(parse(["script.py"] + sys.argv[2:]))))
+`;
+
+let python: string;
+beforeAll(() => {
+  python = execFileSync("bash", [path.join(PROJECT_ROOT, "scripts", "ensure-python-boto3.sh")], { encoding: "utf8" }).trim();
+});
+
+/** Glue's argv for a job: Terraform references replaced by the values they will have. */
+function argvOf(stack: SynthesizedStack, job: string): string[] {
+  const body = stack.find("aws_glue_job", `${job}/job`).body;
+  const values: Record<string, string> = {};
+  for (const [name, table] of Object.entries(stack.all("aws_dynamodb_table"))) values[`aws_dynamodb_table.${name}.name`] = table.name;
+  for (const name of Object.keys(stack.all("aws_s3_bucket"))) values[`aws_s3_bucket.${name}.bucket`] = "replication-artifacts-1234";
+  return Object.entries(body.default_arguments as Record<string, string>).flatMap(([flag, value]) => [
+    flag,
+    value.replace(/\$\{([^}]+)\}/g, (_, expression: string) => {
+      if (!(expression in values)) throw new Error(`no stand-in for \${${expression}}`);
+      return values[expression];
+    }),
+  ]);
+}
+
+function parsed(stack: SynthesizedStack, job: "apply-changes" | "full-copy"): Record<string, unknown> {
+  const output = execFileSync(python, ["-c", PARSE, job, ...argvOf(stack, job)], { cwd: PROJECT_ROOT, encoding: "utf8" });
+  return JSON.parse(output) as Record<string, unknown>;
+}
+
+describe.each<[string, EnvironmentInput]>([
+  ["default configuration", {}],
+  [
+    "mirrored deletes, a transform, no write verification",
+    { deletes: "mirror", transform: { rename: { amount: "importe" }, drop: ["debug"] }, fullCopyJob: { verifyWrites: false, scanSegments: 64 }, applyChangesJob: { timeBudgetSeconds: 900 } },
+  ],
+])("the Glue jobs read the arguments the stack gives them (%s)", (_label, input) => {
+  const stack = synthesizeEnvironment(input);
+  const mirror = input.deletes === "mirror";
+  // The jobs describe the identity transform as {}.
+  const transform = input.transform ? { rename: input.transform.rename ?? {}, drop: input.transform.drop ?? [] } : {};
+
+  test("apply-changes", () => {
+    expect(parsed(stack, "apply-changes")).toMatchObject({
+      source_table: "api-pagos",
+      backup_table: "api-pos-backup",
+      delete_policy: mirror ? "mirror" : "retain",
+      manifest_bucket: "replication-artifacts-1234",
+      manifest_prefix: "changes/",
+      rejected_prefix: "rejected/",
+      time_budget_seconds: input.applyChangesJob?.timeBudgetSeconds ?? 600,
+      region: "us-east-1",
+      transform,
+    });
+  });
+
+  test("full-copy", () => {
+    expect(parsed(stack, "full-copy")).toMatchObject({
+      source_table: "api-pagos",
+      backup_table: "api-pos-backup",
+      delete_policy: mirror ? "mirror" : "retain",
+      mirror_deletes: mirror,
+      verify_writes: input.fullCopyJob?.verifyWrites ?? true,
+      scan_segments: input.fullCopyJob?.scanSegments ?? 0,
+      max_items_per_second: 0,
+      transform,
+    });
+  });
+});
