@@ -47,7 +47,7 @@ export class ChangeTrigger extends Construct {
       messageRetentionSeconds: FOURTEEN_DAYS,
       ...(options.kmsKeyArn ? { kmsMasterKeyId: options.kmsKeyArn } : { sqsManagedSseEnabled: true }),
     });
-    const role = (this.role = new ServiceRole(this, "role", {
+    this.role = new ServiceRole(this, "role", {
       roleName: functionName,
       servicePrincipal: "lambda.amazonaws.com",
       grants: [
@@ -83,7 +83,7 @@ export class ChangeTrigger extends Construct {
           resources: [this.deadLetterQueue.arn],
         },
       ],
-    }));
+    });
     const bundle = bundledFunctionAsset(this, "bundle", "change-trigger.zip", {
       projectRoot: PROJECT_ROOT,
       entry: HANDLER_ENTRY,
@@ -92,7 +92,7 @@ export class ChangeTrigger extends Construct {
     this.function = new LambdaFunction(this, "function", {
       functionName,
       description: "Writes the changed keys of each stream batch to a manifest and starts the apply-changes Glue job",
-      role: role.role.arn,
+      role: this.role.role.arn,
       runtime: options.lambda.runtime,
       architectures: [options.lambda.architecture],
       handler: bundle.handler,
@@ -110,7 +110,7 @@ export class ChangeTrigger extends Construct {
           DELETE_POLICY: options.deletes,
         },
       },
-      dependsOn: [this.logGroup, role.policy],
+      dependsOn: [this.logGroup, this.role.policy],
     });
     const eventNames = options.deletes === "mirror" ? ["INSERT", "MODIFY", "REMOVE"] : ["INSERT", "MODIFY"];
     this.eventSourceMapping = new LambdaEventSourceMapping(this, "stream-mapping", {
@@ -126,7 +126,7 @@ export class ChangeTrigger extends Construct {
       functionResponseTypes: ["ReportBatchItemFailures"],
       filterCriteria: { filter: [{ pattern: JSON.stringify({ eventName: eventNames }) }] },
       destinationConfig: { onFailure: { destinationArn: this.deadLetterQueue.arn } },
-      dependsOn: [role.policy],
+      dependsOn: [this.role.policy],
     });
   }
 }
