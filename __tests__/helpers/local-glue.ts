@@ -6,6 +6,13 @@
  * shape, so the server accepts only what real Glue would. Behaviour is scriptable: the runs that
  * exist (and their states) and failures for the next N calls.
  *
+ * Runs can also be real: a job given an `execute` function has its runs go through Glue's states
+ * with its max concurrent runs and job run queuing (StartJobRun while the job is at its limit gives
+ * a WAITING run if queuing is on, ConcurrentRunsExceededException if not; a WAITING run becomes
+ * RUNNING, oldest first, when a slot frees up; a RUNNING run ends SUCCEEDED or FAILED with the
+ * outcome of `execute`). The end-to-end test runs the apply-changes script that way (e2e-glue.ts).
+ * Without `execute`, runs keep the state they are given (addRun) or started in.
+ *
  * Point SDK v3 at it with AWS_ENDPOINT_URL_GLUE=<endpoint>.
  */
 import { randomBytes } from "node:crypto";
@@ -123,12 +130,19 @@ export function validateShape(shapeName: string, value: unknown, where = "$"): s
   return problems;
 }
 
-/** A job run as the server keeps it (a subset of the model's JobRun). */
+/** A job run as the server keeps it (a subset of the model's JobRun; timestamps in epoch seconds). */
 export interface LocalJobRun {
   Id: string;
   JobName: string;
   JobRunState: string;
   StartedOn: number;
+  LastModifiedOn: number;
+  CompletedOn?: number;
+  /** Seconds from RUNNING to the end, as Glue counts it. */
+  ExecutionTime?: number;
+  ErrorMessage?: string;
+  /** The Arguments of StartJobRun (Glue lists the run's own arguments, not the job's defaults). */
+  Arguments?: Record<string, string>;
   Attempt: number;
 }
 
@@ -150,14 +164,43 @@ export interface ScriptedFailure {
   readonly times?: number;
 }
 
+/** How a run that `execute` ran ended. */
+export interface JobRunOutcome {
+  readonly succeeded: boolean;
+  /** ErrorMessage of a FAILED run. */
+  readonly errorMessage?: string;
+}
+
+/** A job's settings, as in aws_glue_job (execution_property, job_run_queuing_enabled, default_arguments). */
+export interface LocalGlueJob {
+  /** execution_property.max_concurrent_runs; default 1. */
+  readonly maxConcurrentRuns?: number;
+  /** job_run_queuing_enabled; default true. */
+  readonly jobRunQueuing?: boolean;
+  /** default_arguments; a StartJobRun's Arguments override them for that run. */
+  readonly defaultArguments?: Readonly<Record<string, string>>;
+  /**
+   * Runs a run that became RUNNING, with its effective arguments; the run ends with the outcome
+   * (a rejection is a FAILED run). Without it, runs stay in the state they were started in.
+   */
+  readonly execute?: (run: LocalJobRun, args: Record<string, string>) => Promise<JobRunOutcome>;
+}
+
 export interface LocalGlue {
   readonly endpoint: string;
   /** Every request received, in order (including the failed ones). */
   readonly requests: ReceivedGlueRequest[];
-  /** Runs per job, newest first (as GetJobRuns returns them). */
+  /** Runs of every job, newest first (as GetJobRuns returns them). */
   readonly runs: LocalJobRun[];
-  /** Adds a run of a job in a given state (newest first); returns its id. */
+  /** Adds a run of a job in a given state (newest first); returns its id. It is never executed. */
   addRun(jobName: string, state: string): string;
+  /**
+   * What StartJobRun does, without the HTTP call (for a test standing in for a schedule or a
+   * console start); returns the run id. Throws ConcurrentRunsExceededException like StartJobRun.
+   */
+  startJobRun(jobName: string, args?: Record<string, string>): string;
+  /** Resolves when no run of any job is STARTING, RUNNING, STOPPING or WAITING. */
+  whenIdle(): Promise<void>;
   /** Fails the next matching call(s) with an AWS error. */
   failNext(failure: ScriptedFailure): void;
   /** Requests per operation name. */
@@ -169,23 +212,97 @@ export interface LocalGlue {
 }
 
 export interface LocalGlueOptions {
-  /** Jobs that exist; a call naming another job gets EntityNotFoundException. */
-  readonly jobNames: readonly string[];
+  /** Jobs that exist, with the default settings (max 1 concurrent run, queuing on, no execution). */
+  readonly jobNames?: readonly string[];
+  /** Jobs that exist, with their settings. A call naming any other job gets EntityNotFoundException. */
+  readonly jobs?: Readonly<Record<string, LocalGlueJob>>;
 }
 
+const ACTIVE_STATES = ["STARTING", "RUNNING", "STOPPING"];
 const newRunId = (): string => `jr_${randomBytes(32).toString("hex")}`;
+const epochSeconds = (): number => Date.now() / 1000;
+
+class GlueError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 export async function startLocalGlue(options: LocalGlueOptions): Promise<LocalGlue> {
   const model = glueModel();
+  const jobs: Record<string, LocalGlueJob> = { ...Object.fromEntries((options.jobNames ?? []).map((name) => [name, {}])), ...options.jobs };
   const requests: ReceivedGlueRequest[] = [];
   const runs: LocalJobRun[] = [];
   let failures: { failure: ScriptedFailure; left: number }[] = [];
+  let idleWaiters: (() => void)[] = [];
 
-  const addRun = (jobName: string, state: string): string => {
-    const run: LocalJobRun = { Id: newRunId(), JobName: jobName, JobRunState: state, StartedOn: Math.floor(Date.now() / 1000), Attempt: 0 };
-    runs.unshift(run);
-    return run.Id;
+  const isBusy = (run: LocalJobRun): boolean => run.JobRunState === "WAITING" || ACTIVE_STATES.includes(run.JobRunState);
+  const notifyIfIdle = (): void => {
+    if (runs.some(isBusy)) return;
+    const waiters = idleWaiters;
+    idleWaiters = [];
+    for (const resolve of waiters) resolve();
   };
+
+  const addRun = (jobName: string, state: string, args?: Record<string, string>): LocalJobRun => {
+    const now = epochSeconds();
+    const run: LocalJobRun = { Id: newRunId(), JobName: jobName, JobRunState: state, StartedOn: now, LastModifiedOn: now, Attempt: 0, ...(args ? { Arguments: args } : {}) };
+    runs.unshift(run);
+    return run;
+  };
+
+  function finish(run: LocalJobRun, outcome: JobRunOutcome, runningSince: number): void {
+    const now = epochSeconds();
+    run.JobRunState = outcome.succeeded ? "SUCCEEDED" : "FAILED";
+    run.CompletedOn = now;
+    run.LastModifiedOn = now;
+    run.ExecutionTime = Math.round(now - runningSince);
+    if (!outcome.succeeded) run.ErrorMessage = (outcome.errorMessage ?? "the run failed").slice(0, 2000);
+    startQueuedRuns(run.JobName);
+    notifyIfIdle();
+  }
+
+  /** RUNNING, and executed when the job has an `execute`. */
+  function launch(run: LocalJobRun): void {
+    const runningSince = epochSeconds();
+    run.JobRunState = "RUNNING";
+    run.LastModifiedOn = runningSince;
+    const job = jobs[run.JobName];
+    if (job?.execute === undefined) return;
+    const args = { ...job.defaultArguments, ...run.Arguments };
+    job.execute(run, args).then(
+      (outcome) => finish(run, outcome, runningSince),
+      (error: unknown) => finish(run, { succeeded: false, errorMessage: String(error) }, runningSince),
+    );
+  }
+
+  /** Queued runs start oldest first while the job is below its max concurrent runs. */
+  function startQueuedRuns(jobName: string): void {
+    const limit = jobs[jobName]?.maxConcurrentRuns ?? 1;
+    for (;;) {
+      const active = runs.filter((run) => run.JobName === jobName && ACTIVE_STATES.includes(run.JobRunState)).length;
+      const oldestWaiting = [...runs].reverse().find((run) => run.JobName === jobName && run.JobRunState === "WAITING");
+      if (active >= limit || oldestWaiting === undefined) return;
+      launch(oldestWaiting);
+    }
+  }
+
+  function startJobRun(jobName: string, args?: Record<string, string>): string {
+    const job = jobs[jobName];
+    if (job === undefined) throw new GlueError("EntityNotFoundException", `Job ${jobName} not found`);
+    const limit = job.maxConcurrentRuns ?? 1;
+    const mine = runs.filter((run) => run.JobName === jobName);
+    const atLimit = mine.filter((run) => ACTIVE_STATES.includes(run.JobRunState)).length >= limit || mine.some((run) => run.JobRunState === "WAITING");
+    if (atLimit && job.jobRunQueuing === false) {
+      throw new GlueError("ConcurrentRunsExceededException", `Concurrent runs exceeded for ${jobName}`);
+    }
+    const run = addRun(jobName, "WAITING", args);
+    if (!atLimit) launch(run);
+    return run.Id;
+  }
 
   function respond(res: http.ServerResponse, status: number, body: unknown, outputShape?: string): void {
     if (outputShape !== undefined) {
@@ -208,20 +325,20 @@ export async function startLocalGlue(options: LocalGlueOptions): Promise<LocalGl
 
   function handle(operation: string, input: Record<string, unknown>, res: http.ServerResponse): void {
     const jobName = input.JobName as string;
-    if (!options.jobNames.includes(jobName)) {
-      awsError(res, 400, "EntityNotFoundException", `Job ${jobName} not found`);
-      return;
+    try {
+      if (operation === "GetJobRuns") {
+        if (jobs[jobName] === undefined) throw new GlueError("EntityNotFoundException", `Job ${jobName} not found`);
+        const max = (input.MaxResults as number | undefined) ?? 100;
+        const JobRuns = runs.filter((run) => run.JobName === jobName).slice(0, max);
+        respond(res, 200, { JobRuns }, model.operations.GetJobRuns?.output?.shape);
+        return;
+      }
+      const JobRunId = startJobRun(jobName, input.Arguments as Record<string, string> | undefined);
+      respond(res, 200, { JobRunId }, model.operations.StartJobRun?.output?.shape);
+    } catch (error) {
+      if (!(error instanceof GlueError)) throw error;
+      awsError(res, 400, error.type, error.message);
     }
-    if (operation === "GetJobRuns") {
-      const max = (input.MaxResults as number | undefined) ?? 100;
-      const JobRuns = runs.filter((run) => run.JobName === jobName).slice(0, max);
-      respond(res, 200, { JobRuns }, model.operations.GetJobRuns?.output?.shape);
-      return;
-    }
-    // StartJobRun with job run queuing: queued (WAITING) while another run is active.
-    const busy = runs.some((run) => run.JobName === jobName && ["STARTING", "RUNNING", "STOPPING", "WAITING"].includes(run.JobRunState));
-    const JobRunId = addRun(jobName, busy ? "WAITING" : "RUNNING");
-    respond(res, 200, { JobRunId }, model.operations.StartJobRun?.output?.shape);
   }
 
   const server = http.createServer((req, res) => {
@@ -276,7 +393,13 @@ export async function startLocalGlue(options: LocalGlueOptions): Promise<LocalGl
     endpoint: `http://127.0.0.1:${port}`,
     requests,
     runs,
-    addRun,
+    addRun: (jobName, state) => addRun(jobName, state).Id,
+    startJobRun,
+    whenIdle: () =>
+      new Promise<void>((resolve) => {
+        idleWaiters.push(resolve);
+        notifyIfIdle();
+      }),
     failNext: (failure) => failures.push({ failure, left: failure.times ?? 1 }),
     count: (operation) => requests.filter((r) => operation === undefined || r.operation === operation).length,
     problems: () => requests.flatMap((r) => r.problems.map((p) => `${r.operation}: ${p}`)),
@@ -284,6 +407,7 @@ export async function startLocalGlue(options: LocalGlueOptions): Promise<LocalGl
       requests.length = 0;
       runs.length = 0;
       failures = [];
+      notifyIfIdle();
     },
     close: () =>
       new Promise<void>((resolve, reject) => {

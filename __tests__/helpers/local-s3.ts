@@ -5,7 +5,12 @@
  * instead (e.g. 500 InternalError).
  *
  * Point SDK v3 at it with AWS_ENDPOINT_URL_S3=<endpoint>, AWS_S3_FORCE_PATH_STYLE=true (read by
- * the change-trigger handler) and the credentials s3rver knows: S3RVER / S3RVER.
+ * the change-trigger handler) and the credentials s3rver knows: S3RVER / S3RVER. boto3 (the Glue
+ * job code) finds it through the same AWS_ENDPOINT_URL_S3 and uses path-style on its own.
+ *
+ * Importing this module also makes s3rver's paged listings work on Node >= 17 (see below). It is
+ * the one place that starts s3rver for the jest tests (glue-job/tests/local_servers.js, the by-hand
+ * starter of the Python tests, carries the same patch).
  */
 import * as fs from "node:fs";
 import * as http from "node:http";
@@ -13,6 +18,33 @@ import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+
+// ---------------------------------------------------------------------------------------------
+// s3rver 3.7 on OpenSSL 3: single DES for ListObjectsV2 continuation tokens
+//
+// s3rver encrypts continuation tokens with crypto.createCipheriv("des", <8-byte key>, iv) (and
+// decrypts them likewise). OpenSSL 3 (Node >= 17) has single DES only in its legacy provider, so
+// every truncated listing (more than MaxKeys objects, e.g. boto3's paginated ListObjectsV2 over
+// 1,000+ manifests) fails with InternalError. Triple DES (EDE) with the key repeated three times
+// is the same cipher as single DES, and the default provider has it: "des" with an 8-byte key is
+// mapped to "des-ede3-cbc" with key+key+key. Nothing else is touched.
+// The patch goes on the `crypto` module object, which s3rver shares (an `import * as` namespace
+// is read-only), and is applied once per process: the marker stops a second jest module registry
+// from wrapping it again.
+
+const DES_PATCH_MARKER = Symbol.for("local-s3.des-as-3des");
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const nodeCrypto = require("node:crypto") as Record<string | symbol, unknown>;
+if (nodeCrypto[DES_PATCH_MARKER] !== true) {
+  for (const name of ["createCipheriv", "createDecipheriv"]) {
+    const original = nodeCrypto[name] as (...args: unknown[]) => unknown;
+    nodeCrypto[name] = (algorithm: unknown, key: unknown, ...rest: unknown[]) =>
+      algorithm === "des" && Buffer.isBuffer(key) && key.length === 8
+        ? original("des-ede3-cbc", Buffer.concat([key, key, key]), ...rest)
+        : original(algorithm, key, ...rest);
+  }
+  nodeCrypto[DES_PATCH_MARKER] = true;
+}
 
 /** s3rver's built-in account; it rejects requests signed with another access key id. */
 export const S3RVER_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } as const;
@@ -32,6 +64,17 @@ export interface ReceivedS3Request {
   readonly status: number;
 }
 
+/** A scripted S3 error for the next `times` requests (that `match` accepts, when given). */
+export interface ScriptedS3Failure {
+  readonly status: number;
+  /** S3 error code, e.g. InternalError, SlowDown. */
+  readonly code: string;
+  /** How many requests to fail, default 1. */
+  readonly times?: number;
+  /** Which requests to fail, e.g. only ListObjectsV2 (GET with list-type=2); default any. */
+  readonly match?: (request: { readonly method: string; readonly url: string }) => boolean;
+}
+
 export interface LocalS3 {
   readonly endpoint: string;
   /** Every request received by the proxy, in order. */
@@ -40,8 +83,8 @@ export interface LocalS3 {
   readonly directory: string;
   /** Requests with the given method (e.g. PUT). */
   count(method?: string): number;
-  /** Answers the next `times` requests with an S3 XML error of the given status and code. */
-  failNext(options: { status: number; code: string; times?: number }): void;
+  /** Answers the next `times` (matching) requests with an S3 XML error of the given status and code. */
+  failNext(failure: ScriptedS3Failure): void;
   /** Reads an object (S3 GetObject straight to s3rver, not counted); undefined if absent. */
   getObject(bucket: string, key: string): Promise<{ body: string; contentType: string | undefined } | undefined>;
   /** Keys of a bucket under a prefix (S3 ListObjectsV2 straight to s3rver, not counted). */
@@ -51,6 +94,7 @@ export interface LocalS3 {
   close(): Promise<void>;
 }
 
+/** Starts s3rver with the given buckets (and the proxy in front of it) on free loopback ports. */
 export async function startLocalS3(options: { buckets: readonly string[] }): Promise<LocalS3> {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), "local-s3-"));
   const s3rver = new S3rver({
@@ -62,15 +106,16 @@ export async function startLocalS3(options: { buckets: readonly string[] }): Pro
   });
   const backend = await s3rver.run();
   const requests: ReceivedS3Request[] = [];
-  let failures: { status: number; code: string; left: number }[] = [];
+  let failures: { failure: ScriptedS3Failure; left: number }[] = [];
 
   const proxy = http.createServer((req, res) => {
     const entry = { method: req.method ?? "", url: req.url ?? "", status: 0 };
     requests.push(entry);
-    const failure = failures[0];
-    if (failure !== undefined) {
-      failure.left -= 1;
-      if (failure.left <= 0) failures.shift();
+    const scripted = failures.find(({ failure }) => failure.match === undefined || failure.match(entry));
+    if (scripted !== undefined) {
+      const { failure } = scripted;
+      scripted.left -= 1;
+      failures = failures.filter((f) => f.left > 0);
       req.resume();
       req.on("end", () => {
         const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${failure.code}</Code><Message>scripted failure</Message><RequestId>local</RequestId></Error>`;
@@ -107,7 +152,7 @@ export async function startLocalS3(options: { buckets: readonly string[] }): Pro
     requests,
     directory,
     count: (method) => requests.filter((r) => method === undefined || r.method === method).length,
-    failNext: ({ status, code, times }) => failures.push({ status, code, left: times ?? 1 }),
+    failNext: (failure) => failures.push({ failure, left: failure.times ?? 1 }),
     getObject: async (bucket, key) => {
       try {
         const object = await reader.send(new GetObjectCommand({ Bucket: bucket, Key: key }));

@@ -8,8 +8,7 @@
  * recorded events.
  */
 import { createHash } from "node:crypto";
-import * as http from "node:http";
-import type { AddressInfo } from "node:net";
+import { startDynalite, type LocalDynamo } from "./local-dynamodb";
 
 /** Typed attribute value as DynamoDB's JSON protocol and stream records carry it. */
 export type AttributeValue =
@@ -51,67 +50,9 @@ export interface StreamEvent {
 }
 
 // ---------------------------------------------------------------------------------------------
-// dynalite
+// dynalite: started by local-dynamodb.ts (re-exported here for the tests that import it from here)
 
-export interface LocalDynamo {
-  readonly endpoint: string;
-  /** One DynamoDB API call (JSON 1.0); throws on an error response with its __type. */
-  call<T = Record<string, unknown>>(operation: string, input: Record<string, unknown>): Promise<T>;
-  close(): Promise<void>;
-}
-
-type DynaliteServer = http.Server;
-const dynalite = require("dynalite") as (options: Record<string, unknown>) => DynaliteServer;
-
-export async function startDynalite(): Promise<LocalDynamo> {
-  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  const agent = new http.Agent({ keepAlive: true });
-  const call = <T>(operation: string, input: Record<string, unknown>): Promise<T> =>
-    new Promise<T>((resolve, reject) => {
-      const body = JSON.stringify(input);
-      const req = http.request(
-        {
-          host: "127.0.0.1",
-          port,
-          method: "POST",
-          path: "/",
-          agent,
-          headers: {
-            "content-type": "application/x-amz-json-1.0",
-            "content-length": Buffer.byteLength(body),
-            "x-amz-target": `DynamoDB_20120810.${operation}`,
-            // dynalite requires a SigV4-shaped header but does not check the signature.
-            authorization: "AWS4-HMAC-SHA256 Credential=local/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00",
-            "x-amz-date": "20240101T000000Z",
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (chunk: Buffer) => chunks.push(chunk));
-          res.on("end", () => {
-            const text = Buffer.concat(chunks).toString("utf8");
-            const parsed = (text ? JSON.parse(text) : {}) as T & { __type?: string; message?: string };
-            if ((res.statusCode ?? 500) >= 300) {
-              reject(new Error(`dynalite ${operation}: ${res.statusCode} ${parsed.__type ?? ""} ${parsed.message ?? text}`));
-            } else resolve(parsed);
-          });
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    call,
-    close: () =>
-      new Promise<void>((resolve) => {
-        agent.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
+export { startDynalite, type LocalDynamo };
 
 // ---------------------------------------------------------------------------------------------
 // item size (DynamoDB's documented sizing, which is what SizeBytes of a stream record sums)

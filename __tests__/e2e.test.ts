@@ -1,0 +1,284 @@
+/**
+ * End to end on one machine (issue #5): a change written to api-pagos shows up in api-pos-backup.
+ *
+ * Real pieces: dynalite holds both tables (created from the stack's config), writes to the source
+ * become DynamoDB Streams records, a stand-in for the event source mapping delivers them with the
+ * synthesized mapping's settings to the BUNDLED change-trigger zip (the synthesized asset, in its
+ * own node process), which writes manifests to s3rver and starts runs on a local Glue endpoint,
+ * whose runs execute glue-job/apply_changes.py with the synthesized job's arguments. Only time is
+ * simulated (batching windows); Glue runs take the real time of their python processes, so runs
+ * overlap the batches. See helpers/e2e-*.ts.
+ */
+import { keyAt, randomAttributes, seededRandom, writeRandomChanges } from "./helpers/e2e-changes";
+import { backupProblems, startPipeline, type Pipeline } from "./helpers/e2e-pipeline";
+import { e2eEnvironment, type E2eEnvironment } from "./helpers/e2e-stack";
+import { StreamPoller, type BatchResponse, type EventSourceMappingSettings } from "./helpers/e2e-stream-poller";
+import { startLocalGlue, type JobRunOutcome } from "./helpers/local-glue";
+import type { StreamRecord } from "./helpers/stream-records";
+
+jest.setTimeout(60_000);
+
+/** The default environment (parseProjectConfig({})): api-pagos -> api-pos-backup, key `id` (S), deletes retained. */
+let retainEnv: E2eEnvironment;
+/** A composite key (pk N + sk B: with the default id S, every key type) and `deletes: "mirror"`. */
+let mirrorEnv: E2eEnvironment;
+beforeAll(() => {
+  retainEnv = e2eEnvironment({});
+  mirrorEnv = e2eEnvironment({
+    environments: { "e2e-mirror": { sourceTable: { partitionKey: { name: "pk", type: "N" }, sortKey: { name: "sk", type: "B" } }, deletes: "mirror" } },
+  });
+});
+
+const open: Pipeline[] = [];
+async function start(environment: E2eEnvironment): Promise<Pipeline> {
+  const pipeline = await startPipeline(environment);
+  open.push(pipeline);
+  return pipeline;
+}
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((pipeline) => pipeline.close()));
+});
+
+/** Closes the pipeline (which stops capturing the function's console) and prints one line. */
+async function report(name: string, pipeline: Pipeline): Promise<void> {
+  const summary = pipeline.summary();
+  await pipeline.close();
+  open.splice(open.indexOf(pipeline), 1);
+  const ratio = summary.runs === 0 ? "-" : (summary.batches / summary.runs).toFixed(1);
+  console.log(
+    `e2e ${name}: ${summary.batches} batches (${summary.invocations} invocations), ${summary.runs} Glue runs ` +
+      `(${summary.failedRuns} failed, ${summary.drainRuns} started by the drain), ${ratio} batches per run; ` +
+      `${summary.reusedWaitingRuns} invocations relied on a WAITING run; ${summary.deadLetters} dead letters`,
+  );
+}
+
+async function expectInStep(pipeline: Pipeline, retained: "last-state" | "some-state" = "some-state"): Promise<void> {
+  expect(await pipeline.drain()).toEqual([]); // drained, and no manifest was rejected as malformed
+  const problems = await backupProblems(pipeline, retained);
+  expect({ count: problems.length, first: problems.slice(0, 5) }).toEqual({ count: 0, first: [] });
+  expect(pipeline.glue.problems()).toEqual([]); // every Glue request valid for the real API
+}
+
+const scanBoth = (pipeline: Pipeline): Promise<Map<string, string>[]> =>
+  Promise.all([pipeline.scan(pipeline.environment.sourceTable.name), pipeline.scan(pipeline.environment.backupTable.name)]);
+
+/** Inserts, then modifies, then deletes, each phase drained and compared. */
+async function insertsModifiesDeletes(pipeline: Pipeline, seed: number): Promise<void> {
+  const { schema } = pipeline.environment.sourceTable;
+  const random = seededRandom(seed);
+  await pipeline.write(async (r) => {
+    for (let i = 0; i < 40; i += 1) await r.put({ ...keyAt(schema, i), ...randomAttributes(random) });
+  });
+  // 40 records, fewer than a batch: it is delivered when its batching window ends (simulated time).
+  const windowMs = pipeline.environment.eventSourceMapping.batchingWindowSeconds * 1000;
+  await pipeline.advance(windowMs - 1);
+  expect(pipeline.poller.stats.batches).toBe(0);
+  await pipeline.advance(1);
+  expect(pipeline.poller.stats.batches).toBe(1);
+  await expectInStep(pipeline, "last-state");
+  await pipeline.write(async (r) => {
+    for (let i = 0; i < 40; i += 2) {
+      if (i % 4 === 0) await r.put({ ...keyAt(schema, i), ...randomAttributes(random) });
+      else await r.update(keyAt(schema, i), "SET amount = :a REMOVE #raw ADD tags :t", { ":a": { N: "-0.5" }, ":t": { SS: ["modified"] } }, { "#raw": "raw" });
+    }
+  });
+  await expectInStep(pipeline, "last-state");
+  await pipeline.write(async (r) => {
+    for (let i = 0; i < 40; i += 3) await r.delete(keyAt(schema, i));
+  });
+  await expectInStep(pipeline, "last-state");
+}
+
+describe("end to end: a change written to api-pagos shows up in api-pos-backup", () => {
+  test("inserts, modifies, deletes; deletes: retain (default config) keeps deleted items in the backup", async () => {
+    const pipeline = await start(retainEnv);
+    await insertsModifiesDeletes(pipeline, 1);
+    const [source, backup] = await scanBoth(pipeline);
+    expect([source.size, backup.size]).toEqual([26, 40]);
+    expect(pipeline.poller.stats.filtered).toBe(14); // the REMOVE records never reach the function
+    await report("retain: inserts, modifies, deletes", pipeline);
+  });
+
+  test("inserts, modifies, deletes; composite key and deletes: mirror", async () => {
+    const pipeline = await start(mirrorEnv);
+    await insertsModifiesDeletes(pipeline, 2);
+    const [source, backup] = await scanBoth(pipeline);
+    expect([source.size, backup.size]).toEqual([26, 26]);
+    await report("mirror: inserts, modifies, deletes", pipeline);
+  });
+
+  test("a burst of 5,000 changes while runs overlap, with a Glue failure in the middle: nothing lost, runs coalesced", async () => {
+    const pipeline = await start(mirrorEnv);
+    const { schema } = pipeline.environment.sourceTable;
+    const random = seededRandom(3);
+    let crashed: string[] = [];
+    for (let chunk = 0; chunk < 100; chunk += 1) {
+      // From the 40% mark, the first time a run is RUNNING: its worker dies (the run FAILS), and
+      // StartJobRun answers 500 to all of the SDK's attempts for a while. With no run WAITING now
+      // (a queued one has just taken the dead run's place), the next batch calls StartJobRun, fails
+      // and is retried.
+      if (chunk >= 40 && crashed.length === 0 && pipeline.glue.runs.some((run) => run.JobRunState === "RUNNING")) {
+        pipeline.glue.failNext({ operation: "StartJobRun", errorType: "InternalServiceException", status: 500, times: 3 });
+        crashed = await pipeline.job.crashRunning();
+        expect(pipeline.glue.runs.filter((run) => crashed.includes(run.Id)).map((run) => run.JobRunState)).toEqual(["FAILED"]);
+        expect(pipeline.glue.runs.some((run) => run.JobRunState === "WAITING")).toBe(false);
+      }
+      // 50 changes per 50 ms of simulated time: 1,000 changes/s, full batches.
+      await pipeline.write((r) => writeRandomChanges(r, schema, { changes: 50, keys: 1500, random, concurrency: 10 }), 50);
+    }
+    expect(pipeline.recorder.records).toHaveLength(5000);
+    await expectInStep(pipeline);
+
+    const summary = pipeline.summary();
+    expect(crashed).toHaveLength(1);
+    const failedBatches = pipeline.handlerLogs.filter(({ line }) => line.step === "glue:GetJobRuns/StartJobRun");
+    expect(failedBatches).toHaveLength(1);
+    expect(summary.invocations).toBe(summary.batches + 1); // that batch, retried once
+    expect(summary.failedRuns).toBe(1);
+    expect(summary.deadLetters).toBe(0);
+    expect(summary.reusedWaitingRuns).toBeGreaterThan(0);
+    expect(summary.batches).toBeGreaterThanOrEqual(50);
+    expect(summary.runs).toBeLessThanOrEqual(summary.batches / 5);
+    await report("burst of 5,000 changes (mirror, composite key), Glue failures", pipeline);
+  });
+
+  test("S3 failures: the function's manifest write fails, the batch is retried; the job's S3 errors are retried", async () => {
+    const pipeline = await start(retainEnv);
+    const { schema } = pipeline.environment.sourceTable;
+    const random = seededRandom(4);
+    for (let chunk = 0; chunk < 20; chunk += 1) {
+      if (chunk === 5) pipeline.s3.failNext({ status: 500, code: "InternalError", times: 3, match: (r) => r.method === "PUT" });
+      if (chunk === 12) pipeline.s3.failNext({ status: 503, code: "SlowDown", times: 1, match: (r) => r.method === "DELETE" });
+      await pipeline.write((r) => writeRandomChanges(r, schema, { changes: 50, keys: 400, random, concurrency: 10 }), 50);
+    }
+    await expectInStep(pipeline);
+    const failedBatches = pipeline.handlerLogs.filter(({ line }) => line.step === "s3:PutObject");
+    expect(failedBatches).toHaveLength(1);
+    expect(pipeline.s3.requests.filter((r) => r.status >= 500).map((r) => r.method)).toEqual(["PUT", "PUT", "PUT", "DELETE"]);
+    expect(pipeline.summary().failedRuns).toBe(0);
+    await report("S3 failures (retain)", pipeline);
+  });
+
+  test("a poison record ends in the dead-letter list after the retry budget; the other records still flow", async () => {
+    const pipeline = await start(retainEnv);
+    const { schema } = pipeline.environment.sourceTable;
+    const random = seededRandom(5);
+    let poison: Record<string, unknown> | undefined;
+    for (let chunk = 0; chunk < 12; chunk += 1) {
+      await pipeline.write((r) => writeRandomChanges(r, schema, { changes: 50, keys: 400, random, concurrency: 10 }), 50);
+      if (chunk === 4) {
+        // A record the function cannot read (its key is not S/N/B), in the middle of a batch.
+        const last = pipeline.recorder.records[pipeline.recorder.records.length - 1] as StreamRecord;
+        poison = { ...last, eventName: "INSERT", dynamodb: { ...last.dynamodb, Keys: { id: { NULL: true } }, SequenceNumber: String(BigInt(last.dynamodb.SequenceNumber) + 1n) } };
+        pipeline.inject([poison]);
+      }
+    }
+    await expectInStep(pipeline);
+    const { maximumRetryAttempts } = pipeline.environment.eventSourceMapping;
+    expect(pipeline.poller.deadLetters).toHaveLength(1);
+    const [letter] = pipeline.poller.deadLetters;
+    expect(letter?.records[0]).toBe(poison);
+    expect(letter?.records.length).toBeGreaterThan(1); // the batch's records after it went along (their keys were applied anyway)
+    expect(letter?.approximateInvokeCount).toBe(1 + maximumRetryAttempts);
+    await report("poison record (retain)", pipeline);
+  });
+});
+
+describe("the stream poller follows the event source mapping's rules (checked on a fake function)", () => {
+  const settings: EventSourceMappingSettings = {
+    batchSize: 3,
+    batchingWindowSeconds: 5,
+    bisectBatchOnFunctionError: true,
+    maximumRetryAttempts: 2,
+    reportBatchItemFailures: true,
+    filterPatterns: [{ eventName: ["INSERT", "MODIFY"] }],
+  };
+  const record = (n: number, eventName = "INSERT") => ({ eventName, dynamodb: { SequenceNumber: String(n) } });
+  const seqs = (event: { Records: unknown[] }) => event.Records.map((r) => Number((r as ReturnType<typeof record>).dynamodb.SequenceNumber));
+
+  test("batches close when full or when the window ends; filtered records are never delivered", async () => {
+    const calls: number[][] = [];
+    const poller = new StreamPoller(settings, async (event) => void calls.push(seqs(event)));
+    poller.append([record(1), record(2, "REMOVE"), record(3)], 0);
+    poller.append([record(4)], 1000);
+    await poller.deliverDue(4999);
+    expect(calls).toEqual([[1, 3, 4]]); // full at 1000 ms
+    poller.append([record(5)], 2000);
+    await poller.deliverDue(6999);
+    expect(calls).toHaveLength(1);
+    await poller.deliverDue(7000); // window of the batch that starts at 2000 ms
+    expect(calls).toEqual([[1, 3, 4], [5]]);
+    expect(poller.stats.filtered).toBe(1);
+  });
+
+  test("a reported failure is retried from its sequence number; after the retries it is dead-lettered", async () => {
+    const calls: number[][] = [];
+    const poller = new StreamPoller(settings, async (event): Promise<BatchResponse> => {
+      calls.push(seqs(event));
+      return { batchItemFailures: seqs(event).includes(2) ? [{ itemIdentifier: "2" }] : [] };
+    });
+    poller.append([record(1), record(2), record(3), record(4)], 0);
+    await poller.deliverAll();
+    expect(calls).toEqual([[1, 2, 3], [2, 3], [2, 3], [4]]);
+    expect(poller.deadLetters).toMatchObject([{ startSequenceNumber: "2", endSequenceNumber: "3", batchSize: 2, approximateInvokeCount: 3 }]);
+  });
+
+  test("a function error bisects the batch; the failing record alone uses up the retries", async () => {
+    const calls: number[][] = [];
+    const poller = new StreamPoller(settings, async (event) => {
+      calls.push(seqs(event));
+      if (seqs(event).includes(3)) throw new Error("boom");
+      return { batchItemFailures: [] };
+    });
+    poller.append([record(1), record(2), record(3)], 0);
+    await poller.deliverAll();
+    expect(calls).toEqual([[1, 2, 3], [1, 2], [3], [3], [3]]);
+    expect(poller.deadLetters.map((letter) => letter.startSequenceNumber)).toEqual(["3"]);
+  });
+});
+
+describe("the local Glue endpoint keeps run states like Glue (checked on a scripted job)", () => {
+  const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+  test("max 1 run with queuing: later starts WAIT and run in turn; SUCCEEDED or FAILED from the outcome; newest first", async () => {
+    const ends: ((outcome: JobRunOutcome) => void)[] = [];
+    const executed: Record<string, string>[] = [];
+    const glue = await startLocalGlue({
+      jobs: {
+        job: {
+          maxConcurrentRuns: 1,
+          jobRunQueuing: true,
+          defaultArguments: { "--a": "1", "--b": "2" },
+          execute: (_run, args) => new Promise<JobRunOutcome>((resolve) => void (executed.push(args), ends.push(resolve))),
+        },
+      },
+    });
+    try {
+      const [first, second, third] = [glue.startJobRun("job"), glue.startJobRun("job", { "--b": "3" }), glue.startJobRun("job")];
+      const states = (): string[][] => glue.runs.map((run) => [run.Id, run.JobRunState]);
+      expect(states()).toEqual([[third, "WAITING"], [second, "WAITING"], [first, "RUNNING"]]);
+      ends[0]!({ succeeded: false, errorMessage: "boom" });
+      await settle();
+      expect(states()).toEqual([[third, "WAITING"], [second, "RUNNING"], [first, "FAILED"]]);
+      expect(glue.runs[2]).toMatchObject({ ErrorMessage: "boom", CompletedOn: expect.any(Number), ExecutionTime: expect.any(Number) });
+      ends[1]!({ succeeded: true });
+      await settle();
+      expect(states()).toEqual([[third, "RUNNING"], [second, "SUCCEEDED"], [first, "FAILED"]]);
+      ends[2]!({ succeeded: true });
+      await glue.whenIdle();
+      expect(executed).toEqual([{ "--a": "1", "--b": "2" }, { "--a": "1", "--b": "3" }, { "--a": "1", "--b": "2" }]);
+    } finally {
+      await glue.close();
+    }
+  });
+
+  test("without job run queuing, a start while a run is busy is ConcurrentRunsExceededException", async () => {
+    const glue = await startLocalGlue({ jobs: { job: { jobRunQueuing: false, execute: () => new Promise<JobRunOutcome>(() => undefined) } } });
+    try {
+      glue.startJobRun("job");
+      expect(() => glue.startJobRun("job")).toThrow(expect.objectContaining({ type: "ConcurrentRunsExceededException" }));
+    } finally {
+      await glue.close();
+    }
+  });
+});

@@ -1,0 +1,268 @@
+/**
+ * The whole pipeline on one machine, for the end-to-end test, from an E2eEnvironment (e2e-stack.ts):
+ *
+ *   dynalite: source + backup tables      writes -> StreamRecorder -> stream records
+ *   StreamPoller (the event source mapping, simulated time) -> the BUNDLED change-trigger zip,
+ *     run in its own node process like Lambda -> s3rver (manifests) + local Glue endpoint
+ *   local Glue: StartJobRun / GetJobRuns, runs RUNNING one at a time (queued runs WAITING), each
+ *     run is `python3 glue-job/apply_changes.py` with the job's arguments -> backup table
+ *
+ * `drain()` brings it to rest; `backupProblems()` compares the tables item by item.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { unzipSync } from "fflate";
+import { startBundledHandler, type BundledHandler } from "./change-trigger-bundle";
+import { pythonJob, pythonWithBoto3, type PythonJob } from "./e2e-glue";
+import type { E2eEnvironment } from "./e2e-stack";
+import { StreamPoller } from "./e2e-stream-poller";
+import { startDynalite, type LocalDynamo } from "./local-dynamodb";
+import { startLocalGlue, type LocalGlue } from "./local-glue";
+import { S3RVER_CREDENTIALS, startLocalS3, type LocalS3 } from "./local-s3";
+import { createTable, StreamRecorder, type Item, type StreamRecord } from "./stream-records";
+
+let python: string | undefined;
+
+/** A console line the bundled handler logged (it logs one object per line). */
+export interface HandlerLog {
+  readonly level: string;
+  readonly line: Record<string, unknown>;
+}
+
+export interface PipelineSummary {
+  /** Batches read from the stream / invocations of the function (retries and halves included). */
+  readonly batches: number;
+  readonly invocations: number;
+  /** Glue runs started (by the function and by drain()), of which FAILED. */
+  readonly runs: number;
+  readonly failedRuns: number;
+  /** Runs drain() started because manifests were left (as the next batch or a schedule would). */
+  readonly drainRuns: number;
+  /** Invocations that found a WAITING run to rely on instead of starting one (the function logs it). */
+  readonly reusedWaitingRuns: number;
+  readonly deadLetters: number;
+}
+
+export interface Pipeline {
+  readonly environment: E2eEnvironment;
+  readonly ddb: LocalDynamo;
+  readonly s3: LocalS3;
+  readonly glue: LocalGlue;
+  readonly job: PythonJob;
+  readonly poller: StreamPoller;
+  readonly recorder: StreamRecorder;
+  /** What the function logged, in order. */
+  readonly handlerLogs: HandlerLog[];
+  /** Simulated time (ms) of the stream. */
+  readonly now: number;
+  /**
+   * Writes to the source table; the changes become stream records at the current simulated time,
+   * the clock moves on by `advanceMs`, and every batch due by then is delivered.
+   */
+  write(writes: (recorder: StreamRecorder) => Promise<unknown>, advanceMs?: number): Promise<void>;
+  /** Puts records on the stream as they are (e.g. a malformed one) at the current simulated time. */
+  inject(records: readonly unknown[]): void;
+  /** Moves simulated time on and delivers the batches that became due. */
+  advance(ms: number): Promise<void>;
+  /**
+   * Brings the pipeline to rest: every record delivered (however long the windows), no run RUNNING
+   * or WAITING, no manifest left (if some are, one more run is started, as the next batch or a
+   * schedule would). Returns the manifest keys under the rejected prefix (expect none).
+   */
+  drain(): Promise<string[]>;
+  summary(): PipelineSummary;
+  /** The typed key of an item (or a stream record's Keys), as JSON: the identity scan() uses. */
+  keyOf(item: Item): string;
+  /** Every item of a table: typed key (JSON) -> the item's JSON text as dynalite returns it. */
+  scan(table: string): Promise<Map<string, string>>;
+  close(): Promise<void>;
+}
+
+/** Starts every piece for one environment; pair with close(). */
+export async function startPipeline(environment: E2eEnvironment): Promise<Pipeline> {
+  python ??= pythonWithBoto3();
+  const { sourceTable, backupTable, applyJob, bucket, config } = environment;
+  const region = config.region;
+  const credentials = { AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey };
+
+  const [ddb, s3] = await Promise.all([startDynalite(), startLocalS3({ buckets: [bucket] })]);
+  // (createTable turns a stream on for both; nothing reads the backup's.)
+  await createTable(ddb, sourceTable.name, sourceTable.schema);
+  await createTable(ddb, backupTable.name, backupTable.schema);
+
+  const job = pythonJob({
+    python,
+    script: applyJob.script,
+    env: { AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint, AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_REGION: region, AWS_DEFAULT_REGION: region, ...credentials },
+  });
+  const glue = await startLocalGlue({
+    jobs: {
+      [applyJob.name]: {
+        maxConcurrentRuns: applyJob.maxConcurrentRuns,
+        jobRunQueuing: applyJob.jobRunQueuing,
+        defaultArguments: applyJob.defaultArguments,
+        execute: job.execute,
+      },
+    },
+  });
+
+  // The function as Lambda runs it: the synthesized zip, unzipped, loaded by its own node process.
+  const [moduleName, exportName] = environment.lambda.handler.split(".");
+  if (exportName !== "handler") throw new Error(`e2e: the runner calls exports.handler, the stack says ${environment.lambda.handler}`);
+  const codeDir = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-lambda-"));
+  for (const [name, bytes] of Object.entries(unzipSync(environment.lambda.zip))) {
+    fs.mkdirSync(path.dirname(path.join(codeDir, name)), { recursive: true });
+    fs.writeFileSync(path.join(codeDir, name), bytes);
+  }
+  const handlerLogs: HandlerLog[] = [];
+  // The runner re-logs the function's console lines here; keep them (and out of jest's output).
+  const spies = (["log", "info", "warn", "error"] as const).map((level) =>
+    jest.spyOn(console, level).mockImplementation((...args: unknown[]) => {
+      handlerLogs.push({ level, line: (args.length === 1 && typeof args[0] === "object" ? args[0] : { args }) as Record<string, unknown> });
+    }),
+  );
+  let fn: BundledHandler;
+  try {
+    fn = await startBundledHandler(path.join(codeDir, `${moduleName}.js`), {
+      PATH: process.env.PATH,
+      ...environment.lambda.environment,
+      // What the Lambda runtime provides, pointed at the local endpoints.
+      AWS_REGION: region,
+      AWS_DEFAULT_REGION: region,
+      ...credentials,
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      AWS_ENDPOINT_URL_GLUE: glue.endpoint,
+      AWS_S3_FORCE_PATH_STYLE: "true",
+      AWS_EC2_METADATA_DISABLED: "true",
+    });
+  } catch (error) {
+    for (const spy of spies) spy.mockRestore();
+    await Promise.all([ddb.close(), s3.close(), glue.close()]);
+    fs.rmSync(codeDir, { recursive: true, force: true });
+    throw error;
+  }
+
+  const recorder = new StreamRecorder(ddb, { tableName: sourceTable.name, schema: sourceTable.schema, region });
+  const poller = new StreamPoller(environment.eventSourceMapping, (event) => fn.handler(event));
+  const manifestPrefix = environment.lambda.environment.MANIFEST_PREFIX ?? "";
+  const rejectedPrefix = applyJob.defaultArguments["--rejected_prefix"] ?? "rejected/";
+  let now = 0;
+  let drainRuns = 0;
+
+  const keyOf = (item: Item): string => JSON.stringify([sourceTable.schema.partitionKey, sourceTable.schema.sortKey].filter((k) => k !== undefined).map((k) => item[k.name]));
+
+  const pipeline: Pipeline = {
+    environment,
+    ddb,
+    s3,
+    glue,
+    job,
+    poller,
+    recorder,
+    handlerLogs,
+    get now() {
+      return now;
+    },
+    async write(writes, advanceMs = 0) {
+      const before = recorder.records.length;
+      await writes(recorder);
+      poller.append(recorder.records.slice(before), now);
+      await pipeline.advance(advanceMs);
+    },
+    inject(records) {
+      poller.append(records, now);
+    },
+    async advance(ms) {
+      now += ms;
+      await poller.deliverDue(now);
+    },
+    async drain() {
+      for (let round = 0; ; round += 1) {
+        if (round > 5) throw new Error("e2e: the pipeline does not come to rest (manifests keep being left)");
+        await poller.deliverAll();
+        await glue.whenIdle();
+        if ((await s3.listKeys(bucket, manifestPrefix)).length === 0) break;
+        glue.startJobRun(applyJob.name);
+        drainRuns += 1;
+      }
+      return s3.listKeys(bucket, rejectedPrefix);
+    },
+    keyOf,
+    summary() {
+      const runs = glue.runs.filter((run) => run.JobName === applyJob.name);
+      return {
+        batches: poller.stats.batches,
+        invocations: poller.stats.invocations,
+        runs: runs.length,
+        failedRuns: runs.filter((run) => run.JobRunState === "FAILED").length,
+        drainRuns,
+        reusedWaitingRuns: handlerLogs.filter(({ line }) => line.waitingRun !== undefined).length,
+        deadLetters: poller.deadLetters.length,
+      };
+    },
+    async scan(table) {
+      const items = new Map<string, string>();
+      let start: Record<string, unknown> | undefined;
+      do {
+        const page = await ddb.call<{ Items: Item[]; LastEvaluatedKey?: Record<string, unknown> }>("Scan", {
+          TableName: table,
+          ConsistentRead: true,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        });
+        for (const item of page.Items) items.set(keyOf(item), JSON.stringify(item));
+        start = page.LastEvaluatedKey;
+      } while (start);
+      return items;
+    },
+    async close() {
+      fn.stop();
+      for (const spy of spies) spy.mockRestore();
+      await glue.whenIdle();
+      await Promise.all([ddb.close(), s3.close(), glue.close()]);
+      fs.rmSync(codeDir, { recursive: true, force: true });
+    },
+  };
+  return pipeline;
+}
+
+/**
+ * How the backup differs from what it should hold, item by item (empty: in step). Items compare
+ * as the JSON text dynalite returns (attribute values are strings, booleans and lists of them, so
+ * that is byte for byte). Under `mirror` the backup must equal the source. Under `retain` it must
+ * hold every source item and may hold deleted ones: with `retained: "last-state"` every key deleted
+ * from the source must be there with its last state (true when a run applied it before the delete);
+ * with `"some-state"` a deleted key may be absent or hold any state the source had for it (a run
+ * may or may not have seen it between its writes; see glue-job/README.md, Idempotency).
+ */
+export async function backupProblems(pipeline: Pipeline, retained: "last-state" | "some-state" = "some-state"): Promise<string[]> {
+  const { sourceTable, backupTable, config } = pipeline.environment;
+  const [source, backup] = await Promise.all([pipeline.scan(sourceTable.name), pipeline.scan(backupTable.name)]);
+  const problems: string[] = [];
+  for (const [key, item] of source) {
+    const copy = backup.get(key);
+    if (copy === undefined) problems.push(`missing from the backup: ${key}`);
+    else if (copy !== item) problems.push(`differs: ${key}\n  source ${item}\n  backup ${copy}`);
+  }
+  // Every state each key had (stream images, as dynalite returned them).
+  const states = new Map<string, { seen: Set<string>; last?: string; deleted: boolean }>();
+  for (const record of pipeline.recorder.records as StreamRecord[]) {
+    const key = pipeline.keyOf(record.dynamodb.Keys);
+    const entry = states.get(key) ?? { seen: new Set<string>(), deleted: false };
+    if (record.dynamodb.NewImage) entry.seen.add(JSON.stringify(record.dynamodb.NewImage));
+    entry.last = record.dynamodb.NewImage ? JSON.stringify(record.dynamodb.NewImage) : entry.last;
+    entry.deleted = record.eventName === "REMOVE";
+    states.set(key, entry);
+  }
+  for (const [key, copy] of backup) {
+    if (source.has(key)) continue;
+    const state = states.get(key);
+    if (config.deletes === "mirror") problems.push(`deleted from the source but still in the backup: ${key}`);
+    else if (!state?.deleted) problems.push(`in the backup but never deleted from the source: ${key}`);
+    else if (retained === "last-state" ? copy !== state.last : !state.seen.has(copy)) problems.push(`retained item is not ${retained === "last-state" ? "its last" : "a"} state of ${key}: ${copy}`);
+  }
+  if (config.deletes === "retain" && retained === "last-state") {
+    for (const [key, state] of states) if (state.deleted && !source.has(key) && !backup.has(key)) problems.push(`deleted item not retained: ${key}`);
+  }
+  return problems;
+}
