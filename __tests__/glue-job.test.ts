@@ -4,12 +4,18 @@
  * shared helpers (local-s3.ts also carries the DES patch s3rver's paged listings need on Node 20).
  */
 import { execFileSync, spawn } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
+import { permissionsOf } from "./helpers/iam";
 import { startDynalite, type LocalDynamo } from "./helpers/local-dynamodb";
 import { S3RVER_CREDENTIALS, startLocalS3, type LocalS3 } from "./helpers/local-s3";
+import { synthesizeEnvironment } from "./helpers/synth";
 
 /** Number of Python tests in glue-job/tests; the run must report at least this many. */
 const EXPECTED_PYTHON_TESTS = 49;
+/** Where the Python tests record the AWS operations each job called (support.record_iam_surface). */
+const surfaceDir = fs.mkdtempSync(path.join(os.tmpdir(), "glue-iam-surface-"));
 
 const root = path.resolve(__dirname, "..");
 
@@ -57,6 +63,7 @@ beforeAll(async () => {
   };
   delete env.AWS_PROFILE;
   delete env.AWS_SESSION_TOKEN;
+  env.GLUE_IAM_SURFACE_DIR = surfaceDir;
   running = { ddb, s3, env, python };
 });
 
@@ -83,3 +90,52 @@ test("glue-job Python tests pass against dynalite and s3rver", async () => {
   // The paged listings went through the proxy: the DES patch is what keeps them working.
   expect(running.s3.requests.some((r) => r.url.includes("continuation-token="))).toBe(true);
 }, 240_000);
+
+/** How each boto3 operation the jobs call is authorized (CopyObject reads its source and writes its target). */
+const IAM_ACTIONS: Record<string, { action: string; on: "resource" | "manifests" }[]> = {
+  describe_table: [{ action: "dynamodb:DescribeTable", on: "resource" }],
+  batch_get_item: [{ action: "dynamodb:BatchGetItem", on: "resource" }],
+  batch_write_item: [{ action: "dynamodb:BatchWriteItem", on: "resource" }],
+  scan: [{ action: "dynamodb:Scan", on: "resource" }],
+  list_objects_v2: [{ action: "s3:ListBucket", on: "resource" }],
+  get_object: [{ action: "s3:GetObject", on: "resource" }],
+  delete_object: [{ action: "s3:DeleteObject", on: "resource" }],
+  copy_object: [{ action: "s3:GetObject", on: "manifests" }, { action: "s3:PutObject", on: "resource" }],
+};
+
+describe.each([
+  ["apply-changes", "apply-changes", "retain"],
+  ["full-copy", "full-copy-retain", "retain"],
+  ["full-copy", "full-copy-mirror", "mirror"],
+] as const)("the %s role grants exactly what its code called (%s)", (job, surface, deletes) => {
+  test("every call is granted on its resource, and every data grant is called", () => {
+    const calls = JSON.parse(fs.readFileSync(path.join(surfaceDir, `${surface}.json`), "utf8")) as [string, string][];
+    const stack = synthesizeEnvironment({ deletes });
+    const bucket = `\${aws_s3_bucket.${stack.one("aws_s3_bucket").name}.arn}`;
+    const arnOf: Record<string, string> = {
+      source: `\${aws_dynamodb_table.${stack.find("aws_dynamodb_table", "tables/source").name}.arn}`,
+      backup: `\${aws_dynamodb_table.${stack.find("aws_dynamodb_table", "tables/backup").name}.arn}`,
+      manifests: `${bucket}/changes/*`,
+      rejected: `${bucket}/rejected/*`,
+    };
+    const needed = new Set<string>();
+    for (const [operation, role] of calls) {
+      expect(IAM_ACTIONS[operation]).toBeDefined();
+      for (const { action, on } of IAM_ACTIONS[operation]) {
+        // ListBucket is granted on the bucket, limited to the manifest prefix by a condition.
+        const resource = action === "s3:ListBucket" ? bucket : arnOf[on === "manifests" ? "manifests" : role];
+        needed.add(`${action} ${resource}`);
+      }
+    }
+    const granted = new Set<string>();
+    for (const statement of permissionsOf(stack.json, stack.find("aws_iam_role_policy", `jobs/${job}/role/policy`).name)) {
+      for (const action of statement.actions ?? []) {
+        for (const resource of statement.resources ?? []) {
+          const data = /^(dynamodb|s3):/.test(action) && !resource.endsWith("/glue/*"); // scripts are read by Glue itself
+          if (data) granted.add(`${action} ${resource}`);
+        }
+      }
+    }
+    expect([...granted].sort()).toEqual([...needed].sort());
+  });
+});

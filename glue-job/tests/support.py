@@ -4,6 +4,7 @@ The tests need AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_S3 (set by __tests
 which starts dynalite and s3rver); without them the server tests fail, they are never skipped.
 """
 
+import json
 import os
 import pickle
 import sys
@@ -297,3 +298,15 @@ def put_manifest(client, bucket, prefix, keys, **kwargs):
     name, body = manifests.build_manifest(keys, **kwargs)
     client.put_object(Bucket=bucket, Key=prefix + name, Body=body)
     return prefix + name
+
+
+def record_iam_surface(job, used, roles):
+    """Writes the (operation, resource) pairs a job used to $GLUE_IAM_SURFACE_DIR/<job>.json, with the
+    test's random resource names replaced by their roles (source, backup, manifests, rejected), so the
+    jest side can check them against the IAM grants the stack synthesizes."""
+    directory = os.environ.get("GLUE_IAM_SURFACE_DIR")
+    if not directory:
+        return
+    calls = sorted([name, roles[where]] for name, where in used)
+    with open(os.path.join(directory, job + ".json"), "w") as handle:
+        json.dump(calls, handle)

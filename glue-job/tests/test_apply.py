@@ -320,6 +320,8 @@ class ApplyEntryPointTest(ApplyTestCase):
             ("list_objects_v2", self.prefix), ("get_object", self.prefix), ("delete_object", self.prefix),
             ("copy_object", self.rejected),
         })
+        support.record_iam_surface("apply-changes", used, {self.source: "source", self.backup: "backup",
+                                                           self.prefix: "manifests", self.rejected: "rejected"})
 
 
     def argv(self, *extra):

@@ -231,8 +231,11 @@ class FullCopyTest(unittest.TestCase):
                   ("batch_write_item", self.backup)}
         self.assertEqual(self.used_operations(), retain)
         del self.proxies[:]
+        roles = {self.source: "source", self.backup: "backup"}
+        support.record_iam_surface("full-copy-retain", retain, roles)
         self.full_copy("--scan_segments", "2", "--delete_policy", "mirror", "--mirror_deletes", "true")
         self.assertEqual(self.used_operations(), retain | {("scan", self.backup)})
+        support.record_iam_surface("full-copy-mirror", self.used_operations(), roles)
         del self.proxies[:]
         self.full_copy("--scan_segments", "2", "--verify_writes", "false")
         self.assertEqual(self.used_operations(), retain - {("batch_get_item", self.source)})
