@@ -21,19 +21,10 @@ import {
   type Rig,
   type StreamBatchResponse,
 } from "./helpers/change-trigger-env";
-import { createTable, startRecordedTable, StreamRecorder, type Item, type LocalDynamo, type StreamRecord } from "./helpers/stream-records";
+import { canonical, createTable, startRecordedTable, StreamRecorder, type Item, type LocalDynamo, type StreamRecord } from "./helpers/stream-records";
 
 const DOCS_EXAMPLE = path.resolve(__dirname, "..", "..", "shared", "reference", "ddb-stream-events", "aws-docs-example.json");
 
-const canonical = (value: unknown): string =>
-  value !== null && typeof value === "object" && !Array.isArray(value)
-    ? `{${Object.keys(value)
-        .sort()
-        .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
-        .join(",")}}`
-    : Array.isArray(value)
-      ? `[${value.map(canonical).join(",")}]`
-      : JSON.stringify(value);
 const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex");
 const clone = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 

@@ -16,49 +16,27 @@ if os.path.isdir(_LIB) and _LIB not in sys.path:
 
 import apply  # noqa: E402
 import aws_clients  # noqa: E402
-import ddb_batch  # noqa: E402
 import job_args  # noqa: E402
 import job_log  # noqa: E402
+import job_setup  # noqa: E402
 import replicate  # noqa: E402
-import table_keys  # noqa: E402
-import transform as transform_module  # noqa: E402
 
 JOB = "apply-changes"
-
-
-def fail(message):
-    sys.stderr.write("%s: error: %s\n" % (JOB, message))
-    sys.stderr.flush()
-    sys.exit(2)
 
 
 def main(argv=None, clock=None, retry=None):
     """Runs the job; `clock` and `retry` (a ddb_batch.RetryPolicy) are for tests."""
     argv = sys.argv if argv is None else argv
-    try:
-        config = job_args.apply_changes_config(argv)
-    except job_args.ArgumentError as error:
-        fail(str(error))
-    job_log.log_event("apply_start", job=JOB, config=job_args.describe(config))
-    client = aws_clients.dynamodb_client(config.region)
+    setup = job_setup.prepare(JOB, job_args.apply_changes_config, argv, "apply_start", retry=retry)
+    config = setup.config
     s3 = aws_clients.s3_client(config.region)
-    stats = ddb_batch.Stats()
-    policy = retry or ddb_batch.RetryPolicy()
-    try:
-        schema = replicate.table_key_schema(client, config.source_table, stats, policy)
-    except table_keys.KeySchemaError as error:
-        fail(str(error))
-    try:
-        config.transform.check_key_names(schema.names)
-    except transform_module.TransformError as error:
-        fail(str(error))
-    replicator = replicate.Replicator(client, config.source_table, config.backup_table, schema, config.transform,
-                                      config.delete_policy, stats, policy, verify=True)
+    replicator = replicate.Replicator(setup.client, config.source_table, config.backup_table, setup.schema,
+                                      config.transform, config.delete_policy, setup.stats, setup.policy, verify=True)
     settings = apply.ApplySettings(config.manifest_bucket, config.manifest_prefix, config.rejected_prefix,
                                    config.time_budget_seconds)
     kwargs = {} if clock is None else {"clock": clock}
-    result = apply.run(s3, replicator, settings, schema, **kwargs)
-    job_log.log_event("apply_summary", job=JOB, stats=stats.as_dict(), **result.as_dict())
+    result = apply.run(s3, replicator, settings, setup.schema, **kwargs)
+    job_log.log_event("apply_summary", job=JOB, stats=setup.stats.as_dict(), **result.as_dict())
     return result
 
 

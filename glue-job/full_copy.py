@@ -15,23 +15,13 @@ _LIB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib")
 if os.path.isdir(_LIB) and _LIB not in sys.path:
     sys.path.insert(0, _LIB)  # running from a checkout; on Glue, --extra-py-files puts lib/*.py on the path
 
-import aws_clients  # noqa: E402
-import ddb_batch  # noqa: E402
 import job_args  # noqa: E402
 import job_log  # noqa: E402
-import replicate  # noqa: E402
+import job_setup  # noqa: E402
 import scan_copy  # noqa: E402
 import spark_segments  # noqa: E402
-import table_keys  # noqa: E402
-import transform as transform_module  # noqa: E402
 
 JOB = "full-copy"
-
-
-def fail(message):
-    sys.stderr.write("%s: error: %s\n" % (JOB, message))
-    sys.stderr.flush()
-    sys.exit(2)
 
 
 def _spark_context():
@@ -39,28 +29,13 @@ def _spark_context():
     return SparkContext.getOrCreate()
 
 
-
 def main(argv=None, spark_context=None, retry=None):
     """Runs the copy; `spark_context` lets a test pass a SparkContext-like fake."""
     argv = sys.argv if argv is None else argv
-    try:
-        config = job_args.full_copy_config(argv)
-    except job_args.ArgumentError as error:
-        fail(str(error))
     started = time.monotonic()
-    job_log.log_event("full_copy_start", job=JOB, config=job_args.describe(config))
-    client = aws_clients.dynamodb_client(config.region)
-    stats = ddb_batch.Stats()
-    policy = retry or ddb_batch.RetryPolicy()
-    try:
-        schema = replicate.table_key_schema(client, config.source_table, stats, policy,
-                                            backup_table=config.backup_table)
-    except table_keys.KeySchemaError as error:
-        fail(str(error))
-    try:
-        config.transform.check_key_names(schema.names)
-    except transform_module.TransformError as error:
-        fail(str(error))
+    setup = job_setup.prepare(JOB, job_args.full_copy_config, argv, "full_copy_start", retry=retry,
+                              describe_backup=True)
+    config, schema, policy = setup.config, setup.schema, setup.policy
     sc = spark_context if spark_context is not None else _spark_context()
     total = config.scan_segments or spark_segments.derive_total_segments(sc)
     common = dict(source_table=config.source_table, backup_table=config.backup_table, schema=schema,

@@ -119,7 +119,8 @@ export interface RecorderOptions {
   readonly firstSequenceNumber?: bigint;
 }
 
-const canonical = (value: unknown): string =>
+/** Deterministic JSON (sorted object members): a test oracle, independent of the handler's own. */
+export const canonical = (value: unknown): string =>
   value !== null && typeof value === "object" && !Array.isArray(value)
     ? `{${Object.keys(value as object)
         .sort()
