@@ -1,0 +1,23 @@
+"""Glue's Python shell runs Python 3.9: the job code must not use newer syntax."""
+
+import ast
+import glob
+import os
+import unittest
+
+import support
+
+
+class Python39SyntaxTest(unittest.TestCase):
+    def test_job_code_parses_as_python_3_9(self):
+        files = sorted(glob.glob(os.path.join(support.GLUE_JOB, "*.py")) + glob.glob(os.path.join(support.LIB, "*.py")))
+        self.assertGreater(len(files), 10)
+        for path in files:
+            with open(path) as handle:
+                source = handle.read()
+            with self.subTest(path=os.path.relpath(path, support.GLUE_JOB)):
+                ast.parse(source, filename=path, feature_version=(3, 9))
+
+
+if __name__ == "__main__":
+    unittest.main()
