@@ -25,7 +25,7 @@ describe("configuration defaults", () => {
   test("partial settings keep the defaults of their siblings", () => {
     const env = parseProjectConfig({ environments: { dev: { lambda: { memoryMb: 1024 }, sourceTable: { sortKey: { name: "ts", type: "N" } } } } }).environments.dev;
     expect(env.lambda).toMatchObject({ memoryMb: 1024, runtime: "nodejs22.x" });
-    expect(env.sourceTable).toEqual({ name: "api-pagos", partitionKey: { name: "id", type: "S" }, sortKey: { name: "ts", type: "N" } });
+    expect(env.sourceTable).toEqual({ name: "api-pagos", partitionKey: { name: "id", type: "S" }, sortKey: { name: "ts", type: "N" }, existing: false });
   });
 });
 
@@ -51,6 +51,9 @@ describe("bad configuration fails with the setting, the value and what is allowe
     ["log retention", { logRetentionDays: 10 }, "environments.prod.logRetentionDays = 10: must be one of the CloudWatch Logs retention periods 1, 3, 5, 7, 14"],
     ["renaming a key attribute", { transform: { rename: { id: "payment_id" } } }, 'environments.prod.transform.rename.id = "payment_id": cannot rename to or from a key attribute (id)'],
     ["dropping a key attribute", { transform: { drop: ["id"] } }, 'environments.prod.transform.drop.0 = "id": cannot drop a key attribute (id)'],
+    ["a variable the Lambda runtime sets", { lambda: { environment: { AWS_REGION: "eu-west-1" } } }, 'environments.prod.lambda.environment.AWS_REGION = "eu-west-1": is reserved by the Lambda runtime'],
+    ["two attributes renamed to one name", { transform: { rename: { a: "x", b: "x" } } }, 'environments.prod.transform.rename.b = "x": renames to the same name as a'],
+    ["a TTL attribute the transform drops", { sourceTable: { ttlAttribute: "expires" }, transform: { drop: ["expires"] } }, 'environments.prod.sourceTable.ttlAttribute = "expires": is renamed or dropped by transform'],
     ["a reserved Lambda variable", { lambda: { environment: { MANIFEST_BUCKET: "x" } } }, 'environments.prod.lambda.environment.MANIFEST_BUCKET = "x": is set by the pipeline'],
   ])("%s", (_label, input, message) => {
     expect(reject(input)).toThrow(ConfigError);

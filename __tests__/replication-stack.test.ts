@@ -113,7 +113,8 @@ describe("default stack (no configuration)", () => {
       maximum_retry_attempts: 5,
       maximum_record_age_in_seconds: 86400,
       function_response_types: ["ReportBatchItemFailures"],
-      filter_criteria: { filter: [{ pattern: '{"eventName":["INSERT","MODIFY"]}' }] },
+      // REMOVE under the default retain policy too: the backup keeps the deleted item's last image.
+      filter_criteria: { filter: [{ pattern: '{"eventName":["INSERT","MODIFY","REMOVE"]}' }] },
       destination_config: { on_failure: { destination_arn: ref("aws_sqs_queue", stack.one("aws_sqs_queue").name, "arn") } },
     });
     expect(mapping.depends_on).toContain(`aws_iam_role_policy.${stack.find("aws_iam_role_policy", "change-trigger/role/policy").name}`);
@@ -175,6 +176,10 @@ describe("default stack (no configuration)", () => {
       "--rejected_prefix": "rejected/",
       "--time_budget_seconds": "600",
     });
+    // A run must not start before its scripts are uploaded.
+    for (const job of [apply, fullCopy]) {
+      for (const name of Object.keys(objects)) expect(job.depends_on).toContain(`aws_s3_object.${name}`);
+    }
     expect(fullCopy.default_arguments).toMatchObject({ "--scan_segments": "0", "--mirror_deletes": "false", "--verify_writes": "true", "--max_items_per_second": "0" });
     expect(stack.one("aws_glue_trigger").body).toMatchObject({
       type: "SCHEDULED",

@@ -21,7 +21,13 @@ describe("default controls", () => {
   test("bucket: owner enforced, noncurrent versions and rejected manifests expire", () => {
     expect(stack.one("aws_s3_bucket_ownership_controls").body.rule).toEqual({ object_ownership: "BucketOwnerEnforced" });
     expect(stack.one("aws_s3_bucket_lifecycle_configuration").body.rule).toEqual([
-      expect.objectContaining({ id: "expire-noncurrent-versions", status: "Enabled", noncurrent_version_expiration: [{ noncurrent_days: 30 }] }),
+      expect.objectContaining({
+        id: "expire-noncurrent-versions",
+        status: "Enabled",
+        noncurrent_version_expiration: [{ noncurrent_days: 30 }],
+        // each consumed manifest leaves a delete marker behind
+        expiration: [{ expired_object_delete_marker: true }],
+      }),
       expect.objectContaining({ id: "expire-rejected-manifests", status: "Enabled", filter: [{ prefix: "rejected/" }], expiration: [{ days: 90 }] }),
     ]);
   });
@@ -73,7 +79,7 @@ describe("default controls", () => {
     expect(JSON.parse(rule.body.event_pattern)).toEqual({
       source: ["aws.glue"],
       "detail-type": ["Glue Job State Change"],
-      detail: { jobName: expect.arrayContaining(jobs), state: ["FAILED", "TIMEOUT", "ERROR"] },
+      detail: { jobName: expect.arrayContaining(jobs), state: ["FAILED", "TIMEOUT", "STOPPED", "ERROR"] },
     });
     const topic = ref("aws_sns_topic", stack.one("aws_sns_topic").name, "arn");
     expect(stack.one("aws_cloudwatch_event_target").body).toMatchObject({ rule: ref("aws_cloudwatch_event_rule", rule.name, "name"), arn: topic });
@@ -119,14 +125,18 @@ describe("configured controls", () => {
     expect(stack.one("aws_glue_security_configuration").body.encryption_configuration).toEqual({
       s3_encryption: { s3_encryption_mode: "SSE-KMS", kms_key_arn: keyArn },
       cloudwatch_encryption: { cloudwatch_encryption_mode: "SSE-KMS", kms_key_arn: keyArn },
-      job_bookmarks_encryption: { job_bookmarks_encryption_mode: "CSE-KMS", kms_key_arn: keyArn },
+      job_bookmarks_encryption: { job_bookmarks_encryption_mode: "DISABLED" },
     });
   });
 
   test("the key policy names exactly the pipeline's roles and the services that use the key", () => {
     const key = stack.one("aws_kms_key").body;
     const statements = docOf(stack, key.policy);
-    expect(statements.map((s) => s.sid)).toEqual(["AdministerKey", "PublishAlarmNotifications", "CreateEncryptedResources", "PipelineRolesUseData", "GlueJobBookmarks", "EncryptLogs"]);
+    expect(statements.map((s) => s.sid)).toEqual(["AdministerKey", "PublishAlarmNotifications", "CreateEncryptedResources", "PipelineRolesUseData", "EncryptLogs"]);
+    const publishers = statements.find((s) => s.sid === "PublishAlarmNotifications")!;
+    expect(publishers.condition).toEqual([
+      { test: "StringEquals", variable: "kms:EncryptionContext:aws:sns:topicArn", values: [expect.stringMatching(/^arn:\$\{data\.aws_partition\.[^}]+\}:sns:us-east-1:\$\{data\.aws_caller_identity\.[^}]+\}:api-pagos-replication-alarms$/)] },
+    ]);
     const roles = Object.keys(stack.all("aws_iam_role")).map((name) => ref("aws_iam_role", name, "arn"));
     const users = statements.find((s) => s.sid === "PipelineRolesUseData")!;
     expect([...users.principals![0].identifiers].sort()).toEqual([...roles].sort());

@@ -1,6 +1,6 @@
-import type { DynamodbTable } from "@cdktf/provider-aws/lib/dynamodb-table";
 import type { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket";
 import { BUCKET_LAYOUT } from "./constructs/artifact-bucket";
+import type { TableReference } from "./constructs/replicated-tables";
 import type { Grant } from "./constructs/service-role";
 
 export interface GlueGrantContext {
@@ -12,8 +12,8 @@ export interface GlueGrantContext {
   readonly deletes: "retain" | "mirror";
   /** The security configuration encrypts the job's logs with the stack's key. */
   readonly encryptedLogs: boolean;
-  readonly source: DynamodbTable;
-  readonly backup: DynamodbTable;
+  readonly source: TableReference;
+  readonly backup: TableReference;
   readonly bucket: S3Bucket;
 }
 
@@ -47,10 +47,11 @@ export function glueJobGrants(job: "apply-changes" | "full-copy", context: GlueG
       { sid: "ReadSourceItems", actions: ["dynamodb:BatchGetItem", "dynamodb:DescribeTable"], resources: [source.arn] },
       { sid: "WriteBackupItems", actions: ["dynamodb:BatchWriteItem"], resources: [backup.arn] },
       {
+        // No s3:prefix condition: without list permission on the key it asked for, S3 answers a
+        // GetObject of a manifest another run already consumed with 403 instead of 404.
         sid: "ListManifests",
         actions: ["s3:ListBucket"],
         resources: [bucket.arn],
-        conditions: [{ test: "StringLike", variable: "s3:prefix", values: [`${BUCKET_LAYOUT.manifests}*`] }],
       },
       {
         sid: "ConsumeManifests",
@@ -58,6 +59,12 @@ export function glueJobGrants(job: "apply-changes" | "full-copy", context: GlueG
         resources: [`${bucket.arn}/${BUCKET_LAYOUT.manifests}*`],
       },
       { sid: "SetAsideRejectedManifests", actions: ["s3:PutObject"], resources: [`${bucket.arn}/${BUCKET_LAYOUT.rejected}*`] },
+      {
+        // A run that stops with manifests left queues the next run of its own job.
+        sid: "QueueNextRun",
+        actions: ["glue:StartJobRun"],
+        resources: [`arn:${context.partition}:glue:${context.region}:${context.accountId}:job/${context.jobName}`],
+      },
       ...common,
     ];
   }

@@ -78,13 +78,12 @@ export class ReplicationStack extends TerraformStack {
       email: config.alarms.email,
     });
 
-    const glueRoleArns = [jobs.applyChanges.role.role.arn, jobs.fullCopy.role.role.arn];
-    const logGroupArn = (name: string) => `arn:${partition}:logs:${config.region}:${accountId}:log-group:${name}`;
+    const arn = (service: string, resource: string) => `arn:${partition}:${service}:${config.region}:${accountId}:${resource}`;
     key.authorize({
       encryptsData: dataKeyArn !== undefined,
-      dataRoleArns: [trigger.role.role.arn, ...glueRoleArns],
-      glueRoleArns,
-      logGroupArnPatterns: [logGroupArn(`/aws/lambda/${functionName}`), logGroupArn("/aws-glue/*")],
+      dataRoleArns: [trigger.role.role.arn, jobs.applyChanges.role.role.arn, jobs.fullCopy.role.role.arn],
+      alarmTopicArn: arn("sns", PipelineAlarms.topicName(prefix)),
+      logGroupArnPatterns: [arn("logs", `log-group:/aws/lambda/${functionName}`), arn("logs", "log-group:/aws-glue/*")],
     });
 
     const outputs: Record<string, string> = {

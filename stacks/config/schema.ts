@@ -17,6 +17,13 @@ const ATTRIBUTE_NAME = /^.{1,255}$/s;
 const LAMBDA_RUNTIMES = ["nodejs20.x", "nodejs22.x"] as const;
 /** Environment variables the stack sets on the change-trigger function. */
 export const RESERVED_LAMBDA_VARIABLES = ["MANIFEST_BUCKET", "MANIFEST_PREFIX", "APPLY_JOB_NAME", "DELETE_POLICY"] as const;
+/** Variables Lambda itself sets and refuses in a function's configuration. */
+const LAMBDA_RUNTIME_VARIABLES = [
+  "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_DEFAULT_REGION", "AWS_EXECUTION_ENV",
+  "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
+  "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_LAMBDA_RUNTIME_API", "AWS_REGION", "AWS_SECRET_ACCESS_KEY",
+  "AWS_SESSION_TOKEN", "LAMBDA_RUNTIME_DIR", "LAMBDA_TASK_ROOT",
+];
 /** The retention periods CloudWatch Logs accepts (PutRetentionPolicy). */
 export const LOG_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
@@ -118,6 +125,11 @@ export const environmentSchema = z
         sortKey: keyAttribute.optional(),
         /** Attribute holding the expiry time (epoch seconds) when the source uses DynamoDB TTL. */
         ttlAttribute: attributeName.optional(),
+        /**
+         * The table exists and is managed elsewhere: the stack only reads it (and fails the plan
+         * unless its key matches and its stream is on with NEW_AND_OLD_IMAGES); it never changes it.
+         */
+        existing: z.boolean().default(false),
       })
       .prefault({}),
     backupTable: z
@@ -249,7 +261,26 @@ export const environmentSchema = z
     for (const name of Object.keys(env.lambda.environment)) {
       if ((RESERVED_LAMBDA_VARIABLES as readonly string[]).includes(name)) {
         ctx.addIssue({ code: "custom", path: ["lambda", "environment", name], input: name, message: `is set by the pipeline (${RESERVED_LAMBDA_VARIABLES.join(", ")} are reserved)` });
+      } else if (LAMBDA_RUNTIME_VARIABLES.includes(name)) {
+        ctx.addIssue({ code: "custom", path: ["lambda", "environment", name], input: name, message: "is reserved by the Lambda runtime" });
       }
+    }
+    const targets = new Map<string, string>();
+    for (const [from, to] of Object.entries(env.transform.rename)) {
+      const other = targets.get(to);
+      if (other !== undefined) {
+        ctx.addIssue({ code: "custom", path: ["transform", "rename", from], input: to, message: `renames to the same name as ${other}: one would overwrite the other` });
+      }
+      targets.set(to, from);
+    }
+    const ttl = env.sourceTable.ttlAttribute;
+    if (ttl && env.backupTable.expireWithSource && (ttl in env.transform.rename || env.transform.drop.includes(ttl))) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["sourceTable", "ttlAttribute"],
+        input: ttl,
+        message: "is renamed or dropped by transform, so the backup could not expire items on it (set backupTable.expireWithSource to false, or keep the attribute)",
+      });
     }
     env.transform.drop.forEach((name, i) => {
       if (keys.includes(name)) {

@@ -62,6 +62,8 @@ export class ArtifactBucket extends Construct {
           status: "Enabled",
           filter: [{}],
           noncurrentVersionExpiration: [{ noncurrentDays: options.noncurrentVersionDays }],
+          // Every applied manifest leaves a delete marker; remove it once its old versions are gone.
+          expiration: [{ expiredObjectDeleteMarker: true }],
           abortIncompleteMultipartUpload: [{ daysAfterInitiation: 1 }],
         },
         {

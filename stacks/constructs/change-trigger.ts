@@ -112,7 +112,8 @@ export class ChangeTrigger extends Construct {
       },
       dependsOn: [this.logGroup, this.role.policy],
     });
-    const eventNames = options.deletes === "mirror" ? ["INSERT", "MODIFY", "REMOVE"] : ["INSERT", "MODIFY"];
+    // REMOVE under both policies: mirror deletes the backup item, retain keeps its last image (OldImage).
+    const eventNames = ["INSERT", "MODIFY", "REMOVE"];
     this.eventSourceMapping = new LambdaEventSourceMapping(this, "stream-mapping", {
       eventSourceArn: options.sourceStreamArn,
       functionName: this.function.arn,

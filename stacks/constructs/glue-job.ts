@@ -1,3 +1,4 @@
+import type { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import { GlueJob } from "@cdktf/provider-aws/lib/glue-job";
 import { GlueTrigger } from "@cdktf/provider-aws/lib/glue-trigger";
@@ -26,6 +27,8 @@ export interface ReplicationGlueJobOptions {
   readonly grants: Grant[];
   /** Name of the Glue security configuration the job runs with. */
   readonly securityConfiguration: string;
+  /** The uploaded scripts: a run must not start before they exist. */
+  readonly scripts: ITerraformDependable[];
 }
 
 // Python shell runs Python 3.9 on Glue 3.0; Spark jobs run Glue 5.0 (Python 3.11).
@@ -75,7 +78,7 @@ export class ReplicationGlueJob extends Construct {
         "--job-bookmark-option": "job-bookmark-disable",
         ...jobArguments,
       },
-      dependsOn: [this.role.policy],
+      dependsOn: [this.role.policy, ...options.scripts],
     });
     if (options.schedule) {
       new GlueTrigger(this, "schedule", {

@@ -7,8 +7,8 @@ import { SnsTopic } from "@cdktf/provider-aws/lib/sns-topic";
 import { SnsTopicPolicy } from "@cdktf/provider-aws/lib/sns-topic-policy";
 import { SnsTopicSubscription } from "@cdktf/provider-aws/lib/sns-topic-subscription";
 
-/** The terminal Glue job run states that mean a run did not do its work. */
-export const GLUE_FAILURE_STATES = ["FAILED", "TIMEOUT", "ERROR"] as const;
+/** The terminal Glue job run states that mean a run did not finish its work (STOPPED: stopped by someone). */
+export const GLUE_FAILURE_STATES = ["FAILED", "TIMEOUT", "STOPPED", "ERROR"] as const;
 
 export interface PipelineAlarmsOptions {
   readonly namePrefix: string;
@@ -28,10 +28,14 @@ export interface PipelineAlarmsOptions {
 export class PipelineAlarms extends Construct {
   public readonly topic: SnsTopic;
 
+  static topicName(namePrefix: string): string {
+    return `${namePrefix}-alarms`;
+  }
+
   constructor(scope: Construct, id: string, options: PipelineAlarmsOptions) {
     super(scope, id);
     const { namePrefix } = options;
-    this.topic = new SnsTopic(this, "topic", { name: `${namePrefix}-alarms`, kmsMasterKeyId: options.kmsKeyArn });
+    this.topic = new SnsTopic(this, "topic", { name: PipelineAlarms.topicName(namePrefix), kmsMasterKeyId: options.kmsKeyArn });
     const glueFailures = new CloudwatchEventRule(this, "glue-job-failed", {
       name: `${namePrefix}-glue-job-failed`,
       description: "A run of the replication Glue jobs failed, timed out or errored",

@@ -17,8 +17,8 @@ export interface PipelineKeyUsers {
   readonly encryptsData: boolean;
   /** Roles that read and write the data stores (through DynamoDB, S3 and SQS only). */
   readonly dataRoleArns: string[];
-  /** Glue job roles: job bookmarks are encrypted client-side with the key. */
-  readonly glueRoleArns: string[];
+  /** The alarm topic's ARN, built from its name (the topic itself refers to the key). */
+  readonly alarmTopicArn: string;
   /** Log groups whose events the key encrypts (CloudWatch Logs encryption context). */
   readonly logGroupArnPatterns: string[];
 }
@@ -85,7 +85,8 @@ export class PipelineKey extends Construct {
         principals: [{ type: "Service", identifiers: ["cloudwatch.amazonaws.com", "events.amazonaws.com"] }],
         actions: ["kms:Decrypt", "kms:GenerateDataKey"],
         resources: ["*"],
-        condition: [{ test: "StringEquals", variable: "aws:SourceAccount", values: [accountId] }],
+        // SNS asks KMS on the publisher's behalf with the topic's ARN as encryption context.
+        condition: [{ test: "StringEquals", variable: "kms:EncryptionContext:aws:sns:topicArn", values: [users.alarmTopicArn] }],
       },
     ];
     if (!users.encryptsData) return statements;
@@ -105,12 +106,6 @@ export class PipelineKey extends Construct {
         actions: ENVELOPE,
         resources: ["*"],
         condition: [viaDataServices],
-      },
-      {
-        sid: "GlueJobBookmarks",
-        principals: [{ type: "AWS", identifiers: users.glueRoleArns }],
-        actions: ["kms:Decrypt", "kms:GenerateDataKey"],
-        resources: ["*"],
       },
       {
         sid: "EncryptLogs",

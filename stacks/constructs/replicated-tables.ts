@@ -1,4 +1,5 @@
 import { Construct } from "constructs";
+import { DataAwsDynamodbTable } from "@cdktf/provider-aws/lib/data-aws-dynamodb-table";
 import { DynamodbTable } from "@cdktf/provider-aws/lib/dynamodb-table";
 import type { EnvironmentConfig, KeyAttribute } from "../config/schema";
 
@@ -10,14 +11,23 @@ export interface ReplicatedTablesOptions {
   readonly kmsKeyArn?: string;
 }
 
-/** The source table (stream on, new and old images) and the backup table with the same key schema. */
+/** What the rest of the stack needs of a table, whether this stack manages it or only reads it. */
+export interface TableReference {
+  readonly name: string;
+  readonly arn: string;
+}
+
+/**
+ * The source table (stream on, new and old images) and the backup table with the same key schema.
+ * An existing source table (`sourceTable.existing`) is only read, and checked at plan time.
+ */
 export class ReplicatedTables extends Construct {
-  public readonly source: DynamodbTable;
+  public readonly source: TableReference & { readonly streamArn: string };
   public readonly backup: DynamodbTable;
 
   constructor(scope: Construct, id: string, options: ReplicatedTablesOptions) {
     super(scope, id);
-    const { partitionKey, sortKey } = options.sourceTable;
+    const { partitionKey, sortKey, ttlAttribute } = options.sourceTable;
     const keys: KeyAttribute[] = sortKey ? [partitionKey, sortKey] : [partitionKey];
     const common = {
       billingMode: "PAY_PER_REQUEST",
@@ -29,19 +39,41 @@ export class ReplicatedTables extends Construct {
       serverSideEncryption: options.kmsKeyArn ? { enabled: true, kmsKeyArn: options.kmsKeyArn } : undefined,
       deletionProtectionEnabled: options.deletionProtection,
     };
-    const { ttlAttribute } = options.sourceTable;
     const ttl = ttlAttribute ? { attributeName: ttlAttribute, enabled: true } : undefined;
-    this.source = new DynamodbTable(this, "source", {
-      ...common,
-      name: options.sourceTable.name,
-      streamEnabled: true,
-      streamViewType: "NEW_AND_OLD_IMAGES",
-      ttl,
-    });
+    this.source = options.sourceTable.existing
+      ? existingSource(this, options.sourceTable.name, keys)
+      : new DynamodbTable(this, "source", {
+          ...common,
+          name: options.sourceTable.name,
+          streamEnabled: true,
+          streamViewType: "NEW_AND_OLD_IMAGES",
+          ttl,
+        });
     this.backup = new DynamodbTable(this, "backup", {
       ...common,
       name: options.backupTable.name,
       ttl: options.backupTable.expireWithSource ? ttl : undefined,
     });
   }
+}
+
+/** Reads a source table managed elsewhere; plan fails unless it has the configured key and a NEW_AND_OLD_IMAGES stream. */
+function existingSource(scope: Construct, name: string, keys: KeyAttribute[]): DataAwsDynamodbTable {
+  const [partitionKey, sortKey] = keys;
+  const rangeKey = '(self.range_key == null ? "" : self.range_key)';
+  return new DataAwsDynamodbTable(scope, "source", {
+    name,
+    lifecycle: {
+      postcondition: [
+        {
+          condition: '${self.stream_enabled && self.stream_view_type == "NEW_AND_OLD_IMAGES"}',
+          errorMessage: `Table ${name} must have its stream enabled with view type NEW_AND_OLD_IMAGES to be replicated.`,
+        },
+        {
+          condition: `\${self.hash_key == ${JSON.stringify(partitionKey.name)} && ${rangeKey} == ${JSON.stringify(sortKey?.name ?? "")}}`,
+          errorMessage: `Table ${name} must have the key of sourceTable.partitionKey and sourceTable.sortKey (${keys.map((k) => k.name).join(", ")}).`,
+        },
+      ],
+    },
+  });
 }

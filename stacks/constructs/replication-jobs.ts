@@ -1,5 +1,4 @@
 import { Construct } from "constructs";
-import type { DynamodbTable } from "@cdktf/provider-aws/lib/dynamodb-table";
 import { GlueSecurityConfiguration } from "@cdktf/provider-aws/lib/glue-security-configuration";
 import type { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket";
 import type { EnvironmentConfig } from "../config/schema";
@@ -7,14 +6,15 @@ import { glueJobGrants } from "../glue-job-grants";
 import { BUCKET_LAYOUT } from "./artifact-bucket";
 import { ReplicationGlueJob } from "./glue-job";
 import { GlueScripts } from "./glue-scripts";
+import type { TableReference } from "./replicated-tables";
 
 const APPLY_CHANGES_SCRIPT = "apply_changes.py";
 const FULL_COPY_SCRIPT = "full_copy.py";
 
 export interface ReplicationJobsOptions {
   readonly config: EnvironmentConfig;
-  readonly source: DynamodbTable;
-  readonly backup: DynamodbTable;
+  readonly source: TableReference;
+  readonly backup: TableReference;
   readonly bucket: S3Bucket;
   readonly partition: string;
   readonly accountId: string;
@@ -36,17 +36,20 @@ export class ReplicationJobs extends Construct {
       prefix: BUCKET_LAYOUT.scripts,
       entryPoints: [APPLY_CHANGES_SCRIPT, FULL_COPY_SCRIPT],
     });
-    // CloudWatch Logs encrypts at rest on its own; the KMS modes need the customer-managed key.
+    // CloudWatch Logs encrypts at rest on its own; its KMS mode needs the customer-managed key.
     const security = new GlueSecurityConfiguration(this, "security", {
       name: `${prefix}-jobs`,
       encryptionConfiguration: {
         s3Encryption: kmsKeyArn ? { s3EncryptionMode: "SSE-KMS", kmsKeyArn } : { s3EncryptionMode: "SSE-S3" },
         cloudwatchEncryption: kmsKeyArn ? { cloudwatchEncryptionMode: "SSE-KMS", kmsKeyArn } : { cloudwatchEncryptionMode: "DISABLED" },
-        jobBookmarksEncryption: kmsKeyArn ? { jobBookmarksEncryptionMode: "CSE-KMS", kmsKeyArn } : { jobBookmarksEncryptionMode: "DISABLED" },
+        // The jobs run with bookmarks off: there is nothing to encrypt, and CSE-KMS would need a
+        // direct (not through a service) key grant to the job roles.
+        jobBookmarksEncryption: { jobBookmarksEncryptionMode: "DISABLED" },
       },
     });
     const common = {
       libraryPath: scripts.libraryPath,
+      scripts: scripts.objects,
       securityConfiguration: security.name,
       arguments: {
         source_table: source.name,
