@@ -13,7 +13,7 @@ import { S3RVER_CREDENTIALS, startLocalS3, type LocalS3 } from "./helpers/local-
 import { synthesizeEnvironment } from "./helpers/synth";
 
 /** Number of Python tests in glue-job/tests; the run must report at least this many. */
-const EXPECTED_PYTHON_TESTS = 50;
+const EXPECTED_PYTHON_TESTS = 61;
 /** Where the Python tests record the AWS operations each job called (support.record_iam_surface). */
 const surfaceDir = fs.mkdtempSync(path.join(os.tmpdir(), "glue-iam-surface-"));
 
@@ -101,6 +101,7 @@ const IAM_ACTIONS: Record<string, { action: string; on: "resource" | "manifests"
   get_object: [{ action: "s3:GetObject", on: "resource" }],
   delete_object: [{ action: "s3:DeleteObject", on: "resource" }],
   copy_object: [{ action: "s3:GetObject", on: "manifests" }, { action: "s3:PutObject", on: "resource" }],
+  start_job_run: [{ action: "glue:StartJobRun", on: "resource" }],
 };
 
 describe.each([
@@ -117,6 +118,7 @@ describe.each([
       backup: `\${aws_dynamodb_table.${stack.find("aws_dynamodb_table", "tables/backup").name}.arn}`,
       manifests: `${bucket}/changes/*`,
       rejected: `${bucket}/rejected/*`,
+      "apply-job": "arn:${data.aws_partition.partition.partition}:glue:us-east-1:${data.aws_caller_identity.account.account_id}:job/api-pagos-replication-apply-changes",
     };
     const needed = new Set<string>();
     for (const [operation, role] of calls) {
@@ -131,7 +133,7 @@ describe.each([
     for (const statement of permissionsOf(stack.json, stack.find("aws_iam_role_policy", `jobs/${job}/role/policy`).name)) {
       for (const action of statement.actions ?? []) {
         for (const resource of statement.resources ?? []) {
-          const data = /^(dynamodb|s3):/.test(action) && !resource.endsWith("/glue/*"); // scripts are read by Glue itself
+          const data = /^(dynamodb|s3|glue):/.test(action) && !resource.endsWith("/glue/*"); // scripts are read by Glue itself
           if (data) granted.add(`${action} ${resource}`);
         }
       }

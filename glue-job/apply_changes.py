@@ -3,8 +3,16 @@ s3://<manifest_bucket>/<manifest_prefix> to the backup table (see lib/apply.py).
 
 Arguments: --source_table --backup_table --manifest_bucket (required); --delete_policy retain|mirror,
 --transform JSON, --region, --manifest_prefix (changes/), --rejected_prefix (rejected/),
---time_budget_seconds (2700). Exit status: 0 when done or when the time budget stopped it; 2 on a bad
-argument or transform; an exception (non-zero) when the backup could not be updated.
+--time_budget_seconds (2700); Glue's --JOB_NAME names the job for the follow-up run.
+
+When the run leaves manifests on purpose (time budget spent, or manifests held for keys that kept
+changing) it calls Glue StartJobRun(JobName=<--JOB_NAME>) once at the end (queued behind this run);
+without --JOB_NAME it logs that no follow-up run was started.
+
+Exit status: 0 when done, or stopped by the time budget / holding hot keys' manifests with the follow-up
+run started (or no --JOB_NAME); 2 on a bad argument or transform; an exception (exit 1, run FAILED) when
+the backup could not be updated, when StartJobRun failed (apply.FollowUpRunNotStarted), or, after all
+other work, when any manifest was rejected as malformed (apply.ManifestsRejected, naming them).
 """
 
 import os
@@ -37,6 +45,8 @@ def main(argv=None, clock=None, retry=None):
     kwargs = {} if clock is None else {"clock": clock}
     result = apply.run(s3, replicator, settings, setup.schema, **kwargs)
     job_log.log_event("apply_summary", job=JOB, stats=setup.stats.as_dict(), **result.as_dict())
+    apply.start_follow_up_run(result, config.job_name, lambda: aws_clients.glue_client(config.region))
+    apply.check_rejected(result)
     return result
 
 

@@ -8,8 +8,22 @@ been applied, never before. Passes repeat until a listing finds no manifest (so 
 during a run is not stranded) or the time budget runs out, which is checked before every chunk: the
 run then logs that it stopped and returns normally, leaving the remaining manifests for the next run.
 
+Deleted items under "retain": a manifest's optional "removed" entries carry the last state (OldImage)
+of keys whose last record in the batch was a REMOVE. For a key absent from the source, the entry with
+the highest sequence number among the pass's manifests is transformed and put to the backup; a key
+present in the source is synced from the source (re-inserted: the source wins). A run remembers the
+highest sequence number it applied per key, so an older entry met in a later pass of the same run is
+not written over a newer one. Under "mirror" the entries are ignored (absent => deleted).
+
+Hot keys: a key that still changes after the Replicator's max_rounds of read-write-verify is reported
+(`keys_kept_changing` log line, ApplyResult.hot_keys); the manifests holding it are kept (not deleted,
+not listed again in this run: ApplyResult.manifests_held) and the run carries on with the others.
+
 Everything is idempotent: applying a key again copies the same current state, so a crash, a rerun, a
 duplicated manifest or two runs at once all converge (see replicate.py for the two-writer race).
+
+What a run that could not finish everything must do afterwards (start_follow_up_run, check_rejected)
+is called by the entry point, apply_changes.py.
 """
 
 import time
@@ -17,7 +31,23 @@ import time
 import ddb_batch
 import job_log
 import manifests
+import replicate
 import table_keys
+
+# Names listed in the failure messages at most (the log lines carry them all).
+MAX_NAMES_IN_MESSAGE = 20
+
+
+class ApplyRunFailed(RuntimeError):
+    """The run did what it could but must end FAILED, so that the job-failure alarm fires."""
+
+
+class ManifestsRejected(ApplyRunFailed):
+    """Malformed manifests were moved to the rejected prefix during the run."""
+
+
+class FollowUpRunNotStarted(ApplyRunFailed):
+    """Manifests were left for a next run, and StartJobRun for that run failed."""
 
 
 class ApplySettings(object):
@@ -38,44 +68,77 @@ class ApplyResult(object):
         self.passes = 0
         self.manifests_applied = 0
         self.manifests_rejected = 0
+        self.rejected = []           # [{"manifest", "moved_to", "reason"}]
+        self.manifests_held = []     # kept for the next run because a key in them kept changing
+        self.hot_keys = []           # key ids of those keys
         self.keys = 0
         self.stopped_by_budget = False
         self.seconds = 0.0
+
+    @property
+    def needs_follow_up(self):
+        """Manifests were left on purpose (budget spent, or held for hot keys): a next run must start."""
+        return bool(self.stopped_by_budget or self.manifests_held)
 
     def as_dict(self):
         return dict(self.__dict__)
 
 
-def _read_pass(s3, settings, names, schema, log, out_of_time):
-    """[(manifest name, keys)] for the readable, valid manifests; rejects malformed ones."""
+class _PassOutcome(object):
+    def __init__(self):
+        self.keys = 0
+        self.deleted = 0
+        self.held = []
+        self.hot_keys = []
+        self.stopped = False
+
+
+def _read_pass(s3, settings, names, schema, log, out_of_time, rejected):
+    """[(manifest name, Manifest)] for the readable, valid manifests; rejects malformed ones (appended to
+    `rejected`). Returns (parsed, stopped)."""
     parsed = []
-    rejected = 0
     for name in names:
         if out_of_time():
-            return parsed, rejected, True
+            return parsed, True
         body = manifests.read_manifest(s3, settings.manifest_bucket, name)
         if body is None:
             continue
         try:
-            keys = manifests.parse_manifest(body, schema)
+            manifest = manifests.parse_manifest_document(body, schema)
         except manifests.ManifestError as error:
             target = manifests.reject_manifest(s3, settings.manifest_bucket, name, settings.manifest_prefix,
                                                settings.rejected_prefix, str(error))
-            rejected += 1
+            rejected.append({"manifest": name, "moved_to": target, "reason": str(error)})
             log("manifest_rejected", manifest=name, moved_to=target, reason=str(error))
             continue
-        parsed.append((name, keys))
-    return parsed, rejected, False
+        parsed.append((name, manifest))
+    return parsed, False
 
 
-def _apply_pass(s3, replicator, settings, parsed, out_of_time):
-    """Sync the union of the manifests' keys; delete each manifest once all its keys are applied."""
+def _latest_removals(parsed):
+    """{key_id: RemovedEntry} with the highest sequence number per key over the pass's manifests."""
+    latest = {}
+    for _, manifest in parsed:
+        for entry in manifest.removed:
+            kid = table_keys.key_id(entry.key)
+            best = latest.get(kid)
+            if best is None or entry.sequence > best.sequence:
+                latest[kid] = entry
+    return latest
+
+
+def _apply_pass(s3, replicator, settings, parsed, out_of_time, applied_removals, log):
+    """Sync the union of the manifests' keys; delete each manifest once all its keys are applied.
+
+    `applied_removals` ({key_id: sequence number}) is the run's memory of the removed entries applied.
+    """
+    outcome = _PassOutcome()
     remaining = {}
     owners = {}
     ordered = []
-    for name, keys in parsed:
+    for name, manifest in parsed:
         ids = set()
-        for key in keys:
+        for key in manifest.keys:
             kid = table_keys.key_id(key)
             ids.add(kid)
             if kid not in owners:
@@ -84,28 +147,48 @@ def _apply_pass(s3, replicator, settings, parsed, out_of_time):
             if name not in owners[kid]:
                 owners[kid].append(name)
         remaining[name] = ids
-    applied_keys = 0
-    deleted = 0
-    for name in [n for n, ids in remaining.items() if not ids]:  # nothing to apply (not produced by parse_manifest)
+    removals = _latest_removals(parsed) if replicator.delete_policy == "retain" else {}
+    for name in [n for n, ids in remaining.items() if not ids]:  # nothing to apply (not produced by the parser)
         manifests.delete_manifest(s3, settings.manifest_bucket, name)
-        deleted += 1
+        outcome.deleted += 1
         del remaining[name]
+    held = set()
     for start in range(0, len(ordered), settings.keys_per_chunk):
         if out_of_time():
-            return applied_keys, deleted, True
+            outcome.stopped = True
+            break
         chunk = ordered[start:start + settings.keys_per_chunk]
-        replicator.sync_keys([key for _, key in chunk])
-        applied_keys += len(chunk)
+        retained = {}
         for kid, _ in chunk:
+            entry = removals.get(kid)
+            if entry is not None and entry.sequence > applied_removals.get(kid, -1):
+                retained[kid] = entry.old_image
+        hot = set()
+        try:
+            replicator.sync_keys([key for _, key in chunk], retained=retained)
+        except replicate.KeysKeptChanging as error:
+            hot = set(table_keys.key_id(key) for key in error.keys)
+            log("keys_kept_changing", keys=sorted(hot), rounds=replicator.max_rounds,
+                manifests=sorted(set(n for kid in hot for n in owners[kid])),
+                action="their manifests are kept for the next run; the run carries on")
+        for kid, _ in chunk:
+            if kid in hot:  # stays in its manifests' remaining sets: they are never deleted in this run
+                held.update(owners[kid])
+                outcome.hot_keys.append(kid)
+                continue
+            outcome.keys += 1
+            if kid in retained:
+                applied_removals[kid] = removals[kid].sequence
             for name in owners[kid]:
                 left = remaining[name]
                 left.discard(kid)
                 if not left:
                     manifests.delete_manifest(s3, settings.manifest_bucket, name)
-                    deleted += 1
+                    outcome.deleted += 1
                     del remaining[name]
             del owners[kid]
-    return applied_keys, deleted, False
+    outcome.held = sorted(held)
+    return outcome
 
 
 def run(s3, replicator, settings, schema, clock=time.monotonic, log=job_log.log_event):
@@ -113,6 +196,8 @@ def run(s3, replicator, settings, schema, clock=time.monotonic, log=job_log.log_
     result = ApplyResult()
     started = clock()
     stats = replicator.stats
+    held = set()              # manifests kept for hot keys: not listed again in this run
+    applied_removals = {}     # key_id -> highest "removed" sequence number applied in this run
 
     def out_of_time():
         return clock() - started >= settings.time_budget_seconds
@@ -122,31 +207,39 @@ def run(s3, replicator, settings, schema, clock=time.monotonic, log=job_log.log_
             result.stopped_by_budget = True
             break
         names = manifests.list_manifests(s3, settings.manifest_bucket, settings.manifest_prefix,
-                                         limit=settings.max_manifests_per_pass, page_size=settings.list_page_size)
+                                         limit=settings.max_manifests_per_pass, page_size=settings.list_page_size,
+                                         exclude=held)
         if not names:
             break
         result.passes += 1
         pass_started = clock()
         before = stats.as_dict()
-        parsed, rejected, stopped = _read_pass(s3, settings, names, schema, log, out_of_time)
-        keys = deleted = 0
+        rejected = []
+        parsed, stopped = _read_pass(s3, settings, names, schema, log, out_of_time, rejected)
+        outcome = _PassOutcome()
         if not stopped:
-            keys, deleted, stopped = _apply_pass(s3, replicator, settings, parsed, out_of_time)
+            outcome = _apply_pass(s3, replicator, settings, parsed, out_of_time, applied_removals, log)
+            stopped = outcome.stopped
         delta = stats.minus(before)
-        result.manifests_applied += deleted
-        result.manifests_rejected += rejected
-        result.keys += keys
+        held.update(outcome.held)
+        result.manifests_applied += outcome.deleted
+        result.manifests_rejected += len(rejected)
+        result.rejected.extend(rejected)
+        result.manifests_held.extend(outcome.held)
+        result.hot_keys.extend(outcome.hot_keys)
+        result.keys += outcome.keys
         log("apply_pass", **{
-            "pass": result.passes, "manifests": deleted, "rejected": rejected, "keys": keys,
-            "puts": delta["puts"], "deletes": delta["deletes"], "retries": delta["retries"],
-            "verify_mismatches": delta["verify_mismatches"],
+            "pass": result.passes, "manifests": outcome.deleted, "rejected": len(rejected),
+            "held": len(outcome.held), "keys": outcome.keys, "hot_keys": len(outcome.hot_keys),
+            "puts": delta["puts"], "deletes": delta["deletes"], "retained_images": delta["retained_images"],
+            "retries": delta["retries"], "verify_mismatches": delta["verify_mismatches"],
             "read_requests": delta["read_requests"], "write_requests": delta["write_requests"],
             "seconds": round(clock() - pass_started, 3),
         })
         if stopped:
             result.stopped_by_budget = True
             break
-        if not deleted and not rejected:
+        if not outcome.deleted and not rejected and not outcome.held:
             # Every manifest listed had vanished before it could be read: another run is draining the
             # same prefix (it loops until none is left), so stop here rather than spin on the listing.
             log("apply_yield", reason="listed manifests were taken by another run")
@@ -158,3 +251,60 @@ def run(s3, replicator, settings, schema, clock=time.monotonic, log=job_log.log_
     else:
         log("apply_done", **result.as_dict())
     return result
+
+
+def _names(values):
+    shown = ", ".join(values[:MAX_NAMES_IN_MESSAGE])
+    if len(values) > MAX_NAMES_IN_MESSAGE:
+        shown += " and %d more" % (len(values) - MAX_NAMES_IN_MESSAGE)
+    return shown
+
+
+def rejected_message(result):
+    """The failure message for the manifests rejected in the run, or None when there were none."""
+    if not result.rejected:
+        return None
+    return ("%d malformed manifest(s) rejected and moved aside (their keys were NOT applied; see the "
+            "manifest_rejected log lines for the reasons): %s"
+            % (len(result.rejected), _names(["%s -> %s" % (r["manifest"], r["moved_to"]) for r in result.rejected])))
+
+
+def start_follow_up_run(result, job_name, glue_client_factory, log=job_log.log_event):
+    """When the run left manifests on purpose (budget, hot keys), StartJobRun(JobName=job_name) once.
+
+    With job run queuing on and max concurrent runs 1, the new run waits (WAITING) until this one ends.
+    Without a job name (a run outside Glue) it only logs that no run was started. Returns the new
+    JobRunId or None; raises FollowUpRunNotStarted when StartJobRun fails (the run must then fail).
+    """
+    if not result.needs_follow_up:
+        return None
+    reasons = []
+    if result.stopped_by_budget:
+        reasons.append("time budget spent")
+    if result.manifests_held:
+        reasons.append("%d manifest(s) held for key(s) that kept changing" % len(result.manifests_held))
+    reason = "; ".join(reasons)
+    if not job_name:
+        log("follow_up_run_not_started", reason=reason,
+            why="no --JOB_NAME argument (not run by Glue): start apply-changes again by hand")
+        return None
+    try:
+        response = glue_client_factory().start_job_run(JobName=job_name)
+    except Exception as error:  # noqa: BLE001 - any failure to start the run fails this run
+        log("follow_up_run_failed", job_name=job_name, reason=reason, error="%s: %s" % (type(error).__name__, error))
+        message = "StartJobRun(JobName=%r) for the follow-up run failed (%s): %s" % (job_name, reason, error)
+        rejected = rejected_message(result)
+        if rejected:
+            message += "; also: " + rejected
+        raise FollowUpRunNotStarted(message)
+    run_id = response.get("JobRunId")
+    log("follow_up_run_started", job_name=job_name, job_run_id=run_id, reason=reason)
+    return run_id
+
+
+def check_rejected(result, log=job_log.log_event):
+    """Raises ManifestsRejected when the run rejected any manifest (called after everything else)."""
+    message = rejected_message(result)
+    if message:
+        log("apply_failed", reason=message, rejected=result.rejected)
+        raise ManifestsRejected(message)

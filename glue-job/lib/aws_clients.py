@@ -1,7 +1,7 @@
 """boto3 clients for the jobs.
 
-The endpoint URLs come from AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3 (unset on AWS, so boto3 uses
-the regional endpoint). The boto3 that Glue and Debian ship is older than the SDK support for those
+The endpoint URLs come from AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_GLUE (unset
+on AWS, so boto3 uses the regional endpoint). The boto3 that Glue and Debian ship is older than the SDK support for those
 variables, so they are read here explicitly.
 
 The DynamoDB client makes exactly one attempt per call: ddb_batch owns retries (throttling, 5xx,
@@ -44,4 +44,14 @@ def s3_client(region=None):
         region_name=region or None,
         endpoint_url=endpoint,
         config=Config(**options),
+    )
+
+
+def glue_client(region=None):
+    """For apply-changes' one StartJobRun of a follow-up run (botocore's standard retries, 5 attempts)."""
+    return boto3.client(
+        "glue",
+        region_name=region or None,
+        endpoint_url=_endpoint("AWS_ENDPOINT_URL_GLUE"),
+        config=Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=60),
     )

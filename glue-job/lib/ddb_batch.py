@@ -44,7 +44,7 @@ class Stats(object):
     """Counters of one run (or one pass, or one segment)."""
 
     FIELDS = ("scanned", "puts", "deletes", "retries", "read_requests", "write_requests",
-              "scan_requests", "verify_mismatches")
+              "scan_requests", "verify_mismatches", "retained_images")
 
     def __init__(self):
         for name in self.FIELDS:

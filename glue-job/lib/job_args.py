@@ -1,5 +1,6 @@
 """Job arguments: Glue passes `--name value` pairs in sys.argv, plus its own (--JOB_ID, --JOB_RUN_ID,
---JOB_NAME, --job-bookmark-option, --TempDir, --enable-metrics, ...) which are ignored here.
+--JOB_NAME, --job-bookmark-option, --TempDir, --enable-metrics, ...) which are ignored here, except
+--JOB_NAME for apply-changes (config.job_name, None when absent: the job starts its own follow-up run).
 
 awsglue.utils.getResolvedOptions is used when it can be imported (on Glue); elsewhere a small parser
 with the same behaviour for these arguments (`--name value` or `--name=value`, the last one wins).
@@ -21,6 +22,7 @@ APPLY_DEFAULTS = {
     "manifest_prefix": "changes/",
     "rejected_prefix": "rejected/",
     "time_budget_seconds": "2700",
+    "JOB_NAME": "",                # passed by Glue to every run; "" = not run by Glue
 }
 FULL_COPY_DEFAULTS = {
     "scan_segments": "0",          # 0 = derive from the Spark cluster (see spark_segments.py)
@@ -137,6 +139,7 @@ def apply_changes_config(argv):
     if not rejected or rejected == prefix or rejected.startswith(prefix):
         raise ArgumentError("--rejected_prefix (%r) must be non-empty and outside --manifest_prefix (%r), or "
                             "rejected manifests would be listed again" % (rejected, prefix))
+    values["job_name"] = values.pop("JOB_NAME") or None
     return JobConfig(values)
 
 

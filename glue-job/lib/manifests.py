@@ -8,9 +8,16 @@ s3://<bucket>/<manifest_prefix><sha256-hex>.json:
      "eventNames": ["INSERT", "MODIFY"], "sequenceNumbers": {"first": "111", "last": "222"},
      "records": 3, "eventSourceArn": "arn:aws:dynamodb:...:table/api-pagos/stream/..."}
 
-Only "version" and "keys" drive the job; the rest is audit. Key values are typed DynamoDB JSON, binary
-as base64 (as in DynamoDB's JSON wire format); parse_manifest returns them in the boto3 client's form
-(B as bytes).
+Optional (version stays 1; a manifest without it is valid), written only under DELETE_POLICY=retain:
+
+     "removed": [{"key": {"id": {"S": "a"}}, "sequenceNumber": "333", "oldImage": {"id": {"S": "a"}, ...}}]
+
+one entry per key whose last selected record in the batch is a REMOVE carrying an OldImage (the item's
+last state before the delete); every such key is also in "keys".
+
+"version", "keys" and "removed" drive the job; the rest is audit. Values are typed DynamoDB JSON, binary
+as base64 (as in DynamoDB's JSON wire format); the parser returns them in the boto3 client's form (B and
+BS elements as bytes).
 """
 
 import base64
@@ -23,8 +30,12 @@ from decimal import Decimal
 import table_keys
 
 MANIFEST_VERSION = 1
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_NUMBER = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")
+_DIGITS = re.compile(r"^[0-9]+$")
 _MAX_KEY_BYTES = {0: 2048, 1: 1024}  # partition key, sort key
+_MAX_DEPTH = 32  # DynamoDB's nesting limit for maps and lists
+_REMOVED_MEMBERS = frozenset(["key", "sequenceNumber", "oldImage"])
+_SET_ELEMENT = {"SS": "S", "NS": "N", "BS": "B"}
 
 
 class ManifestError(ValueError):
@@ -40,21 +51,75 @@ def _decode_value(name, typed, where):
         raise ManifestError("%s: attribute %r must be exactly one of {\"S\": str}, {\"N\": str}, {\"B\": base64 str}, "
                             "got %r" % (where, name, typed))
     if type_name == "N":
-        if not _NUMBER.match(value):
-            raise ManifestError("%s: attribute %r is not a number: %r" % (where, name, value))
-        number = Decimal(value)
-        if number != 0:
-            digits = len(number.normalize(table_keys.EXACT_CONTEXT).as_tuple().digits)
-            if digits > 38 or not -130 <= number.adjusted() <= 125:
-                raise ManifestError("%s: attribute %r is outside DynamoDB's number range or precision: %r"
-                                    % (where, name, value))
-        return {"N": value}
+        return {"N": _check_number(value, name, where)}
     if type_name == "B":
-        try:
-            return {"B": base64.b64decode(value.encode("ascii"), validate=True)}
-        except (binascii.Error, UnicodeEncodeError, ValueError):
-            raise ManifestError("%s: attribute %r is not valid base64: %r" % (where, name, value[:80]))
+        return {"B": _decode_base64(value, name, where)}
     return {"S": value}
+
+
+def _check_number(value, name, where):
+    if not isinstance(value, str) or not _NUMBER.match(value):
+        raise ManifestError("%s: attribute %r is not a number: %r" % (where, name, value))
+    number = Decimal(value)
+    if number != 0:
+        digits = len(number.normalize(table_keys.EXACT_CONTEXT).as_tuple().digits)
+        if digits > 38 or not -130 <= number.adjusted() <= 125:
+            raise ManifestError("%s: attribute %r is outside DynamoDB's number range or precision: %r"
+                                % (where, name, value))
+    return value
+
+
+def _decode_base64(value, name, where):
+    if not isinstance(value, str):
+        raise ManifestError("%s: attribute %r must be a base64 string, got %r" % (where, name, value))
+    try:
+        return base64.b64decode(value.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise ManifestError("%s: attribute %r is not valid base64: %r" % (where, name, value[:80]))
+
+
+def _decode_attribute(typed, name, where, depth=1):
+    """Any typed attribute value of an item (S N B SS NS BS M L NULL BOOL), in the client's form."""
+    if not isinstance(typed, dict) or len(typed) != 1:
+        raise ManifestError("%s: attribute %r must be exactly one typed DynamoDB value, got %r"
+                            % (where, name, typed))
+    type_name, value = next(iter(typed.items()))
+    if type_name == "S":
+        if not isinstance(value, str):
+            raise ManifestError("%s: attribute %r: S must be a string, got %r" % (where, name, value))
+        return {"S": value}
+    if type_name == "N":
+        return {"N": _check_number(value, name, where)}
+    if type_name == "B":
+        return {"B": _decode_base64(value, name, where)}
+    if type_name == "BOOL":
+        if type(value) is not bool:
+            raise ManifestError("%s: attribute %r: BOOL must be true or false, got %r" % (where, name, value))
+        return {"BOOL": value}
+    if type_name == "NULL":
+        if value is not True:
+            raise ManifestError("%s: attribute %r: NULL must be true, got %r" % (where, name, value))
+        return {"NULL": True}
+    if type_name in _SET_ELEMENT:
+        if not isinstance(value, list) or not value:
+            raise ManifestError("%s: attribute %r: %s must be a non-empty list, got %r" % (where, name, type_name, value))
+        element = _SET_ELEMENT[type_name]
+        decoded = [_decode_attribute({element: v}, name, where, depth)[element] for v in value]
+        identities = set(table_keys.key_id({"v": {element: v}}) for v in decoded)
+        if len(identities) != len(decoded):
+            raise ManifestError("%s: attribute %r: %s has duplicate elements" % (where, name, type_name))
+        return {type_name: decoded}
+    if type_name in ("M", "L"):
+        if depth > _MAX_DEPTH:
+            raise ManifestError("%s: attribute %r is nested deeper than DynamoDB allows (%d)" % (where, name, _MAX_DEPTH))
+        if type_name == "M":
+            if not isinstance(value, dict):
+                raise ManifestError("%s: attribute %r: M must be an object, got %r" % (where, name, value))
+            return {"M": dict((k, _decode_attribute(v, name, where, depth + 1)) for k, v in value.items())}
+        if not isinstance(value, list):
+            raise ManifestError("%s: attribute %r: L must be a list, got %r" % (where, name, value))
+        return {"L": [_decode_attribute(v, name, where, depth + 1) for v in value]}
+    raise ManifestError("%s: attribute %r has unknown type %r" % (where, name, type_name))
 
 
 def _check_against_schema(key, schema, where):
@@ -73,8 +138,88 @@ def _check_against_schema(key, schema, where):
             raise ManifestError("%s: key attribute %r is longer than DynamoDB allows (%d bytes)" % (where, name, size))
 
 
+class RemovedEntry(object):
+    """One "removed" entry: the key, its REMOVE record's sequence number (int) and the item's last state."""
+
+    def __init__(self, key, sequence, old_image):
+        self.key = key
+        self.sequence = sequence
+        self.old_image = old_image
+
+    def __repr__(self):
+        return "RemovedEntry(%r, %d)" % (table_keys.key_id(self.key), self.sequence)
+
+
+class Manifest(object):
+    """A parsed manifest: `keys` (typed key maps) and `removed` (RemovedEntry list, [] when absent)."""
+
+    def __init__(self, keys, removed):
+        self.keys = keys
+        self.removed = removed
+
+
+def _decode_key(raw_key, schema, where):
+    if not isinstance(raw_key, dict) or not raw_key:
+        raise ManifestError("%s must be a non-empty object of typed key attributes, got %r" % (where, raw_key))
+    key = {}
+    for name, typed in raw_key.items():
+        key[name] = _decode_value(name, typed, where)
+    if schema is not None:
+        _check_against_schema(key, schema, where)
+    return key
+
+
+def _same_key_value(key, image):
+    """True when `image` holds every attribute of `key` with an equal value."""
+    if not all(name in image for name in key):
+        return False
+    try:
+        return table_keys.key_id(dict((name, image[name]) for name in key)) == table_keys.key_id(key)
+    except ValueError:  # an image attribute of another type (e.g. a set) where the key has S/N/B
+        return False
+
+
+def _decode_removed(raw_removed, key_ids, schema):
+    if not isinstance(raw_removed, list):
+        raise ManifestError("removed must be a list, got %r" % (type(raw_removed).__name__,))
+    entries = []
+    seen = set()
+    for index, raw in enumerate(raw_removed):
+        where = "removed[%d]" % index
+        if not isinstance(raw, dict) or set(raw) != _REMOVED_MEMBERS:
+            raise ManifestError("%s must be an object with exactly key, sequenceNumber and oldImage, got %r"
+                                % (where, sorted(raw) if isinstance(raw, dict) else raw))
+        key = _decode_key(raw["key"], schema, where + ".key")
+        sequence = raw["sequenceNumber"]
+        if not isinstance(sequence, str) or not _DIGITS.match(sequence):
+            raise ManifestError("%s.sequenceNumber must be a string of digits, got %r" % (where, sequence))
+        raw_image = raw["oldImage"]
+        if not isinstance(raw_image, dict) or not raw_image:
+            raise ManifestError("%s.oldImage must be a non-empty object of typed attributes" % where)
+        image = {}
+        for name, typed in raw_image.items():
+            if not isinstance(name, str) or not name:
+                raise ManifestError("%s.oldImage has an empty attribute name" % where)
+            image[name] = _decode_attribute(typed, name, where + ".oldImage")
+        if not _same_key_value(key, image):
+            raise ManifestError("%s.oldImage does not hold the entry's key attributes with the same values" % where)
+        kid = table_keys.key_id(key)
+        if kid not in key_ids:
+            raise ManifestError("%s.key is not one of the manifest's keys" % where)
+        if kid in seen:
+            raise ManifestError("%s.key appears in more than one removed entry" % where)
+        seen.add(kid)
+        entries.append(RemovedEntry(key, int(sequence), image))
+    return entries
+
+
 def parse_manifest(body, schema=None):
-    """The typed keys of a manifest (bytes or str body); raises ManifestError when it is malformed.
+    """The typed keys of a manifest (bytes or str body); raises ManifestError when it is malformed."""
+    return parse_manifest_document(body, schema).keys
+
+
+def parse_manifest_document(body, schema=None):
+    """The Manifest (keys and removed entries) of a body; raises ManifestError when it is malformed.
 
     With a KeySchema, each key must also name exactly the table's key attributes with their types, so
     that a bad key cannot fail a whole BatchGetItem of good ones.
@@ -88,6 +233,8 @@ def parse_manifest(body, schema=None):
         document = json.loads(body)
     except ValueError as error:
         raise ManifestError("not JSON: %s" % error)
+    except RecursionError:
+        raise ManifestError("not usable JSON: nested too deeply")
     if not isinstance(document, dict):
         raise ManifestError("not a JSON object")
     version = document.get("version")
@@ -96,39 +243,43 @@ def parse_manifest(body, schema=None):
     raw_keys = document.get("keys")
     if not isinstance(raw_keys, list) or not raw_keys:
         raise ManifestError("keys must be a non-empty list")
-    keys = []
-    for index, raw_key in enumerate(raw_keys):
-        where = "keys[%d]" % index
-        if not isinstance(raw_key, dict) or not raw_key:
-            raise ManifestError("%s must be a non-empty object of typed key attributes, got %r" % (where, raw_key))
-        key = {}
-        for name, typed in raw_key.items():
-            key[name] = _decode_value(name, typed, where)
-        if schema is not None:
-            _check_against_schema(key, schema, where)
-        keys.append(key)
-    return keys
+    keys = [_decode_key(raw_key, schema, "keys[%d]" % index) for index, raw_key in enumerate(raw_keys)]
+    removed = []
+    if "removed" in document:
+        removed = _decode_removed(document["removed"], set(table_keys.key_id(k) for k in keys), schema)
+    return Manifest(keys, removed)
+
+
+def _encode_value(typed):
+    """A typed value in the client's form -> DynamoDB JSON (binary as base64)."""
+    type_name, value = next(iter(typed.items()))
+    if type_name == "B":
+        return {"B": base64.b64encode(bytes(value)).decode("ascii")}
+    if type_name == "BS":
+        return {"BS": [base64.b64encode(bytes(v)).decode("ascii") for v in value]}
+    if type_name == "M":
+        return {"M": dict((k, _encode_value(v)) for k, v in value.items())}
+    if type_name == "L":
+        return {"L": [_encode_value(v) for v in value]}
+    return {type_name: value}
 
 
 def _encode_key(key):
-    encoded = {}
-    for name, typed in key.items():
-        type_name, value = next(iter(typed.items()))
-        if type_name == "B":
-            value = base64.b64encode(bytes(value)).decode("ascii")
-        encoded[name] = {type_name: value}
-    return encoded
+    return dict((name, _encode_value(typed)) for name, typed in key.items())
 
 
 def build_manifest(keys, event_names=("MODIFY",), first_sequence="0", last_sequence="0", records=None,
-                   event_source_arn="arn:aws:dynamodb:local:000000000000:table/api-pagos/stream/local"):
+                   event_source_arn="arn:aws:dynamodb:local:000000000000:table/api-pagos/stream/local",
+                   removed=None):
     """(file name, body bytes) of a manifest in the Lambda's format: keys deduplicated, name = sha256 of body.
 
-    Used by the tests and bench.py; the production writer is the Lambda (functions/).
+    `removed`: (key, sequence number, old image) triples in the client's form; their keys are added to
+    "keys" and the member is written only when given. Used by the tests and bench.py; the production
+    writer is the Lambda (functions/).
     """
     unique = []
     seen = set()
-    for key in keys:
+    for key in list(keys) + [entry[0] for entry in removed or ()]:
         kid = table_keys.key_id(key)
         if kid not in seen:
             seen.add(kid)
@@ -141,21 +292,26 @@ def build_manifest(keys, event_names=("MODIFY",), first_sequence="0", last_seque
         "records": len(keys) if records is None else records,
         "eventSourceArn": event_source_arn,
     }
+    if removed is not None:
+        document["removed"] = sorted(
+            ({"key": _encode_key(key), "sequenceNumber": str(sequence), "oldImage": _encode_key(image)}
+             for key, sequence, image in removed),
+            key=lambda entry: json.dumps(entry["key"], sort_keys=True))
     body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode("utf-8")
     return hashlib.sha256(body).hexdigest() + ".json", body
 
 
-def list_manifests(s3, bucket, prefix, limit=1000, page_size=1000):
+def list_manifests(s3, bucket, prefix, limit=1000, page_size=1000, exclude=()):
     """Object keys under `prefix` (ListObjectsV2, paginated), at most `limit`, in listing order.
 
-    "Folder" placeholders (keys ending in "/") are skipped.
+    "Folder" placeholders (keys ending in "/") and the names in `exclude` are skipped (not counted).
     """
     names = []
     kwargs = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": page_size}
     while len(names) < limit:
         response = s3.list_objects_v2(**kwargs)
         for entry in response.get("Contents", []):
-            if not entry["Key"].endswith("/"):
+            if not entry["Key"].endswith("/") and entry["Key"] not in exclude:
                 names.append(entry["Key"])
         if not response.get("IsTruncated"):
             break

@@ -1,8 +1,9 @@
 """The shared writer: makes backup items match the source, for both jobs.
 
-sync_keys(keys): read the keys' CURRENT items from the source (consistent BatchGetItem), transform,
-write them to the backup (BatchWriteItem put); a key absent from the source is deleted from the backup
-under delete policy "mirror" and left alone under "retain".
+sync_keys(keys, retained=None): read the keys' CURRENT items from the source (consistent BatchGetItem),
+transform, write them to the backup (BatchWriteItem put); a key absent from the source is deleted from
+the backup under delete policy "mirror"; under "retain" it is left alone, or, when `retained` holds a last
+state for it (the OldImage of its REMOVE record, from a manifest's "removed" entry), that state is put.
 
 copy_items(items): write items already read from the source (full-copy's scan).
 
@@ -13,14 +14,25 @@ source item changed since it was read (or, for copy_items, since it was scanned)
 the source item read after our write equals the one we wrote from. Without it, two writers racing on
 one key (two apply runs, or full-copy and apply) could end with the older one's write last and the
 backup stale with no manifest left to fix it; with it, the last writer of every key has confirmed,
-after its write, that the source still held what it wrote. A key that keeps changing for max_rounds
-rounds fails the run (its manifest stays for the next one).
+after its write, that the source still held what it wrote (a retained last state was written from
+"absent": if the item reappears, the next round syncs it from the source). A key that keeps changing for
+max_rounds rounds raises KeysKeptChanging (a ReplicationError, listing them) after every other key has
+been settled: full-copy fails on it; apply-changes keeps those keys' manifests for the next run.
 """
 
 import ddb_batch
 import table_keys
 
 DELETE_POLICIES = ("retain", "mirror")
+
+
+class KeysKeptChanging(ddb_batch.ReplicationError):
+    """Some keys still changed in the source after max_rounds of read-write-verify; `keys` lists them.
+    Every other key of the call was settled before this is raised."""
+
+    def __init__(self, message, keys):
+        ddb_batch.ReplicationError.__init__(self, message)
+        self.keys = list(keys)
 
 
 class Replicator(object):
@@ -48,14 +60,18 @@ class Replicator(object):
         if requests:
             ddb_batch.batch_write(self.client, self.backup_table, requests, self.schema, self.stats, self.policy)
 
-    def _requests_for(self, keys, current):
+    def _requests_for(self, keys, current, retained=None):
         requests = []
         for key in keys:
-            item = current.get(table_keys.key_id(key))
+            kid = table_keys.key_id(key)
+            item = current.get(kid)
             if item is not None:
                 requests.append(ddb_batch.put_request(self.transform.apply(item)))
             elif self.delete_policy == "mirror":
                 requests.append(ddb_batch.delete_request(key))
+            elif retained and kid in retained:
+                requests.append(ddb_batch.put_request(self.transform.apply(retained[kid])))
+                self.stats.retained_images += 1
         return requests
 
     def _changed_since(self, keys, read_before):
@@ -71,18 +87,26 @@ class Replicator(object):
         self.stats.verify_mismatches += len(changed)
         return changed
 
-    def sync_keys(self, keys):
-        """Make the backup hold the source's current state of `keys`."""
+    def sync_keys(self, keys, retained=None):
+        """Make the backup hold the source's current state of `keys`.
+
+        `retained` ({key_id: item}, only used under "retain"): the last state of keys deleted from the
+        source, written when the key is absent. Once a read finds the key in the source, its retained
+        state is dropped (the item was re-inserted after that delete: the source wins).
+        """
         pending = ddb_batch.unique_keys(keys)
+        retained = dict(retained or {}) if self.delete_policy == "retain" else {}
         rounds = 0
         while pending:
             rounds += 1
             if rounds > self.max_rounds:
-                raise ddb_batch.ReplicationError(
+                raise KeysKeptChanging(
                     "%d key(s) kept changing in %s during %d read-write-verify rounds, e.g. %s"
-                    % (len(pending), self.source_table, self.max_rounds, table_keys.key_id(pending[0])))
+                    % (len(pending), self.source_table, self.max_rounds, table_keys.key_id(pending[0])), pending)
             current = self._read_source(pending)
-            self._write(self._requests_for(pending, current))
+            for kid in current:
+                retained.pop(kid, None)
+            self._write(self._requests_for(pending, current, retained))
             pending = self._changed_since(pending, current)
 
     def copy_items(self, items):

@@ -41,10 +41,10 @@ class ApplyTestCase(unittest.TestCase):
         self.prefix = support.unique("changes") + "/"
         self.rejected = support.unique("rejected") + "/"
 
-    def replicator(self, client=None, delete_policy="retain", transform=None, verify=True):
+    def replicator(self, client=None, delete_policy="retain", transform=None, verify=True, max_rounds=20):
         return replicate.Replicator(client or self.client, self.source, self.backup, self.schema,
                                     transform or Transform(), delete_policy, ddb_batch.Stats(), support.fast_retry(),
-                                    verify=verify)
+                                    verify=verify, max_rounds=max_rounds)
 
     def settings(self, **kwargs):
         return apply.ApplySettings(self.bucket, self.prefix, self.rejected, 3600, **kwargs)
@@ -284,27 +284,144 @@ class ApplyTest(ApplyTestCase):
                 self.assertEqual(backup, item(1, 1))
 
 
-class ApplyEntryPointTest(ApplyTestCase):
-    def test_calls_only_what_the_glue_role_grants(self):
-        """The DynamoDB and S3 operations (and where) apply-changes uses: the IAM surface of its role."""
-        self.seed(3)
-        self.put_manifests([[key(0), key(1)]])
-        self.s3.put_object(Bucket=self.bucket, Key=self.prefix + "bad.json", Body=b"nope")
-        proxies = []
-        originals = (aws_clients.dynamodb_client, aws_clients.s3_client)
+class RetainedDeletesTest(ApplyTestCase):
+    """Manifests' "removed" entries: the last state of items deleted before a run read them."""
 
-        def recording(make):
+    transform = Transform({"payload": "body"}, ["tags"])
+
+    def deleted_items_scenario(self):
+        # Backup before the run: item 1 at v0 (then modified to v3 and deleted), item 3 at v0 (deleted
+        # at v1, re-inserted at v5), item 5 at v0 (deleted, no image: an old-format manifest).
+        support.put_items(self.client, self.backup, [item(1), item(3), item(5)], self.schema)
+        # Source now: only item 3 (re-inserted); items 1, 2 (inserted at v4, then deleted), 4, 5 are gone.
+        self.client.put_item(TableName=self.source, Item=item(3, 5))
+        first = support.put_manifest(self.s3, self.bucket, self.prefix, [], event_names=["INSERT", "REMOVE"], removed=[
+            (key(1), "120", item(1, 3)), (key(2), "130", item(2, 4)), (key(3), "50", item(3, 1)),
+            (key(4), "99", item(4, 1))])
+        # Sequence numbers compare as integers: "100" is after "99" (as strings it would sort first).
+        second = support.put_manifest(self.s3, self.bucket, self.prefix, [key(5)], event_names=["REMOVE"],
+                                      removed=[(key(4), "100", item(4, 2))])
+        return [first, second]
+
+    def test_retain_keeps_the_last_state_of_items_deleted_before_apply_reads_them(self):
+        self.deleted_items_scenario()
+        result, log = self.run_apply(self.replicator(transform=self.transform))
+        self.assertEqual((result.manifests_applied, result.keys, self.manifests_left()), (2, 5, []))
+        expected = dict((table_keys.key_id(key(i)), self.transform.apply(item(i, v)))
+                        for i, v in ((1, 3), (2, 4), (3, 5), (4, 2)))
+        expected[table_keys.key_id(key(5))] = item(5)  # no image: left alone, as before
+        self.assertEqual(self.backup_items(), expected)
+        self.assertEqual(log.named("apply_pass")[0]["retained_images"], 3)
+        self.assertEqual(log.named("apply_pass")[0]["deletes"], 0)
+
+    def test_mirror_ignores_removed_entries(self):
+        self.deleted_items_scenario()
+        result, log = self.run_apply(self.replicator(delete_policy="mirror", transform=self.transform))
+        self.assertEqual((result.manifests_applied, self.manifests_left()), (2, []))
+        self.assertEqual(self.backup_items(), {table_keys.key_id(key(3)): self.transform.apply(item(3, 5))})
+        self.assertEqual((log.named("apply_pass")[0]["retained_images"], log.named("apply_pass")[0]["deletes"]),
+                         (0, 4))
+
+    def test_an_item_reappearing_after_its_image_was_written_is_synced_from_the_source(self):
+        support.put_manifest(self.s3, self.bucket, self.prefix, [], removed=[(key(1), "10", item(1, 1))])
+
+        def reinsert(_kwargs, number):
+            if number == 1:  # after the read found it absent, before the retained image is written
+                self.client.put_item(TableName=self.source, Item=item(1, 7))
+
+        replicator = self.replicator(client=support.FlakyDynamoDB(self.client, before={"batch_write_item": reinsert}))
+        self.run_apply(replicator)
+        self.assertEqual(self.backup_items(), {table_keys.key_id(key(1)): item(1, 7)})
+        self.assertEqual((replicator.stats.verify_mismatches, replicator.stats.retained_images), (1, 1))
+        self.assertEqual(self.manifests_left(), [])
+
+    def test_an_older_removed_entry_met_in_a_later_pass_does_not_overwrite_a_newer_one(self):
+        for name, sequence, version in (("a-newer.json", "200", 2), ("b-older.json", "100", 1)):
+            _, body = manifests.build_manifest([], removed=[(key(1), sequence, item(1, version))])
+            self.s3.put_object(Bucket=self.bucket, Key=self.prefix + name, Body=body)
+        result, log = self.run_apply(settings=self.settings(max_manifests_per_pass=1))
+        self.assertEqual((result.passes, result.manifests_applied), (2, 2))
+        self.assertEqual([p["retained_images"] for p in log.named("apply_pass")], [1, 0])
+        self.assertEqual(self.backup_items(), {table_keys.key_id(key(1)): item(1, 2)})
+
+
+class HotKeyTest(ApplyTestCase):
+    def test_a_key_that_keeps_changing_holds_its_manifests_and_the_run_carries_on(self):
+        self.seed(6)
+        support.put_items(self.client, self.source, [item(i, 1) for i in range(6)], self.schema)
+        held = self.put_manifests([[key(0), key(1)]])[0]
+        self.put_manifests([[key(2), key(3)], [key(4), key(5)], [key(1), key(5)]])
+        versions = iter(range(100, 10 ** 6))
+
+        def churn(kwargs, _number):  # key 1 changes between every read of it
+            (request,) = kwargs["RequestItems"].values()
+            if key(1) in request["Keys"]:
+                self.client.put_item(TableName=self.source, Item=item(1, next(versions)))
+
+        flaky = support.FlakyDynamoDB(self.client, before={"batch_get_item": churn})
+        result, log = self.run_apply(self.replicator(client=flaky, max_rounds=3), settings=self.settings(keys_per_chunk=2))
+        self.assertEqual(result.hot_keys, [table_keys.key_id(key(1))])
+        self.assertEqual(len(result.manifests_held), 2)
+        self.assertIn(held, result.manifests_held)
+        self.assertEqual(sorted(self.manifests_left()), sorted(result.manifests_held))
+        self.assertEqual((result.manifests_applied, result.keys, result.passes), (2, 5, 1))  # not listed again
+        self.assertFalse(result.stopped_by_budget)
+        self.assertTrue(result.needs_follow_up)
+        hot = log.named("keys_kept_changing")
+        self.assertEqual((len(hot), hot[0]["keys"], hot[0]["manifests"]),
+                         (1, [table_keys.key_id(key(1))], sorted(result.manifests_held)))
+        backup, source = self.backup_items(), self.source_items()
+        for i in (0, 2, 3, 4, 5):
+            self.assertEqual(backup[table_keys.key_id(key(i))], source[table_keys.key_id(key(i))])
+        # The key calms down: the next run applies the held manifests.
+        result, _ = self.run_apply()
+        self.assertEqual((result.manifests_applied, result.hot_keys, self.manifests_left()), (2, [], []))
+        self.assertEqual(self.backup_items(), self.source_items())
+        # full-copy's paths still fail loudly on such a key (KeysKeptChanging is a ReplicationError).
+        with self.assertRaises(ddb_batch.ReplicationError) as caught:
+            self.replicator(client=flaky, max_rounds=2).sync_keys([key(0), key(1)])
+        self.assertIsInstance(caught.exception, replicate.KeysKeptChanging)
+        self.assertEqual(caught.exception.keys, [key(1)])
+
+
+class ApplyEntryPointTest(ApplyTestCase):
+    def setUp(self):
+        ApplyTestCase.setUp(self)
+        self.glue = support.LocalGlue().__enter__()  # AWS_ENDPOINT_URL_GLUE points at it until cleanup
+        self.addCleanup(self.glue.close)
+
+    def test_calls_only_what_the_glue_role_grants(self):
+        """The DynamoDB, S3 and Glue operations (and where) apply-changes uses: the IAM surface of its role.
+
+        The run holds a manifest (a key that keeps changing) and so starts its follow-up run, and it
+        rejects a malformed manifest, so it ends with ManifestsRejected after doing everything else."""
+        self.seed(3)
+        self.put_manifests([[key(0), key(1)], [key(2)]])
+        self.s3.put_object(Bucket=self.bucket, Key=self.prefix + "bad.json", Body=b"nope")
+        versions = iter(range(100, 10 ** 6))
+
+        def churn(kwargs, _number):  # key 2 changes between every read of it: its manifest is held
+            for request in kwargs["RequestItems"].values():
+                if key(2) in request["Keys"]:
+                    self.client.put_item(TableName=self.source, Item=item(2, next(versions)))
+
+        proxies = []
+        originals = (aws_clients.dynamodb_client, aws_clients.s3_client, aws_clients.glue_client)
+
+        def recording(make, before=None):
             def client(region=None):
-                proxies.append(support.FlakyDynamoDB(make(region)))
+                proxies.append(support.FlakyDynamoDB(make(region), before=before))
                 return proxies[-1]
             return client
 
-        aws_clients.dynamodb_client, aws_clients.s3_client = recording(originals[0]), recording(originals[1])
+        aws_clients.dynamodb_client = recording(originals[0], {"batch_get_item": churn})
+        aws_clients.s3_client, aws_clients.glue_client = recording(originals[1]), recording(originals[2])
         try:
-            _, code, _, err = support.run_main(apply_changes.main, self.argv("--delete_policy", "mirror"))
+            error, code, _, err = support.run_main_failing(apply_changes.main, self.argv("--delete_policy", "mirror"))
         finally:
-            aws_clients.dynamodb_client, aws_clients.s3_client = originals
+            aws_clients.dynamodb_client, aws_clients.s3_client, aws_clients.glue_client = originals
         self.assertEqual(code, 0, err)
+        self.assertIsInstance(error, apply.ManifestsRejected)
         used = set()
         for proxy in proxies:
             for name, kwargs in proxy.calls:
@@ -312,17 +429,20 @@ class ApplyEntryPointTest(ApplyTestCase):
                     where = ",".join(sorted(kwargs["RequestItems"]))
                 elif "TableName" in kwargs:
                     where = kwargs["TableName"]
+                elif "JobName" in kwargs:
+                    where = kwargs["JobName"]
                 else:
                     where = kwargs["Key"].split("/")[0] + "/" if "Key" in kwargs else kwargs.get("Prefix")
                 used.add((name, where))
         self.assertEqual(used, {
             ("describe_table", self.source), ("batch_get_item", self.source), ("batch_write_item", self.backup),
             ("list_objects_v2", self.prefix), ("get_object", self.prefix), ("delete_object", self.prefix),
-            ("copy_object", self.rejected),
+            ("copy_object", self.rejected), ("start_job_run", "apply-changes"),
         })
+        self.assertEqual(self.glue.start_job_runs(), [{"JobName": "apply-changes"}])
         support.record_iam_surface("apply-changes", used, {self.source: "source", self.backup: "backup",
-                                                           self.prefix: "manifests", self.rejected: "rejected"})
-
+                                                           self.prefix: "manifests", self.rejected: "rejected",
+                                                           "apply-changes": "apply-job"})
 
     def argv(self, *extra):
         return ["apply_changes.py", "--JOB_ID", "j_1", "--JOB_RUN_ID", "jr_1", "--JOB_NAME", "apply-changes",
@@ -343,14 +463,70 @@ class ApplyEntryPointTest(ApplyTestCase):
         passes = [e for e in events if e["event"] == "apply_pass"]
         self.assertEqual((len(passes), passes[0]["manifests"], passes[0]["keys"], passes[0]["puts"]), (1, 1, 5, 5))
         self.assertEqual(self.backup_items(), self.source_items())
+        self.assertEqual(self.glue.requests, [])  # all done: no follow-up run
 
-    def test_budget_stop_exits_zero(self):
+    def test_a_rejected_manifest_fails_the_run_after_the_rest_is_done(self):
+        self.seed(4)
+        support.put_items(self.client, self.source, [item(i, 8) for i in range(4)], self.schema)
+        self.put_manifests([[key(0), key(1)], [key(2), key(3)]])
+        bad = {"broken.json": b"{", "wrong-key.json": json.dumps({"version": 1, "keys": [{"pk": {"S": "a"}}]}).encode()}
+        for name, body in bad.items():
+            self.s3.put_object(Bucket=self.bucket, Key=self.prefix + name, Body=body)
+        script = os.path.join(support.GLUE_JOB, "apply_changes.py")
+        done = subprocess.run([sys.executable, script] + self.argv()[1:],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        stderr = done.stderr.decode()
+        self.assertEqual(done.returncode, 1, stderr)
+        last_line = stderr.strip().splitlines()[-1]
+        self.assertTrue(last_line.startswith("apply.ManifestsRejected: 2 malformed manifest(s) rejected"), last_line)
+        for name in bad:
+            self.assertIn(self.prefix + name, last_line)
+            self.assertIn(self.rejected + name, last_line)
+        # Everything else was done first.
+        self.assertEqual(self.manifests_left(), [])
+        self.assertEqual(self.backup_items(), self.source_items())
+        events = [e["event"] for e in support.json_lines(done.stdout.decode())]
+        self.assertEqual(events[-3:], ["apply_done", "apply_summary", "apply_failed"])
+        self.assertEqual(self.glue.requests, [])
+
+    def test_budget_stop_exits_zero_and_starts_one_follow_up_run(self):
         self.put_manifests([[key(1)]])
         ticks = iter(range(0, 10 ** 6, 100))
         _, code, out, err = support.run_main(apply_changes.main, self.argv("--time_budget_seconds", "50"),
                                              clock=lambda: next(ticks))
         self.assertEqual(code, 0, err)
-        self.assertEqual([e["event"] for e in support.json_lines(out)][-2:], ["apply_stopped", "apply_summary"])
+        events = support.json_lines(out)
+        self.assertEqual([e["event"] for e in events][-3:], ["apply_stopped", "apply_summary", "follow_up_run_started"])
+        self.assertEqual(len(self.manifests_left()), 1)
+        self.assertEqual([r["problems"] for r in self.glue.requests], [[]])
+        self.assertEqual(self.glue.start_job_runs(), [{"JobName": "apply-changes"}])
+        self.assertEqual(events[-1]["job_name"], "apply-changes")
+        self.assertEqual(events[-1]["job_run_id"], self.glue.requests[0]["run_id"])
+
+    def test_budget_stop_outside_glue_logs_that_no_follow_up_run_was_started(self):
+        self.put_manifests([[key(1)]])
+        ticks = iter(range(0, 10 ** 6, 100))
+        argv = [arg for arg in self.argv("--time_budget_seconds", "50") if arg not in ("--JOB_NAME", "apply-changes")]
+        _, code, out, err = support.run_main(apply_changes.main, argv, clock=lambda: next(ticks))
+        self.assertEqual(code, 0, err)
+        events = support.json_lines(out)
+        self.assertEqual(events[-1]["event"], "follow_up_run_not_started")
+        self.assertIn("--JOB_NAME", events[-1]["why"])
+        self.assertEqual(self.glue.requests, [])
+        self.assertEqual(len(self.manifests_left()), 1)
+
+    def test_a_failed_start_job_run_fails_the_run(self):
+        self.put_manifests([[key(1)]])
+        self.glue.fail_next("AccessDeniedException", status=400)
+        ticks = iter(range(0, 10 ** 6, 100))
+        error, code, out, _ = support.run_main_failing(apply_changes.main, self.argv("--time_budget_seconds", "50"),
+                                                       clock=lambda: next(ticks))
+        self.assertEqual(code, 0)
+        self.assertIsInstance(error, apply.FollowUpRunNotStarted)
+        self.assertIn("StartJobRun(JobName='apply-changes')", str(error))
+        self.assertIn("AccessDeniedException", str(error))
+        self.assertEqual(support.json_lines(out)[-1]["event"], "follow_up_run_failed")
+        self.assertEqual(len(self.glue.requests), 1)
         self.assertEqual(len(self.manifests_left()), 1)
 
     def test_bad_arguments_and_key_touching_transform_are_rejected(self):

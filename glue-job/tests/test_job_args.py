@@ -23,6 +23,15 @@ class JobArgsTest(unittest.TestCase):
         self.assertTrue(config.transform.is_identity)
         self.assertIsNone(config.region)
 
+    def test_glue_job_name_is_exposed_for_the_follow_up_run(self):
+        required = ["--source_table", "s", "--backup_table", "b", "--manifest_bucket", "m"]
+        self.assertEqual(job_args.apply_changes_config(["x"] + GLUE_EXTRAS + required).job_name, "apply-changes")
+        self.assertEqual(job_args.apply_changes_config(["x", "--JOB_NAME=replication-apply"] + required).job_name,
+                         "replication-apply")
+        self.assertIsNone(job_args.apply_changes_config(["x"] + required).job_name)  # not run by Glue
+        self.assertEqual(job_args.describe(job_args.apply_changes_config(["x"] + GLUE_EXTRAS + required))["job_name"],
+                         "apply-changes")
+
     def test_all_apply_arguments_both_spellings(self):
         argv = ["x", "--source_table=s", "--backup_table", "b", "--manifest_bucket", "m", "--delete_policy", "mirror",
                 "--transform", '{"rename": {"a": "b"}, "drop": ["c"]}', "--region", "eu-west-1",

@@ -1,3 +1,4 @@
+import base64
 import json
 import unittest
 
@@ -69,6 +70,102 @@ class ManifestFormatTest(unittest.TestCase):
                          [{"id": {"B": b"\x00\x01"}}])
         with self.assertRaises(manifests.ManifestError):
             manifests.parse_manifest(body({"version": 1, "keys": [{"id": {"BOOL": True}}]}))
+
+    def test_removed_entries_round_trip_and_old_manifests_stay_valid(self):
+        old_image = {"pk": {"N": "1"}, "sk": {"S": "x"}, "bin": {"B": bytes(range(256))}, "empty": {"B": b""},
+                     "bs": {"BS": [b"\x00", b"\x01\x02"]}, "ns": {"NS": ["1", "12345678901234567890123456789012345678"]},
+                     "ss": {"SS": ["a", "b"]}, "flag": {"BOOL": False}, "nothing": {"NULL": True},
+                     "nested": {"M": {"l": {"L": [{"N": "-1.5e3"}, {"M": {"b": {"B": b"\xff"}}}, {"L": []}]}}}}
+        removed = [({"pk": {"N": "2"}, "sk": {"S": "y"}}, "99", {"pk": {"N": "2"}, "sk": {"S": "y"}}),
+                   ({"pk": {"N": "1"}, "sk": {"S": "x"}}, "100000000000000000000000000000000000000001", old_image)]
+        _, data = manifests.build_manifest([{"pk": {"N": "3"}, "sk": {"S": "z"}}], ["REMOVE"], removed=removed)
+        document = json.loads(data)
+        encoded = [e for e in document["removed"] if e["key"]["pk"] == {"N": "1"}][0]["oldImage"]
+        self.assertEqual(encoded["bin"], {"B": base64.b64encode(bytes(range(256))).decode("ascii")})
+        self.assertEqual(encoded["bs"], {"BS": ["AA==", "AQI="]})
+        self.assertEqual(len(document["keys"]), 3)  # removed keys are keys too
+        manifest = manifests.parse_manifest_document(data, SCHEMA)
+        self.assertEqual(len(manifest.keys), 3)
+        by_sequence = dict((entry.sequence, entry) for entry in manifest.removed)
+        self.assertEqual(sorted(by_sequence), [99, 100000000000000000000000000000000000000001])  # integers
+        self.assertEqual(by_sequence[99].old_image, removed[0][2])
+        self.assertEqual(by_sequence[100000000000000000000000000000000000000001].old_image, old_image)  # bytes back
+        self.assertEqual(by_sequence[99].key, removed[0][0])
+        # A manifest without the field (the format before it existed) is still valid, with no entries.
+        _, old = manifests.build_manifest([{"pk": {"N": "3"}, "sk": {"S": "z"}}])
+        self.assertNotIn(b"removed", old)
+        self.assertEqual(manifests.parse_manifest_document(old, SCHEMA).removed, [])
+        self.assertEqual(manifests.parse_manifest(data, SCHEMA), manifest.keys)
+
+    def test_malformed_removed_entries_reject_the_manifest(self):
+        key = {"pk": {"N": "1"}, "sk": {"S": "x"}}
+        image = {"pk": {"N": "1"}, "sk": {"S": "x"}, "amount": {"N": "10"}}
+
+        def with_removed(removed, keys=(key,)):
+            return body({"version": 1, "keys": list(keys), "removed": removed})
+
+        def entry(**changes):
+            value = {"key": key, "sequenceNumber": "123", "oldImage": image}
+            value.update(changes)
+            return value
+
+        def nested(levels):
+            value = {"S": "x"}
+            for _ in range(levels):
+                value = {"M": {"a": value}}
+            return value
+
+        def image_with(**attributes):
+            value = dict(image)
+            value.update(attributes)
+            return value
+
+        extra = entry()
+        extra["eventName"] = "REMOVE"
+        missing = entry()
+        del missing["oldImage"]
+        cases = {
+            "not a list": with_removed({"key": key}),
+            "entry not object": with_removed(["x"]),
+            "extra member": with_removed([extra]),
+            "missing member": with_removed([missing]),
+            "key untyped": with_removed([entry(key={"pk": "1", "sk": {"S": "x"}})]),
+            "key wrong schema": with_removed([entry(key={"pk": {"S": "1"}, "sk": {"S": "x"}})]),
+            "sequence number as number": with_removed([entry(sequenceNumber=123)]),
+            "sequence number not digits": with_removed([entry(sequenceNumber="12a")]),
+            "sequence number signed": with_removed([entry(sequenceNumber="-1")]),
+            "sequence number empty": with_removed([entry(sequenceNumber="")]),
+            "sequence number unicode digits": with_removed([entry(sequenceNumber="\u0661\u0662")]),
+            "image not object": with_removed([entry(oldImage=[image])]),
+            "image empty": with_removed([entry(oldImage={})]),
+            "image without key attribute": with_removed([entry(oldImage={"pk": {"N": "1"}, "amount": {"N": "1"}})]),
+            "image with another key value": with_removed([entry(oldImage=image_with(sk={"S": "other"}))]),
+            "image key of another type": with_removed([entry(oldImage=image_with(pk={"S": "1"}))]),
+            "image key as a set": with_removed([entry(oldImage=image_with(pk={"NS": ["1"]}))]),
+            "image value untyped": with_removed([entry(oldImage=image_with(amount=10))]),
+            "image value two types": with_removed([entry(oldImage=image_with(amount={"N": "1", "S": "1"}))]),
+            "image unknown type": with_removed([entry(oldImage=image_with(amount={"X": "1"}))]),
+            "image bad number": with_removed([entry(oldImage=image_with(amount={"N": "ten"}))]),
+            "image bad base64": with_removed([entry(oldImage=image_with(blob={"B": "***"}))]),
+            "image empty set": with_removed([entry(oldImage=image_with(tags={"SS": []}))]),
+            "image set duplicates": with_removed([entry(oldImage=image_with(nums={"NS": ["1", "1.0"]}))]),
+            "image NULL false": with_removed([entry(oldImage=image_with(n={"NULL": False}))]),
+            "image BOOL string": with_removed([entry(oldImage=image_with(b={"BOOL": "true"}))]),
+            "image nested bad": with_removed([entry(oldImage=image_with(m={"M": {"a": {"L": [{"N": 1}]}}}))]),
+            "image empty name": with_removed([entry(oldImage=image_with(**{"": {"S": "x"}}))]),
+            "key not in keys": with_removed([entry()], keys=[{"pk": {"N": "2"}, "sk": {"S": "x"}}]),
+            "key twice": with_removed([entry(), entry(sequenceNumber="124")]),
+            "image nested deeper than DynamoDB allows": with_removed([entry(oldImage=image_with(deep=nested(33)))]),
+        }
+        for label, data in cases.items():
+            with self.assertRaises(manifests.ManifestError, msg=label) as caught:
+                manifests.parse_manifest_document(data, SCHEMA)
+            self.assertIn("removed", str(caught.exception), label)
+        # The same entry, well formed, is accepted (so each case above fails for its own reason).
+        self.assertEqual(len(manifests.parse_manifest_document(with_removed([entry()]), SCHEMA).removed), 1)
+        deep = with_removed([entry(oldImage=image_with(deep=nested(32)))])
+        self.assertEqual(manifests.parse_manifest_document(deep, SCHEMA).removed[0].old_image["deep"], nested(32))
+        self.assertEqual(manifests.parse_manifest_document(with_removed([]), SCHEMA).removed, [])
 
     def test_key_identity(self):
         self.assertEqual(table_keys.key_id({"pk": {"N": "1"}, "sk": {"S": "a"}}),
