@@ -35,6 +35,7 @@ interface Manifest {
   sequenceNumbers: { first: string; last: string };
   records: number;
   eventSourceArn: string;
+  removed?: { key: Item; sequenceNumber: string; oldImage: Item }[];
 }
 
 let rig: Rig;
@@ -80,17 +81,38 @@ async function manifestsUnder(prefix: string): Promise<{ key: string; body: stri
 
 /**
  * No change is lost: every record Lambda would consider processed (those before the reported
- * failure) whose key matters has its key in a manifest, and a run that will read it exists.
+ * failure) has its key in a manifest, REMOVE included under both policies; under retain, every
+ * key whose last processed record is a REMOVE has that record's OldImage in a manifest's
+ * `removed`, with its sequence number; and a run that will read them exists.
  */
 async function expectNothingLost(records: readonly StreamRecord[], response: StreamBatchResponse, prefix: string, deletePolicy: string): Promise<void> {
   const failed = response.batchItemFailures[0]?.itemIdentifier;
   expect(response.batchItemFailures.length).toBeLessThanOrEqual(1);
   const processedUpTo = failed === undefined ? records.length : records.findIndex((r) => r?.dynamodb?.SequenceNumber === failed);
   expect(processedUpTo).toBeGreaterThanOrEqual(0);
-  const matters = records.slice(0, processedUpTo).filter((r) => r.eventName !== "REMOVE" || deletePolicy === "mirror");
-  const written = new Set((await manifestsUnder(prefix)).flatMap((m) => m.content.keys.map(canonical)));
-  for (const record of matters) expect(written).toContain(canonical(record.dynamodb.Keys));
-  if (matters.length > 0) expect(rig.glue.runs.some((run) => run.JobRunState === "WAITING" || run.JobRunState === "RUNNING")).toBe(true);
+  const processed = records.slice(0, processedUpTo);
+  const manifests = await manifestsUnder(prefix);
+  const written = new Set(manifests.flatMap((m) => m.content.keys.map(canonical)));
+  for (const record of processed) expect(written).toContain(canonical(record.dynamodb.Keys));
+  const removed = new Set(manifests.flatMap((m) => (m.content.removed ?? []).map(canonical)));
+  const lastOfKey = new Map(processed.map((r) => [canonical(r.dynamodb.Keys), r]));
+  for (const last of lastOfKey.values()) {
+    if (deletePolicy !== "retain" || last.eventName !== "REMOVE") continue;
+    expect(removed).toContain(canonical({ key: last.dynamodb.Keys, sequenceNumber: last.dynamodb.SequenceNumber, oldImage: last.dynamodb.OldImage }));
+  }
+  if (deletePolicy === "mirror") expect(removed.size).toBe(0);
+  if (processed.length > 0) expect(rig.glue.runs.some((run) => run.JobRunState === "WAITING" || run.JobRunState === "RUNNING")).toBe(true);
+}
+
+/** Runs `run` capturing console.warn too (captureLogs takes log and error). */
+async function captureWithWarnings<T>(run: () => Promise<T>): Promise<Awaited<ReturnType<typeof captureLogs<T>>> & { warnings: unknown[][] }> {
+  const warnings: unknown[][] = [];
+  const spy = jest.spyOn(console, "warn").mockImplementation((...args: unknown[]) => void warnings.push(JSON.parse(JSON.stringify(args)) as unknown[]));
+  try {
+    return { ...(await captureLogs(run)), warnings };
+  } finally {
+    spy.mockRestore();
+  }
 }
 
 type Load = (config: HandlerConfig) => Promise<(event: unknown) => Promise<StreamBatchResponse>>;
@@ -149,43 +171,112 @@ describe.each([
         message: "change-trigger batch",
         records: 2,
         selected: 2,
-        skipped: 0,
         malformed: 0,
         distinctKeys: 1,
+        removedItems: 0,
+        removesWithoutOldImage: 0,
         manifestKey: `${prefix}${sha256(body)}.json`,
         startedRun: rig.glue.runs[0]?.Id,
       },
     ]);
   });
 
-  test("real writes, every attribute type, one key changed several times, deletes retained", async () => {
+  /** The manifest body the handler must write for `records` under retain (an oracle written out here). */
+  function expectedRetainBody(records: readonly StreamRecord[], keys: Item[], removed: StreamRecord[]): string {
+    const eventNames = [...new Set(records.map((r) => r.eventName))].sort();
+    return (
+      `{"version":1,"keys":[${keys.map(canonical).join(",")}],"eventNames":${JSON.stringify(eventNames)},` +
+      `"sequenceNumbers":{"first":"${records[0]!.dynamodb.SequenceNumber}","last":"${records[records.length - 1]!.dynamodb.SequenceNumber}"},` +
+      `"records":${records.length},"eventSourceArn":"${records[0]!.eventSourceARN}"` +
+      (removed.length === 0
+        ? ""
+        : `,"removed":[${removed.map((r) => `{"key":${canonical(r.dynamodb.Keys)},"sequenceNumber":"${r.dynamodb.SequenceNumber}","oldImage":${canonical(r.dynamodb.OldImage)}}`).join(",")}]`) +
+      "}"
+    );
+  }
+
+  test("real writes, every attribute type, one key changed several times, deletes retained: the exact body with the deleted item's last state", async () => {
     const records = await recordWrites(async (r) => {
       await r.put({ id: { S: `${tag}-retain-1` }, s: { S: "x" }, n: { N: "12345678901234567890123456789012345678" }, b: { B: "AAEC/w==" } });
       await r.put({ id: { S: `${tag}-retain-2` }, ss: { SS: ["a", "b"] }, ns: { NS: ["1", "2.5"] }, bs: { BS: ["AA==", "AQ=="] } });
       await r.update({ id: { S: `${tag}-retain-1` } }, "SET m = :m", { ":m": { M: { l: { L: [{ NULL: true }, { BOOL: true }] } } } });
       await r.update({ id: { S: `${tag}-retain-1` } }, "SET c = :c", { ":c": { N: "2" } });
       await r.put({ id: { S: `${tag}-retain-1` }, replaced: { BOOL: false } });
+      await r.update({ id: { S: `${tag}-retain-2` } }, "SET m = :m, #10 = :n", { ":m": { M: { z: { S: "last" }, a: { L: [{ B: "/w==" }] } } }, ":n": { N: "-0.5" } }, { "#10": "10" });
       await r.delete({ id: { S: `${tag}-retain-2` } });
     });
-    expect(records.map((r) => r.eventName)).toEqual(["INSERT", "INSERT", "MODIFY", "MODIFY", "MODIFY", "REMOVE"]);
+    expect(records.map((r) => r.eventName)).toEqual(["INSERT", "INSERT", "MODIFY", "MODIFY", "MODIFY", "MODIFY", "REMOVE"]);
     const { handler, prefix, deletePolicy } = await coldStart();
     const { result, logs } = await captureLogs(() => handler({ Records: records }));
     expect(result).toEqual({ batchItemFailures: [] });
     const [manifest, ...more] = await manifestsUnder(prefix);
     expect(more).toEqual([]);
+    const remove = records[6]!;
     expect(manifest?.content).toEqual({
       version: 1,
       keys: [{ id: { S: `${tag}-retain-1` } }, { id: { S: `${tag}-retain-2` } }],
-      eventNames: ["INSERT", "MODIFY"],
-      sequenceNumbers: { first: records[0]!.dynamodb.SequenceNumber, last: records[4]!.dynamodb.SequenceNumber },
-      records: 5,
+      eventNames: ["INSERT", "MODIFY", "REMOVE"],
+      sequenceNumbers: { first: records[0]!.dynamodb.SequenceNumber, last: remove.dynamodb.SequenceNumber },
+      records: 7,
       eventSourceArn: recorder.eventSourceARN,
+      removed: [{ key: { id: { S: `${tag}-retain-2` } }, sequenceNumber: remove.dynamodb.SequenceNumber, oldImage: records[5]!.dynamodb.NewImage }],
     });
-    expect(logs[0]).toMatchObject({ records: 6, selected: 5, skipped: 1, distinctKeys: 2 });
+    // The last state: what the last MODIFY wrote, every type as stored (not the inserted state).
+    expect(remove.dynamodb.OldImage).toEqual(records[5]!.dynamodb.NewImage);
+    expect(remove.dynamodb.OldImage).not.toEqual(records[1]!.dynamodb.NewImage);
+    const body = expectedRetainBody(records, [{ id: { S: `${tag}-retain-1` } }, { id: { S: `${tag}-retain-2` } }], [remove]);
+    expect(manifest?.body).toBe(body);
+    expect(manifest?.key).toBe(`${prefix}${sha256(body)}.json`);
+    expect(logs).toEqual([expect.objectContaining({ records: 7, selected: 7, malformed: 0, distinctKeys: 2, removedItems: 1, removesWithoutOldImage: 0 })]);
+    expect(logs[0]).not.toHaveProperty("skipped");
     await expectNothingLost(records, result, prefix, deletePolicy);
   });
 
-  test("deletes mirrored: REMOVE keys go into the manifest", async () => {
+  test("retain, the last record of each key decides: REMOVE then INSERT no entry, INSERT then REMOVE an entry with the last image", async () => {
+    const before = await recordWrites((r) => r.put({ id: { S: `${tag}-lw-old` }, v: { S: "written before the batch" }, run: { N: String(prefixCounter) } }));
+    const records = await recordWrites(async (r) => {
+      await r.put({ id: { S: `${tag}-lw-back` }, v: { N: "1" } }); // deleted, then inserted again: no entry
+      await r.delete({ id: { S: `${tag}-lw-back` } });
+      await r.put({ id: { S: `${tag}-lw-back` }, v: { N: "2" } });
+      await r.put({ id: { S: `${tag}-lw-gone` }, v: { N: "1" } }); // inserted, modified, deleted: an entry with the modified state
+      await r.update({ id: { S: `${tag}-lw-gone` } }, "SET v = :v, w = :w", { ":v": { N: "10" }, ":w": { SS: ["b", "a"] } });
+      await r.delete({ id: { S: `${tag}-lw-gone` } });
+      await r.delete({ id: { S: `${tag}-lw-old` } }); // written before this batch, deleted in it: an entry
+      await r.put({ id: { S: `${tag}-lw-twice` }, v: { N: "1" } }); // deleted twice: the second delete's image
+      await r.delete({ id: { S: `${tag}-lw-twice` } });
+      await r.put({ id: { S: `${tag}-lw-twice` }, v: { N: "2" } });
+      await r.delete({ id: { S: `${tag}-lw-twice` } });
+    });
+    expect(records.map((r) => r.eventName)).toEqual(["INSERT", "REMOVE", "INSERT", "INSERT", "MODIFY", "REMOVE", "REMOVE", "INSERT", "REMOVE", "INSERT", "REMOVE"]);
+    expect(before).toHaveLength(1);
+    const { handler, prefix, deletePolicy } = await coldStart();
+    const { result, logs } = await captureLogs(() => handler({ Records: records }));
+    expect(result).toEqual({ batchItemFailures: [] });
+    const [manifest, ...more] = await manifestsUnder(prefix);
+    expect(more).toEqual([]);
+    const keys = ["back", "gone", "old", "twice"].map((name) => ({ id: { S: `${tag}-lw-${name}` } }));
+    const [removeGone, removeOld, removeTwice] = [records[5]!, records[6]!, records[10]!];
+    expect(manifest?.content.removed).toEqual([
+      { key: keys[1], sequenceNumber: removeGone.dynamodb.SequenceNumber, oldImage: { id: { S: `${tag}-lw-gone` }, v: { N: "10" }, w: { SS: ["b", "a"] } } },
+      { key: keys[2], sequenceNumber: removeOld.dynamodb.SequenceNumber, oldImage: before[0]!.dynamodb.NewImage },
+      { key: keys[3], sequenceNumber: removeTwice.dynamodb.SequenceNumber, oldImage: { id: { S: `${tag}-lw-twice` }, v: { N: "2" } } },
+    ]);
+    const body = expectedRetainBody(records, keys, [removeGone, removeOld, removeTwice]);
+    expect(manifest?.body).toBe(body);
+    expect(manifest?.key).toBe(`${prefix}${sha256(body)}.json`);
+    expect(logs[0]).toMatchObject({ records: 11, selected: 11, distinctKeys: 4, removedItems: 3 });
+    await expectNothingLost(records, result, prefix, deletePolicy);
+
+    // The same keys under mirror: dirty keys only, no removed field.
+    const mirror = await coldStart({ DELETE_POLICY: "mirror" });
+    expect((await captureLogs(() => mirror.handler({ Records: records }))).result).toEqual({ batchItemFailures: [] });
+    const [mirrored] = await manifestsUnder(mirror.prefix);
+    expect(mirrored?.content.keys).toEqual(keys);
+    expect(mirrored?.body).not.toContain('"removed"');
+    expect(mirrored?.body).toBe(expectedRetainBody(records, keys, []));
+  });
+
+  test("deletes mirrored: REMOVE keys go into the manifest, no removed items", async () => {
     const records = await recordWrites(async (r) => {
       await r.put({ id: { S: `${tag}-mirror-1` }, run: { N: String(prefixCounter) } });
       await r.delete({ id: { S: `${tag}-mirror-1` } });
@@ -197,25 +288,51 @@ describe.each([
     expect(result).toEqual({ batchItemFailures: [] });
     const [manifest] = await manifestsUnder(prefix);
     expect(manifest?.content).toMatchObject({ keys: [{ id: { S: `${tag}-mirror-1` } }, { id: { S: `${tag}-mirror-2` } }], eventNames: ["INSERT", "REMOVE"], records: 3 });
-    expect(logs[0]).toMatchObject({ selected: 3, skipped: 0 });
+    expect(manifest?.content).not.toHaveProperty("removed");
+    expect(logs[0]).toMatchObject({ records: 3, selected: 3, removedItems: 0 });
     await expectNothingLost(records.slice(1), result, prefix, deletePolicy);
   });
 
-  test("only REMOVE records under retain: no S3 write, no Glue call, success", async () => {
+  test("only a REMOVE under retain: a manifest with the removed item and a job run; an empty batch does nothing", async () => {
     const records = await recordWrites(async (r) => {
       await r.put({ id: { S: `${tag}-gone` }, run: { N: String(prefixCounter) } });
       await r.delete({ id: { S: `${tag}-gone` } });
     });
-    const { handler, prefix } = await coldStart();
+    const { handler, prefix, deletePolicy } = await coldStart();
     const { result, logs } = await captureLogs(() => handler({ Records: records.slice(1) }));
     expect(result).toEqual({ batchItemFailures: [] });
-    expect(logs).toEqual([expect.objectContaining({ records: 1, selected: 0, skipped: 1, distinctKeys: 0, noRun: "no selected records" })]);
-    expect(rig.s3.count()).toBe(0);
-    expect(rig.glue.count()).toBe(0);
-    expect(await manifestsUnder(prefix)).toEqual([]);
+    const body = expectedRetainBody(records.slice(1), [{ id: { S: `${tag}-gone` } }], [records[1]!]);
+    expect((await manifestsUnder(prefix)).map((m) => m.body)).toEqual([body]);
+    expect(JSON.parse(body).removed).toEqual([{ key: { id: { S: `${tag}-gone` } }, sequenceNumber: records[1]!.dynamodb.SequenceNumber, oldImage: records[0]!.dynamodb.NewImage }]);
+    expect(logs).toEqual([expect.objectContaining({ records: 1, selected: 1, distinctKeys: 1, removedItems: 1, startedRun: expect.any(String) })]);
+    expect(rig.glue.requests.map((r) => r.operation)).toEqual(["GetJobRuns", "StartJobRun"]);
+    await expectNothingLost(records.slice(1), result, prefix, deletePolicy);
+    rig.reset();
     const empty = await coldStart();
-    expect((await captureLogs(() => empty.handler({ Records: [] }))).result).toEqual({ batchItemFailures: [] });
+    const emptyRun = await captureLogs(() => empty.handler({ Records: [] }));
+    expect(emptyRun.result).toEqual({ batchItemFailures: [] });
+    expect(emptyRun.logs).toEqual([expect.objectContaining({ records: 0, selected: 0, noRun: "no selected records" })]);
     expect(rig.s3.count() + rig.glue.count()).toBe(0);
+  });
+
+  test("a REMOVE without OldImage under retain: still a dirty key, no removed item, a warning naming its sequence number", async () => {
+    const records = await recordWrites(async (r) => {
+      await r.put({ id: { S: `${tag}-keys-only` }, run: { N: String(prefixCounter) } });
+      await r.delete({ id: { S: `${tag}-keys-only` } });
+      await r.put({ id: { S: `${tag}-keys-only-2` }, run: { N: String(prefixCounter) } });
+    });
+    const batch = clone(records);
+    delete batch[1]!.dynamodb.OldImage; // what a KEYS_ONLY or NEW_IMAGE stream would deliver
+    const { handler, prefix } = await coldStart();
+    const { result, logs, errors, warnings } = await captureWithWarnings(() => handler({ Records: batch }));
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(errors).toEqual([]);
+    const seq = records[1]!.dynamodb.SequenceNumber;
+    expect(warnings).toEqual([[expect.objectContaining({ sequenceNumber: seq, eventID: records[1]!.eventID, index: 1, message: expect.stringContaining(seq) })]]);
+    const [manifest] = await manifestsUnder(prefix);
+    expect(manifest?.content.keys).toEqual([{ id: { S: `${tag}-keys-only` } }, { id: { S: `${tag}-keys-only-2` } }]);
+    expect(manifest?.content).not.toHaveProperty("removed");
+    expect(logs).toEqual([expect.objectContaining({ records: 3, selected: 3, removedItems: 0, removesWithoutOldImage: 1 })]);
   });
 
   test("composite keys: N partition + S sort, and a B partition key", async () => {
@@ -257,10 +374,11 @@ describe.each([
     expect(rig.s3.count()).toBe(1);
     expect(rig.s3.count("PUT")).toBe(1);
     expect(rig.glue.count()).toBeLessThanOrEqual(2);
-    expect(logs[0]).toMatchObject({ records: 1000, selected: 1000, distinctKeys: 250 });
+    expect(logs[0]).toMatchObject({ records: 1000, selected: 1000, malformed: 0, distinctKeys: 250, removedItems: 0 });
     const [manifest] = await manifestsUnder(prefix);
     expect(manifest?.content.keys).toHaveLength(250);
     expect(manifest?.content.eventNames).toEqual(["INSERT", "MODIFY"]);
+    expect(manifest?.content).not.toHaveProperty("removed");
   });
 
   describe("apply job runs", () => {
@@ -426,13 +544,32 @@ describe.each([
       await expectNothingLost(records, result, prefix, deletePolicy);
     });
 
-    test("a malformed record after a skipped REMOVE, with S3 failing: retry from the malformed record", async () => {
+    test("a malformed record after a REMOVE, with S3 failing: retry from the REMOVE (selected under retain too)", async () => {
       const removed = await recordWrites((r) => r.delete({ id: { S: `${tag}-bad-4` } }));
       const batch: unknown[] = [...clone(removed), { ...clone(records[0]!), eventSource: "aws:sqs" }, ...clone(records.slice(1))];
       const { handler } = await coldStart();
       rig.s3.failNext({ status: 500, code: "InternalError", times: 2 });
       const { result } = await captureLogs(() => handler({ Records: batch }));
-      expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: records[0]!.dynamodb.SequenceNumber }] });
+      expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: removed[0]!.dynamodb.SequenceNumber }] });
+    });
+
+    test("a REMOVE whose OldImage lacks the key under retain is malformed: reported, the others written with their removed items", async () => {
+      const removes = await recordWrites(async (r) => {
+        await r.put({ id: { S: `${tag}-bad-img-1` }, v: { N: "1" } });
+        await r.put({ id: { S: `${tag}-bad-img-2` }, v: { N: "2" } });
+        await r.delete({ id: { S: `${tag}-bad-img-1` } });
+        await r.delete({ id: { S: `${tag}-bad-img-2` } });
+      });
+      const batch = clone(removes);
+      delete batch[2]!.dynamodb.OldImage!.id;
+      const { handler, prefix, deletePolicy } = await coldStart();
+      const { result, errors } = await captureLogs(() => handler({ Records: batch }));
+      const badSeq = removes[2]!.dynamodb.SequenceNumber;
+      expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: badSeq }] });
+      expect(errors[0]).toMatchObject({ sequenceNumber: badSeq, reason: expect.stringMatching(/OldImage does not hold the record's key attribute id/) });
+      const [manifest] = await manifestsUnder(prefix);
+      expect(manifest?.content.removed).toEqual([{ key: { id: { S: `${tag}-bad-img-2` } }, sequenceNumber: removes[3]!.dynamodb.SequenceNumber, oldImage: removes[3]!.dynamodb.OldImage }]);
+      await expectNothingLost(removes, result, prefix, deletePolicy);
     });
   });
 

@@ -54,17 +54,22 @@ describe("canonicalJson", () => {
 });
 
 describe("selectRecords on the reference events", () => {
-  test.each(FIXTURES)("%s: every record is well formed; REMOVE selected only when mirrored", (name) => {
+  test.each(FIXTURES)("%s: every record is well formed and selected under both policies; a REMOVE keeps its OldImage under retain only", (name) => {
     const { Records } = readEvent(name);
-    const removes = Records.filter((r) => r.eventName === "REMOVE").length;
     const retain = selectRecords(Records, "retain");
     expect(retain.malformed).toEqual([]);
-    expect(retain.selected).toHaveLength(Records.length - removes);
-    expect(retain.skipped).toBe(removes);
+    expect(retain.removesWithoutImage).toEqual([]);
+    expect(retain.selected.map((r) => r.index)).toEqual(Records.map((_, i) => i));
+    retain.selected.forEach((selected, i) => {
+      const record = Records[i] as { eventName: string; dynamodb: { OldImage?: unknown } };
+      if (record.eventName === "REMOVE") expect(selected.oldImage).toEqual(record.dynamodb.OldImage);
+      else expect(selected).not.toHaveProperty("oldImage");
+    });
     const mirror = selectRecords(Records, "mirror");
     expect(mirror.malformed).toEqual([]);
+    expect(mirror.removesWithoutImage).toEqual([]);
     expect(mirror.selected.map((r) => r.index)).toEqual(Records.map((_, i) => i));
-    expect(mirror.skipped).toBe(0);
+    expect(mirror.selected.filter((r) => "oldImage" in r)).toEqual([]);
   });
 
   test("the AWS documentation example gives the documented manifest", () => {
@@ -76,6 +81,35 @@ describe("selectRecords on the reference events", () => {
       '"eventSourceArn":"arn:aws:dynamodb:us-east-2:123456789012:table/my-table/stream/2024-06-10T19:26:16.525"}';
     expect(manifest.body).toBe(body);
     expect(manifest.key).toBe(`changes/${createHash("sha256").update(body).digest("hex")}.json`);
+  });
+
+  test("INSERT, MODIFY, REMOVE of one key (aws-lambda-java-libs): under retain the exact body with the removed item; under mirror without", () => {
+    const { Records } = readEvent("java-libs_tests_ddb_dynamo_event.json");
+    const common =
+      '{"version":1,"keys":[{"Id":{"N":"101"}}],"eventNames":["INSERT","MODIFY","REMOVE"],' +
+      '"sequenceNumbers":{"first":"4421584500000000017450439091","last":"4421584500000000017450439093"},"records":3,' +
+      '"eventSourceArn":"arn:aws:dynamodb:eu-central-1:123456789012:table/ExampleTableWithStream/stream/2015-06-27T00:48:05.899"';
+    // The file lists OldImage's "Message" before "Id": canonical JSON sorts them.
+    const retainBody =
+      common +
+      ',"removed":[{"key":{"Id":{"N":"101"}},"sequenceNumber":"4421584500000000017450439093","oldImage":{"Id":{"N":"101"},"Message":{"S":"This item has changed"}}}]}';
+    const retain = buildManifest(selectRecords(Records, "retain").selected, "changes/");
+    expect(retain.body).toBe(retainBody);
+    expect(retain.key).toBe(`changes/${createHash("sha256").update(retainBody).digest("hex")}.json`);
+    const removeRecord = Records[2] as { dynamodb: { OldImage: unknown } };
+    expect(retain.content.removed).toEqual([{ key: { Id: { N: "101" } }, sequenceNumber: "4421584500000000017450439093", oldImage: removeRecord.dynamodb.OldImage }]);
+    expect(JSON.parse(retain.body)).toEqual(retain.content);
+
+    const mirror = buildManifest(selectRecords(Records, "mirror").selected, "changes/");
+    expect(mirror.body).toBe(`${common}}`);
+    expect(mirror.content).not.toHaveProperty("removed");
+  });
+
+  test("a REMOVE followed by an INSERT of another key (aws-lambda-java-libs event model): the removed item is listed", () => {
+    const { Records } = readEvent("java-libs_event_models_dynamodb_event.json");
+    const manifest = buildManifest(selectRecords(Records, "retain").selected, "changes/");
+    expect(manifest.content.keys).toEqual([{ Id: { N: "101" } }, { Id: { N: "147" } }]);
+    expect(manifest.content.removed).toEqual([{ key: { Id: { N: "101" } }, sequenceNumber: "333", oldImage: { Message: { S: "This item has changed" }, Id: { N: "101" } } }]);
   });
 
   test("composite keys from aws-lambda-go are rebuilt with sorted attribute names", () => {
@@ -128,5 +162,124 @@ describe("selectRecords on malformed input", () => {
     expect(b.key).toBe(a.key);
     expect(buildManifest(selectRecords([good("1", "b")], "retain").selected, "changes/").key).not.toBe(a.key);
     expect(JSON.parse(a.body).keys).toEqual([{ id: { S: "a" } }, { id: { S: "b" } }]);
+  });
+});
+
+describe("removed items (DELETE_POLICY=retain)", () => {
+  const ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/api-pagos/stream/x";
+  type Key = Record<string, Record<string, string>>;
+  const record = (seq: string, eventName: string, key: Key, images: { old?: unknown; new?: unknown } = {}): Record<string, unknown> => ({
+    eventName,
+    eventSource: "aws:dynamodb",
+    eventSourceARN: ARN,
+    eventID: `e${seq}`,
+    dynamodb: {
+      Keys: key,
+      ...(images.new !== undefined ? { NewImage: images.new } : {}),
+      ...(images.old !== undefined ? { OldImage: images.old } : {}),
+      SequenceNumber: seq,
+    },
+  });
+  const item = (id: string, v: string): Record<string, unknown> => ({ v: { S: v }, id: { S: id }, l: { L: [{ NS: ["2", "1"] }, { M: { b: { NULL: true }, a: { BOOL: false } } }] } });
+  const insert = (seq: string, id: string, v: string) => record(seq, "INSERT", { id: { S: id } }, { new: item(id, v) });
+  const modify = (seq: string, id: string, from: string, to: string) => record(seq, "MODIFY", { id: { S: id } }, { old: item(id, from), new: item(id, to) });
+  const remove = (seq: string, id: string, v?: string) => record(seq, "REMOVE", { id: { S: id } }, v === undefined ? {} : { old: item(id, v) });
+
+  test("the last record of a key decides: REMOVE then INSERT gives no entry, INSERT then REMOVE one, with the last REMOVE's image and sequence number", () => {
+    const records = [
+      remove("10", "a", "a0"), // then inserted again: the current state is in the source, no entry
+      insert("11", "a", "a1"),
+      insert("12", "b", "b1"), // inserted and deleted in the same batch: entry
+      remove("13", "b", "b1"),
+      modify("14", "c", "c0", "c1"), // modified, deleted, inserted, modified, deleted: the last image
+      remove("15", "c", "c1"),
+      insert("16", "c", "c2"),
+      modify("17", "c", "c2", "c3"),
+      remove("18", "c", "c3"),
+      modify("19", "d", "d0", "d1"), // not deleted: no entry
+    ];
+    const { selected, malformed, removesWithoutImage } = selectRecords(records, "retain");
+    expect([malformed, removesWithoutImage]).toEqual([[], []]);
+    expect(selected).toHaveLength(10);
+    const manifest = buildManifest(selected, "changes/");
+    expect(manifest.content.keys).toEqual(["a", "b", "c", "d"].map((id) => ({ id: { S: id } })));
+    expect(manifest.content.eventNames).toEqual(["INSERT", "MODIFY", "REMOVE"]);
+    expect(manifest.content.removed).toEqual([
+      { key: { id: { S: "b" } }, sequenceNumber: "13", oldImage: item("b", "b1") },
+      { key: { id: { S: "c" } }, sequenceNumber: "18", oldImage: item("c", "c3") },
+    ]);
+    const image = (id: string, v: string): string => `{"id":{"S":"${id}"},"l":{"L":[{"NS":["2","1"]},{"M":{"a":{"BOOL":false},"b":{"NULL":true}}}]},"v":{"S":"${v}"}}`;
+    const body =
+      '{"version":1,"keys":[{"id":{"S":"a"}},{"id":{"S":"b"}},{"id":{"S":"c"}},{"id":{"S":"d"}}],"eventNames":["INSERT","MODIFY","REMOVE"],' +
+      `"sequenceNumbers":{"first":"10","last":"19"},"records":10,"eventSourceArn":"${ARN}",` +
+      `"removed":[{"key":{"id":{"S":"b"}},"sequenceNumber":"13","oldImage":${image("b", "b1")}},{"key":{"id":{"S":"c"}},"sequenceNumber":"18","oldImage":${image("c", "c3")}}]}`;
+    expect(manifest.body).toBe(body);
+    expect(manifest.key).toBe(`changes/${createHash("sha256").update(body).digest("hex")}.json`);
+    // The same batch, the same bytes.
+    expect(buildManifest(selectRecords(JSON.parse(JSON.stringify(records)), "retain").selected, "changes/").body).toBe(body);
+  });
+
+  test("under mirror the same batch has no removed field: REMOVE keys are dirty keys only", () => {
+    const records = [insert("1", "b", "b1"), remove("2", "b", "b1"), remove("3", "z", "z0")];
+    const { selected, removesWithoutImage } = selectRecords(records, "mirror");
+    expect(removesWithoutImage).toEqual([]);
+    const manifest = buildManifest(selected, "changes/");
+    expect(manifest.content.keys).toEqual([{ id: { S: "b" } }, { id: { S: "z" } }]);
+    expect(manifest.content).not.toHaveProperty("removed");
+    expect(manifest.body).not.toContain("removed");
+  });
+
+  test("no key ends removed: the field is absent, the body has only the members it always had", () => {
+    const withRemove = buildManifest(selectRecords([remove("1", "a", "a0"), insert("2", "a", "a1")], "retain").selected, "changes/");
+    expect(withRemove.content).not.toHaveProperty("removed");
+    expect(withRemove.body).toBe(
+      `{"version":1,"keys":[{"id":{"S":"a"}}],"eventNames":["INSERT","REMOVE"],"sequenceNumbers":{"first":"1","last":"2"},"records":2,"eventSourceArn":"${ARN}"}`,
+    );
+  });
+
+  test("entries are sorted by the canonical JSON of the key (typed, integer-like attribute names included)", () => {
+    const key = (pk: Record<string, string>, sk: string): Key => ({ sk: { S: sk }, "10": pk });
+    const image = (k: Key) => ({ ...k, x: { BOOL: true } });
+    const records = [
+      record("1", "REMOVE", key({ S: "1" }, "b"), { old: image(key({ S: "1" }, "b")) }),
+      record("2", "REMOVE", key({ N: "1" }, "z"), { old: image(key({ N: "1" }, "z")) }),
+      record("3", "REMOVE", key({ S: "1" }, "a"), { old: image(key({ S: "1" }, "a")) }),
+    ];
+    const manifest = buildManifest(selectRecords(records, "retain").selected, "p/");
+    expect(manifest.content.removed?.map((entry) => entry.sequenceNumber)).toEqual(["2", "3", "1"]);
+    expect(manifest.content.removed?.map((entry) => canonicalJson(entry.key))).toEqual(manifest.content.keys.map(canonicalJson));
+    expect(manifest.body).toContain('"removed":[{"key":{"10":{"N":"1"},"sk":{"S":"z"}},"sequenceNumber":"2","oldImage":{"10":{"N":"1"},"sk":{"S":"z"},"x":{"BOOL":true}}}');
+  });
+
+  test("a REMOVE without OldImage is still a dirty key, has no entry, and is reported; the key's earlier REMOVE image is not used", () => {
+    const records = [insert("1", "a", "a1"), remove("2", "a"), remove("3", "b", "b0"), insert("4", "b", "b1"), remove("5", "b")];
+    const { selected, malformed, removesWithoutImage } = selectRecords(records, "retain");
+    expect(malformed).toEqual([]);
+    expect(removesWithoutImage).toEqual([
+      { index: 1, eventID: "e2", sequenceNumber: "2" },
+      { index: 4, eventID: "e5", sequenceNumber: "5" },
+    ]);
+    const manifest = buildManifest(selected, "changes/");
+    expect(manifest.content.keys).toEqual([{ id: { S: "a" } }, { id: { S: "b" } }]);
+    expect(manifest.content).not.toHaveProperty("removed");
+  });
+
+  test.each<[string, unknown, RegExp]>([
+    ["not an object", "gone", /OldImage is not an object/],
+    ["a list", [{ id: { S: "a" } }], /OldImage is not an object/],
+    ["without the key attribute", { v: { S: "x" } }, /OldImage does not hold the record's key attribute id/],
+    ["with another key value", { id: { S: "other" } }, /OldImage does not hold the record's key attribute id/],
+    ["with the key typed differently", { id: { N: "1" } }, /OldImage does not hold the record's key attribute id/],
+    ["with a value that is not an attribute value", { id: { S: "a" }, v: "x" }, /OldImage\.v is not an attribute value/],
+    ["with an unknown type", { id: { S: "a" }, v: { X: "1" } }, /OldImage\.v is not an attribute value/],
+  ])("an OldImage %s makes a REMOVE malformed under retain (not under mirror)", (_, oldImage, reason) => {
+    const bad = record("5", "REMOVE", { id: { S: "a" } }, { old: oldImage });
+    const batch = [insert("1", "x", "x"), bad, insert("9", "y", "y")];
+    const retain = selectRecords(batch, "retain");
+    expect(retain.malformed).toEqual([{ index: 1, sequenceNumber: "5", eventID: "e5", reason: expect.stringMatching(reason) }]);
+    expect(retain.selected.map((r) => r.sequenceNumber)).toEqual(["1", "9"]);
+    const mirror = selectRecords(batch, "mirror");
+    expect(mirror.malformed).toEqual([]);
+    expect(mirror.selected.map((r) => r.sequenceNumber)).toEqual(["1", "5", "9"]);
   });
 });

@@ -12,9 +12,9 @@
 import { keyAt, randomAttributes, seededRandom, writeRandomChanges } from "./helpers/e2e-changes";
 import { backupProblems, startPipeline, type Pipeline } from "./helpers/e2e-pipeline";
 import { e2eEnvironment, type E2eEnvironment } from "./helpers/e2e-stack";
-import { StreamPoller, type BatchResponse, type EventSourceMappingSettings } from "./helpers/e2e-stream-poller";
+import { matchesPattern, StreamPoller, type BatchResponse, type EventSourceMappingSettings } from "./helpers/e2e-stream-poller";
 import { startLocalGlue, type JobRunOutcome } from "./helpers/local-glue";
-import type { StreamRecord } from "./helpers/stream-records";
+import type { StreamRecord, StreamRecorder } from "./helpers/stream-records";
 
 jest.setTimeout(60_000);
 
@@ -52,9 +52,13 @@ async function report(name: string, pipeline: Pipeline): Promise<void> {
   );
 }
 
-async function expectInStep(pipeline: Pipeline, retained: "last-state" | "some-state" = "some-state"): Promise<void> {
+/**
+ * Drains the pipeline and compares the backup with what it must hold: the source, and under
+ * retain every deleted item's last state (see expectedBackup in helpers/e2e-pipeline.ts).
+ */
+async function expectInStep(pipeline: Pipeline): Promise<void> {
   expect(await pipeline.drain()).toEqual([]); // drained, and no manifest was rejected as malformed
-  const problems = await backupProblems(pipeline, retained);
+  const problems = await backupProblems(pipeline);
   expect({ count: problems.length, first: problems.slice(0, 5) }).toEqual({ count: 0, first: [] });
   expect(pipeline.glue.problems()).toEqual([]); // every Glue request valid for the real API
 }
@@ -62,10 +66,20 @@ async function expectInStep(pipeline: Pipeline, retained: "last-state" | "some-s
 const scanBoth = (pipeline: Pipeline): Promise<Map<string, string>[]> =>
   Promise.all([pipeline.scan(pipeline.environment.sourceTable.name), pipeline.scan(pipeline.environment.backupTable.name)]);
 
-/** Inserts, then modifies, then deletes, each phase drained and compared. */
+/** Sizes of the source and the backup after insertsModifiesDeletes: 62 keys written, 25 left in the source. */
+const AFTER_INSERTS_MODIFIES_DELETES = { source: 25, keysWritten: 62 };
+
+/**
+ * Inserts, then modifies, then deletes, each phase drained and compared; then changes and deletes
+ * of the same items close together: within one batching window (one batch, so the run that
+ * applies it reads the source after the deletes), and in consecutive batches (the deletes reach
+ * the stream while the run started for the writes has barely started, if at all).
+ */
 async function insertsModifiesDeletes(pipeline: Pipeline, seed: number): Promise<void> {
   const { schema } = pipeline.environment.sourceTable;
   const random = seededRandom(seed);
+  const update = (r: StreamRecorder, i: number) =>
+    r.update(keyAt(schema, i), "SET amount = :a REMOVE #raw ADD tags :t", { ":a": { N: String(Math.floor(random() * 1e6) / 100) }, ":t": { SS: [`m${i}`] } }, { "#raw": "raw" });
   await pipeline.write(async (r) => {
     for (let i = 0; i < 40; i += 1) await r.put({ ...keyAt(schema, i), ...randomAttributes(random) });
   });
@@ -75,27 +89,69 @@ async function insertsModifiesDeletes(pipeline: Pipeline, seed: number): Promise
   expect(pipeline.poller.stats.batches).toBe(0);
   await pipeline.advance(1);
   expect(pipeline.poller.stats.batches).toBe(1);
-  await expectInStep(pipeline, "last-state");
+  await expectInStep(pipeline);
   await pipeline.write(async (r) => {
     for (let i = 0; i < 40; i += 2) {
       if (i % 4 === 0) await r.put({ ...keyAt(schema, i), ...randomAttributes(random) });
       else await r.update(keyAt(schema, i), "SET amount = :a REMOVE #raw ADD tags :t", { ":a": { N: "-0.5" }, ":t": { SS: ["modified"] } }, { "#raw": "raw" });
     }
   });
-  await expectInStep(pipeline, "last-state");
+  await expectInStep(pipeline);
   await pipeline.write(async (r) => {
     for (let i = 0; i < 40; i += 3) await r.delete(keyAt(schema, i));
   });
-  await expectInStep(pipeline, "last-state");
+  await expectInStep(pipeline);
+
+  // One batching window, one batch: every change below is in the stream before the batch closes.
+  const batchesBefore = pipeline.poller.stats.batches;
+  const recordsBefore = pipeline.recorder.records.length;
+  await pipeline.write(async (r) => {
+    for (let i = 40; i < 52; i += 1) await r.put({ ...keyAt(schema, i), ...randomAttributes(random) }); // new items
+    for (let i = 40; i < 46; i += 1) await update(r, i); // ... modified
+    for (let i = 40; i < 48; i += 1) await r.delete(keyAt(schema, i)); // ... and deleted: 40-45 modified, 46-47 as inserted
+    for (const i of [1, 2, 4]) await update(r, i); // existing items modified, then deleted
+    for (const i of [1, 2, 4, 5]) await r.delete(keyAt(schema, i)); // (5 as it already was)
+    await r.put({ ...keyAt(schema, 0), ...randomAttributes(random) }); // deleted earlier: inserted again, modified, deleted again
+    await update(r, 0);
+    await r.delete(keyAt(schema, 0));
+    await r.put({ ...keyAt(schema, 3), ...randomAttributes(random) }); // deleted earlier: inserted again (stays)
+    await r.delete(keyAt(schema, 7)); // deleted, then inserted again (stays)
+    await r.put({ ...keyAt(schema, 7), ...randomAttributes(random) });
+  });
+  expect(pipeline.recorder.records.length - recordsBefore).toBeLessThanOrEqual(pipeline.environment.eventSourceMapping.batchSize);
+  await pipeline.advance(windowMs);
+  expect(pipeline.poller.stats.batches).toBe(batchesBefore + 1);
+  await expectInStep(pipeline);
+
+  // Consecutive batches: written (a run starts for them), then deleted at once, in the next batch.
+  await pipeline.write(async (r) => {
+    for (let i = 60; i < 70; i += 1) await r.put({ ...keyAt(schema, i), ...randomAttributes(random) });
+    for (const i of [8, 10]) await update(r, i);
+  }, windowMs);
+  expect(pipeline.poller.stats.batches).toBe(batchesBefore + 2);
+  await pipeline.write(async (r) => {
+    for (let i = 60; i < 70; i += 1) await r.delete(keyAt(schema, i));
+    for (const i of [8, 10]) await r.delete(keyAt(schema, i));
+  }, windowMs);
+  expect(pipeline.poller.stats.batches).toBe(batchesBefore + 3);
+  await expectInStep(pipeline);
 }
 
 describe("end to end: a change written to api-pagos shows up in api-pos-backup", () => {
-  test("inserts, modifies, deletes; deletes: retain (default config) keeps deleted items in the backup", async () => {
+  test("inserts, modifies, deletes; deletes: retain (default config) keeps every deleted item's last state, even when deleted right after a write", async () => {
+    // The synthesized mapping's filter (read from the stack, not written here) must let REMOVE
+    // records through under retain: the function needs their OldImage.
+    const { filterPatterns } = retainEnv.eventSourceMapping;
+    expect(filterPatterns.length === 0 || filterPatterns.some((pattern) => matchesPattern(pattern, { eventName: "REMOVE" }))).toBe(true);
     const pipeline = await start(retainEnv);
     await insertsModifiesDeletes(pipeline, 1);
     const [source, backup] = await scanBoth(pipeline);
-    expect([source.size, backup.size]).toEqual([26, 40]);
-    expect(pipeline.poller.stats.filtered).toBe(14); // the REMOVE records never reach the function
+    expect([source.size, backup.size]).toEqual([AFTER_INSERTS_MODIFIES_DELETES.source, AFTER_INSERTS_MODIFIES_DELETES.keysWritten]);
+    expect(pipeline.poller.stats.filtered).toBe(0); // the REMOVE records reach the function
+    // The function listed the deleted items' last states in its manifests (the apply job keeps
+    // them): 14 in the delete phase, 13 in the one-window batch, 12 in the batch after the writes.
+    const removedItems = pipeline.handlerLogs.map(({ line }) => line.removedItems).filter((n): n is number => typeof n === "number" && n > 0);
+    expect(removedItems).toEqual([14, 13, 12]);
     await report("retain: inserts, modifies, deletes", pipeline);
   });
 
@@ -103,7 +159,8 @@ describe("end to end: a change written to api-pagos shows up in api-pos-backup",
     const pipeline = await start(mirrorEnv);
     await insertsModifiesDeletes(pipeline, 2);
     const [source, backup] = await scanBoth(pipeline);
-    expect([source.size, backup.size]).toEqual([26, 26]);
+    expect([source.size, backup.size]).toEqual([AFTER_INSERTS_MODIFIES_DELETES.source, AFTER_INSERTS_MODIFIES_DELETES.source]);
+    expect(pipeline.handlerLogs.filter(({ line }) => typeof line.removedItems === "number" && line.removedItems > 0)).toEqual([]);
     await report("mirror: inserts, modifies, deletes", pipeline);
   });
 

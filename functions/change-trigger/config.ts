@@ -9,7 +9,10 @@ export interface ChangeTriggerConfig {
   readonly manifestPrefix: string;
   /** Name of the Glue job that applies the manifests. */
   readonly applyJobName: string;
-  /** `retain`: REMOVE records are skipped; `mirror`: their keys go into the manifest too. */
+  /**
+   * Both: REMOVE keys are dirty keys. `retain`: the manifest also carries the last state (OldImage)
+   * of each item deleted in the batch, which the backup keeps; `mirror`: the backup follows deletes.
+   */
   readonly deletePolicy: DeletePolicy;
   /** S3 path-style addressing (needed by local S3 servers); from AWS_S3_FORCE_PATH_STYLE. */
   readonly s3ForcePathStyle: boolean;

@@ -9,6 +9,11 @@
  *
  * Per batch: one PutObject and at most two Glue calls (GetJobRuns, StartJobRun), whatever its
  * size. Returns Lambda's ReportBatchItemFailures response.
+ *
+ * Every well-formed record's key is a dirty key, REMOVE included, under both delete policies.
+ * Under DELETE_POLICY=retain the manifest also lists, in `removed`, the last state (OldImage) of
+ * each key whose last record in the batch is a REMOVE, so the backup keeps an item deleted before
+ * the apply job read it, with its last state.
  */
 import { GlueClient } from "@aws-sdk/client-glue";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
@@ -42,8 +47,7 @@ function errorFields(error: unknown): { errorName: string; errorMessage: string 
  *   right), and should the malformed record exhaust its retries and the rest of its batch go to
  *   the dead-letter queue instead of being processed, their changes are not lost.
  * - the manifest write or the job start failed: nothing selected is durably handled; retry from
- *   the first selected record (or from the first malformed record if that comes earlier;
- *   skipped records before it need nothing).
+ *   the first selected record (or from the first malformed record if that comes earlier).
  * A record without a usable sequence number cannot be named: the nearest earlier record is
  * named instead (retrying one extra, already handled record is harmless). If there is none,
  * undefined: the caller throws, and Lambda retries (or bisects) the whole batch.
@@ -71,7 +75,7 @@ export async function handler(event: DynamoDBStreamEvent): Promise<StreamBatchRe
   const records: readonly unknown[] | undefined = Array.isArray(event?.Records) ? event.Records : undefined;
   if (records === undefined) throw new Error("change-trigger: the event has no Records array (not a DynamoDB stream batch)");
 
-  const { selected, skipped, malformed } = selectRecords(records, config.deletePolicy);
+  const { selected, malformed, removesWithoutImage } = selectRecords(records, config.deletePolicy);
   for (const bad of malformed) {
     console.error({
       message: `malformed stream record ${bad.sequenceNumber ?? "(no sequence number)"}: reported as failed, not processed`,
@@ -81,13 +85,24 @@ export async function handler(event: DynamoDBStreamEvent): Promise<StreamBatchRe
       reason: bad.reason,
     });
   }
+  for (const remove of removesWithoutImage) {
+    // The stack configures NEW_AND_OLD_IMAGES: a REMOVE without OldImage means a misconfigured stream.
+    console.warn({
+      message: `REMOVE record ${remove.sequenceNumber} has no OldImage (is the stream NEW_AND_OLD_IMAGES?): its key is applied, but the backup cannot be given the deleted item's last state from this record`,
+      sequenceNumber: remove.sequenceNumber,
+      eventID: remove.eventID ?? null,
+      index: remove.index,
+    });
+  }
+  // records = selected + malformed: no well-formed record is skipped under either delete policy.
   const summary: Record<string, unknown> = {
     message: "change-trigger batch",
     records: records.length,
     selected: selected.length,
-    skipped,
     malformed: malformed.length,
     distinctKeys: 0,
+    removedItems: 0,
+    removesWithoutOldImage: removesWithoutImage.length,
   };
   const firstMalformed = malformed[0]?.index;
 
@@ -99,6 +114,7 @@ export async function handler(event: DynamoDBStreamEvent): Promise<StreamBatchRe
     try {
       const manifest = buildManifest(selected, config.manifestPrefix);
       summary.distinctKeys = manifest.content.keys.length;
+      summary.removedItems = manifest.content.removed?.length ?? 0;
       summary.manifestKey = manifest.key;
       step = "s3:PutObject";
       await s3.send(

@@ -1,7 +1,7 @@
 /** The change manifest: its body (the contract read by the Glue job) and its content-derived name. */
 import { createHash } from "node:crypto";
 import { canonicalJson } from "./canonical-json";
-import { distinctKeys, type SelectedRecord } from "./records";
+import { distinctKeys, removedItems, type RemovedItem, type SelectedRecord } from "./records";
 import type { AttributeMap } from "./types";
 
 /** Body of a manifest, format version 1. Do not change without changing the Glue job. */
@@ -16,6 +16,14 @@ export interface ManifestBody {
   /** Number of selected records. */
   readonly records: number;
   readonly eventSourceArn: string;
+  /**
+   * Optional, present only when non-empty (DELETE_POLICY=retain): one entry per key whose last
+   * selected record in the batch is a REMOVE carrying an OldImage, sorted by the canonical JSON
+   * of the key: `{"key": <typed key>, "sequenceNumber": "<digits>", "oldImage": <typed item>}`.
+   * Every such key is also in `keys`. Lets the apply job keep an item's last state in the backup
+   * even when the item was gone from the source before a run read it.
+   */
+  readonly removed?: RemovedItem[];
 }
 
 export interface Manifest {
@@ -29,6 +37,7 @@ export function buildManifest(selected: readonly SelectedRecord[], prefix: strin
   const first = selected[0];
   const last = selected[selected.length - 1];
   if (first === undefined || last === undefined) throw new Error("buildManifest: no selected record");
+  const removed = removedItems(selected);
   const content: ManifestBody = {
     version: 1,
     keys: distinctKeys(selected),
@@ -36,17 +45,23 @@ export function buildManifest(selected: readonly SelectedRecord[], prefix: strin
     sequenceNumbers: { first: first.sequenceNumber, last: last.sequenceNumber },
     records: selected.length,
     eventSourceArn: first.eventSourceArn,
+    ...(removed.length > 0 ? { removed } : {}),
   };
   // Members in the contract's order; every key map in canonical JSON (sorted attribute names:
   // JSON.stringify would put integer-like names such as "10" first, in numeric order). The bytes
-  // depend only on the content.
+  // depend only on the content. Without removed items the field is absent, so such a batch gives
+  // the same bytes (and name) as before the field existed.
+  const removedJson = (entry: RemovedItem): string =>
+    `{"key":${canonicalJson(entry.key)},"sequenceNumber":${JSON.stringify(entry.sequenceNumber)},"oldImage":${canonicalJson(entry.oldImage)}}`;
   const body =
     `{"version":${content.version},` +
     `"keys":[${content.keys.map(canonicalJson).join(",")}],` +
     `"eventNames":${JSON.stringify(content.eventNames)},` +
     `"sequenceNumbers":${JSON.stringify({ first: content.sequenceNumbers.first, last: content.sequenceNumbers.last })},` +
     `"records":${content.records},` +
-    `"eventSourceArn":${JSON.stringify(content.eventSourceArn)}}`;
+    `"eventSourceArn":${JSON.stringify(content.eventSourceArn)}` +
+    (content.removed === undefined ? "" : `,"removed":[${content.removed.map(removedJson).join(",")}]`) +
+    "}";
   const digest = createHash("sha256").update(body, "utf8").digest("hex");
   return { key: `${prefix}${digest}.json`, body, content };
 }

@@ -1,4 +1,4 @@
-/** Which stream records matter, and the distinct keys they name. */
+/** Which stream records matter, the distinct keys they name, and the last images of removed items. */
 import { canonicalJson } from "./canonical-json";
 import type { DeletePolicy } from "./config";
 import type { AttributeMap, StreamEventName } from "./types";
@@ -12,6 +12,11 @@ export interface SelectedRecord {
   /** The key, rebuilt in canonical form: sorted attribute names, one S/N/B member each. */
   readonly keys: AttributeMap;
   readonly eventSourceArn: string;
+  /**
+   * A REMOVE's dynamodb.OldImage (the item's last state before the delete), kept only under
+   * DELETE_POLICY=retain: the backup keeps that state.
+   */
+  readonly oldImage?: AttributeMap;
 }
 
 /** A record that cannot be handled: it is reported as a batch item failure, never dropped. */
@@ -23,22 +28,40 @@ export interface MalformedRecord {
   readonly reason: string;
 }
 
+/** A REMOVE under DELETE_POLICY=retain without an OldImage (a stream not NEW_AND_OLD_IMAGES). */
+export interface RemoveWithoutImage {
+  readonly index: number;
+  readonly eventID?: string;
+  readonly sequenceNumber: string;
+}
+
 export interface Selection {
+  /** Every well-formed record (INSERT, MODIFY and REMOVE, under both delete policies). */
   readonly selected: SelectedRecord[];
-  /** Well-formed records that need no action (REMOVE under DELETE_POLICY=retain). */
-  readonly skipped: number;
   readonly malformed: MalformedRecord[];
+  /** Selected REMOVE records that should carry an OldImage (retain) and do not. */
+  readonly removesWithoutImage: RemoveWithoutImage[];
+}
+
+/** One item deleted from the source whose last state the backup keeps (manifest field `removed`). */
+export interface RemovedItem {
+  readonly key: AttributeMap;
+  /** Sequence number of the REMOVE record. */
+  readonly sequenceNumber: string;
+  /** The REMOVE record's dynamodb.OldImage. */
+  readonly oldImage: AttributeMap;
 }
 
 const EVENT_NAMES: readonly string[] = ["INSERT", "MODIFY", "REMOVE"];
 const KEY_TYPES: readonly string[] = ["S", "N", "B"];
+const VALUE_TYPES: readonly string[] = ["S", "N", "B", "SS", "NS", "BS", "M", "L", "BOOL", "NULL"];
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 type Parsed =
-  | { ok: true; eventName: StreamEventName; sequenceNumber: string; keys: AttributeMap; eventSourceArn: string }
+  | { ok: true; eventName: StreamEventName; sequenceNumber: string; keys: AttributeMap; eventSourceArn: string; oldImage: unknown; eventID?: string }
   | { ok: false; sequenceNumber?: string; eventID?: string; reason: string };
 
 /** The record's stream sequence number (a decimal string), if it carries a usable one. */
@@ -84,42 +107,94 @@ function parseRecord(record: unknown): Parsed {
     sequenceNumber,
     keys,
     eventSourceArn: record.eventSourceARN,
+    oldImage: data.OldImage,
+    eventID,
   };
 }
 
 /**
- * Classifies every record of the batch: INSERT and MODIFY are selected, REMOVE too when deletes
- * are mirrored (otherwise skipped); anything that is not a usable DynamoDB stream record is
- * malformed.
+ * Why an OldImage cannot be kept as the item's last state, or undefined when it can: it must be
+ * an item (an object of typed attribute values, exactly one known type member each) holding the
+ * record's key attributes with the record's key values. Deeper levels are not inspected: they are
+ * DynamoDB's own output, and the apply job writes them with DynamoDB's validation.
+ */
+function oldImageProblem(image: unknown, keys: AttributeMap): string | undefined {
+  if (!isObject(image)) return "dynamodb.OldImage is not an object";
+  for (const [name, value] of Object.entries(image)) {
+    const types = isObject(value) ? Object.keys(value) : [];
+    if (types.length !== 1 || !VALUE_TYPES.includes(types[0]!)) {
+      return `dynamodb.OldImage.${name} is not an attribute value (exactly one of ${VALUE_TYPES.join(", ")})`;
+    }
+  }
+  for (const [name, value] of Object.entries(keys)) {
+    if (image[name] === undefined || canonicalJson(image[name]) !== canonicalJson(value)) {
+      return `dynamodb.OldImage does not hold the record's key attribute ${name} with its value`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Classifies every record of the batch: every well-formed INSERT, MODIFY and REMOVE is selected
+ * (its key is a dirty key under both delete policies); anything that is not a usable DynamoDB
+ * stream record is malformed. Under `retain` a REMOVE also keeps its OldImage (the backup keeps
+ * the item's last state); a REMOVE without one is still selected and listed in
+ * removesWithoutImage; an OldImage that is not an item holding the record's key makes the record
+ * malformed. Under `mirror` images are not used.
  */
 export function selectRecords(records: readonly unknown[], deletePolicy: DeletePolicy): Selection {
   const selected: SelectedRecord[] = [];
   const malformed: MalformedRecord[] = [];
-  let skipped = 0;
+  const removesWithoutImage: RemoveWithoutImage[] = [];
   records.forEach((record, index) => {
     const parsed = parseRecord(record);
     if (!parsed.ok) {
       malformed.push({ index, sequenceNumber: parsed.sequenceNumber, eventID: parsed.eventID, reason: parsed.reason });
-    } else if (parsed.eventName === "REMOVE" && deletePolicy === "retain") {
-      skipped += 1;
-    } else {
-      selected.push({
-        index,
-        eventName: parsed.eventName,
-        sequenceNumber: parsed.sequenceNumber,
-        keys: parsed.keys,
-        eventSourceArn: parsed.eventSourceArn,
-      });
+      return;
     }
+    const { eventName, sequenceNumber, keys, eventSourceArn } = parsed;
+    let oldImage: AttributeMap | undefined;
+    if (eventName === "REMOVE" && deletePolicy === "retain") {
+      if (parsed.oldImage === undefined) {
+        removesWithoutImage.push({ index, eventID: parsed.eventID, sequenceNumber });
+      } else {
+        const problem = oldImageProblem(parsed.oldImage, keys);
+        if (problem !== undefined) {
+          malformed.push({ index, sequenceNumber, eventID: parsed.eventID, reason: problem });
+          return;
+        }
+        oldImage = parsed.oldImage as AttributeMap;
+      }
+    }
+    selected.push({ index, eventName, sequenceNumber, keys, eventSourceArn, ...(oldImage !== undefined ? { oldImage } : {}) });
   });
-  return { selected, skipped, malformed };
+  return { selected, malformed, removesWithoutImage };
 }
+
+const byCanonical = <T>(entries: Map<string, T>): T[] =>
+  [...entries.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, value]) => value);
 
 /** The distinct keys of the selected records (exact typed comparison), sorted by canonical JSON. */
 export function distinctKeys(selected: readonly SelectedRecord[]): AttributeMap[] {
-  const byCanonical = new Map<string, AttributeMap>();
-  for (const record of selected) byCanonical.set(canonicalJson(record.keys), record.keys);
-  return [...byCanonical.entries()]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([, keys]) => keys);
+  const keys = new Map<string, AttributeMap>();
+  for (const record of selected) keys.set(canonicalJson(record.keys), record.keys);
+  return byCanonical(keys);
+}
+
+/**
+ * The keys whose LAST selected record in the batch (batch order is stream order: sequence numbers
+ * increase within a shard) is a REMOVE carrying a kept OldImage, with that image and the record's
+ * sequence number; sorted by the canonical JSON of the key. A key deleted and then written again
+ * in the same batch has no entry: the apply job reads its current state.
+ */
+export function removedItems(selected: readonly SelectedRecord[]): RemovedItem[] {
+  const last = new Map<string, SelectedRecord>();
+  for (const record of selected) last.set(canonicalJson(record.keys), record);
+  const removed = new Map<string, RemovedItem>();
+  for (const [id, record] of last) {
+    if (record.eventName === "REMOVE" && record.oldImage !== undefined) {
+      removed.set(id, { key: record.keys, sequenceNumber: record.sequenceNumber, oldImage: record.oldImage });
+    }
+  }
+  return byCanonical(removed);
 }
