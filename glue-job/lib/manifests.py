@@ -302,21 +302,24 @@ def build_manifest(keys, event_names=("MODIFY",), first_sequence="0", last_seque
 
 
 def list_manifests(s3, bucket, prefix, limit=1000, page_size=1000, exclude=()):
-    """Object keys under `prefix` (ListObjectsV2, paginated), at most `limit`, in listing order.
+    """The oldest `limit` object keys under `prefix` (ListObjectsV2, every page), oldest first.
 
-    "Folder" placeholders (keys ending in "/") and the names in `exclude` are skipped (not counted).
+    Oldest first, because a pass or a run may stop before the rest: a manifest written later never
+    gets applied before one written earlier, so an older retained image cannot land after a newer
+    one. "Folder" placeholders (keys ending in "/") and the names in `exclude` are skipped.
     """
-    names = []
+    entries = []
     kwargs = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": page_size}
-    while len(names) < limit:
+    while True:
         response = s3.list_objects_v2(**kwargs)
         for entry in response.get("Contents", []):
             if not entry["Key"].endswith("/") and entry["Key"] not in exclude:
-                names.append(entry["Key"])
+                entries.append((entry["LastModified"], entry["Key"]))
         if not response.get("IsTruncated"):
             break
         kwargs["ContinuationToken"] = response["NextContinuationToken"]
-    return names[:limit]
+    entries.sort()
+    return [name for _, name in entries[:limit]]
 
 
 def read_manifest(s3, bucket, name):
