@@ -11,6 +11,7 @@ import os
 import pickle
 import sys
 import threading
+import unittest
 import uuid
 import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -446,3 +447,17 @@ class LocalGlue(object):
             return failure[1], {"__type": failure[0], "message": "injected by the test"}
         record["run_id"] = "jr_" + uuid.uuid4().hex + uuid.uuid4().hex
         return 200, {"JobRunId": record["run_id"]}
+
+
+class TablePairTestCase(unittest.TestCase):
+    """A DynamoDB client, an S3 client and a bucket for the class; a fresh source/backup table pair per test."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.client = ddb()
+        cls.s3 = s3()
+        cls.bucket = create_bucket(cls.s3)
+
+    def setUp(self):
+        self.source, self.backup = create_table_pair(self.client)
+        self.schema = schema_of(self.client, self.source)

@@ -28,16 +28,9 @@ def key(i):
     return {"id": {"S": "item-%05d" % i}}
 
 
-class ApplyTestCase(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.client = support.ddb()
-        cls.s3 = support.s3()
-        cls.bucket = support.create_bucket(cls.s3)
-
+class ApplyTestCase(support.TablePairTestCase):
     def setUp(self):
-        self.source, self.backup = support.create_table_pair(self.client)
-        self.schema = support.schema_of(self.client, self.source)
+        super(ApplyTestCase, self).setUp()
         self.prefix = support.unique("changes") + "/"
         self.rejected = support.unique("rejected") + "/"
 

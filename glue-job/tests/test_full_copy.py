@@ -81,16 +81,9 @@ def key(i):
     return {"id": {"S": "user#%06d" % i}}
 
 
-class FullCopyTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.client = support.ddb()
-        cls.s3 = support.s3()
-        cls.bucket = support.create_bucket(cls.s3)
-
+class FullCopyTest(support.TablePairTestCase):
     def setUp(self):
-        self.source, self.backup = support.create_table_pair(self.client)
-        self.schema = support.schema_of(self.client, self.source)
+        super(FullCopyTest, self).setUp()
         self.proxies = []
         self._original_client = aws_clients.dynamodb_client
 
