@@ -50,11 +50,8 @@ def _scan_pages(client, kwargs, stats, policy):
         kwargs["ExclusiveStartKey"] = last
 
 
-def copy_segment(client, replicator, segment, total_segments, consistent=False, max_items_per_second=0,
-                 limiter=None):
-    """Copy one scan segment of replicator.source_table; counters go to replicator.stats."""
-    kwargs = {"TableName": replicator.source_table, "Segment": int(segment), "TotalSegments": int(total_segments),
-              "ConsistentRead": bool(consistent)}
+def _scanned_chunks(client, replicator, kwargs, chunk_size, max_items_per_second, limiter):
+    """Scans with `kwargs` page by page and yields the items in chunks, within the rate limit."""
     if max_items_per_second:
         # Small pages keep the read rate in line with the write rate.
         kwargs["Limit"] = max(1, min(1000, int(max_items_per_second)))
@@ -62,11 +59,20 @@ def copy_segment(client, replicator, segment, total_segments, consistent=False, 
     stats = replicator.stats
     for items in _scan_pages(client, kwargs, stats, replicator.policy):
         stats.scanned += len(items)
-        for start in range(0, len(items), WRITE_CHUNK):
-            chunk = items[start:start + WRITE_CHUNK]
+        for start in range(0, len(items), chunk_size):
+            chunk = items[start:start + chunk_size]
             if limiter is not None:
                 limiter.acquire(len(chunk))
-            replicator.copy_items(chunk)
+            yield chunk
+
+
+def copy_segment(client, replicator, segment, total_segments, consistent=False, max_items_per_second=0,
+                 limiter=None):
+    """Copy one scan segment of replicator.source_table; counters go to replicator.stats."""
+    kwargs = {"TableName": replicator.source_table, "Segment": int(segment), "TotalSegments": int(total_segments),
+              "ConsistentRead": bool(consistent)}
+    for chunk in _scanned_chunks(client, replicator, kwargs, WRITE_CHUNK, max_items_per_second, limiter):
+        replicator.copy_items(chunk)
 
 
 def prune_segment(client, replicator, segment, total_segments, max_items_per_second=0, limiter=None):
@@ -77,17 +83,8 @@ def prune_segment(client, replicator, segment, total_segments, max_items_per_sec
         "ProjectionExpression": ", ".join("#k%d" % i for i in range(len(names))),
         "ExpressionAttributeNames": dict(("#k%d" % i, name) for i, name in enumerate(names)),
     }
-    if max_items_per_second:
-        kwargs["Limit"] = max(1, min(1000, int(max_items_per_second)))
-        limiter = limiter or RateLimiter(max_items_per_second)
-    stats = replicator.stats
-    for keys in _scan_pages(client, kwargs, stats, replicator.policy):
-        stats.scanned += len(keys)
-        for start in range(0, len(keys), ddb_batch.MAX_GET_KEYS):
-            chunk = keys[start:start + ddb_batch.MAX_GET_KEYS]
-            if limiter is not None:
-                limiter.acquire(len(chunk))
-            replicator.prune([table_keys.extract_key(k, replicator.schema) for k in chunk])
+    for chunk in _scanned_chunks(client, replicator, kwargs, ddb_batch.MAX_GET_KEYS, max_items_per_second, limiter):
+        replicator.prune([table_keys.extract_key(k, replicator.schema) for k in chunk])
 
 
 class _SegmentTask(object):
