@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { STREAM_EVENTS_DIR } from "./helpers/reference";
 import { startBundledHandler, unzipChangeTrigger, type UnzippedBundle } from "./helpers/change-trigger-bundle";
 import {
   APPLY_JOB_NAME,
@@ -23,7 +24,7 @@ import {
 } from "./helpers/change-trigger-env";
 import { canonical, createTable, startRecordedTable, StreamRecorder, type Item, type LocalDynamo, type StreamRecord } from "./helpers/stream-records";
 
-const DOCS_EXAMPLE = path.resolve(__dirname, "..", "..", "shared", "reference", "ddb-stream-events", "aws-docs-example.json");
+const DOCS_EXAMPLE = path.join(STREAM_EVENTS_DIR, "aws-docs-example.json");
 
 const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex");
 const clone = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;

@@ -1,6 +1,6 @@
 /**
  * The local Glue endpoint rejects what real Glue would: its validator follows the botocore model
- * in shared/reference/glue-api.json. (The handler tests rely on it to check the SDK's requests.)
+ * in __tests__/reference/glue-api.json. (The handler tests rely on it to check the SDK's requests.)
  */
 import * as http from "node:http";
 import { startLocalGlue, validateShape, type LocalGlue } from "./helpers/local-glue";

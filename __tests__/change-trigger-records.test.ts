@@ -2,12 +2,13 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { STREAM_EVENTS_DIR } from "./helpers/reference";
 import { canonicalJson } from "../functions/change-trigger/canonical-json";
 import { loadConfig } from "../functions/change-trigger/config";
 import { buildManifest } from "../functions/change-trigger/manifest";
 import { distinctKeys, selectRecords } from "../functions/change-trigger/records";
 
-const EVENTS_DIR = path.resolve(__dirname, "..", "..", "shared", "reference", "ddb-stream-events");
+const EVENTS_DIR = STREAM_EVENTS_DIR;
 const readEvent = (name: string): { Records: Record<string, unknown>[] } => JSON.parse(fs.readFileSync(path.join(EVENTS_DIR, name), "utf8"));
 const FIXTURES = fs.readdirSync(EVENTS_DIR).filter((name) => name.endsWith(".json")).sort();
 

@@ -1,9 +1,10 @@
 /** The stream-record builder (helpers/stream-records.ts) against real writes and AWS's own events. */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { STREAM_EVENTS_DIR } from "./helpers/reference";
 import { itemSize, startRecordedTable, type Item, type LocalDynamo, type StreamRecord, type StreamRecorder } from "./helpers/stream-records";
 
-const EVENTS_DIR = path.resolve(__dirname, "..", "..", "shared", "reference", "ddb-stream-events");
+const EVENTS_DIR = STREAM_EVENTS_DIR;
 type AnyRecord = Record<string, unknown> & { eventName: string; dynamodb: Record<string, unknown> };
 const readRecords = (name: string): AnyRecord[] => (JSON.parse(fs.readFileSync(path.join(EVENTS_DIR, name), "utf8")) as { Records: AnyRecord[] }).Records;
 const docsExample = readRecords("aws-docs-example.json");

@@ -1,8 +1,7 @@
-import * as path from "path";
 import { loadProviderSchema, validateTerraformJson } from "./helpers/provider-schema";
+import { PROVIDER_SCHEMA_FILE } from "./helpers/reference";
 
-// The repo is cloned next to `shared/`; resolve from the repo root.
-const SCHEMA_FILE = path.join(__dirname, "..", "..", "shared", "reference", "aws-provider-schema.json");
+const SCHEMA_FILE = PROVIDER_SCHEMA_FILE;
 
 const table = (extra: Record<string, unknown> = {}) => ({
   resource: {
@@ -24,7 +23,7 @@ const table = (extra: Record<string, unknown> = {}) => ({
 });
 
 describe("loadProviderSchema", () => {
-  it("loads the aws provider schema from <repo>/../shared and caches it", () => {
+  it("loads the pinned aws provider schema from __tests__/reference and caches it", () => {
     const schema = loadProviderSchema(SCHEMA_FILE);
     expect(schema.resource_schemas.aws_dynamodb_table.block.attributes?.name.required).toBe(true);
     expect(schema.data_source_schemas.aws_iam_policy_document).toBeDefined();

@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
-import * as path from "node:path";
 import type { TfJson } from "./synth";
+import { IAM_ACTIONS_FILE } from "./reference";
 
 export interface PolicyStatement {
   sid?: string;
@@ -19,7 +19,6 @@ export function policyDocuments(json: TfJson): Record<string, PolicyStatement[]>
   return Object.fromEntries(Object.entries(docs).map(([name, doc]) => [name, doc.statement as PolicyStatement[]]));
 }
 
-const IAM_ACTIONS_FILE = path.resolve(__dirname, "..", "..", "..", "shared", "reference", "iam-actions.json");
 let known: Set<string> | undefined;
 
 /** Whether `service:Action` is an IAM action AWS defines (reference list from the Service Authorization Reference). */

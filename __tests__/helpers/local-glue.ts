@@ -2,7 +2,7 @@
  * A local AWS Glue endpoint for tests: a node http server speaking the AWS JSON 1.1 protocol
  * (POST /, `X-Amz-Target: AWSGlue.<Operation>`, `application/x-amz-json-1.1`) for StartJobRun and
  * GetJobRuns. Every request body is validated against the operation's input shape of the botocore
- * service model in shared/reference/glue-api.json, and every response body against the output
+ * service model in __tests__/reference/glue-api.json, and every response body against the output
  * shape, so the server accepts only what real Glue would. Behaviour is scriptable: the runs that
  * exist (and their states) and failures for the next N calls.
  *
@@ -19,9 +19,9 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import * as path from "node:path";
+import { GLUE_MODEL_FILE } from "./reference";
 
-const GLUE_MODEL_PATH = path.resolve(__dirname, "..", "..", "..", "shared", "reference", "glue-api.json");
+const GLUE_MODEL_PATH = GLUE_MODEL_FILE;
 
 interface ShapeRef {
   shape: string;

@@ -1,9 +1,10 @@
 /**
  * Validates synthesized Terraform JSON (cdk.tf.json) against the hashicorp/aws provider schema
- * in <repo>/../shared/reference/aws-provider-schema.json (see SOURCES.md there).
+ * of the version the project pins, kept in __tests__/reference/ (see SOURCES.md there).
  */
 import * as fs from "fs";
 import * as path from "path";
+import { PROVIDER_SCHEMA_FILE } from "./reference";
 
 /** cty type JSON: "string" | "number" | "bool" | "dynamic" | ["list"|"set"|"map", T] | ["object", {...}] | ["tuple", [...]] */
 export type CtyType = string | readonly [string, unknown];
@@ -37,8 +38,7 @@ export interface ProviderSchema {
 }
 
 const PROVIDER_KEY = "registry.terraform.io/hashicorp/aws";
-/** The repo is cloned next to `shared/`: <repo>/../shared/reference/aws-provider-schema.json */
-export const DEFAULT_SCHEMA_FILE = path.join(__dirname, "..", "..", "..", "shared", "reference", "aws-provider-schema.json");
+export const DEFAULT_SCHEMA_FILE = PROVIDER_SCHEMA_FILE;
 
 const cache = new Map<string, ProviderSchema>();
 

@@ -332,7 +332,7 @@ def record_iam_surface(job, used, roles):
         json.dump(calls, handle)
 
 
-# StartJobRunRequest members in the Glue API model (shared/reference/glue-api.json).
+# StartJobRunRequest members in the Glue API model (__tests__/reference/glue-api.json).
 _START_JOB_RUN_MEMBERS = frozenset([
     "JobName", "JobRunQueuingEnabled", "JobRunId", "Arguments", "AllocatedCapacity", "Timeout", "MaxCapacity",
     "SecurityConfiguration", "NotificationProperty", "WorkerType", "NumberOfWorkers", "ExecutionClass",
