@@ -9,7 +9,9 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { STREAM_EVENTS_DIR } from "./helpers/reference";
-import { startBundledHandler, unzipChangeTrigger, type UnzippedBundle } from "./helpers/change-trigger-bundle";
+import { LAMBDA_RUNTIMES } from "../stacks/config/schema";
+import { buildChangeTrigger, startBundledHandler, unzipChangeTrigger, type UnzippedBundle } from "./helpers/change-trigger-bundle";
+import { runtimeMajor } from "./helpers/lambda-node";
 import {
   APPLY_JOB_NAME,
   DEFAULT_CONFIG,
@@ -42,17 +44,17 @@ interface Manifest {
 let rig: Rig;
 let ddb: LocalDynamo;
 let recorder: StreamRecorder;
-let bundled: UnzippedBundle;
+const bundled: Record<string, UnzippedBundle> = {};
 let prefixCounter = 0;
 
 beforeAll(async () => {
-  bundled = unzipChangeTrigger();
+  for (const runtime of LAMBDA_RUNTIMES) bundled[runtime] = unzipChangeTrigger(buildChangeTrigger({ runtime }));
   rig = await startRig();
   ({ ddb, recorder } = await startRecordedTable("api-pagos", { partitionKey: { name: "id", type: "S" } }));
 });
 afterAll(async () => {
   await Promise.all([rig?.close(), ddb?.close()]);
-  bundled?.remove();
+  for (const bundle of Object.values(bundled)) bundle.remove();
 });
 beforeEach(() => rig.reset());
 
@@ -124,23 +126,25 @@ afterEach(() => {
 
 /** The TypeScript source, imported in this jest worker (isolated module registry per load). */
 const loadSource: Load = async (config) => loadHandler(HANDLER_SOURCE, config);
-/** The bundled zip's index.js, loaded by a fresh node process as Lambda would. */
-const loadBundle: Load = async (config) => {
+/** The bundled zip's index.js, loaded by a fresh node process of the runtime's Node.js major, as Lambda would. */
+const loadBundle = (runtime: string): Load => async (config) => {
   const env: Record<string, string | undefined> = { ...process.env };
   for (const [name, value] of Object.entries(config)) {
     if (value === undefined) delete env[name];
     else env[name] = value;
   }
-  const started = await startBundledHandler(bundled.indexPath, env);
+  const started = await startBundledHandler(bundled[runtime]!.indexPath, env, runtime);
   stops.push(started.stop);
+  expect(started.nodeVersion.split(".")[0]).toBe(String(runtimeMajor(runtime)));
   return started.handler;
 };
 
-describe.each([
-  ["TypeScript source", loadSource],
-  ["bundled zip", loadBundle],
-])("change-trigger handler (%s)", (variant, load) => {
-  const tag = variant === "bundled zip" ? "zip" : "src"; // item ids differ per variant: writes must change items
+const variants: [string, string, Load][] = [
+  ["TypeScript source", "src", loadSource],
+  ...LAMBDA_RUNTIMES.map((runtime): [string, string, Load] => [`bundled zip on ${runtime}`, runtime.replace(/\W/g, ""), loadBundle(runtime)]),
+];
+describe.each(variants)("change-trigger handler (%s)", (_variant, tag, load) => {
+  // (item ids differ per variant, `tag`: writes must change items)
   /** A fresh cold start with its own manifest prefix, so each scenario sees only its manifests. */
   async function coldStart(config: HandlerConfig = {}): Promise<{ handler: (event: unknown) => Promise<StreamBatchResponse>; prefix: string; deletePolicy: string }> {
     prefixCounter += 1;

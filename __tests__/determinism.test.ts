@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { unzipSync } from "fflate";
-import { PROJECT_ROOT } from "./helpers/synth";
+import { PROJECT_ROOT, type TfJson } from "./helpers/synth";
 
 const SOURCES = ["main.ts", "cdktf.json", "package.json", "package-lock.json", "tsconfig.json", "scripts", "stacks", "functions", "glue-job"];
 
@@ -14,11 +14,18 @@ const TWO_ENVIRONMENTS = {
   },
 };
 
-/** A checkout of the project's sources in a new folder, with its own empty bundle cache. */
-function checkout(config?: object): string {
+/**
+ * A checkout of the project's sources in a new folder, with its own empty bundle cache, or with
+ * `sharedNodeModules`: its node_modules a symlink to that folder (monorepos, CI caches), cache included.
+ */
+function checkout(config?: object, sharedNodeModules?: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "replication-checkout-"));
   if (config) fs.writeFileSync(path.join(dir, "replication.config.json"), JSON.stringify(config));
   for (const source of SOURCES) fs.cpSync(path.join(PROJECT_ROOT, source), path.join(dir, source), { recursive: true });
+  if (sharedNodeModules) {
+    fs.symlinkSync(sharedNodeModules, path.join(dir, "node_modules"));
+    return dir;
+  }
   fs.mkdirSync(path.join(dir, "node_modules"));
   for (const entry of fs.readdirSync(path.join(PROJECT_ROOT, "node_modules"))) {
     if (entry !== ".cache") fs.symlinkSync(path.join(PROJECT_ROOT, "node_modules", entry), path.join(dir, "node_modules", entry));
@@ -66,6 +73,19 @@ describe("synthesized output", () => {
     expect([...x.keys()].filter((f) => f.endsWith("cdk.tf.json"))).toEqual(["stacks/prod/cdk.tf.json", "stacks/staging/cdk.tf.json"]);
     expect([...y.keys()]).toEqual([...x.keys()]);
     for (const [file, bytes] of x) expect({ file, same: bytes.equals(y.get(file)!) }).toEqual({ file, same: true });
+  }, 120_000);
+
+  test("reads the configuration of the checkout it runs in, even when node_modules is another checkout's", () => {
+    const tableOf = (files: Map<string, Buffer>, stack: string): unknown =>
+      (JSON.parse(files.get(`stacks/${stack}/cdk.tf.json`)!.toString("utf8")) as TfJson).resource.aws_dynamodb_table;
+    const names = (files: Map<string, Buffer>, stack: string): string[] =>
+      Object.values(tableOf(files, stack) as Record<string, { name: string }>).map((table) => table.name).sort();
+    const own = checkout({ environments: { one: { backupTable: { name: "backup-of-one" } } } });
+    const borrowing = checkout({ environments: { two: { backupTable: { name: "backup-of-two" } } } }, path.join(own, "node_modules"));
+    // The first synth fills the shared bundle cache; the second reuses it from the other checkout.
+    expect(names(synth(own), "one")).toEqual(["api-pagos", "backup-of-one"]);
+    expect(names(synth(borrowing), "two")).toEqual(["api-pagos", "backup-of-two"]);
+    expect(names(synth(own), "one")).toEqual(["api-pagos", "backup-of-one"]);
   }, 120_000);
 
   test("names no absolute path, in any file or inside the Lambda zip", () => {

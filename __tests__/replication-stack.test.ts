@@ -230,7 +230,7 @@ describe("configured stack", () => {
       sourceTable: { name: "payments", partitionKey: { name: "pk", type: "N" }, sortKey: { name: "sk", type: "B" } },
       backupTable: { name: "payments-copy" },
       deletes: "mirror",
-      lambda: { memoryMb: 512, runtime: "nodejs20.x", architecture: "x86_64" },
+      lambda: { memoryMb: 512, runtime: "nodejs24.x", architecture: "x86_64" },
       stream: { batchSize: 500 },
       applyChangesJob: { type: "glueetl" },
       fullCopyJob: { schedule: null },
@@ -246,7 +246,7 @@ describe("configured stack", () => {
         attribute: [{ name: "pk", type: "N" }, { name: "sk", type: "B" }],
       });
     }
-    expect(stack.one("aws_lambda_function").body).toMatchObject({ memory_size: 512, runtime: "nodejs20.x", architectures: ["x86_64"] });
+    expect(stack.one("aws_lambda_function").body).toMatchObject({ memory_size: 512, runtime: "nodejs24.x", architectures: ["x86_64"] });
     expect(stack.one("aws_lambda_event_source_mapping").body.batch_size).toBe(500);
     expect(stack.one("aws_lambda_event_source_mapping").body.filter_criteria.filter[0].pattern).toBe('{"eventName":["INSERT","MODIFY","REMOVE"]}');
     expect(stack.find("aws_glue_job", "apply-changes/job").body).toMatchObject({ command: { name: "glueetl" }, glue_version: "5.0", worker_type: "G.1X" });

@@ -8,6 +8,9 @@ import { bundleFunction, type FunctionBundle } from "../../functions/bundle";
 import { HANDLER_SOURCE } from "./change-trigger-env";
 import { PROJECT_ROOT } from "../../stacks/project-root";
 
+import { nodeForRuntime } from "./lambda-node";
+
+/** The runtime the stack configures by default. */
 export const RUNTIME = "nodejs22.x";
 
 export interface UnzippedBundle {
@@ -21,7 +24,7 @@ export interface UnzippedBundle {
 }
 
 /** Bundles the handler; `cache: false` forces a real esbuild build (bundle.ts caches by inputs). */
-export function buildChangeTrigger(options: { cache?: boolean } = {}): FunctionBundle {
+export function buildChangeTrigger(options: { cache?: boolean; runtime?: string } = {}): FunctionBundle {
   return bundleFunction({ projectRoot: PROJECT_ROOT, entry: HANDLER_SOURCE, runtime: RUNTIME, ...options });
 }
 
@@ -58,7 +61,7 @@ let handler;
 try {
   handler = require(process.argv[2]).handler;
   if (typeof handler !== "function") throw new Error("index.js exports no handler function");
-  send({ type: "ready" });
+  send({ type: "ready", node: process.versions.node });
 } catch (error) {
   send({ type: "load-error", message: String(error && error.message || error) });
 }
@@ -72,21 +75,29 @@ process.on("message", async ({ id, event }) => {
 `;
 
 export interface BundledHandler {
+  /** process.versions.node of the process running the bundle. */
+  readonly nodeVersion: string;
   /** Invokes the handler in the child; console lines it logs are re-logged here, in order. */
   handler(event: unknown): Promise<{ batchItemFailures: { itemIdentifier: string }[] }>;
   stop(): void;
 }
 
 /**
- * Starts a node process that loads the unzipped index.js with the given environment (a cold
- * start). Rejects with the module's error if the cold start fails.
+ * Starts a node process of the runtime's Node.js major (lambda-node.ts) that loads the unzipped
+ * index.js with the given environment (a cold start). Rejects with the module's error if the cold
+ * start fails.
  */
-export function startBundledHandler(indexPath: string, env: Record<string, string | undefined>): Promise<BundledHandler> {
+export function startBundledHandler(indexPath: string, env: Record<string, string | undefined>, runtime: string): Promise<BundledHandler> {
   const runnerPath = path.join(path.dirname(indexPath), "runner.cjs");
   if (!fs.existsSync(runnerPath)) fs.writeFileSync(runnerPath, RUNNER);
   // --no-warnings: node's own process warnings (e.g. the SDK's NodeVersionSupportWarning on
   // node 20) are written through console.error, which would read as a handler log line.
-  const child = fork(runnerPath, [indexPath], { env: env as NodeJS.ProcessEnv, execArgv: ["--no-warnings"], stdio: ["ignore", "ignore", "pipe", "ipc"] });
+  const child = fork(runnerPath, [indexPath], {
+    env: env as NodeJS.ProcessEnv,
+    execPath: nodeForRuntime(runtime),
+    execArgv: ["--no-warnings"],
+    stdio: ["ignore", "ignore", "pipe", "ipc"],
+  });
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const pending = new Map<number, { resolve: (value: never) => void; reject: (error: Error) => void }>();
@@ -99,11 +110,12 @@ export function startBundledHandler(indexPath: string, env: Record<string, strin
       pending.clear();
     });
     child.on("message", (raw) => {
-      const message = raw as { type: string; level?: "log" | "info" | "warn" | "error"; args?: unknown[]; message?: string; id?: number; result?: never; error?: string };
+      const message = raw as { type: string; node?: string; level?: "log" | "info" | "warn" | "error"; args?: unknown[]; message?: string; id?: number; result?: never; error?: string };
       if (message.type === "console") {
         (console[message.level ?? "log"] as (...args: unknown[]) => void)(...(message.args ?? []));
       } else if (message.type === "ready") {
         resolveStart({
+          nodeVersion: message.node ?? "",
           handler: (event) =>
             new Promise((resolve, reject) => {
               nextId += 1;

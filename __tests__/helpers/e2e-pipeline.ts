@@ -135,7 +135,7 @@ export async function startPipeline(environment: E2eEnvironment): Promise<Pipeli
       AWS_ENDPOINT_URL_GLUE: glue.endpoint,
       AWS_S3_FORCE_PATH_STYLE: "true",
       AWS_EC2_METADATA_DISABLED: "true",
-    });
+    }, environment.lambda.runtime);
   } catch (error) {
     for (const spy of spies) spy.mockRestore();
     await Promise.all([ddb.close(), s3.close(), glue.close()]);

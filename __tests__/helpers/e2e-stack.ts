@@ -28,6 +28,8 @@ export interface E2eEnvironment {
     /** The zip Terraform would upload (the synthesized asset), and its handler setting. */
     readonly zip: Uint8Array;
     readonly handler: string;
+    /** The Lambda runtime (the zip runs under its Node.js major). */
+    readonly runtime: string;
     /** environment.variables, references resolved. */
     readonly environment: Readonly<Record<string, string>>;
   };
@@ -104,6 +106,7 @@ export function e2eEnvironment(raw: ProjectConfigInput = {}): E2eEnvironment {
       lambda: {
         zip: fs.readFileSync(path.join(stack.dir, fn.filename as string)),
         handler: fn.handler as string,
+        runtime: fn.runtime as string,
         environment: resolveAll(variables),
       },
       eventSourceMapping: {

@@ -14,7 +14,12 @@ const PROVIDER_CONSTRAINT = /^\s*(([=!<>~]{1,2})?\s*\d+(\.\d+){0,2}(-[\w.]+)?)(\
 // (IAM role names and S3 bucket_prefix are the tightest limits).
 const NAME_PREFIX = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
 const ATTRIBUTE_NAME = /^.{1,255}$/s;
-const LAMBDA_RUNTIMES = ["nodejs20.x", "nodejs22.x"] as const;
+/** Lambda runtimes AWS supports for new functions; nodejs20.x is deprecated (Node.js 20 ended in April 2026). */
+export const LAMBDA_RUNTIMES = ["nodejs22.x", "nodejs24.x"] as const;
+const RETIRED_RUNTIMES: Readonly<Record<string, string>> = {
+  "nodejs20.x": "Node.js 20 reached end of life in April 2026 and AWS deprecated the nodejs20.x runtime",
+  "nodejs18.x": "Node.js 18 reached end of life in April 2025 and AWS deprecated the nodejs18.x runtime",
+};
 /** Environment variables the stack sets on the change-trigger function. */
 export const RESERVED_LAMBDA_VARIABLES = ["MANIFEST_BUCKET", "MANIFEST_PREFIX", "APPLY_JOB_NAME", "DELETE_POLICY"] as const;
 /** Variables Lambda itself sets and refuses in a function's configuration. */
@@ -178,7 +183,15 @@ export const environmentSchema = z
       .prefault({}),
     lambda: z
       .strictObject({
-        runtime: oneOf(LAMBDA_RUNTIMES).default("nodejs22.x"),
+        runtime: z
+          .enum(LAMBDA_RUNTIMES, {
+            error: (issue) => {
+              const allowed = `must be one of ${LAMBDA_RUNTIMES.map((v) => JSON.stringify(v)).join(", ")}`;
+              const why = typeof issue.input === "string" ? RETIRED_RUNTIMES[issue.input] : undefined;
+              return why === undefined ? allowed : `${why}: ${allowed}`;
+            },
+          })
+          .default("nodejs22.x"),
         architecture: oneOf(["arm64", "x86_64"]).default("arm64"),
         memoryMb: int(128, 10240).default(256),
         timeoutSeconds: int(1, 900).default(60),
