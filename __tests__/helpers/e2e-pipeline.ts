@@ -1,7 +1,8 @@
 /**
  * The whole pipeline on one machine, for the end-to-end test, from an E2eEnvironment (e2e-stack.ts):
  *
- *   dynalite: source + backup tables      writes -> StreamRecorder -> stream records
+ *   DynamoDB Local: source + backup tables; writes to the source -> its DynamoDB Streams API ->
+ *     StreamRecorder (reads the stream shard by shard) -> stream records
  *   StreamPoller (the event source mapping, simulated time) -> the BUNDLED change-trigger zip,
  *     run in its own node process like Lambda -> s3rver (manifests) + local Glue endpoint
  *   local Glue: StartJobRun / GetJobRuns, runs RUNNING one at a time (queued runs WAITING), each
@@ -15,10 +16,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { unzipSync } from "fflate";
 import { startBundledHandler, type BundledHandler } from "./change-trigger-bundle";
+import { Cleanup, startedTogether } from "./cleanup";
 import { pythonJob, pythonWithBoto3, type PythonJob } from "./e2e-glue";
 import type { E2eEnvironment } from "./e2e-stack";
 import { StreamPoller } from "./e2e-stream-poller";
-import { startDynalite, type LocalDynamo } from "./local-dynamodb";
+import { dynamoDbLocal, type LocalDynamo } from "./local-dynamodb";
 import { startLocalGlue, type LocalGlue } from "./local-glue";
 import { S3RVER_CREDENTIALS, startLocalS3, type LocalS3 } from "./local-s3";
 import { canonical, createTable, StreamRecorder, type Item, type StreamRecord } from "./stream-records";
@@ -75,7 +77,7 @@ export interface Pipeline {
   summary(): PipelineSummary;
   /** The typed key of an item (or a stream record's Keys), as JSON: the identity scan() uses. */
   keyOf(item: Item): string;
-  /** Every item of a table: typed key (JSON) -> the item's JSON text as dynalite returns it. */
+  /** Every item of a table: typed key (JSON) -> the item's JSON text as DynamoDB Local returns it. */
   scan(table: string): Promise<Map<string, string>>;
   close(): Promise<void>;
 }
@@ -87,44 +89,54 @@ export async function startPipeline(environment: E2eEnvironment): Promise<Pipeli
   const region = config.region;
   const credentials = { AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey };
 
-  const [ddb, s3] = await Promise.all([startDynalite(), startLocalS3({ buckets: [bucket] })]);
-  // (createTable turns a stream on for both; nothing reads the backup's.)
-  await createTable(ddb, sourceTable.name, sourceTable.schema);
-  await createTable(ddb, backupTable.name, backupTable.schema);
-
-  const jobEnv: Record<string, string> = { AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint, AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_REGION: region, AWS_DEFAULT_REGION: region, ...credentials };
-  const job = pythonJob({ python, script: applyJob.script, env: jobEnv });
-  const glue = await startLocalGlue({
-    jobs: {
-      [applyJob.name]: {
-        maxConcurrentRuns: applyJob.maxConcurrentRuns,
-        jobRunQueuing: applyJob.jobRunQueuing,
-        defaultArguments: applyJob.defaultArguments,
-        execute: job.execute,
-      },
-    },
-  });
-  // A run that stops with manifests left queues its follow-up run here, not at AWS.
-  jobEnv.AWS_ENDPOINT_URL_GLUE = glue.endpoint;
-
-  // The function as Lambda runs it: the synthesized zip, unzipped, loaded by its own node process.
-  const [moduleName, exportName] = environment.lambda.handler.split(".");
-  if (exportName !== "handler") throw new Error(`e2e: the runner calls exports.handler, the stack says ${environment.lambda.handler}`);
-  const codeDir = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-lambda-"));
-  for (const [name, bytes] of Object.entries(unzipSync(environment.lambda.zip))) {
-    fs.mkdirSync(path.dirname(path.join(codeDir, name)), { recursive: true });
-    fs.writeFileSync(path.join(codeDir, name), bytes);
-  }
-  const handlerLogs: HandlerLog[] = [];
-  // The runner re-logs the function's console lines here; keep them (and out of jest's output).
-  const spies = (["log", "info", "warn", "error"] as const).map((level) =>
-    jest.spyOn(console, level).mockImplementation((...args: unknown[]) => {
-      handlerLogs.push({ level, line: (args.length === 1 && typeof args[0] === "object" ? args[0] : { args }) as Record<string, unknown> });
-    }),
-  );
-  let fn: BundledHandler;
+  // Everything started is registered as it starts: a setup that fails half-way leaves nothing running.
+  const cleanup = new Cleanup();
+  let setupDone = false;
   try {
-    fn = await startBundledHandler(path.join(codeDir, `${moduleName}.js`), {
+    const [ddb, s3] = await startedTogether([dynamoDbLocal(), startLocalS3({ buckets: [bucket] })]);
+    cleanup.closes(ddb);
+    cleanup.closes(s3);
+    // (createTable turns a stream on for both; nothing reads the backup's.)
+    const recorder = await StreamRecorder.create(ddb, sourceTable.name, sourceTable.schema);
+    await createTable(ddb, backupTable.name, backupTable.schema);
+
+    const jobEnv: Record<string, string> = { AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint, AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_REGION: region, AWS_DEFAULT_REGION: region, ...credentials };
+    const job = pythonJob({ python, script: applyJob.script, env: jobEnv });
+    const glue = cleanup.closes(
+      await startLocalGlue({
+        jobs: {
+          [applyJob.name]: {
+            maxConcurrentRuns: applyJob.maxConcurrentRuns,
+            jobRunQueuing: applyJob.jobRunQueuing,
+            defaultArguments: applyJob.defaultArguments,
+            execute: job.execute,
+          },
+        },
+      }),
+    );
+    // Runs still executing when the pipeline closes are ended, not waited for forever.
+    cleanup.add(undefined, () => job.crashRunning().then(() => undefined));
+    // A run that stops with manifests left queues its follow-up run here, not at AWS.
+    jobEnv.AWS_ENDPOINT_URL_GLUE = glue.endpoint;
+
+    // The function as Lambda runs it: the synthesized zip, unzipped, loaded by its own node process.
+    const [moduleName, exportName] = environment.lambda.handler.split(".");
+    if (exportName !== "handler") throw new Error(`e2e: the runner calls exports.handler, the stack says ${environment.lambda.handler}`);
+    const codeDir = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-lambda-"));
+    cleanup.add(undefined, () => fs.rmSync(codeDir, { recursive: true, force: true }));
+    for (const [name, bytes] of Object.entries(unzipSync(environment.lambda.zip))) {
+      fs.mkdirSync(path.dirname(path.join(codeDir, name)), { recursive: true });
+      fs.writeFileSync(path.join(codeDir, name), bytes);
+    }
+    const handlerLogs: HandlerLog[] = [];
+    // The runner re-logs the function's console lines here; keep them (and out of jest's output).
+    for (const level of ["log", "info", "warn", "error"] as const) {
+      const spy = jest.spyOn(console, level).mockImplementation((...args: unknown[]) => {
+        handlerLogs.push({ level, line: (args.length === 1 && typeof args[0] === "object" ? args[0] : { args }) as Record<string, unknown> });
+      });
+      cleanup.add(undefined, () => spy.mockRestore());
+    }
+    const fn: BundledHandler = await startBundledHandler(path.join(codeDir, `${moduleName}.js`), {
       PATH: process.env.PATH,
       ...environment.lambda.environment,
       // What the Lambda runtime provides, pointed at the local endpoints.
@@ -136,14 +148,29 @@ export async function startPipeline(environment: E2eEnvironment): Promise<Pipeli
       AWS_S3_FORCE_PATH_STYLE: "true",
       AWS_EC2_METADATA_DISABLED: "true",
     }, environment.lambda.runtime);
-  } catch (error) {
-    for (const spy of spies) spy.mockRestore();
-    await Promise.all([ddb.close(), s3.close(), glue.close()]);
-    fs.rmSync(codeDir, { recursive: true, force: true });
-    throw error;
+    cleanup.add(undefined, () => fn.stop());
+    const pipeline = assemble({ environment, ddb, s3, glue, job, recorder, handlerLogs, fn, cleanup });
+    setupDone = true;
+    return pipeline;
+  } finally {
+    if (!setupDone) await cleanup.run();
   }
+}
 
-  const recorder = new StreamRecorder(ddb, { tableName: sourceTable.name, schema: sourceTable.schema, region });
+interface Parts {
+  readonly environment: E2eEnvironment;
+  readonly ddb: LocalDynamo;
+  readonly s3: LocalS3;
+  readonly glue: LocalGlue;
+  readonly job: PythonJob;
+  readonly recorder: StreamRecorder;
+  readonly handlerLogs: HandlerLog[];
+  readonly fn: BundledHandler;
+  readonly cleanup: Cleanup;
+}
+
+function assemble({ environment, ddb, s3, glue, job, recorder, handlerLogs, fn, cleanup }: Parts): Pipeline {
+  const { sourceTable, applyJob, bucket } = environment;
   const poller = new StreamPoller(environment.eventSourceMapping, (event) => fn.handler(event));
   const manifestPrefix = environment.lambda.environment.MANIFEST_PREFIX ?? "";
   const rejectedPrefix = applyJob.defaultArguments["--rejected_prefix"] ?? "rejected/";
@@ -167,6 +194,7 @@ export async function startPipeline(environment: E2eEnvironment): Promise<Pipeli
     async write(writes, advanceMs = 0) {
       const before = recorder.records.length;
       await writes(recorder);
+      await recorder.sync(); // whatever else the stream emitted meanwhile (e.g. TTL deletes)
       poller.append(recorder.records.slice(before), now);
       await pipeline.advance(advanceMs);
     },
@@ -216,11 +244,9 @@ export async function startPipeline(environment: E2eEnvironment): Promise<Pipeli
       return items;
     },
     async close() {
-      fn.stop();
-      for (const spy of spies) spy.mockRestore();
-      await glue.whenIdle();
-      await Promise.all([ddb.close(), s3.close(), glue.close()]);
-      fs.rmSync(codeDir, { recursive: true, force: true });
+      // Let runs end on their own for a while (a test that passed has none left), then end them.
+      await Promise.race([glue.whenIdle(), new Promise((resolve) => setTimeout(resolve, 30_000).unref())]);
+      await cleanup.run();
     },
   };
   return pipeline;
@@ -255,8 +281,8 @@ export function expectedBackup(pipeline: Pipeline, source: ReadonlyMap<string, s
 
 /**
  * How the backup differs from what it should hold (expectedBackup), item by item (empty: in
- * step). Items compare as the JSON text dynalite returns with object members sorted: DynamoDB
- * items and maps have no member order (dynalite keeps the order each writer used, and a retained
+ * step). Items compare as the JSON text DynamoDB Local returns with object members sorted: DynamoDB
+ * items and maps have no member order (the server keeps no particular order, and a retained
  * item is written from the manifest's canonical JSON), while every value (strings, numbers as
  * their digits, base64, set and list elements in order) is compared byte for byte.
  */

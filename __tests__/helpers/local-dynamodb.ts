@@ -1,19 +1,113 @@
 /**
- * A local DynamoDB endpoint for tests: dynalite (the DynamoDB JSON 1.0 API over HTTP, in memory)
- * on a free loopback port, with a tiny raw-JSON client. Items stay typed DynamoDB JSON exactly as
- * the server sends them (no SDK, no marshalling): attribute values are strings, booleans and lists
- * of strings, which JSON.parse keeps exactly, so items can be compared byte for byte.
+ * DynamoDB endpoints for tests, with a tiny raw-JSON client. Items stay typed DynamoDB JSON exactly
+ * as the server sends them (no SDK, no marshalling): attribute values are strings, booleans and
+ * lists of strings, which JSON.parse keeps exactly, so items can be compared byte for byte.
  *
- * Point boto3 at it with AWS_ENDPOINT_URL_DYNAMODB=<endpoint> (dynalite accepts any credentials).
+ * - dynamoDbLocal(): AWS's DynamoDB Local, shared by the whole jest run (dynamodb-local-server.ts),
+ *   with the DynamoDB Streams API. The end-to-end, stream and fidelity tests run on it.
+ * - startDynalite(): dynalite (an in-memory DynamoDB API in node, started in this process): kept
+ *   for the Python unit tests of glue-job/, where it starts at once and answers faster.
+ *
+ * Point boto3 at either with AWS_ENDPOINT_URL_DYNAMODB=<endpoint> (both accept any credentials).
  */
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
+import { ENDPOINT_VARIABLE } from "./dynamodb-local-server";
 
 export interface LocalDynamo {
   readonly endpoint: string;
   /** One DynamoDB API call (JSON 1.0); throws on an error response with its __type. */
   call<T = Record<string, unknown>>(operation: string, input: Record<string, unknown>): Promise<T>;
+  /** One DynamoDB Streams API call (DynamoDB Local only). */
+  streams<T = Record<string, unknown>>(operation: string, input: Record<string, unknown>): Promise<T>;
   close(): Promise<void>;
+}
+
+/** An error response of the DynamoDB API, with its type (e.g. ConditionalCheckFailedException). */
+export class DynamoError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function client(endpoint: string, label: string, closeServer: () => Promise<void>): LocalDynamo {
+  const { hostname, port } = new URL(endpoint);
+  const agent = new http.Agent({ keepAlive: true });
+  const send = <T>(target: string, operation: string, input: Record<string, unknown>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const body = JSON.stringify(input);
+      const req = http.request(
+        {
+          host: hostname,
+          port: Number(port),
+          method: "POST",
+          path: "/",
+          agent,
+          headers: {
+            "content-type": "application/x-amz-json-1.0",
+            "content-length": Buffer.byteLength(body),
+            "x-amz-target": `${target}.${operation}`,
+            // Both servers require a SigV4-shaped header but do not check the signature.
+            authorization: "AWS4-HMAC-SHA256 Credential=local/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00",
+            "x-amz-date": "20240101T000000Z",
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (chunk: Buffer) => chunks.push(chunk));
+          res.on("end", () => {
+            const text = Buffer.concat(chunks).toString("utf8");
+            if ((res.statusCode ?? 500) >= 300) {
+              let parsed: { __type?: string; message?: string; Message?: string } = {};
+              try {
+                parsed = JSON.parse(text) as typeof parsed;
+              } catch {
+                // not JSON: the text is the message
+              }
+              const type = (parsed.__type ?? "").split("#").pop() ?? "";
+              reject(new DynamoError(type, `${label} ${operation}: ${res.statusCode} ${type} ${parsed.message ?? parsed.Message ?? text}`));
+            } else resolve((text ? JSON.parse(text) : {}) as T);
+          });
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+  return {
+    endpoint,
+    call: (operation, input) => send("DynamoDB_20120810", operation, input),
+    streams: (operation, input) => send("DynamoDBStreams_20120810", operation, input),
+    close: async () => {
+      agent.destroy();
+      await closeServer();
+    },
+  };
+}
+
+/**
+ * A client of the run's DynamoDB Local, once it answers (the JVM may still be starting). Its
+ * close() closes the client only: the server belongs to the run.
+ */
+export async function dynamoDbLocal(timeoutMs = 90_000): Promise<LocalDynamo> {
+  const endpoint = process.env[ENDPOINT_VARIABLE];
+  if (!endpoint) throw new Error(`${ENDPOINT_VARIABLE} is not set: run the tests with jest, whose global setup starts DynamoDB Local`);
+  const ddb = client(endpoint, "DynamoDB Local", async () => undefined);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await ddb.call("ListTables", { Limit: 1 });
+      return ddb;
+    } catch (error) {
+      if (error instanceof DynamoError || Date.now() > deadline) {
+        await ddb.close();
+        throw new Error(`DynamoDB Local at ${endpoint} did not answer within ${timeoutMs / 1000} s: ${String(error)}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 }
 
 type DynaliteServer = http.Server;
@@ -28,53 +122,5 @@ export async function startDynalite(): Promise<LocalDynamo> {
     server.listen(0, "127.0.0.1", resolve);
   });
   const { port } = server.address() as AddressInfo;
-  const agent = new http.Agent({ keepAlive: true });
-  const call = <T>(operation: string, input: Record<string, unknown>): Promise<T> =>
-    new Promise<T>((resolve, reject) => {
-      const body = JSON.stringify(input);
-      const req = http.request(
-        {
-          host: "127.0.0.1",
-          port,
-          method: "POST",
-          path: "/",
-          agent,
-          headers: {
-            "content-type": "application/x-amz-json-1.0",
-            "content-length": Buffer.byteLength(body),
-            "x-amz-target": `DynamoDB_20120810.${operation}`,
-            // dynalite requires a SigV4-shaped header but does not check the signature.
-            authorization: "AWS4-HMAC-SHA256 Credential=local/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00",
-            "x-amz-date": "20240101T000000Z",
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (chunk: Buffer) => chunks.push(chunk));
-          res.on("end", () => {
-            const text = Buffer.concat(chunks).toString("utf8");
-            if ((res.statusCode ?? 500) >= 300) {
-              let parsed: { __type?: string; message?: string } = {};
-              try {
-                parsed = JSON.parse(text) as typeof parsed;
-              } catch {
-                // not JSON: the text is the message
-              }
-              reject(new Error(`dynalite ${operation}: ${res.statusCode} ${parsed.__type ?? ""} ${parsed.message ?? text}`));
-            } else resolve((text ? JSON.parse(text) : {}) as T);
-          });
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    call,
-    close: () =>
-      new Promise<void>((resolve) => {
-        agent.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return client(`http://127.0.0.1:${port}`, "dynalite", () => new Promise<void>((resolve) => server.close(() => resolve())));
 }

@@ -1,14 +1,13 @@
 /**
- * DynamoDB Streams records from REAL writes: a dynalite server (DynamoDB API, in memory), raw
- * JSON 1.0 requests to it (PutItem / UpdateItem / DeleteItem with ReturnValues), and a recorder
- * that turns each write that changed an item into the stream record AWS would deliver to Lambda
- * for a NEW_AND_OLD_IMAGES stream (same fields, same nesting, increasing sequence numbers).
- *
- * Reusable: the end-to-end test points the handler at the same kind of servers and feeds it the
- * recorded events.
+ * DynamoDB Streams records from REAL writes: writes to a table of AWS's DynamoDB Local
+ * (PutItem / UpdateItem / DeleteItem), and the records its DynamoDB Streams API emits for them,
+ * read shard by shard the way Lambda's event source mapping reads a stream (DescribeStream,
+ * GetShardIterator at TRIM_HORIZON, GetRecords, then the child shards of a closed shard). Each
+ * record is given the eventSourceARN Lambda adds (the stream ARN), and is otherwise as the
+ * stream sent it. Nothing here builds a record: a test that needs a malformed one writes it out.
  */
-import { createHash } from "node:crypto";
-import { startDynalite, type LocalDynamo } from "./local-dynamodb";
+import { randomBytes } from "node:crypto";
+import { dynamoDbLocal, type LocalDynamo } from "./local-dynamodb";
 
 /** Typed attribute value as DynamoDB's JSON protocol and stream records carry it. */
 export type AttributeValue =
@@ -42,6 +41,8 @@ export interface StreamRecord {
     SizeBytes: number;
     StreamViewType: "NEW_AND_OLD_IMAGES";
   };
+  /** Set on deletes by TTL (on AWS: type Service, principalId dynamodb.amazonaws.com). */
+  userIdentity?: { type: string; principalId: string };
   eventSourceARN: string;
 }
 
@@ -49,37 +50,7 @@ export interface StreamEvent {
   Records: StreamRecord[];
 }
 
-// ---------------------------------------------------------------------------------------------
-// dynalite: started by local-dynamodb.ts (re-exported here for the tests that import it from here)
-
-export { startDynalite, type LocalDynamo };
-
-// ---------------------------------------------------------------------------------------------
-// item size (DynamoDB's documented sizing, which is what SizeBytes of a stream record sums)
-
-const utf8Length = (text: string): number => Buffer.byteLength(text, "utf8");
-
-function numberSize(n: string): number {
-  // up to 38 significant digits, 1 byte per two of them, plus 1; leading/trailing zeros trimmed
-  const digits = n.replace(/^[-+]/, "").replace(/[eE].*$/, "").replace(".", "").replace(/^0+/, "").replace(/0+$/, "");
-  return Math.ceil(Math.max(digits.length, 1) / 2) + 1;
-}
-
-export function attributeValueSize(value: AttributeValue): number {
-  if ("S" in value) return utf8Length(value.S);
-  if ("N" in value) return numberSize(value.N);
-  if ("B" in value) return Buffer.from(value.B, "base64").length;
-  if ("SS" in value) return value.SS.reduce((sum, s) => sum + utf8Length(s), 0);
-  if ("NS" in value) return value.NS.reduce((sum, n) => sum + numberSize(n), 0);
-  if ("BS" in value) return value.BS.reduce((sum, b) => sum + Buffer.from(b, "base64").length, 0);
-  if ("M" in value) return 3 + itemSize(value.M);
-  if ("L" in value) return 3 + value.L.reduce((sum, v) => sum + 1 + attributeValueSize(v), 0);
-  return 1; // BOOL, NULL
-}
-
-export function itemSize(item: Item): number {
-  return Object.entries(item).reduce((sum, [name, value]) => sum + utf8Length(name) + attributeValueSize(value), 0);
-}
+export type { LocalDynamo };
 
 // ---------------------------------------------------------------------------------------------
 // table + recorder
@@ -90,33 +61,27 @@ export interface KeySchema {
   readonly sortKey?: { readonly name: string; readonly type: KeyType };
 }
 
-export async function createTable(ddb: LocalDynamo, tableName: string, schema: KeySchema): Promise<void> {
+/** A table name no other test of the run uses (the run shares one DynamoDB Local). */
+export function uniqueTableName(base: string): string {
+  return `${base}-${process.pid}-${randomBytes(4).toString("hex")}`;
+}
+
+/** Creates a table with a NEW_AND_OLD_IMAGES stream; returns its stream ARN once the table is ACTIVE. */
+export async function createTable(ddb: LocalDynamo, tableName: string, schema: KeySchema): Promise<string> {
   const keys = [schema.partitionKey, ...(schema.sortKey ? [schema.sortKey] : [])];
-  await ddb.call("CreateTable", {
+  const { TableDescription } = await ddb.call<{ TableDescription: { LatestStreamArn: string } }>("CreateTable", {
     TableName: tableName,
     AttributeDefinitions: keys.map((k) => ({ AttributeName: k.name, AttributeType: k.type })),
     KeySchema: keys.map((k, i) => ({ AttributeName: k.name, KeyType: i === 0 ? "HASH" : "RANGE" })),
     BillingMode: "PAY_PER_REQUEST",
     StreamSpecification: { StreamEnabled: true, StreamViewType: "NEW_AND_OLD_IMAGES" },
   });
-  // Even with createTableMs 0 the table turns ACTIVE on a timer: wait for it.
   for (let attempt = 0; ; attempt += 1) {
     const { Table } = await ddb.call<{ Table: { TableStatus: string } }>("DescribeTable", { TableName: tableName });
-    if (Table.TableStatus === "ACTIVE") return;
+    if (Table.TableStatus === "ACTIVE") return TableDescription.LatestStreamArn;
     if (attempt > 100) throw new Error(`table ${tableName} is still ${Table.TableStatus}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
-}
-
-export interface RecorderOptions {
-  readonly tableName: string;
-  readonly schema: KeySchema;
-  readonly region?: string;
-  readonly accountId?: string;
-  /** Stream label (the timestamp at the end of the stream ARN). */
-  readonly streamLabel?: string;
-  /** First sequence number; later records get larger ones. */
-  readonly firstSequenceNumber?: bigint;
 }
 
 /** Deterministic JSON (sorted object members): a test oracle, independent of the handler's own. */
@@ -130,24 +95,120 @@ export const canonical = (value: unknown): string =>
       ? `[${value.map(canonical).join(",")}]`
       : JSON.stringify(value);
 
+interface GetRecordsOutput {
+  Records: Omit<StreamRecord, "eventSourceARN">[];
+  NextShardIterator?: string | null;
+}
+
+interface Shard {
+  ShardId: string;
+  ParentShardId?: string;
+}
+
 /**
- * Performs writes on a dynalite table and records, for every write that changed the item, the
- * stream record DynamoDB Streams would emit (a write that leaves the item unchanged emits none).
+ * Reads a stream as the event source mapping does: every shard from TRIM_HORIZON, a parent shard
+ * to its end before its children, records in shard order. poll() returns the records that arrived
+ * since the last poll (with eventSourceARN set); polls never overlap.
+ */
+export class StreamReader {
+  /** Open iterators of shards being read; null once a shard is closed and read to its end. */
+  private readonly iterators = new Map<string, string | null>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly ddb: LocalDynamo,
+    readonly streamArn: string,
+  ) {}
+
+  poll(): Promise<StreamRecord[]> {
+    const next = this.queue.then(() => this.read());
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async firstIterator(shardId: string): Promise<string> {
+    const { ShardIterator } = await this.ddb.streams<{ ShardIterator: string }>("GetShardIterator", {
+      StreamArn: this.streamArn,
+      ShardId: shardId,
+      ShardIteratorType: "TRIM_HORIZON",
+    });
+    return ShardIterator;
+  }
+
+  private async shards(): Promise<Shard[]> {
+    const shards: Shard[] = [];
+    let start: string | undefined;
+    do {
+      const { StreamDescription } = await this.ddb.streams<{ StreamDescription: { Shards: Shard[]; LastEvaluatedShardId?: string } }>("DescribeStream", {
+        StreamArn: this.streamArn,
+        ...(start ? { ExclusiveStartShardId: start } : {}),
+      });
+      shards.push(...StreamDescription.Shards);
+      start = StreamDescription.LastEvaluatedShardId;
+    } while (start);
+    return shards;
+  }
+
+  private async read(): Promise<StreamRecord[]> {
+    const records: StreamRecord[] = [];
+    const shards = await this.shards();
+    const known = new Set(shards.map((shard) => shard.ShardId));
+    // A shard is read once its parent is read to the end (or the parent has aged out of the stream).
+    const ready = (shard: Shard): boolean =>
+      shard.ParentShardId === undefined || !known.has(shard.ParentShardId) || this.iterators.get(shard.ParentShardId) === null;
+    for (let progress = true; progress; ) {
+      progress = false;
+      for (const shard of shards) {
+        if (this.iterators.get(shard.ShardId) === null || !ready(shard)) continue;
+        let iterator: string = this.iterators.get(shard.ShardId) ?? (await this.firstIterator(shard.ShardId));
+        for (;;) {
+          const page: GetRecordsOutput = await this.ddb.streams<GetRecordsOutput>("GetRecords", { ShardIterator: iterator });
+          for (const record of page.Records) records.push({ ...record, eventSourceARN: this.streamArn } as StreamRecord);
+          if (!page.NextShardIterator) {
+            this.iterators.set(shard.ShardId, null); // closed and read to its end: its children come next
+            progress = true;
+            break;
+          }
+          iterator = page.NextShardIterator;
+          if (page.Records.length === 0) {
+            this.iterators.set(shard.ShardId, iterator); // open shard, nothing more for now
+            break;
+          }
+        }
+      }
+    }
+    return records;
+  }
+}
+
+export interface RecorderOptions {
+  readonly tableName: string;
+  readonly schema: KeySchema;
+  readonly streamArn: string;
+}
+
+/**
+ * Writes to a DynamoDB Local table, and collects the records its stream emits (a write that
+ * leaves the item unchanged emits none).
  */
 export class StreamRecorder {
   readonly records: StreamRecord[] = [];
-  readonly region: string;
+  readonly tableName: string;
   readonly eventSourceARN: string;
-  private nextSequence: bigint;
+  readonly reader: StreamReader;
 
   constructor(
     private readonly ddb: LocalDynamo,
     private readonly options: RecorderOptions,
   ) {
-    this.region = options.region ?? "us-east-1";
-    this.eventSourceARN = `arn:aws:dynamodb:${this.region}:${options.accountId ?? "123456789012"}:table/${options.tableName}/stream/${options.streamLabel ?? "2024-06-10T19:26:16.525"}`;
-    // Real sequence numbers are long decimal strings that increase within a shard.
-    this.nextSequence = options.firstSequenceNumber ?? 100000000000000000000n;
+    this.tableName = options.tableName;
+    this.eventSourceARN = options.streamArn;
+    this.reader = new StreamReader(ddb, options.streamArn);
+  }
+
+  /** Creates the table (with its stream) and a recorder on it. */
+  static async create(ddb: LocalDynamo, tableName: string, schema: KeySchema): Promise<StreamRecorder> {
+    return new StreamRecorder(ddb, { tableName, schema, streamArn: await createTable(ddb, tableName, schema) });
   }
 
   keyOf(item: Item): Item {
@@ -161,46 +222,40 @@ export class StreamRecorder {
     return key;
   }
 
-  /** PutItem (ReturnValues ALL_OLD, then a consistent GetItem for the new image): INSERT, or MODIFY when it changed the item. */
+  /** PutItem; the stream's record for it (INSERT, or MODIFY when it changed the item). */
   async put(item: Item): Promise<StreamRecord | undefined> {
-    const { Attributes: old } = await this.ddb.call<{ Attributes?: Item }>("PutItem", {
-      TableName: this.options.tableName,
-      Item: item,
-      ReturnValues: "ALL_OLD",
-    });
-    // The stream carries the item as stored (numbers normalized, ...), not as sent: read it back.
-    const key = this.keyOf(item);
-    const { Item: stored } = await this.ddb.call<{ Item?: Item }>("GetItem", { TableName: this.options.tableName, Key: key, ConsistentRead: true });
-    return this.record(key, old, stored);
+    await this.ddb.call("PutItem", { TableName: this.tableName, Item: item });
+    return this.collect(this.keyOf(item));
   }
 
-  /** UpdateItem (ReturnValues ALL_NEW), after a consistent GetItem for the old image. */
+  /** UpdateItem; the stream's record for it. */
   async update(
     key: Item,
     updateExpression: string,
     values?: Record<string, AttributeValue>,
     names?: Record<string, string>,
   ): Promise<StreamRecord | undefined> {
-    const { Item: old } = await this.ddb.call<{ Item?: Item }>("GetItem", { TableName: this.options.tableName, Key: key, ConsistentRead: true });
-    const { Attributes: now } = await this.ddb.call<{ Attributes?: Item }>("UpdateItem", {
-      TableName: this.options.tableName,
+    await this.ddb.call("UpdateItem", {
+      TableName: this.tableName,
       Key: key,
       UpdateExpression: updateExpression,
       ...(values ? { ExpressionAttributeValues: values } : {}),
       ...(names ? { ExpressionAttributeNames: names } : {}),
-      ReturnValues: "ALL_NEW",
     });
-    return this.record(this.keyOf(key), old, now);
+    return this.collect(this.keyOf(key));
   }
 
-  /** DeleteItem (ReturnValues ALL_OLD): REMOVE when an item was there. */
+  /** DeleteItem; the stream's REMOVE record when an item was there. */
   async delete(key: Item): Promise<StreamRecord | undefined> {
-    const { Attributes: old } = await this.ddb.call<{ Attributes?: Item }>("DeleteItem", {
-      TableName: this.options.tableName,
-      Key: key,
-      ReturnValues: "ALL_OLD",
-    });
-    return this.record(this.keyOf(key), old, undefined);
+    await this.ddb.call("DeleteItem", { TableName: this.tableName, Key: key });
+    return this.collect(this.keyOf(key));
+  }
+
+  /** Reads what the stream has emitted since the last read into `records`; returns those records. */
+  async sync(): Promise<StreamRecord[]> {
+    const fresh = await this.reader.poll();
+    this.records.push(...fresh);
+    return fresh;
   }
 
   /** The recorded records (or the given ones) as one Lambda event. */
@@ -208,41 +263,20 @@ export class StreamRecorder {
     return { Records: records };
   }
 
-  private record(keys: Item, oldImage: Item | undefined, newImage: Item | undefined): StreamRecord | undefined {
-    if (oldImage === undefined && newImage === undefined) return undefined;
-    if (oldImage !== undefined && newImage !== undefined && canonical(oldImage) === canonical(newImage)) return undefined;
-    const eventName: StreamEventName = oldImage === undefined ? "INSERT" : newImage === undefined ? "REMOVE" : "MODIFY";
-    const sequenceNumber = this.nextSequence.toString();
-    this.nextSequence += 100n;
-    const record: StreamRecord = {
-      eventID: createHash("md5").update(`${this.eventSourceARN}/${sequenceNumber}`).digest("hex"),
-      eventName,
-      eventVersion: "1.1",
-      eventSource: "aws:dynamodb",
-      awsRegion: this.region,
-      dynamodb: {
-        ApproximateCreationDateTime: Math.floor(Date.now() / 1000),
-        Keys: keys,
-        ...(newImage ? { NewImage: newImage } : {}),
-        ...(oldImage ? { OldImage: oldImage } : {}),
-        SequenceNumber: sequenceNumber,
-        SizeBytes: itemSize(keys) + (newImage ? itemSize(newImage) : 0) + (oldImage ? itemSize(oldImage) : 0),
-        StreamViewType: "NEW_AND_OLD_IMAGES",
-      },
-      eventSourceARN: this.eventSourceARN,
-    };
-    this.records.push(record);
-    return record;
+  /** The newest record of `key` among those the stream emitted since the last read. */
+  private async collect(key: Item): Promise<StreamRecord | undefined> {
+    const id = canonical(key);
+    return (await this.sync()).filter((record) => canonical(record.dynamodb.Keys) === id).pop();
   }
 }
 
-/** Starts dynalite, creates a stream-enabled table, and returns a recorder on it. */
-export async function startRecordedTable(
-  tableName: string,
-  schema: KeySchema,
-  options: Omit<RecorderOptions, "tableName" | "schema"> = {},
-): Promise<{ ddb: LocalDynamo; recorder: StreamRecorder }> {
-  const ddb = await startDynalite();
-  await createTable(ddb, tableName, schema);
-  return { ddb, recorder: new StreamRecorder(ddb, { tableName, schema, ...options }) };
+/** A new stream-enabled table (uniquely named after `baseName`) in the run's DynamoDB Local, and a recorder on it. */
+export async function startRecordedTable(baseName: string, schema: KeySchema): Promise<{ ddb: LocalDynamo; recorder: StreamRecorder }> {
+  const ddb = await dynamoDbLocal();
+  try {
+    return { ddb, recorder: await StreamRecorder.create(ddb, uniqueTableName(baseName), schema) };
+  } catch (error) {
+    await ddb.close();
+    throw error;
+  }
 }

@@ -1,0 +1,6 @@
+/** Stops what jest.global-setup.ts started, whether the tests passed or not. */
+import type { DynamoDbLocalServer } from "./helpers/dynamodb-local-server";
+
+export default async function globalTeardown(): Promise<void> {
+  await (globalThis as { dynamoDbLocal?: DynamoDbLocalServer }).dynamoDbLocal?.stop();
+}
