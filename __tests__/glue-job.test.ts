@@ -1,19 +1,23 @@
 /**
- * Runs the Python tests of glue-job/ (unittest, stdlib only) against a real DynamoDB-API server
- * (dynalite) and a real S3-API server (s3rver), both started here on free loopback ports by the
- * shared helpers (local-s3.ts also carries the DES patch s3rver's paged listings need on Node 20).
+ * Runs the Python tests of glue-job/ (unittest, stdlib only) against real DynamoDB-API servers and a
+ * real S3-API server (s3rver): dynalite, started here, for the unit tests (it starts at once and
+ * answers fastest), and AWS's DynamoDB Local (the run's shared server, DYNAMODB_LOCAL_ENDPOINT) for
+ * the fidelity tests (test_fidelity.py: every type, 38-digit numbers, all byte values, 400 KB items,
+ * deep nesting). local-s3.ts also carries the patches s3rver needs.
  */
 import { execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { permissionsOf } from "./helpers/iam";
-import { startDynalite, type LocalDynamo } from "./helpers/local-dynamodb";
+import { Cleanup, startedTogether } from "./helpers/cleanup";
+import { ENDPOINT_VARIABLE } from "./helpers/dynamodb-local-server";
+import { dynamoDbLocal, startDynalite, type LocalDynamo } from "./helpers/local-dynamodb";
 import { S3RVER_CREDENTIALS, startLocalS3, type LocalS3 } from "./helpers/local-s3";
 import { synthesizeEnvironment } from "./helpers/synth";
 
 /** Number of Python tests in glue-job/tests; the run must report at least this many. */
-const EXPECTED_PYTHON_TESTS = 62;
+const EXPECTED_PYTHON_TESTS = 63;
 /** Where the Python tests record the AWS operations each job called (support.record_iam_surface). */
 const surfaceDir = fs.mkdtempSync(path.join(os.tmpdir(), "glue-iam-surface-"));
 
@@ -27,6 +31,7 @@ interface Running {
 }
 
 let running: Running | undefined;
+const cleanup = new Cleanup();
 
 function runProcess(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
@@ -45,12 +50,16 @@ beforeAll(async () => {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "inherit"],
   }).trim();
-  // The Python tests create their own buckets and tables.
-  const [ddb, s3] = await Promise.all([startDynalite(), startLocalS3({ buckets: [] })]);
+  // The Python tests create their own buckets and tables. (DynamoDB Local is the run's: wait until it answers.)
+  const [ddb, s3, local] = await startedTogether([startDynalite(), startLocalS3({ buckets: [] }), dynamoDbLocal()]);
+  cleanup.closes(ddb);
+  cleanup.closes(s3);
+  cleanup.closes(local);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint,
     AWS_ENDPOINT_URL_S3: s3.endpoint,
+    [ENDPOINT_VARIABLE]: local.endpoint,
     // s3rver knows one account, S3RVER/S3RVER; dynalite accepts any credentials.
     AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
@@ -67,12 +76,9 @@ beforeAll(async () => {
   running = { ddb, s3, env, python };
 });
 
-afterAll(async () => {
-  if (!running) return;
-  await Promise.all([running.ddb.close(), running.s3.close()]);
-});
+afterAll(() => cleanup.run());
 
-test("glue-job Python tests pass against dynalite and s3rver", async () => {
+test("glue-job Python tests pass against dynalite, DynamoDB Local and s3rver", async () => {
   if (!running) throw new Error("servers did not start");
   const { code, output } = await runProcess(
     running.python,

@@ -48,8 +48,9 @@ export async function spawnDynamoDbLocal(projectRoot: string): Promise<DynamoDbL
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString("utf8")).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.once("exit", (code, signal) => {
-    if (signal === null && code !== 0) process.stderr.write(`DynamoDB Local exited with ${code}: ${stderr}\n`);
+  let stopping = false;
+  child.once("exit", (code) => {
+    if (!stopping) process.stderr.write(`DynamoDB Local exited with ${code} while the tests ran: ${stderr}\n`);
   });
   // Whatever ends jest's own process (a crash, Ctrl-C) ends the JVM with it.
   const kill = (): void => void child.kill("SIGKILL");
@@ -58,6 +59,7 @@ export async function spawnDynamoDbLocal(projectRoot: string): Promise<DynamoDbL
     endpoint: `http://127.0.0.1:${port}`,
     process: child,
     stop: async () => {
+      stopping = true;
       process.removeListener("exit", kill);
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);

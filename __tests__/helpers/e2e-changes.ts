@@ -71,15 +71,15 @@ export async function writeRandomChanges(
   const change = async (key: Item): Promise<unknown> => {
     const roll = random();
     // A write to an absent key inserts; a delete of an absent key makes no record (the loop goes on).
-    if (roll < 0.2) return recorder.delete(key);
+    if (roll < 0.2) return recorder.delete(key, { read: false });
     if (roll < 0.55) {
       return recorder.update(key, "SET amount = :a, #s = :s ADD tags :t REMOVE nothing", {
         ":a": { N: String(Math.floor(random() * 1e9)) },
         ":s": { S: `updated-${Math.floor(random() * 100)}` },
         ":t": { SS: [`u${Math.floor(random() * 10)}`] },
-      }, { "#s": "status" });
+      }, { "#s": "status" }, { read: false });
     }
-    return recorder.put({ ...key, ...randomAttributes(random) });
+    return recorder.put({ ...key, ...randomAttributes(random) }, { read: false });
   };
   while (recorder.records.length < target) {
     // Each write makes at most one record: never more writes at once than records still wanted.
@@ -87,5 +87,6 @@ export async function writeRandomChanges(
     const indexes = new Set<number>();
     while (indexes.size < width) indexes.add(Math.floor(random() * options.keys));
     await Promise.all([...indexes].map((i) => change(keyAt(schema, i))));
+    await recorder.sync();
   }
 }

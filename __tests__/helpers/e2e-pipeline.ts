@@ -18,7 +18,7 @@ import { unzipSync } from "fflate";
 import { startBundledHandler, type BundledHandler } from "./change-trigger-bundle";
 import { Cleanup, startedTogether } from "./cleanup";
 import { pythonJob, pythonWithBoto3, type PythonJob } from "./e2e-glue";
-import type { E2eEnvironment } from "./e2e-stack";
+import { withLocalTableNames, type E2eEnvironment } from "./e2e-stack";
 import { StreamPoller } from "./e2e-stream-poller";
 import { dynamoDbLocal, type LocalDynamo } from "./local-dynamodb";
 import { startLocalGlue, type LocalGlue } from "./local-glue";
@@ -83,8 +83,9 @@ export interface Pipeline {
 }
 
 /** Starts every piece for one environment; pair with close(). */
-export async function startPipeline(environment: E2eEnvironment): Promise<Pipeline> {
+export async function startPipeline(configured: E2eEnvironment): Promise<Pipeline> {
   python ??= pythonWithBoto3();
+  const environment = withLocalTableNames(configured);
   const { sourceTable, backupTable, applyJob, bucket, config } = environment;
   const region = config.region;
   const credentials = { AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey };

@@ -4,9 +4,9 @@
  * (parseProjectConfig), and from the synthesized Terraform of that environment the Lambda zip and
  * its environment, the event source mapping's settings, and the apply-changes job (script,
  * default arguments, max concurrent runs, queuing). Terraform references in those values are
- * replaced by the local names (jobs by their `name`; tables by their `name` plus a suffix of this
- * environment, since the run's DynamoDB Local is shared by every test; the bucket, which AWS
- * names from its bucket_prefix, by `<bucket_prefix>local`).
+ * replaced by the local names (tables and jobs by their `name`; the bucket, which AWS names from
+ * its bucket_prefix, by `<bucket_prefix>local`). withLocalTableNames() gives each pipeline tables
+ * of its own in the run's shared DynamoDB Local.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -49,13 +49,12 @@ export interface E2eEnvironment {
 const REFERENCE = /\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([a-z_]+)\}/g;
 
 /** Replaces `${type.name.attribute}` by the local value; any other reference is an error. */
-function resolver(stack: SynthesizedStack, bucket: string, tableName: (name: string) => string): (value: string) => string {
+function resolver(stack: SynthesizedStack, bucket: string): (value: string) => string {
   return (value) =>
     value.replace(REFERENCE, (reference, type: string, name: string, attribute: string) => {
       const body = stack.all(type)[name];
       if (type === "aws_s3_bucket" && attribute === "bucket" && body !== undefined) return bucket;
-      if (type === "aws_dynamodb_table" && attribute === "name" && typeof body?.name === "string") return tableName(body.name);
-      if (type === "aws_glue_job" && attribute === "name" && typeof body?.name === "string") return body.name;
+      if (["aws_dynamodb_table", "aws_glue_job"].includes(type) && attribute === "name" && typeof body?.name === "string") return body.name;
       throw new Error(`e2e: no local value for the Terraform reference ${reference}`);
     });
 }
@@ -83,9 +82,7 @@ export function e2eEnvironment(raw: ProjectConfigInput = {}): E2eEnvironment {
   try {
     const bucketResource = stack.one("aws_s3_bucket").body;
     const bucket = `${bucketResource.bucket_prefix as string}local`;
-    const suffix = uniqueTableName("");
-    const tableName = (table: string): string => `${table}${suffix}`;
-    const resolve = resolver(stack, bucket, tableName);
+    const resolve = resolver(stack, bucket);
     const resolveAll = (values: Record<string, string>): Record<string, string> =>
       Object.fromEntries(Object.entries(values).map(([key, value]) => [key, resolve(value)]));
 
@@ -104,8 +101,8 @@ export function e2eEnvironment(raw: ProjectConfigInput = {}): E2eEnvironment {
       name,
       config,
       // Both tables have the source's key schema (the stack creates the backup from it).
-      sourceTable: { name: tableName(config.sourceTable.name), schema },
-      backupTable: { name: tableName(config.backupTable.name), schema },
+      sourceTable: { name: config.sourceTable.name, schema },
+      backupTable: { name: config.backupTable.name, schema },
       bucket,
       lambda: {
         zip: fs.readFileSync(path.join(stack.dir, fn.filename as string)),
@@ -133,4 +130,23 @@ export function e2eEnvironment(raw: ProjectConfigInput = {}): E2eEnvironment {
     // synthesizeEnvironment's outdir: <tmp>/stacks/<name>
     fs.rmSync(path.dirname(path.dirname(stack.dir)), { recursive: true, force: true });
   }
+}
+
+/**
+ * The same environment with tables of its own (names suffixed uniquely), wherever the job's
+ * arguments name them: each pipeline of the run gets fresh tables in the shared DynamoDB Local.
+ */
+export function withLocalTableNames(environment: E2eEnvironment): E2eEnvironment {
+  const suffix = uniqueTableName("");
+  const renamed = new Map([environment.sourceTable.name, environment.backupTable.name].map((name) => [name, `${name}${suffix}`]));
+  const rename = (value: string): string => renamed.get(value) ?? value;
+  return {
+    ...environment,
+    sourceTable: { ...environment.sourceTable, name: rename(environment.sourceTable.name) },
+    backupTable: { ...environment.backupTable, name: rename(environment.backupTable.name) },
+    applyJob: {
+      ...environment.applyJob,
+      defaultArguments: Object.fromEntries(Object.entries(environment.applyJob.defaultArguments).map(([key, value]) => [key, rename(value)])),
+    },
+  };
 }

@@ -57,6 +57,32 @@ type S3rverClass = new (options: Record<string, unknown>) => S3rverInstance;
 // s3rver ships no type declarations.
 const S3rver = require("s3rver") as S3rverClass;
 
+// ---------------------------------------------------------------------------------------------
+// s3rver 3.7: DeleteObject removes the key's folder when it is left empty. A PutObject under the
+// same prefix at that moment (a function writing a manifest while the job deletes the last one)
+// opens its file in a folder that is gone, and s3rver has no handler for that stream's error: the
+// test process dies of an uncaught ENOENT. S3 has no folders; without the clean-up, s3rver lists
+// the same keys. The patch is applied once per process (see the marker above).
+const FOLDER_PATCH_MARKER = Symbol.for("local-s3.keep-empty-folders");
+interface FilesystemStore {
+  getResourcePath(bucket: string, key: string, resource: string): string;
+  deleteObject(bucket: string, key: string): Promise<void>;
+  [FOLDER_PATCH_MARKER]?: boolean;
+}
+const storePrototype = (require("s3rver/lib/stores/filesystem") as { prototype: FilesystemStore }).prototype;
+if (storePrototype[FOLDER_PATCH_MARKER] !== true) {
+  storePrototype.deleteObject = async function deleteObject(this: FilesystemStore, bucket: string, key: string): Promise<void> {
+    await Promise.all(
+      ["object", "object.md5", "metadata.json"].map((resource) =>
+        fs.promises.unlink(this.getResourcePath(bucket, key, resource)).catch((error: NodeJS.ErrnoException) => {
+          if (error.code !== "ENOENT") throw error;
+        }),
+      ),
+    );
+  };
+  storePrototype[FOLDER_PATCH_MARKER] = true;
+}
+
 export interface ReceivedS3Request {
   readonly method: string;
   /** Path and query, e.g. /bucket/changes/abc.json */

@@ -114,6 +114,8 @@ export class StreamReader {
   /** Open iterators of shards being read; null once a shard is closed and read to its end. */
   private readonly iterators = new Map<string, string | null>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** The shards as last described, while none of them is closed. */
+  private known: Shard[] | undefined;
 
   constructor(
     private readonly ddb: LocalDynamo,
@@ -151,7 +153,9 @@ export class StreamReader {
 
   private async read(): Promise<StreamRecord[]> {
     const records: StreamRecord[] = [];
-    const shards = await this.shards();
+    // The shard list changes only when a shard closes: described again then (and at the start).
+    const shards = this.known?.some((shard) => this.iterators.get(shard.ShardId) === null) === false ? this.known : await this.shards();
+    this.known = shards;
     const known = new Set(shards.map((shard) => shard.ShardId));
     // A shard is read once its parent is read to the end (or the parent has aged out of the stream).
     const ready = (shard: Shard): boolean =>
@@ -179,6 +183,11 @@ export class StreamReader {
     }
     return records;
   }
+}
+
+export interface WriteOptions {
+  /** Read the stream after the write and return its record (default true). */
+  readonly read?: boolean;
 }
 
 export interface RecorderOptions {
@@ -222,18 +231,22 @@ export class StreamRecorder {
     return key;
   }
 
-  /** PutItem; the stream's record for it (INSERT, or MODIFY when it changed the item). */
-  async put(item: Item): Promise<StreamRecord | undefined> {
+  /**
+   * PutItem; the stream's record for it (INSERT, or MODIFY when it changed the item). With
+   * `read: false` the stream is not read (call sync() after a group of writes).
+   */
+  async put(item: Item, { read = true }: WriteOptions = {}): Promise<StreamRecord | undefined> {
     await this.ddb.call("PutItem", { TableName: this.tableName, Item: item });
-    return this.collect(this.keyOf(item));
+    return read ? this.collect(this.keyOf(item)) : undefined;
   }
 
-  /** UpdateItem; the stream's record for it. */
+  /** UpdateItem; the stream's record for it (see put for `read`). */
   async update(
     key: Item,
     updateExpression: string,
     values?: Record<string, AttributeValue>,
     names?: Record<string, string>,
+    { read = true }: WriteOptions = {},
   ): Promise<StreamRecord | undefined> {
     await this.ddb.call("UpdateItem", {
       TableName: this.tableName,
@@ -242,13 +255,13 @@ export class StreamRecorder {
       ...(values ? { ExpressionAttributeValues: values } : {}),
       ...(names ? { ExpressionAttributeNames: names } : {}),
     });
-    return this.collect(this.keyOf(key));
+    return read ? this.collect(this.keyOf(key)) : undefined;
   }
 
-  /** DeleteItem; the stream's REMOVE record when an item was there. */
-  async delete(key: Item): Promise<StreamRecord | undefined> {
+  /** DeleteItem; the stream's REMOVE record when an item was there (see put for `read`). */
+  async delete(key: Item, { read = true }: WriteOptions = {}): Promise<StreamRecord | undefined> {
     await this.ddb.call("DeleteItem", { TableName: this.tableName, Key: key });
-    return this.collect(this.keyOf(key));
+    return read ? this.collect(this.keyOf(key)) : undefined;
   }
 
   /** Reads what the stream has emitted since the last read into `records`; returns those records. */

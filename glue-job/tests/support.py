@@ -44,6 +44,16 @@ def require_endpoints():
             "`node glue-job/tests/local_servers.js` and export the variables it prints." % " and ".join(missing))
 
 
+def dynamodb_local_endpoint():
+    """AWS's DynamoDB Local, which `npm test` starts for the run (the fidelity tests use it)."""
+    require_endpoints()
+    endpoint = os.environ.get("DYNAMODB_LOCAL_ENDPOINT")
+    if not endpoint:
+        raise RuntimeError("DYNAMODB_LOCAL_ENDPOINT not set: the fidelity tests run against AWS's DynamoDB Local, "
+                           "which `npm test` starts (jest's global setup)")
+    return endpoint
+
+
 def fast_retry(max_elapsed=10.0):
     return ddb_batch.RetryPolicy(base_delay=0.001, max_delay=0.02, max_elapsed=max_elapsed)
 
