@@ -1,6 +1,7 @@
 /**
  * `cdktf synth --hcl` for a reviewer who reads HCL: cdk.tf must be HCL that HashiCorp's parser
- * accepts and must say, value by value, what cdk.tf.json says; and whichever format a synth
+ * accepts, must write as a block what Terraform reads as a block (and as an argument what it reads
+ * as an argument), and must say, value by value, what cdk.tf.json says; and whichever format a synth
  * writes, each stack folder is left with that one configuration.
  */
 import * as fs from "node:fs";
@@ -8,7 +9,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { ProjectConfigInput } from "../stacks/config/schema";
 import { runAppCommand } from "./helpers/app-command";
-import { configurationDifferences, parseHcl } from "./helpers/hcl";
+import { blockStructureProblems, configurationDifferences, parseHcl } from "./helpers/hcl";
+import { DEFAULT_SCHEMA_FILE, loadProviderSchema } from "./helpers/provider-schema";
 import { referencedFiles } from "./helpers/synth";
 
 /** Each configuration another test file synthesizes, as one environment of a project. */
@@ -81,6 +83,9 @@ const VARIANTS = {
 } satisfies ProjectConfigInput;
 const DEFAULT_STACK = "api-pagos-replication";
 
+/** The schema of hashicorp/aws 6.25.0, the version the stack pins (see SOURCES.md beside it). */
+const SCHEMA_625 = path.join(path.dirname(DEFAULT_SCHEMA_FILE), "aws-provider-schema-6.25.0.json");
+
 const tempDir = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 
 function configFile(config: ProjectConfigInput): string {
@@ -106,12 +111,81 @@ describe("cdktf synth --hcl writes valid HCL that says what cdk.tf.json says", (
   test.each([DEFAULT_STACK, ...Object.keys(VARIANTS.environments)])("%s", async (name) => {
     const hclDir = stackDir("hcl", name);
     expect(configurationFiles(hclDir)).toEqual(["cdk.tf"]);
-    const hcl = await parseHcl("cdk.tf", fs.readFileSync(path.join(hclDir, "cdk.tf"), "utf8"));
+    const text = fs.readFileSync(path.join(hclDir, "cdk.tf"), "utf8");
+    const hcl = await parseHcl("cdk.tf", text);
+    // hcl2json reads a list of blocks and a list of objects alike: the structure is checked on the text.
+    expect(blockStructureProblems(text, loadProviderSchema(SCHEMA_625))).toEqual([]);
     const json = JSON.parse(fs.readFileSync(path.join(stackDir("json", name), "cdk.tf.json"), "utf8"));
     expect(Object.keys(json.resource).length).toBeGreaterThan(20);
     expect(configurationDifferences(json, hcl)).toEqual([]);
     expect(fs.existsSync(path.join(hclDir, "REVIEW.md"))).toBe(true);
     for (const file of referencedFiles(json.resource)) expect({ file, exists: fs.existsSync(path.join(hclDir, file)) }).toEqual({ file, exists: true });
+  });
+});
+
+describe("the block-structure check sees what hcl2json cannot", () => {
+  const schema = () => loadProviderSchema(SCHEMA_625);
+  const table = (lifecycle: string) => `data "aws_dynamodb_table" "source" {
+name = "api-pagos"
+lifecycle {
+${lifecycle}
+}
+}
+`;
+  // What cdktf 0.21 wrote for sourceTable.existing before HclSafeDataAwsDynamodbTable.
+  const asArgument = table(`  postcondition = [
+{
+condition = "\${self.stream_enabled}"
+error_message = "Table api-pagos must have its stream enabled."
+},
+]`);
+  const asBlock = table(`postcondition {
+condition = "\${self.stream_enabled}"
+error_message = "Table api-pagos must have its stream enabled."
+}`);
+
+  test("a block written as an argument is reported, though hcl2json reads it as the block", async () => {
+    expect(await parseHcl("argument.tf", asArgument)).toEqual(await parseHcl("block.tf", asBlock));
+    expect(blockStructureProblems(asArgument, schema())).toEqual([
+      `data.aws_dynamodb_table.source.lifecycle.postcondition (line 4): a block, written as an argument "postcondition = ..."`,
+    ]);
+    expect(blockStructureProblems(asBlock, schema())).toEqual([]);
+  });
+
+  test("each name is judged where it stands, and nothing inside a string or heredoc is structure", () => {
+    const config = `data "aws_iam_policy_document" "p" {
+statement {
+actions = ["s3:GetObject"]
+condition {
+test = "Bool"
+variable = "aws:SecureTransport"
+values = ["true"]
+}
+}
+}
+resource "aws_dynamodb_table" "t" {
+name = "t"
+point_in_time_recovery = {
+enabled = true
+}
+tags {
+a = "b"
+}
+lifecycle {
+postcondition {
+condition = "\${self.stream_view_type == "NEW_AND_OLD_IMAGES" && length({ a = 1 }) == 1}"
+error_message = <<EOF
+a heredoc with } and
+attribute = {
+EOF
+}
+}
+}
+`;
+    expect(blockStructureProblems(config, schema())).toEqual([
+      `resource.aws_dynamodb_table.t.point_in_time_recovery (line 13): a block, written as an argument "point_in_time_recovery = ..."`,
+      `resource.aws_dynamodb_table.t.tags (line 16): an argument, written as a block "tags {"`,
+    ]);
   });
 });
 
