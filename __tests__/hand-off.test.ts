@@ -1,18 +1,8 @@
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { buildApp, synthesize } from "../stacks/app";
-import { PROJECT_ROOT, synthesizeEnvironment, type SynthesizedStack } from "./helpers/synth";
-
-/** Every string in the JSON that names a file of the stack folder. */
-function referencedFiles(value: unknown, found = new Set<string>()): Set<string> {
-  if (typeof value === "string" && /^assets\//.test(value)) found.add(value);
-  else if (Array.isArray(value)) value.forEach((v) => referencedFiles(v, found));
-  else if (value && typeof value === "object") Object.values(value).forEach((v) => referencedFiles(v, found));
-  return found;
-}
+import { referencedFiles, synthesizeEnvironment, type SynthesizedStack } from "./helpers/synth";
 
 describe("hand-off: the stack folder is self-contained", () => {
   let stack: SynthesizedStack;
@@ -42,33 +32,5 @@ describe("hand-off: the stack folder is self-contained", () => {
     const fn = stack.one("aws_lambda_function").body;
     const zipHash = createHash("sha256").update(fs.readFileSync(path.join(stack.dir, fn.filename))).digest("hex");
     expect(review).toContain(`| \`${fn.filename}\` | \`${zipHash}\` |`);
-  });
-});
-
-describe("cdktf synth --hcl", () => {
-  test("writes cdk.tf declaring the same resources, data sources and outputs as the JSON", () => {
-    const [jsonOut, hclOut] = [fs.mkdtempSync(path.join(os.tmpdir(), "json-")), fs.mkdtempSync(path.join(os.tmpdir(), "hcl-"))];
-    synthesize(buildApp({ projectRoot: PROJECT_ROOT, outdir: jsonOut }));
-    // cdktf synth --hcl sets SYNTH_HCL_OUTPUT for the app; run the app command the same way.
-    const { app } = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, "cdktf.json"), "utf8")) as { app: string };
-    const [command, ...args] = app.split(/\s+/);
-    execFileSync(command === "node" ? process.execPath : command, args, {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, SYNTH_HCL_OUTPUT: "true", CDKTF_OUTDIR: hclOut },
-      stdio: "pipe",
-    });
-    const [stackName] = fs.readdirSync(path.join(jsonOut, "stacks"));
-    const stackDir = path.join(hclOut, "stacks", stackName);
-    expect(fs.existsSync(path.join(stackDir, "cdk.tf.json"))).toBe(false);
-    const hcl = fs.readFileSync(path.join(stackDir, "cdk.tf"), "utf8");
-    const json = JSON.parse(fs.readFileSync(path.join(jsonOut, "stacks", stackName, "cdk.tf.json"), "utf8"));
-    const declared = (kind: string) => [...hcl.matchAll(new RegExp(`^${kind} "([^"]+)" "([^"]+)" \\{`, "gm"))].map((m) => `${m[1]}.${m[2]}`).sort();
-    const fromJson = (blocks: Record<string, Record<string, unknown>>) =>
-      Object.entries(blocks).flatMap(([type, byName]) => Object.keys(byName).map((name) => `${type}.${name}`)).sort();
-    expect(declared("resource")).toEqual(fromJson(json.resource));
-    expect(declared("data")).toEqual(fromJson(json.data));
-    expect([...hcl.matchAll(/^output "([^"]+)" \{/gm)].map((m) => m[1]).sort()).toEqual(Object.keys(json.output).sort());
-    expect(fs.existsSync(path.join(stackDir, "REVIEW.md"))).toBe(true);
-    for (const file of referencedFiles(json.resource)) expect(fs.existsSync(path.join(stackDir, file))).toBe(true);
   });
 });

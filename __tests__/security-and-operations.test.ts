@@ -1,3 +1,4 @@
+import { jsonencodeArgument } from "./helpers/hcl";
 import { policyDocuments } from "./helpers/iam";
 import { validateTerraformJson } from "./helpers/provider-schema";
 import { ref, synthesizeEnvironment, type SynthesizedStack } from "./helpers/synth";
@@ -73,10 +74,10 @@ describe("default controls", () => {
     expect(stack.all("aws_sns_topic_subscription")).toEqual({});
   });
 
-  test("an EventBridge rule sends every failed run of this stack's Glue jobs to the topic, which only it and CloudWatch may publish to", () => {
+  test("an EventBridge rule sends every failed run of this stack's Glue jobs to the topic, which only it and CloudWatch may publish to", async () => {
     const rule = stack.one("aws_cloudwatch_event_rule");
     const jobs = Object.keys(stack.all("aws_glue_job")).map((name) => ref("aws_glue_job", name, "name"));
-    expect(JSON.parse(rule.body.event_pattern)).toEqual({
+    expect(await jsonencodeArgument(rule.body.event_pattern)).toEqual({
       source: ["aws.glue"],
       "detail-type": ["Glue Job State Change"],
       detail: { jobName: expect.arrayContaining(jobs), state: ["FAILED", "TIMEOUT", "STOPPED", "ERROR"] },

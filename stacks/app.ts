@@ -1,5 +1,6 @@
 import { App } from "cdktf";
 import { ConfigError, loadProjectConfig } from "./config/load";
+import { removeOtherConfigurationFormat } from "./one-configuration-format";
 import { ReplicationStack } from "./replication-stack";
 import { writeReviewSummaries } from "./review/write-summaries";
 
@@ -26,9 +27,13 @@ export function buildApp(options: BuildAppOptions): App {
   return app;
 }
 
-/** Synthesizes every stack, then writes each stack's review summary beside it. */
+/**
+ * Synthesizes every stack, removes the other configuration format left in its folder by an earlier
+ * synth (saying so on stdout), then writes each stack's review summary beside it.
+ */
 export function synthesize(app: App): void {
   app.synth();
+  for (const line of removeOtherConfigurationFormat(app)) console.log(line);
   writeReviewSummaries(app);
 }
 

@@ -60,3 +60,11 @@ export function synthesizeEnvironment(input: EnvironmentInput = {}, name = "test
 export function ref(type: string, name: string, attribute: string): string {
   return `\${${type}.${name}.${attribute}}`;
 }
+
+/** Every string in the JSON that names a file of the stack folder. */
+export function referencedFiles(value: unknown, found = new Set<string>()): Set<string> {
+  if (typeof value === "string" && /^assets\//.test(value)) found.add(value);
+  else if (Array.isArray(value)) value.forEach((v) => referencedFiles(v, found));
+  else if (value && typeof value === "object") Object.values(value).forEach((v) => referencedFiles(v, found));
+  return found;
+}

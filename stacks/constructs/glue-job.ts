@@ -1,7 +1,8 @@
 import type { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
-import { GlueJob } from "@cdktf/provider-aws/lib/glue-job";
+import type { GlueJob } from "@cdktf/provider-aws/lib/glue-job";
 import { GlueTrigger } from "@cdktf/provider-aws/lib/glue-trigger";
+import { HclSafeGlueJob } from "./hcl-safe-glue-job";
 import { type Grant, ServiceRole } from "./service-role";
 
 /** Python shell (one small DPU) or Spark (workers). */
@@ -51,7 +52,7 @@ export class ReplicationGlueJob extends Construct {
     const jobArguments = Object.fromEntries(
       Object.entries(options.arguments).map(([name, value]) => [`--${name}`, value]),
     );
-    this.job = new GlueJob(this, "job", {
+    this.job = new HclSafeGlueJob(this, "job", {
       name: options.jobName,
       description: options.description,
       roleArn: this.role.role.arn,

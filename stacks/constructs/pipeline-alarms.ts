@@ -1,3 +1,4 @@
+import { Fn } from "cdktf";
 import { Construct } from "constructs";
 import { CloudwatchEventRule } from "@cdktf/provider-aws/lib/cloudwatch-event-rule";
 import { CloudwatchEventTarget } from "@cdktf/provider-aws/lib/cloudwatch-event-target";
@@ -39,10 +40,13 @@ export class PipelineAlarms extends Construct {
     const glueFailures = new CloudwatchEventRule(this, "glue-job-failed", {
       name: `${namePrefix}-glue-job-failed`,
       description: "A run of the replication Glue jobs failed, timed out or errored",
-      eventPattern: JSON.stringify({
+      // jsonencode, not JSON.stringify: the job names are references, and cdktf's HCL renderer
+      // leaves the quotes of a JSON string with references unescaped, which HCL cannot parse.
+      // (cdktf does not escape quotes inside function arguments either: every value here has none.)
+      eventPattern: Fn.jsonencode({
         source: ["aws.glue"],
         "detail-type": ["Glue Job State Change"],
-        detail: { jobName: options.glueJobNames, state: GLUE_FAILURE_STATES },
+        detail: { jobName: options.glueJobNames, state: [...GLUE_FAILURE_STATES] },
       }),
     });
     new CloudwatchEventTarget(this, "glue-job-failed-target", { rule: glueFailures.name, arn: this.topic.arn });

@@ -1,7 +1,7 @@
 import { Construct } from "constructs";
-import { DataAwsDynamodbTable } from "@cdktf/provider-aws/lib/data-aws-dynamodb-table";
 import { DynamodbTable } from "@cdktf/provider-aws/lib/dynamodb-table";
 import type { EnvironmentConfig, KeyAttribute } from "../config/schema";
+import { HclSafeDataAwsDynamodbTable } from "./hcl-safe-data-dynamodb-table";
 
 export interface ReplicatedTablesOptions {
   readonly sourceTable: EnvironmentConfig["sourceTable"];
@@ -58,10 +58,10 @@ export class ReplicatedTables extends Construct {
 }
 
 /** Reads a source table managed elsewhere; plan fails unless it has the configured key and a NEW_AND_OLD_IMAGES stream. */
-function existingSource(scope: Construct, name: string, keys: KeyAttribute[]): DataAwsDynamodbTable {
+function existingSource(scope: Construct, name: string, keys: KeyAttribute[]): HclSafeDataAwsDynamodbTable {
   const [partitionKey, sortKey] = keys;
   const rangeKey = '(self.range_key == null ? "" : self.range_key)';
-  return new DataAwsDynamodbTable(scope, "source", {
+  return new HclSafeDataAwsDynamodbTable(scope, "source", {
     name,
     lifecycle: {
       postcondition: [
