@@ -52,7 +52,7 @@ const VARIANTS = {
       sourceTable: { name: "payments", partitionKey: { name: "pk", type: "N" }, sortKey: { name: "sk", type: "B" } },
       backupTable: { name: "payments-copy" },
       deletes: "mirror",
-      lambda: { memoryMb: 512, runtime: "nodejs20.x", architecture: "x86_64" },
+      lambda: { memoryMb: 512, runtime: "nodejs24.x", architecture: "x86_64" },
       stream: { batchSize: 500 },
       applyChangesJob: { type: "glueetl" },
       fullCopyJob: { schedule: null },
@@ -84,7 +84,7 @@ const VARIANTS = {
 const DEFAULT_STACK = "api-pagos-replication";
 
 /** The schema of hashicorp/aws 6.25.0, the version the stack pins (see SOURCES.md beside it). */
-const SCHEMA_625 = path.join(path.dirname(DEFAULT_SCHEMA_FILE), "aws-provider-schema-6.25.0.json");
+const SCHEMA_625 = DEFAULT_SCHEMA_FILE;
 
 const tempDir = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 
