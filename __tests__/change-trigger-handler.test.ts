@@ -62,13 +62,14 @@ beforeEach(() => rig.reset());
 let bulk: Promise<StreamRecord[]> | undefined;
 const bulkRecords = (): Promise<StreamRecord[]> =>
   (bulk ??= recordWrites(async (r) => {
-    for (let i = 0; i < 1000; i += 1) await r.put({ id: { S: `bulk-${i % 250}` }, n: { N: String(i) } });
+    for (let i = 0; i < 1000; i += 1) await r.put({ id: { S: `bulk-${i % 250}` }, n: { N: String(i) } }, { read: false });
   }));
 
 /** The stream records of the writes done by `writes` (real writes to DynamoDB Local, read from its stream). */
 async function recordWrites(writes: (r: StreamRecorder) => Promise<unknown>, on: StreamRecorder = recorder): Promise<StreamRecord[]> {
   const start = on.records.length;
   await writes(on);
+  await on.sync();
   return on.records.slice(start);
 }
 

@@ -20,7 +20,7 @@ import { Cleanup, startedTogether } from "./cleanup";
 import { pythonJob, pythonWithBoto3, type PythonJob } from "./e2e-glue";
 import { withLocalTableNames, type E2eEnvironment } from "./e2e-stack";
 import { StreamPoller } from "./e2e-stream-poller";
-import { dynamoDbLocal, type LocalDynamo } from "./local-dynamodb";
+import { DynamoError, dynamoDbLocal, type LocalDynamo } from "./local-dynamodb";
 import { startLocalGlue, type LocalGlue } from "./local-glue";
 import { S3RVER_CREDENTIALS, startLocalS3, type LocalS3 } from "./local-s3";
 import { canonical, createTable, StreamRecorder, type Item, type StreamRecord } from "./stream-records";
@@ -97,7 +97,9 @@ export async function startPipeline(configured: E2eEnvironment): Promise<Pipelin
     const [ddb, s3] = await startedTogether([dynamoDbLocal(), startLocalS3({ buckets: [bucket] })]);
     cleanup.closes(ddb);
     cleanup.closes(s3);
-    // (createTable turns a stream on for both; nothing reads the backup's.)
+    // (createTable turns a stream on for both; nothing reads the backup's.) Dropped at the end: the
+    // shared DynamoDB Local gets slower with every stream record it keeps.
+    cleanup.add(undefined, () => dropTables(ddb, [sourceTable.name, backupTable.name]));
     const recorder = await StreamRecorder.create(ddb, sourceTable.name, sourceTable.schema);
     await createTable(ddb, backupTable.name, backupTable.schema);
 
@@ -156,6 +158,16 @@ export async function startPipeline(configured: E2eEnvironment): Promise<Pipelin
   } finally {
     if (!setupDone) await cleanup.run();
   }
+}
+
+async function dropTables(ddb: LocalDynamo, names: readonly string[]): Promise<void> {
+  await Promise.all(
+    names.map((name) =>
+      ddb.call("DeleteTable", { TableName: name }).catch((error: unknown) => {
+        if (!(error instanceof DynamoError && error.type === "ResourceNotFoundException")) throw error;
+      }),
+    ),
+  );
 }
 
 interface Parts {
