@@ -96,6 +96,8 @@ const IAM_ACTIONS: Record<string, { action: string; on: "resource" | "manifests"
   describe_table: [{ action: "dynamodb:DescribeTable", on: "resource" }],
   batch_get_item: [{ action: "dynamodb:BatchGetItem", on: "resource" }],
   batch_write_item: [{ action: "dynamodb:BatchWriteItem", on: "resource" }],
+  put_item: [{ action: "dynamodb:PutItem", on: "resource" }],
+  get_item: [{ action: "dynamodb:GetItem", on: "resource" }],
   scan: [{ action: "dynamodb:Scan", on: "resource" }],
   list_objects_v2: [{ action: "s3:ListBucket", on: "resource" }],
   get_object: [{ action: "s3:GetObject", on: "resource" }],
@@ -105,7 +107,8 @@ const IAM_ACTIONS: Record<string, { action: string; on: "resource" | "manifests"
 };
 
 describe.each([
-  ["apply-changes", "apply-changes", "retain"],
+  ["apply-changes", "apply-changes-retain", "retain"],
+  ["apply-changes", "apply-changes-mirror", "mirror"],
   ["full-copy", "full-copy-retain", "retain"],
   ["full-copy", "full-copy-mirror", "mirror"],
 ] as const)("the %s role grants exactly what its code called (%s)", (job, surface, deletes) => {

@@ -411,9 +411,28 @@ class ApplyEntryPointTest(ApplyTestCase):
         """The DynamoDB, S3 and Glue operations (and where) apply-changes uses: the IAM surface of its role.
 
         The run holds a manifest (a key that keeps changing) and so starts its follow-up run, and it
-        rejects a malformed manifest, so it ends with ManifestsRejected after doing everything else."""
+        rejects a malformed manifest, so it ends with ManifestsRejected after doing everything else.
+        Under retain it also writes a retained item and replaces one (key 0, re-inserted after a delete)."""
+        for policy in ("mirror", "retain"):
+            if policy == "retain":
+                self.setUp()  # fresh tables, prefixes and Glue stand-in for the second run
+            writes = ({("batch_write_item", self.backup)} if policy == "mirror"
+                      else {("put_item", self.backup), ("get_item", self.backup)})
+            common = {("describe_table", self.source), ("batch_get_item", self.source),
+                      ("list_objects_v2", self.prefix), ("get_object", self.prefix), ("delete_object", self.prefix),
+                      ("copy_object", self.rejected), ("start_job_run", "apply-changes")}
+            with self.subTest(policy=policy):
+                used = self.used_by_a_run(policy)
+                self.assertEqual(used, common | writes)
+                support.record_iam_surface("apply-changes-" + policy, used, {
+                    self.source: "source", self.backup: "backup", self.prefix: "manifests",
+                    self.rejected: "rejected", "apply-changes": "apply-job"})
+
+    def used_by_a_run(self, policy):
         self.seed(3)
         self.put_manifests([[key(0), key(1)], [key(2)]])
+        self.client.put_item(TableName=self.backup, Item=with_marker(item(0, 9), 5))
+        support.put_manifest(self.s3, self.bucket, self.prefix, [], removed=[(key(3), "6", item(3))])
         self.s3.put_object(Bucket=self.bucket, Key=self.prefix + "bad.json", Body=b"nope")
         versions = iter(range(100, 10 ** 6))
 
@@ -434,7 +453,7 @@ class ApplyEntryPointTest(ApplyTestCase):
         aws_clients.dynamodb_client = recording(originals[0], {"batch_get_item": churn})
         aws_clients.s3_client, aws_clients.glue_client = recording(originals[1]), recording(originals[2])
         try:
-            error, code, _, err = support.run_main_failing(apply_changes.main, self.argv("--delete_policy", "mirror"))
+            error, code, _, err = support.run_main_failing(apply_changes.main, self.argv("--delete_policy", policy))
         finally:
             aws_clients.dynamodb_client, aws_clients.s3_client, aws_clients.glue_client = originals
         self.assertEqual(code, 0, err)
@@ -451,15 +470,12 @@ class ApplyEntryPointTest(ApplyTestCase):
                 else:
                     where = kwargs["Key"].split("/")[0] + "/" if "Key" in kwargs else kwargs.get("Prefix")
                 used.add((name, where))
-        self.assertEqual(used, {
-            ("describe_table", self.source), ("batch_get_item", self.source), ("batch_write_item", self.backup),
-            ("list_objects_v2", self.prefix), ("get_object", self.prefix), ("delete_object", self.prefix),
-            ("copy_object", self.rejected), ("start_job_run", "apply-changes"),
-        })
         self.assertEqual(self.glue.start_job_runs(), [{"JobName": "apply-changes"}])
-        support.record_iam_surface("apply-changes", used, {self.source: "source", self.backup: "backup",
-                                                           self.prefix: "manifests", self.rejected: "rejected",
-                                                           "apply-changes": "apply-job"})
+        backup = self.backup_items()
+        self.assertEqual(backup[table_keys.key_id(key(0))], item(0))  # live again
+        if policy == "retain":
+            self.assertEqual(backup[table_keys.key_id(key(3))], with_marker(item(3), 6))
+        return used
 
     def argv(self, *extra):
         return ["apply_changes.py", "--JOB_ID", "j_1", "--JOB_RUN_ID", "jr_1", "--JOB_NAME", "apply-changes",
@@ -551,6 +567,8 @@ class ApplyEntryPointTest(ApplyTestCase):
             (self.argv("--transform", '{"rename": {"id": "pk"}}'), "key attribute"),
             (self.argv("--transform", '{"drop": ["id"]}'), "key attribute"),
             (self.argv("--delete_policy", "sometimes"), "--delete_policy"),
+            (self.argv("--retained_attribute", "id"), "--retained_attribute 'id' is a key attribute"),
+            (self.argv("--transform", '{"drop": ["_deleted_from_source"]}'), "(--retained_attribute)"),
             (["apply_changes.py", "--source_table", self.source], "missing required"),
         ]
         for argv, expected in cases:
