@@ -166,6 +166,25 @@ class RetainedVersionsTest(ApplyTestCase):
         self.assertEqual(self.backup_item(1), with_marker(item(1, 6), 300))
         self.assertEqual(replicator.stats.retained_skipped, 1)
 
+    def test_a_deletion_between_the_version_read_and_the_source_read_is_not_undone(self):
+        # The backup holds item 1 deleted at 100; it was re-inserted (v5), and a run's live write of v5
+        # finds the retained item. Just then v5 is deleted at 300 and another run writes its retained v5.
+        self.client.put_item(TableName=self.backup, Item=with_marker(item(1, 1), 100))
+        self.client.put_item(TableName=self.source, Item=item(1, 5))
+
+        def delete_again(_kwargs, number):
+            if number == 1:
+                self.client.delete_item(TableName=self.source, Key=key(1))
+                self.named_manifest("300.json", [], [(key(1), "300", item(1, 5))])
+                self.run_apply()
+
+        # The version is read before the source: had the source been read first (v5) and then the
+        # version (300), v5 would be written as live over the retained v5 @300, its marker lost.
+        replicator = self.replicator(client=support.FlakyDynamoDB(self.client, before={"get_item": delete_again}))
+        replicator.sync_keys([key(1)])
+        self.assertEqual(self.backup_item(1), with_marker(item(1, 5), 300))
+        self.assertEqual(replicator.stats.live_writes_dropped, 1)
+
     def test_versions_compare_as_numbers_across_runs(self):
         # 99 < 100 as numbers but not as unpadded strings; 40-digit numbers too (DynamoDB's N holds 38).
         for first, second, kept in (("100", "99", 100), ("9" * 39, "1" + "0" * 39, int("1" + "0" * 39))):
