@@ -13,7 +13,7 @@ import { S3RVER_CREDENTIALS, startLocalS3, type LocalS3 } from "./helpers/local-
 import { synthesizeEnvironment } from "./helpers/synth";
 
 /** Number of Python tests in glue-job/tests; the run must report at least this many. */
-const EXPECTED_PYTHON_TESTS = 62;
+const EXPECTED_PYTHON_TESTS = 74;
 /** Where the Python tests record the AWS operations each job called (support.record_iam_surface). */
 const surfaceDir = fs.mkdtempSync(path.join(os.tmpdir(), "glue-iam-surface-"));
 
@@ -89,7 +89,7 @@ test("glue-job Python tests pass against dynalite and s3rver", async () => {
   expect(count).toBeGreaterThanOrEqual(EXPECTED_PYTHON_TESTS);
   // The paged listings went through the proxy: the DES patch is what keeps them working.
   expect(running.s3.requests.some((r) => r.url.includes("continuation-token="))).toBe(true);
-}, 240_000);
+}, 420_000);
 
 /** How each boto3 operation the jobs call is authorized (CopyObject reads its source and writes its target). */
 const IAM_ACTIONS: Record<string, { action: string; on: "resource" | "manifests" }[]> = {
