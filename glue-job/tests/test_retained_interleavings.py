@@ -6,7 +6,7 @@ boundaries, time-budget stops and crashes (exceptions injected into the write pa
 or full-copy (or more source changes) happening in the middle of a run's writes, and sometimes two runs
 in threads at once.
 
-Checked at every quiet point (no run going on), for every key:
+Checked after every step that ran a job (no run going on any more), for every key:
 - nothing for the key in flight (no unbatched stream record, no manifest naming it waiting to be
   delivered or left in S3) => the backup already holds what the invariant says (below);
 - never older than before: a backup state older than the newest retained state seen for the key at
@@ -316,16 +316,20 @@ class Interleaving(object):
     def play(self):
         for step in range(STEPS):
             choice = self.rng.random()
-            if choice < 0.2:
-                for _ in range(self.rng.randint(1, 3)):
-                    self.source_change()
-            elif choice < 0.35:
-                self.churn()
-            elif choice < 0.5:
-                self.cut_batch()
-            elif choice < 0.65:
-                self.deliver()
-            elif choice < 0.88:
+            if choice < 0.65:
+                # Only the "Lambda" side: neither the backup nor what is settled changes (a changed key
+                # is in flight), so there is nothing new to check.
+                if choice < 0.2:
+                    for _ in range(self.rng.randint(1, 3)):
+                        self.source_change()
+                elif choice < 0.35:
+                    self.churn()
+                elif choice < 0.5:
+                    self.cut_batch()
+                else:
+                    self.deliver()
+                continue
+            if choice < 0.88:
                 if self.rng.random() < 0.5:
                     self.cut_batch()
                     self.deliver()
