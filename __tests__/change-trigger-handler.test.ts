@@ -38,8 +38,16 @@ interface Manifest {
   sequenceNumbers: { first: string; last: string };
   records: number;
   eventSourceArn: string;
-  removed?: { key: Item; sequenceNumber: string; oldImage: Item }[];
+  removed?: { key: Item; sequenceNumber: string; oldImage: Item; approximateCreationDateTime?: number }[];
 }
+
+/** The manifest's `removed` entry for a REMOVE record (its last state: the OldImage unless given). */
+const removedEntry = (record: StreamRecord, oldImage: Item | undefined = record.dynamodb.OldImage) => ({
+  key: record.dynamodb.Keys,
+  sequenceNumber: record.dynamodb.SequenceNumber,
+  oldImage,
+  approximateCreationDateTime: record.dynamodb.ApproximateCreationDateTime,
+});
 
 let rig: Rig;
 let ddb: LocalDynamo;
@@ -102,7 +110,7 @@ async function expectNothingLost(records: readonly StreamRecord[], response: Str
   const lastOfKey = new Map(processed.map((r) => [canonical(r.dynamodb.Keys), r]));
   for (const last of lastOfKey.values()) {
     if (deletePolicy !== "retain" || last.eventName !== "REMOVE") continue;
-    expect(removed).toContain(canonical({ key: last.dynamodb.Keys, sequenceNumber: last.dynamodb.SequenceNumber, oldImage: last.dynamodb.OldImage }));
+    expect(removed).toContain(canonical(removedEntry(last)));
   }
   if (deletePolicy === "mirror") expect(removed.size).toBe(0);
   if (processed.length > 0) expect(rig.glue.runs.some((run) => run.JobRunState === "WAITING" || run.JobRunState === "RUNNING")).toBe(true);
@@ -196,7 +204,13 @@ describe.each(variants)("change-trigger handler (%s)", (_variant, tag, load) => 
       `"records":${records.length},"eventSourceArn":"${records[0]!.eventSourceARN}"` +
       (removed.length === 0
         ? ""
-        : `,"removed":[${removed.map((r) => `{"key":${canonical(r.dynamodb.Keys)},"sequenceNumber":"${r.dynamodb.SequenceNumber}","oldImage":${canonical(r.dynamodb.OldImage)}}`).join(",")}]`) +
+        : `,"removed":[${removed
+            .map(
+              (r) =>
+                `{"key":${canonical(r.dynamodb.Keys)},"sequenceNumber":"${r.dynamodb.SequenceNumber}","oldImage":${canonical(r.dynamodb.OldImage)},` +
+                `"approximateCreationDateTime":${r.dynamodb.ApproximateCreationDateTime}}`,
+            )
+            .join(",")}]`) +
       "}"
     );
   }
@@ -225,7 +239,7 @@ describe.each(variants)("change-trigger handler (%s)", (_variant, tag, load) => 
       sequenceNumbers: { first: records[0]!.dynamodb.SequenceNumber, last: remove.dynamodb.SequenceNumber },
       records: 7,
       eventSourceArn: recorder.eventSourceARN,
-      removed: [{ key: { id: { S: `${tag}-retain-2` } }, sequenceNumber: remove.dynamodb.SequenceNumber, oldImage: records[5]!.dynamodb.NewImage }],
+      removed: [removedEntry(remove, records[5]!.dynamodb.NewImage)],
     });
     // The last state: what the last MODIFY wrote, every type as stored (not the inserted state).
     expect(remove.dynamodb.OldImage).toEqual(records[5]!.dynamodb.NewImage);
@@ -265,9 +279,9 @@ describe.each(variants)("change-trigger handler (%s)", (_variant, tag, load) => 
     const [removeGone, removeOld, removeTwice] = [records[5]!, records[6]!, records[10]!];
     expect(manifest?.content.removed).toEqual([
       // (the image as the stream carries it: DynamoDB Local keeps set elements in its own order)
-      { key: keys[1], sequenceNumber: removeGone.dynamodb.SequenceNumber, oldImage: records[4]!.dynamodb.NewImage },
-      { key: keys[2], sequenceNumber: removeOld.dynamodb.SequenceNumber, oldImage: before[0]!.dynamodb.NewImage },
-      { key: keys[3], sequenceNumber: removeTwice.dynamodb.SequenceNumber, oldImage: { id: { S: `${tag}-lw-twice` }, v: { N: "2" } } },
+      removedEntry(removeGone, records[4]!.dynamodb.NewImage),
+      removedEntry(removeOld, before[0]!.dynamodb.NewImage),
+      removedEntry(removeTwice, { id: { S: `${tag}-lw-twice` }, v: { N: "2" } }),
     ]);
     const body = expectedRetainBody(records, keys, [removeGone, removeOld, removeTwice]);
     expect(manifest?.body).toBe(body);
@@ -311,7 +325,7 @@ describe.each(variants)("change-trigger handler (%s)", (_variant, tag, load) => 
     expect(result).toEqual({ batchItemFailures: [] });
     const body = expectedRetainBody(records.slice(1), [{ id: { S: `${tag}-gone` } }], [records[1]!]);
     expect((await manifestsUnder(prefix)).map((m) => m.body)).toEqual([body]);
-    expect(JSON.parse(body).removed).toEqual([{ key: { id: { S: `${tag}-gone` } }, sequenceNumber: records[1]!.dynamodb.SequenceNumber, oldImage: records[0]!.dynamodb.NewImage }]);
+    expect(JSON.parse(body).removed).toEqual([removedEntry(records[1]!, records[0]!.dynamodb.NewImage)]);
     expect(logs).toEqual([expect.objectContaining({ records: 1, selected: 1, distinctKeys: 1, removedItems: 1, startedRun: expect.any(String) })]);
     expect(rig.glue.requests.map((r) => r.operation)).toEqual(["GetJobRuns", "StartJobRun"]);
     await expectNothingLost(records.slice(1), result, prefix, deletePolicy);
@@ -574,7 +588,7 @@ describe.each(variants)("change-trigger handler (%s)", (_variant, tag, load) => 
       expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: badSeq }] });
       expect(errors[0]).toMatchObject({ sequenceNumber: badSeq, reason: expect.stringMatching(/OldImage does not hold the record's key attribute id/) });
       const [manifest] = await manifestsUnder(prefix);
-      expect(manifest?.content.removed).toEqual([{ key: { id: { S: `${tag}-bad-img-2` } }, sequenceNumber: removes[3]!.dynamodb.SequenceNumber, oldImage: removes[3]!.dynamodb.OldImage }]);
+      expect(manifest?.content.removed).toEqual([removedEntry(removes[3]!)]);
       await expectNothingLost(removes, result, prefix, deletePolicy);
     });
   });

@@ -93,12 +93,14 @@ describe("selectRecords on the reference events", () => {
     // The file lists OldImage's "Message" before "Id": canonical JSON sorts them.
     const retainBody =
       common +
-      ',"removed":[{"key":{"Id":{"N":"101"}},"sequenceNumber":"4421584500000000017450439093","oldImage":{"Id":{"N":"101"},"Message":{"S":"This item has changed"}}}]}';
+      ',"removed":[{"key":{"Id":{"N":"101"}},"sequenceNumber":"4421584500000000017450439093","oldImage":{"Id":{"N":"101"},"Message":{"S":"This item has changed"}},"approximateCreationDateTime":1428537600}]}';
     const retain = buildManifest(selectRecords(Records, "retain").selected, "changes/");
     expect(retain.body).toBe(retainBody);
     expect(retain.key).toBe(`changes/${createHash("sha256").update(retainBody).digest("hex")}.json`);
     const removeRecord = Records[2] as { dynamodb: { OldImage: unknown } };
-    expect(retain.content.removed).toEqual([{ key: { Id: { N: "101" } }, sequenceNumber: "4421584500000000017450439093", oldImage: removeRecord.dynamodb.OldImage }]);
+    expect(retain.content.removed).toEqual([
+      { key: { Id: { N: "101" } }, sequenceNumber: "4421584500000000017450439093", oldImage: removeRecord.dynamodb.OldImage, approximateCreationDateTime: 1428537600 },
+    ]);
     expect(JSON.parse(retain.body)).toEqual(retain.content);
 
     const mirror = buildManifest(selectRecords(Records, "mirror").selected, "changes/");
@@ -218,6 +220,30 @@ describe("removed items (DELETE_POLICY=retain)", () => {
     expect(manifest.key).toBe(`changes/${createHash("sha256").update(body).digest("hex")}.json`);
     // The same batch, the same bytes.
     expect(buildManifest(selectRecords(JSON.parse(JSON.stringify(records)), "retain").selected, "changes/").body).toBe(body);
+  });
+
+  test("a REMOVE's ApproximateCreationDateTime goes with its entry, last, and only when it is a usable time", () => {
+    const timed = (r: Record<string, unknown>, time: unknown): Record<string, unknown> => ({ ...r, dynamodb: { ...(r.dynamodb as object), ApproximateCreationDateTime: time } });
+    const records = [
+      timed(remove("1", "a", "a0"), 1.635734407123456789e9), // fractional seconds, as in aws-lambda-java-libs' test event
+      timed(remove("2", "b", "b0"), "yesterday"), // not a number: left out, the record is still used
+      remove("3", "c", "c0"), // none
+      timed(insert("4", "d", "d1"), 5), // not a REMOVE: no entry at all
+      timed(remove("5", "e", "e0"), -1),
+    ];
+    const { selected, malformed } = selectRecords(records, "retain");
+    expect(malformed).toEqual([]);
+    const manifest = buildManifest(selected, "changes/");
+    expect(manifest.content.removed?.map((entry) => [entry.key.id?.S, entry.approximateCreationDateTime])).toEqual([
+      ["a", 1635734407.1234567],
+      ["b", undefined],
+      ["c", undefined],
+      ["e", undefined],
+    ]);
+    expect(manifest.body).toContain(`{"key":{"id":{"S":"a"}},"sequenceNumber":"1","oldImage":${canonicalJson(item("a", "a0"))},"approximateCreationDateTime":1635734407.1234567}`);
+    expect(manifest.body.match(/approximateCreationDateTime/g)).toHaveLength(1);
+    expect(JSON.parse(manifest.body)).toEqual(manifest.content);
+    expect(buildManifest(selectRecords(JSON.parse(JSON.stringify(records)), "retain").selected, "changes/").body).toBe(manifest.body);
   });
 
   test("under mirror the same batch has no removed field: REMOVE keys are dirty keys only", () => {

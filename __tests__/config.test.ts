@@ -16,6 +16,7 @@ describe("configuration defaults", () => {
       sourceTable: { name: "api-pagos", partitionKey: { name: "id", type: "S" } },
       backupTable: { name: "api-pos-backup" },
       deletes: "retain",
+      retainedAttribute: "_deleted_from_source",
       lambda: { runtime: "nodejs22.x", architecture: "arm64", memoryMb: 256 },
       stream: { batchSize: 100, batchingWindowSeconds: 5, maximumRetryAttempts: 5 },
     });
@@ -56,6 +57,13 @@ describe("bad configuration fails with the setting, the value and what is allowe
     ["two attributes renamed to one name", { transform: { rename: { a: "x", b: "x" } } }, 'environments.prod.transform.rename.b = "x": renames to the same name as a'],
     ["a TTL attribute the transform drops", { sourceTable: { ttlAttribute: "expires" }, transform: { drop: ["expires"] } }, 'environments.prod.sourceTable.ttlAttribute = "expires": is renamed or dropped by transform'],
     ["a reserved Lambda variable", { lambda: { environment: { MANIFEST_BUCKET: "x" } } }, 'environments.prod.lambda.environment.MANIFEST_BUCKET = "x": is set by the pipeline'],
+    ["an empty retained attribute", { retainedAttribute: "" }, 'environments.prod.retainedAttribute = "": must be 1 to 255 characters (a DynamoDB attribute name)'],
+    ["a retained attribute that is a key", { retainedAttribute: "id" }, 'environments.prod.retainedAttribute = "id": cannot be a key attribute (id)'],
+    ["a retained attribute that is the sort key", { sourceTable: { sortKey: { name: "ts" } }, retainedAttribute: "ts" }, 'environments.prod.retainedAttribute = "ts": cannot be a key attribute (id, ts)'],
+    ["a retained attribute that is the TTL attribute", { sourceTable: { ttlAttribute: "expires" }, retainedAttribute: "expires" }, 'environments.prod.retainedAttribute = "expires": cannot be sourceTable.ttlAttribute'],
+    ["renaming the retained attribute", { transform: { rename: { _deleted_from_source: "gone" } } }, 'environments.prod.transform.rename._deleted_from_source = "gone": cannot rename to or from retainedAttribute ("_deleted_from_source")'],
+    ["renaming onto the retained attribute", { retainedAttribute: "gone", transform: { rename: { status: "gone" } } }, 'environments.prod.transform.rename.status = "gone": cannot rename to or from retainedAttribute ("gone")'],
+    ["dropping the retained attribute", { transform: { drop: ["debug", "_deleted_from_source"] } }, 'environments.prod.transform.drop.1 = "_deleted_from_source": cannot drop retainedAttribute ("_deleted_from_source")'],
   ])("%s", (_label, input, message) => {
     expect(reject(input)).toThrow(ConfigError);
     expect(reject(input)).toThrow(`Invalid replication.config.json:\n  - ${message}`);

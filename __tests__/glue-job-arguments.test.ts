@@ -44,7 +44,13 @@ describe.each<[string, EnvironmentInput]>([
   ["default configuration", {}],
   [
     "mirrored deletes, a transform, no write verification",
-    { deletes: "mirror", transform: { rename: { amount: "importe" }, drop: ["debug"] }, fullCopyJob: { verifyWrites: false, scanSegments: 64 }, applyChangesJob: { timeBudgetSeconds: 900 } },
+    {
+      deletes: "mirror",
+      transform: { rename: { amount: "importe" }, drop: ["debug"] },
+      fullCopyJob: { verifyWrites: false, scanSegments: 64 },
+      applyChangesJob: { timeBudgetSeconds: 900 },
+      retainedAttribute: "borrado",
+    },
   ],
 ])("the Glue jobs read the arguments the stack gives them (%s)", (_label, input) => {
   const stack = synthesizeEnvironment(input);
@@ -62,6 +68,7 @@ describe.each<[string, EnvironmentInput]>([
       rejected_prefix: "rejected/",
       time_budget_seconds: input.applyChangesJob?.timeBudgetSeconds ?? 600,
       region: "us-east-1",
+      retained_attribute: input.retainedAttribute ?? "_deleted_from_source",
       transform,
     });
   });
@@ -75,6 +82,7 @@ describe.each<[string, EnvironmentInput]>([
       verify_writes: input.fullCopyJob?.verifyWrites ?? true,
       scan_segments: input.fullCopyJob?.scanSegments ?? 0,
       max_items_per_second: 0,
+      retained_attribute: input.retainedAttribute ?? "_deleted_from_source",
       transform,
     });
   });

@@ -17,7 +17,7 @@ import { S3RVER_CREDENTIALS, startLocalS3, type LocalS3 } from "./helpers/local-
 import { synthesizeEnvironment } from "./helpers/synth";
 
 /** Number of Python tests in glue-job/tests; the run must report at least this many. */
-const EXPECTED_PYTHON_TESTS = 63;
+const EXPECTED_PYTHON_TESTS = 75;
 /** Where the Python tests record the AWS operations each job called (support.record_iam_surface). */
 const surfaceDir = fs.mkdtempSync(path.join(os.tmpdir(), "glue-iam-surface-"));
 
@@ -95,13 +95,15 @@ test("glue-job Python tests pass against dynalite, DynamoDB Local and s3rver", a
   expect(count).toBeGreaterThanOrEqual(EXPECTED_PYTHON_TESTS);
   // The paged listings went through the proxy: the DES patch is what keeps them working.
   expect(running.s3.requests.some((r) => r.url.includes("continuation-token="))).toBe(true);
-}, 240_000);
+}, 420_000);
 
 /** How each boto3 operation the jobs call is authorized (CopyObject reads its source and writes its target). */
 const IAM_ACTIONS: Record<string, { action: string; on: "resource" | "manifests" }[]> = {
   describe_table: [{ action: "dynamodb:DescribeTable", on: "resource" }],
   batch_get_item: [{ action: "dynamodb:BatchGetItem", on: "resource" }],
   batch_write_item: [{ action: "dynamodb:BatchWriteItem", on: "resource" }],
+  put_item: [{ action: "dynamodb:PutItem", on: "resource" }],
+  get_item: [{ action: "dynamodb:GetItem", on: "resource" }],
   scan: [{ action: "dynamodb:Scan", on: "resource" }],
   list_objects_v2: [{ action: "s3:ListBucket", on: "resource" }],
   get_object: [{ action: "s3:GetObject", on: "resource" }],
@@ -111,7 +113,8 @@ const IAM_ACTIONS: Record<string, { action: string; on: "resource" | "manifests"
 };
 
 describe.each([
-  ["apply-changes", "apply-changes", "retain"],
+  ["apply-changes", "apply-changes-retain", "retain"],
+  ["apply-changes", "apply-changes-mirror", "mirror"],
   ["full-copy", "full-copy-retain", "retain"],
   ["full-copy", "full-copy-mirror", "mirror"],
 ] as const)("the %s role grants exactly what its code called (%s)", (job, surface, deletes) => {

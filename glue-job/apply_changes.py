@@ -2,7 +2,7 @@
 s3://<manifest_bucket>/<manifest_prefix> to the backup table (see lib/apply.py).
 
 Arguments: --source_table --backup_table --manifest_bucket (required); --delete_policy retain|mirror,
---transform JSON, --region, --manifest_prefix (changes/), --rejected_prefix (rejected/),
+--transform JSON, --region, --retained_attribute (_deleted_from_source), --manifest_prefix (changes/), --rejected_prefix (rejected/),
 --time_budget_seconds (2700); Glue's --JOB_NAME names the job for the follow-up run.
 
 When the run leaves manifests on purpose (time budget spent, or manifests held for keys that kept
@@ -39,7 +39,8 @@ def main(argv=None, clock=None, retry=None):
     config = setup.config
     s3 = aws_clients.s3_client(config.region)
     replicator = replicate.Replicator(setup.client, config.source_table, config.backup_table, setup.schema,
-                                      config.transform, config.delete_policy, setup.stats, setup.policy, verify=True)
+                                      config.transform, config.delete_policy, setup.stats, setup.policy, verify=True,
+                                      retained_attribute=config.retained_attribute)
     settings = apply.ApplySettings(config.manifest_bucket, config.manifest_prefix, config.rejected_prefix,
                                    config.time_budget_seconds)
     kwargs = {} if clock is None else {"clock": clock}

@@ -6,9 +6,12 @@ Uses AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3 when set, else starts dynal
 glue-job/tests/local_servers.js (needs node and the project's node_modules). Measures, in one run:
 - raw BatchWriteItem: N items written with bare batch_write_item calls of 25 (the floor for any copy);
 - full-copy: the segment copier over all segments, run one after another in this process (Spark's
-  executors would run them in parallel), with and without write verification;
-- apply-changes: N changed keys delivered as manifests of 100 keys, drained by apply.run.
-requests_per_item counts DynamoDB requests (Scan, BatchGetItem, BatchWriteItem) per item. Numbers on
+  executors would run them in parallel), under retain (one conditional PutItem per item, through the
+  writer's thread pool) and under mirror (BatchWriteItem), with and without write verification;
+- apply-changes: N changed keys delivered as manifests of 100 keys, drained by apply.run, under retain
+  and under mirror (each into its own backup table, same manifests).
+requests_per_item counts DynamoDB requests (Scan, BatchGetItem, GetItem, BatchWriteItem, PutItem) per
+item. Numbers on
 dynalite measure the client-side cost (botocore's parsing dominates); they are not DynamoDB's.
 """
 
@@ -63,8 +66,8 @@ def rate(count, seconds, stats=None):
     if stats is not None:
         requests = stats.read_requests + stats.write_requests + stats.scan_requests
         result["requests_per_item"] = round(requests / float(count), 4)
-        result["requests"] = {"scan": stats.scan_requests, "batch_get": stats.read_requests,
-                              "batch_write": stats.write_requests}
+        result["requests"] = {"scan": stats.scan_requests, "reads": stats.read_requests,
+                              "writes": stats.write_requests}
     return result
 
 
@@ -83,10 +86,10 @@ def raw_batch_write(client, table, items):
     return out
 
 
-def full_copy(client, source, backup, schema, segments, verify):
+def full_copy(client, source, backup, schema, segments, verify, policy, workers):
     stats = ddb_batch.Stats()
-    replicator = replicate.Replicator(client, source, backup, schema, Transform(), "retain", stats,
-                                      ddb_batch.RetryPolicy(), verify=verify)
+    replicator = replicate.Replicator(client, source, backup, schema, Transform(), policy, stats,
+                                      ddb_batch.RetryPolicy(), verify=verify, write_workers=workers)
     started = time.monotonic()
     for segment in range(segments):
         scan_copy.copy_segment(client, replicator, segment, segments)
@@ -97,38 +100,44 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=10000)
     parser.add_argument("--segments", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=8, help="conditional-write threads (retain)")
     options = parser.parse_args()
     helper = ensure_servers()
     try:
         client = aws_clients.dynamodb_client()
         s3 = aws_clients.s3_client()
         suffix = str(int(time.time() * 1000))
-        source, backup, backup2 = "bench-src-" + suffix, "bench-bak-" + suffix, "bench-bak2-" + suffix
-        for name in (source, backup, backup2):
+        source = "bench-src-" + suffix
+        backups = dict((name, "bench-%s-%s" % (name, suffix)) for name in ("retain", "mirror", "noverify"))
+        for name in [source] + list(backups.values()):
             create_table(client, name)
         schema = table_keys.describe_key_schema(client.describe_table(TableName=source))
-        n = options.items
-        results = {"items": n, "segments": options.segments}
+        n, workers = options.items, options.workers
+        results = {"items": n, "segments": options.segments, "workers": workers}
         results["raw_batch_write"] = raw_batch_write(client, source, [item(i, 0) for i in range(n)])
-        results["full_copy"] = full_copy(client, source, backup, schema, options.segments, verify=True)
-        results["full_copy_without_verify"] = full_copy(client, source, backup2, schema, options.segments,
-                                                        verify=False)
+        for policy in ("retain", "mirror"):
+            results["full_copy_" + policy] = full_copy(client, source, backups[policy], schema, options.segments,
+                                                       True, policy, workers)
+        results["full_copy_retain_without_verify"] = full_copy(client, source, backups["noverify"], schema,
+                                                               options.segments, False, "retain", workers)
         raw_batch_write(client, source, [item(i, 1) for i in range(n)])  # every item changes
         bucket = "bench-" + suffix
         s3.create_bucket(Bucket=bucket)
-        for start in range(0, n, 100):
-            name, body = manifests.build_manifest([{"id": {"S": "bench#%07d" % i}}
-                                                   for i in range(start, min(n, start + 100))])
-            s3.put_object(Bucket=bucket, Key="changes/" + name, Body=body)
-        stats = ddb_batch.Stats()
-        replicator = replicate.Replicator(client, source, backup, schema, Transform(), "retain", stats,
-                                          ddb_batch.RetryPolicy())
-        started = time.monotonic()
-        result = apply.run(s3, replicator, apply.ApplySettings(bucket), schema, log=lambda *a, **k: None)
-        results["apply_changes"] = rate(result.keys, time.monotonic() - started, stats)
-        results["apply_changes"]["manifests"] = result.manifests_applied
-        results["apply_changes"]["manifests_per_second"] = round(
-            result.manifests_applied / results["apply_changes"]["seconds"], 1)
+        for policy in ("retain", "mirror"):
+            for start in range(0, n, 100):
+                name, body = manifests.build_manifest([{"id": {"S": "bench#%07d" % i}}
+                                                       for i in range(start, min(n, start + 100))])
+                s3.put_object(Bucket=bucket, Key=policy + "/" + name, Body=body)
+        for policy in ("retain", "mirror"):
+            stats = ddb_batch.Stats()
+            replicator = replicate.Replicator(client, source, backups[policy], schema, Transform(), policy, stats,
+                                              ddb_batch.RetryPolicy(), write_workers=workers)
+            started = time.monotonic()
+            result = apply.run(s3, replicator, apply.ApplySettings(bucket, policy + "/", "rejected/"), schema,
+                               log=lambda *a, **k: None)
+            out = results["apply_changes_" + policy] = rate(result.keys, time.monotonic() - started, stats)
+            out["manifests"] = result.manifests_applied
+            out["manifests_per_second"] = round(result.manifests_applied / out["seconds"], 1)
         results["environment"] = {"python": platform.python_version(), "boto3": boto3.__version__,
                                   "botocore": botocore.__version__, "cpus": os.cpu_count(),
                                   "server": "dynalite 4 (in-memory) and s3rver 3.7 on loopback"}

@@ -2,7 +2,7 @@
 parallel-scan segments spread over the Spark executors (see lib/scan_copy.py, lib/spark_segments.py).
 
 Arguments: --source_table --backup_table (required); --delete_policy retain|mirror, --transform JSON,
---region, --scan_segments (0 = derive from the cluster), --max_items_per_second (per segment, 0 = off),
+--region, --retained_attribute (_deleted_from_source), --scan_segments (0 = derive from the cluster), --max_items_per_second (per segment, 0 = off),
 --mirror_deletes true|false (needs --delete_policy mirror), --consistent_scan true|false (false),
 --verify_writes true|false (true). Exit status 2 on a bad argument or transform.
 """
@@ -42,7 +42,7 @@ def main(argv=None, spark_context=None, retry=None):
                   transform=config.transform, delete_policy=config.delete_policy, total_segments=total,
                   region=config.region, consistent_scan=config.consistent_scan,
                   max_items_per_second=config.max_items_per_second, verify_writes=config.verify_writes,
-                  retry=policy)
+                  retry=policy, retained_attribute=config.retained_attribute)
     copied, _ = spark_segments.run_segments(sc, total, scan_copy.SegmentCopyTask(**common))
     summary = {"segments": total, "copy": copied.as_dict()}
     job_log.log_event("full_copy_copied", job=JOB, segments=total, seconds=round(time.monotonic() - started, 3),

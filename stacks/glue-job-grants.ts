@@ -42,10 +42,14 @@ export function glueJobGrants(job: "apply-changes" | "full-copy", context: GlueG
       conditions: [{ test: "StringEquals", variable: "cloudwatch:namespace", values: ["Glue"] }],
     },
   ];
+  const mirror = context.deletes === "mirror";
+  // Under mirror: BatchWriteItem (puts and deletes, no versions). Under retain: conditional PutItem
+  // one item at a time, and GetItem of a retained item's version before replacing it (item_writer.py).
+  const backupWrites = mirror ? ["dynamodb:BatchWriteItem"] : ["dynamodb:GetItem", "dynamodb:PutItem"];
   if (job === "apply-changes") {
     return [
       { sid: "ReadSourceItems", actions: ["dynamodb:BatchGetItem", "dynamodb:DescribeTable"], resources: [source.arn] },
-      { sid: "WriteBackupItems", actions: ["dynamodb:BatchWriteItem"], resources: [backup.arn] },
+      { sid: "WriteBackupItems", actions: backupWrites, resources: [backup.arn] },
       {
         // No s3:prefix condition: without list permission on the key it asked for, S3 answers a
         // GetObject of a manifest another run already consumed with 403 instead of 404.
@@ -68,7 +72,6 @@ export function glueJobGrants(job: "apply-changes" | "full-copy", context: GlueG
       ...common,
     ];
   }
-  const mirror = context.deletes === "mirror";
   return [
     {
       sid: "ReadSourceItems",
@@ -78,7 +81,7 @@ export function glueJobGrants(job: "apply-changes" | "full-copy", context: GlueG
     },
     {
       sid: "WriteBackupItems",
-      actions: ["dynamodb:BatchWriteItem", "dynamodb:DescribeTable", ...(mirror ? ["dynamodb:Scan"] : [])].sort(),
+      actions: [...backupWrites, "dynamodb:DescribeTable", ...(mirror ? ["dynamodb:Scan"] : [])].sort(),
       resources: [backup.arn],
     },
     ...common,

@@ -287,9 +287,19 @@ export function expectedBackup(pipeline: Pipeline, source: ReadonlyMap<string, s
     if (record.eventName !== "REMOVE" || record.dynamodb.OldImage === undefined) {
       throw new Error(`e2e: ${key} is not in the source but its last record is ${record.eventName} (the recorder and the table disagree)`);
     }
-    expected.set(key, canonical(record.dynamodb.OldImage));
+    const marker = pipeline.environment.config.retainedAttribute;
+    expected.set(key, canonical({ ...record.dynamodb.OldImage, [marker]: retainedVersion(record) }));
   }
   return expected;
+}
+
+/**
+ * The attribute apply-changes adds to a retained item (glue-job/lib/retained.py): the REMOVE record's
+ * sequence number zero-padded to 40 digits, and its time as ISO-8601 UTC (milliseconds only when not whole).
+ */
+function retainedVersion(record: StreamRecord): Item[string] {
+  const deletedAt = new Date(record.dynamodb.ApproximateCreationDateTime * 1000).toISOString().replace(".000Z", "Z");
+  return { M: { sequenceNumber: { S: record.dynamodb.SequenceNumber.padStart(40, "0") }, deletedAt: { S: deletedAt } } };
 }
 
 /**

@@ -13,7 +13,8 @@
  * Every well-formed record's key is a dirty key, REMOVE included, under both delete policies.
  * Under DELETE_POLICY=retain the manifest also lists, in `removed`, the last state (OldImage) of
  * each key whose last record in the batch is a REMOVE, so the backup keeps an item deleted before
- * the apply job read it, with its last state.
+ * the apply job read it, with its last state, versioned by the record's sequence number (and dated by
+ * its ApproximateCreationDateTime when the record has one).
  */
 import { GlueClient } from "@aws-sdk/client-glue";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";

@@ -19,9 +19,11 @@ export interface ManifestBody {
   /**
    * Optional, present only when non-empty (DELETE_POLICY=retain): one entry per key whose last
    * selected record in the batch is a REMOVE carrying an OldImage, sorted by the canonical JSON
-   * of the key: `{"key": <typed key>, "sequenceNumber": "<digits>", "oldImage": <typed item>}`.
-   * Every such key is also in `keys`. Lets the apply job keep an item's last state in the backup
-   * even when the item was gone from the source before a run read it.
+   * of the key: `{"key": <typed key>, "sequenceNumber": "<digits>", "oldImage": <typed item>}`, plus
+   * `"approximateCreationDateTime": <epoch seconds>` when the REMOVE record carries it (optional: a
+   * reader must accept entries with and without it). Every such key is also in `keys`. Lets the apply
+   * job keep an item's last state in the backup even when the item was gone from the source before a
+   * run read it; the sequence number versions that state, so the newest deletion wins in any order.
    */
   readonly removed?: RemovedItem[];
 }
@@ -51,8 +53,11 @@ export function buildManifest(selected: readonly SelectedRecord[], prefix: strin
   // JSON.stringify would put integer-like names such as "10" first, in numeric order). The bytes
   // depend only on the content. Without removed items the field is absent, so such a batch gives
   // the same bytes (and name) as before the field existed.
+  // The time goes last and only when known, so an entry without it has the bytes it always had.
   const removedJson = (entry: RemovedItem): string =>
-    `{"key":${canonicalJson(entry.key)},"sequenceNumber":${JSON.stringify(entry.sequenceNumber)},"oldImage":${canonicalJson(entry.oldImage)}}`;
+    `{"key":${canonicalJson(entry.key)},"sequenceNumber":${JSON.stringify(entry.sequenceNumber)},"oldImage":${canonicalJson(entry.oldImage)}` +
+    (entry.approximateCreationDateTime === undefined ? "" : `,"approximateCreationDateTime":${JSON.stringify(entry.approximateCreationDateTime)}`) +
+    "}";
   const body =
     `{"version":${content.version},` +
     `"keys":[${content.keys.map(canonicalJson).join(",")}],` +

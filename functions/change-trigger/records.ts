@@ -17,6 +17,8 @@ export interface SelectedRecord {
    * DELETE_POLICY=retain: the backup keeps that state.
    */
   readonly oldImage?: AttributeMap;
+  /** A REMOVE's dynamodb.ApproximateCreationDateTime (epoch seconds), kept with its OldImage when usable. */
+  readonly approximateCreationDateTime?: number;
 }
 
 /** A record that cannot be handled: it is reported as a batch item failure, never dropped. */
@@ -50,6 +52,12 @@ export interface RemovedItem {
   readonly sequenceNumber: string;
   /** The REMOVE record's dynamodb.OldImage. */
   readonly oldImage: AttributeMap;
+  /**
+   * The REMOVE record's dynamodb.ApproximateCreationDateTime (epoch seconds, as in the record): the
+   * backup's retained item shows it as deletedAt. Absent when the record has none (or not a finite,
+   * non-negative number): the time is audit information, and the apply job leaves deletedAt out.
+   */
+  readonly approximateCreationDateTime?: number;
 }
 
 const EVENT_NAMES: readonly string[] = ["INSERT", "MODIFY", "REMOVE"];
@@ -61,7 +69,16 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 type Parsed =
-  | { ok: true; eventName: StreamEventName; sequenceNumber: string; keys: AttributeMap; eventSourceArn: string; oldImage: unknown; eventID?: string }
+  | {
+      ok: true;
+      eventName: StreamEventName;
+      sequenceNumber: string;
+      keys: AttributeMap;
+      eventSourceArn: string;
+      oldImage: unknown;
+      approximateCreationDateTime?: number;
+      eventID?: string;
+    }
   | { ok: false; sequenceNumber?: string; eventID?: string; reason: string };
 
 /** The record's stream sequence number (a decimal string), if it carries a usable one. */
@@ -69,6 +86,13 @@ export function sequenceNumberOf(record: unknown): string | undefined {
   const data = isObject(record) && isObject(record.dynamodb) ? record.dynamodb : undefined;
   const seq = data?.SequenceNumber;
   return typeof seq === "string" && /^\d+$/.test(seq) ? seq : undefined;
+}
+
+/** ApproximateCreationDateTime when it is a usable time (finite epoch seconds from 1970 to 9999). */
+function usableTime(value: unknown): { approximateCreationDateTime?: number } {
+  return typeof value === "number" && Number.isFinite(value) && value >= 0 && value < 253402300800
+    ? { approximateCreationDateTime: value }
+    : {};
 }
 
 function parseRecord(record: unknown): Parsed {
@@ -108,6 +132,7 @@ function parseRecord(record: unknown): Parsed {
     keys,
     eventSourceArn: record.eventSourceARN,
     oldImage: data.OldImage,
+    ...usableTime(data.ApproximateCreationDateTime),
     eventID,
   };
 }
@@ -166,7 +191,8 @@ export function selectRecords(records: readonly unknown[], deletePolicy: DeleteP
         oldImage = parsed.oldImage as AttributeMap;
       }
     }
-    selected.push({ index, eventName, sequenceNumber, keys, eventSourceArn, ...(oldImage !== undefined ? { oldImage } : {}) });
+    const time = oldImage !== undefined && parsed.approximateCreationDateTime !== undefined ? { approximateCreationDateTime: parsed.approximateCreationDateTime } : {};
+    selected.push({ index, eventName, sequenceNumber, keys, eventSourceArn, ...(oldImage !== undefined ? { oldImage } : {}), ...time });
   });
   return { selected, malformed, removesWithoutImage };
 }
@@ -184,7 +210,8 @@ export function distinctKeys(selected: readonly SelectedRecord[]): AttributeMap[
 /**
  * The keys whose LAST selected record in the batch (batch order is stream order: sequence numbers
  * increase within a shard) is a REMOVE carrying a kept OldImage, with that image and the record's
- * sequence number; sorted by the canonical JSON of the key. A key deleted and then written again
+ * sequence number (and time, when the record has one); sorted by the canonical JSON of the key. The
+ * sequence number is what orders deletions of one item in the backup (the retained item's version). A key deleted and then written again
  * in the same batch has no entry: the apply job reads its current state.
  */
 export function removedItems(selected: readonly SelectedRecord[]): RemovedItem[] {
@@ -193,7 +220,13 @@ export function removedItems(selected: readonly SelectedRecord[]): RemovedItem[]
   const removed = new Map<string, RemovedItem>();
   for (const [id, record] of last) {
     if (record.eventName === "REMOVE" && record.oldImage !== undefined) {
-      removed.set(id, { key: record.keys, sequenceNumber: record.sequenceNumber, oldImage: record.oldImage });
+      const time = record.approximateCreationDateTime;
+      removed.set(id, {
+        key: record.keys,
+        sequenceNumber: record.sequenceNumber,
+        oldImage: record.oldImage,
+        ...(time !== undefined ? { approximateCreationDateTime: time } : {}),
+      });
     }
   }
   return byCanonical(removed);

@@ -9,11 +9,12 @@ during a run is not stranded) or the time budget runs out, which is checked befo
 run then logs that it stopped and returns normally, leaving the remaining manifests for the next run.
 
 Deleted items under "retain": a manifest's optional "removed" entries carry the last state (OldImage)
-of keys whose last record in the batch was a REMOVE. For a key absent from the source, the entry with
-the highest sequence number among the pass's manifests is transformed and put to the backup; a key
-present in the source is synced from the source (re-inserted: the source wins). A run remembers the
-highest sequence number it applied per key, so an older entry met in a later pass of the same run is
-not written over a newer one. Under "mirror" the entries are ignored (absent => deleted).
+of keys whose last record in the batch was a REMOVE, with the record's sequence number. For a key
+absent from the source, the entry with the highest sequence number among the pass's manifests is
+written as a retained item, versioned by that sequence number; the write is conditional (item_writer.py),
+so an older entry, in a later pass, a later run, a run stopped or crashed half way, or a run going on at
+the same time, never replaces a newer one. A key present in the source is synced from the source
+(re-inserted: the source wins). Under "mirror" the entries are ignored (absent => deleted).
 
 Hot keys: a key that still changes after the Replicator's max_rounds of read-write-verify is reported
 (`keys_kept_changing` log line, ApplyResult.hot_keys); the manifests holding it are kept (not deleted,
@@ -127,11 +128,8 @@ def _latest_removals(parsed):
     return latest
 
 
-def _apply_pass(s3, replicator, settings, parsed, out_of_time, applied_removals, log):
-    """Sync the union of the manifests' keys; delete each manifest once all its keys are applied.
-
-    `applied_removals` ({key_id: sequence number}) is the run's memory of the removed entries applied.
-    """
+def _apply_pass(s3, replicator, settings, parsed, out_of_time, log):
+    """Sync the union of the manifests' keys; delete each manifest once all its keys are applied."""
     outcome = _PassOutcome()
     remaining = {}
     owners = {}
@@ -158,11 +156,7 @@ def _apply_pass(s3, replicator, settings, parsed, out_of_time, applied_removals,
             outcome.stopped = True
             break
         chunk = ordered[start:start + settings.keys_per_chunk]
-        retained = {}
-        for kid, _ in chunk:
-            entry = removals.get(kid)
-            if entry is not None and entry.sequence > applied_removals.get(kid, -1):
-                retained[kid] = entry.old_image
+        retained = dict((kid, removals[kid]) for kid, _ in chunk if kid in removals)
         hot = set()
         try:
             replicator.sync_keys([key for _, key in chunk], retained=retained)
@@ -177,8 +171,6 @@ def _apply_pass(s3, replicator, settings, parsed, out_of_time, applied_removals,
                 outcome.hot_keys.append(kid)
                 continue
             outcome.keys += 1
-            if kid in retained:
-                applied_removals[kid] = removals[kid].sequence
             for name in owners[kid]:
                 left = remaining[name]
                 left.discard(kid)
@@ -197,7 +189,6 @@ def run(s3, replicator, settings, schema, clock=time.monotonic, log=job_log.log_
     started = clock()
     stats = replicator.stats
     held = set()              # manifests kept for hot keys: not listed again in this run
-    applied_removals = {}     # key_id -> highest "removed" sequence number applied in this run
 
     def out_of_time():
         return clock() - started >= settings.time_budget_seconds
@@ -218,7 +209,7 @@ def run(s3, replicator, settings, schema, clock=time.monotonic, log=job_log.log_
         parsed, stopped = _read_pass(s3, settings, names, schema, log, out_of_time, rejected)
         outcome = _PassOutcome()
         if not stopped:
-            outcome = _apply_pass(s3, replicator, settings, parsed, out_of_time, applied_removals, log)
+            outcome = _apply_pass(s3, replicator, settings, parsed, out_of_time, log)
             stopped = outcome.stopped
         delta = stats.minus(before)
         held.update(outcome.held)
@@ -232,6 +223,8 @@ def run(s3, replicator, settings, schema, clock=time.monotonic, log=job_log.log_
             "pass": result.passes, "manifests": outcome.deleted, "rejected": len(rejected),
             "held": len(outcome.held), "keys": outcome.keys, "hot_keys": len(outcome.hot_keys),
             "puts": delta["puts"], "deletes": delta["deletes"], "retained_images": delta["retained_images"],
+            "retained_skipped": delta["retained_skipped"], "condition_failures": delta["condition_failures"],
+            "live_writes_dropped": delta["live_writes_dropped"],
             "retries": delta["retries"], "verify_mismatches": delta["verify_mismatches"],
             "read_requests": delta["read_requests"], "write_requests": delta["write_requests"],
             "seconds": round(clock() - pass_started, 3),

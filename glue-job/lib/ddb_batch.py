@@ -41,10 +41,17 @@ class RetryBudgetExceeded(ReplicationError):
 
 
 class Stats(object):
-    """Counters of one run (or one pass, or one segment)."""
+    """Counters of one run (or one pass, or one segment).
+
+    read_requests: BatchGetItem and GetItem requests; write_requests: BatchWriteItem and PutItem
+    requests. Under "retain" (conditional PutItem, see item_writer.py): condition_failures counts every
+    failed condition, retained_skipped the retained writes that found the same or a newer deletion
+    already in the backup, live_writes_dropped the live writes given up because the item was gone
+    from the source and the backup held its retained last state."""
 
     FIELDS = ("scanned", "puts", "deletes", "retries", "read_requests", "write_requests",
-              "scan_requests", "verify_mismatches", "retained_images")
+              "scan_requests", "verify_mismatches", "retained_images", "retained_skipped", "condition_failures",
+              "live_writes_dropped")
 
     def __init__(self):
         for name in self.FIELDS:

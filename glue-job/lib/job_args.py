@@ -8,6 +8,7 @@ getResolvedOptions has no defaults, so only the arguments present are resolved a
 fill in the rest.
 """
 
+import retained
 import transform as transform_module
 
 COMMON_DEFAULTS = {
@@ -16,6 +17,7 @@ COMMON_DEFAULTS = {
     "delete_policy": "retain",     # retain | mirror
     "transform": "{}",             # JSON: {"rename": {...}, "drop": [...]}
     "region": "",                  # "" = the SDK's default region
+    "retained_attribute": retained.DEFAULT_ATTRIBUTE,  # marks retained items (retain); never in source items
 }
 APPLY_DEFAULTS = {
     "manifest_bucket": None,       # required
@@ -122,7 +124,12 @@ def _common(values):
     if values["source_table"] == values["backup_table"]:
         raise ArgumentError("--source_table and --backup_table are the same table (%s)" % values["source_table"])
     try:
+        values["retained_attribute"] = retained.check_attribute_name(values["retained_attribute"])
+    except ValueError as error:
+        raise ArgumentError(str(error))
+    try:
         values["transform"] = transform_module.Transform.parse(values["transform"])
+        values["transform"].check_reserved(values["retained_attribute"], "--retained_attribute")
     except transform_module.TransformError as error:
         raise ArgumentError(str(error))
     values["region"] = values["region"] or None

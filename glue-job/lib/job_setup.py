@@ -1,5 +1,5 @@
 """What both entry points do before their work: parse the arguments, describe the source's key
-schema, and check the transform against it. A mistake in any of them ends the run with exit status 2
+schema, and check the transform and the retained attribute against it. A mistake in any of them ends the run with exit status 2
 and `<job>: error: <message>` on stderr (a configuration error, not a failure worth retrying)."""
 
 import sys
@@ -48,4 +48,7 @@ def prepare(job, parse, argv, start_event, retry=None, describe_backup=False):
         config.transform.check_key_names(schema.names)
     except transform_module.TransformError as error:
         fail(job, str(error))
+    if config.retained_attribute in schema.names:
+        fail(job, "--retained_attribute %r is a key attribute of %s (key: %s); it must name an attribute the "
+                  "source items never have" % (config.retained_attribute, config.source_table, ", ".join(schema.names)))
     return JobSetup(config, client, stats, policy, schema)

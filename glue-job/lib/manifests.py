@@ -10,10 +10,14 @@ s3://<bucket>/<manifest_prefix><sha256-hex>.json:
 
 Optional (version stays 1; a manifest without it is valid), written only under DELETE_POLICY=retain:
 
-     "removed": [{"key": {"id": {"S": "a"}}, "sequenceNumber": "333", "oldImage": {"id": {"S": "a"}, ...}}]
+     "removed": [{"key": {"id": {"S": "a"}}, "sequenceNumber": "333", "oldImage": {"id": {"S": "a"}, ...},
+                  "approximateCreationDateTime": 1764620970}]
 
 one entry per key whose last selected record in the batch is a REMOVE carrying an OldImage (the item's
-last state before the delete); every such key is also in "keys".
+last state before the delete); every such key is also in "keys". approximateCreationDateTime (optional,
+the record's dynamodb.ApproximateCreationDateTime, epoch seconds) becomes the retained item's deletedAt.
+The entry's sequence number is the retained item's version (retained.py), so an entry is applied right
+whatever manifest it comes in and whenever: one rebuilt later from the stream is handled the same way.
 
 "version", "keys" and "removed" drive the job; the rest is audit. Values are typed DynamoDB JSON, binary
 as base64 (as in DynamoDB's JSON wire format); the parser returns them in the boto3 client's form (B and
@@ -27,6 +31,7 @@ import json
 import re
 from decimal import Decimal
 
+import retained
 import table_keys
 
 MANIFEST_VERSION = 1
@@ -35,6 +40,8 @@ _DIGITS = re.compile(r"^[0-9]+$")
 _MAX_KEY_BYTES = {0: 2048, 1: 1024}  # partition key, sort key
 _MAX_DEPTH = 32  # DynamoDB's nesting limit for maps and lists
 _REMOVED_MEMBERS = frozenset(["key", "sequenceNumber", "oldImage"])
+_REMOVED_OPTIONAL = frozenset(["approximateCreationDateTime"])
+_MAX_SEQUENCE_DIGITS = retained.SEQUENCE_DIGITS
 _SET_ELEMENT = {"SS": "S", "NS": "N", "BS": "B"}
 
 
@@ -139,12 +146,14 @@ def _check_against_schema(key, schema, where):
 
 
 class RemovedEntry(object):
-    """One "removed" entry: the key, its REMOVE record's sequence number (int) and the item's last state."""
+    """One "removed" entry: the key, its REMOVE record's sequence number (int), the item's last state,
+    and the record's time as ISO-8601 UTC text (None when the manifest does not carry it)."""
 
-    def __init__(self, key, sequence, old_image):
+    def __init__(self, key, sequence, old_image, deleted_at=None):
         self.key = key
         self.sequence = sequence
         self.old_image = old_image
+        self.deleted_at = deleted_at
 
     def __repr__(self):
         return "RemovedEntry(%r, %d)" % (table_keys.key_id(self.key), self.sequence)
@@ -179,6 +188,18 @@ def _same_key_value(key, image):
         return False
 
 
+def _decode_time(value, where):
+    """ISO-8601 text of an approximateCreationDateTime (epoch seconds, as in the stream record), or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise ManifestError("%s.approximateCreationDateTime must be a number (epoch seconds), got %r" % (where, value))
+    try:
+        return retained.deleted_at(value)
+    except ValueError:
+        raise ManifestError("%s.approximateCreationDateTime is not a time in epoch seconds: %r" % (where, value))
+
+
 def _decode_removed(raw_removed, key_ids, schema):
     if not isinstance(raw_removed, list):
         raise ManifestError("removed must be a list, got %r" % (type(raw_removed).__name__,))
@@ -186,13 +207,17 @@ def _decode_removed(raw_removed, key_ids, schema):
     seen = set()
     for index, raw in enumerate(raw_removed):
         where = "removed[%d]" % index
-        if not isinstance(raw, dict) or set(raw) != _REMOVED_MEMBERS:
-            raise ManifestError("%s must be an object with exactly key, sequenceNumber and oldImage, got %r"
+        if (not isinstance(raw, dict) or not _REMOVED_MEMBERS <= set(raw)
+                or not set(raw) <= _REMOVED_MEMBERS | _REMOVED_OPTIONAL):
+            raise ManifestError("%s must be an object with exactly key, sequenceNumber and oldImage, and optionally "
+                                "approximateCreationDateTime, got %r"
                                 % (where, sorted(raw) if isinstance(raw, dict) else raw))
         key = _decode_key(raw["key"], schema, where + ".key")
         sequence = raw["sequenceNumber"]
-        if not isinstance(sequence, str) or not _DIGITS.match(sequence):
-            raise ManifestError("%s.sequenceNumber must be a string of digits, got %r" % (where, sequence))
+        if not isinstance(sequence, str) or not _DIGITS.match(sequence) or len(sequence) > _MAX_SEQUENCE_DIGITS:
+            raise ManifestError("%s.sequenceNumber must be a string of at most %d digits, got %r"
+                                % (where, _MAX_SEQUENCE_DIGITS, sequence))
+        deleted_at = _decode_time(raw.get("approximateCreationDateTime"), where)
         raw_image = raw["oldImage"]
         if not isinstance(raw_image, dict) or not raw_image:
             raise ManifestError("%s.oldImage must be a non-empty object of typed attributes" % where)
@@ -209,7 +234,7 @@ def _decode_removed(raw_removed, key_ids, schema):
         if kid in seen:
             raise ManifestError("%s.key appears in more than one removed entry" % where)
         seen.add(kid)
-        entries.append(RemovedEntry(key, int(sequence), image))
+        entries.append(RemovedEntry(key, int(sequence), image, deleted_at))
     return entries
 
 
@@ -230,7 +255,7 @@ def parse_manifest_document(body, schema=None):
         except UnicodeDecodeError as error:
             raise ManifestError("not UTF-8 text: %s" % error)
     try:
-        document = json.loads(body)
+        document = json.loads(body, parse_float=Decimal)  # exact fractional seconds
     except ValueError as error:
         raise ManifestError("not JSON: %s" % error)
     except RecursionError:
@@ -268,13 +293,21 @@ def _encode_key(key):
     return dict((name, _encode_value(typed)) for name, typed in key.items())
 
 
+def _encode_removed(entry):
+    key, sequence, image = entry[:3]
+    encoded = {"key": _encode_key(key), "sequenceNumber": str(sequence), "oldImage": _encode_key(image)}
+    if len(entry) > 3 and entry[3] is not None:
+        encoded["approximateCreationDateTime"] = entry[3]
+    return encoded
+
+
 def build_manifest(keys, event_names=("MODIFY",), first_sequence="0", last_sequence="0", records=None,
                    event_source_arn="arn:aws:dynamodb:local:000000000000:table/api-pagos/stream/local",
                    removed=None):
     """(file name, body bytes) of a manifest in the Lambda's format: keys deduplicated, name = sha256 of body.
 
-    `removed`: (key, sequence number, old image) triples in the client's form; their keys are added to
-    "keys" and the member is written only when given. Used by the tests and bench.py; the production
+    `removed`: (key, sequence number, old image[, approximateCreationDateTime]) tuples in the client's
+    form; their keys are added to "keys" and the member is written only when given. Used by the tests and bench.py; the production
     writer is the Lambda (functions/).
     """
     unique = []
@@ -293,10 +326,8 @@ def build_manifest(keys, event_names=("MODIFY",), first_sequence="0", last_seque
         "eventSourceArn": event_source_arn,
     }
     if removed is not None:
-        document["removed"] = sorted(
-            ({"key": _encode_key(key), "sequenceNumber": str(sequence), "oldImage": _encode_key(image)}
-             for key, sequence, image in removed),
-            key=lambda entry: json.dumps(entry["key"], sort_keys=True))
+        document["removed"] = sorted((_encode_removed(entry) for entry in removed),
+                                     key=lambda entry: json.dumps(entry["key"], sort_keys=True))
     body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode("utf-8")
     return hashlib.sha256(body).hexdigest() + ".json", body
 
@@ -304,9 +335,10 @@ def build_manifest(keys, event_names=("MODIFY",), first_sequence="0", last_seque
 def list_manifests(s3, bucket, prefix, limit=1000, page_size=1000, exclude=()):
     """The oldest `limit` object keys under `prefix` (ListObjectsV2, every page), oldest first.
 
-    Oldest first, because a pass or a run may stop before the rest: a manifest written later never
-    gets applied before one written earlier, so an older retained image cannot land after a newer
-    one. "Folder" placeholders (keys ending in "/") and the names in `exclude` are skipped.
+    Oldest first so that a backlog drains in roughly the order it was written (fair to old manifests);
+    correctness does not depend on it (LastModified has one-second resolution and ties fall back to
+    the content-hash names): retained items are versioned, see retained.py. "Folder" placeholders
+    (keys ending in "/") and the names in `exclude` are skipped.
     """
     entries = []
     kwargs = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": page_size}

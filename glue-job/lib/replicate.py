@@ -1,26 +1,35 @@
 """The shared writer: makes backup items match the source, for both jobs.
 
 sync_keys(keys, retained=None): read the keys' CURRENT items from the source (consistent BatchGetItem),
-transform, write them to the backup (BatchWriteItem put); a key absent from the source is deleted from
-the backup under delete policy "mirror"; under "retain" it is left alone, or, when `retained` holds a last
-state for it (the OldImage of its REMOVE record, from a manifest's "removed" entry), that state is put.
+transform, write them to the backup; a key absent from the source is deleted from the backup under
+delete policy "mirror"; under "retain" it is left alone, or, when `retained` holds a last state for it
+(a manifest's "removed" entry: the OldImage of its REMOVE record and the record's sequence number),
+that state is written as a retained item (see retained.py).
 
 copy_items(items): write items already read from the source (full-copy's scan).
 
-prune(keys): delete backup keys that are absent from the source (full-copy's mirror-deletes pass).
+prune(keys): delete backup keys that are absent from the source (full-copy's mirror-deletes pass; only
+under "mirror").
+
+How writes are made: under "mirror", BatchWriteItem (25 puts/deletes a request; no retained items exist).
+Under "retain", every write is a conditional PutItem (item_writer.py): a retained item is only replaced
+by a newer deletion (higher stream sequence number) or by a state read from the source after its
+deletion, so the order of deletions in the stream decides, not the order writes land in.
 
 Verification (on by default): after writing, the keys are read from the source again; a key whose
-source item changed since it was read (or, for copy_items, since it was scanned) is synced again, until
-the source item read after our write equals the one we wrote from. Without it, two writers racing on
-one key (two apply runs, or full-copy and apply) could end with the older one's write last and the
-backup stale with no manifest left to fix it; with it, the last writer of every key has confirmed,
-after its write, that the source still held what it wrote (a retained last state was written from
-"absent": if the item reappears, the next round syncs it from the source). A key that keeps changing for
-max_rounds rounds raises KeysKeptChanging (a ReplicationError, listing them) after every other key has
-been settled: full-copy fails on it; apply-changes keeps those keys' manifests for the next run.
+source item changed since the state the backup was written from is synced again, until the source item
+read after our write equals the one we wrote from. Without it, two writers racing on one LIVE item (two
+apply runs, or full-copy and apply) could end with the older one's write last and the backup stale with
+no manifest left to fix it; with it, the last writer of every key has confirmed, after its write, that
+the source still held what it wrote (a retained last state was written from "absent": if the item
+reappears, the next round syncs it from the source). A key that keeps changing for max_rounds rounds
+raises KeysKeptChanging (a ReplicationError, listing them) after every other key has been settled:
+full-copy fails on it; apply-changes keeps those keys' manifests for the next run.
 """
 
 import ddb_batch
+import item_writer
+import retained as retained_module
 import table_keys
 
 DELETE_POLICIES = ("retain", "mirror")
@@ -37,10 +46,15 @@ class KeysKeptChanging(ddb_batch.ReplicationError):
 
 class Replicator(object):
     def __init__(self, client, source_table, backup_table, schema, transform, delete_policy,
-                 stats, policy, verify=True, max_rounds=20):
+                 stats, policy, verify=True, max_rounds=20, retained_attribute=retained_module.DEFAULT_ATTRIBUTE,
+                 write_workers=item_writer.DEFAULT_WORKERS):
         if delete_policy not in DELETE_POLICIES:
             raise ValueError("delete policy must be retain or mirror, not %r" % (delete_policy,))
         transform.check_key_names(schema.names)
+        retained_module.check_attribute_name(retained_attribute)
+        transform.check_reserved(retained_attribute, "--retained_attribute")
+        if retained_attribute in schema.names:
+            raise ValueError("--retained_attribute %r is a key attribute of %s" % (retained_attribute, source_table))
         self.client = client
         self.source_table = source_table
         self.backup_table = backup_table
@@ -51,6 +65,9 @@ class Replicator(object):
         self.policy = policy
         self.verify = verify
         self.max_rounds = max_rounds
+        self.retained_attribute = retained_attribute
+        self.writer = item_writer.ConditionalWriter(client, source_table, backup_table, schema, transform,
+                                                    retained_attribute, policy, max_rounds, write_workers)
 
     def _read_source(self, keys):
         return ddb_batch.batch_get(self.client, self.source_table, keys, self.schema, self.stats, self.policy,
@@ -60,19 +77,32 @@ class Replicator(object):
         if requests:
             ddb_batch.batch_write(self.client, self.backup_table, requests, self.schema, self.stats, self.policy)
 
-    def _requests_for(self, keys, current, retained=None):
+    def _write_mirror(self, keys, current):
         requests = []
+        for key in keys:
+            item = current.get(table_keys.key_id(key))
+            if item is not None:
+                requests.append(ddb_batch.put_request(self.transform.apply(item)))
+            else:
+                requests.append(ddb_batch.delete_request(key))
+        self._write(requests)
+        return current, []
+
+    def _write_round(self, keys, current, retained):
+        """Write each key's state; returns ({key_id: source state the backup reflects}, [hot keys]).
+
+        A key absent from the source with no last state is left alone, and counts as written from "absent"."""
+        if self.delete_policy == "mirror":
+            return self._write_mirror(keys, current)
+        tasks = []
         for key in keys:
             kid = table_keys.key_id(key)
             item = current.get(kid)
             if item is not None:
-                requests.append(ddb_batch.put_request(self.transform.apply(item)))
-            elif self.delete_policy == "mirror":
-                requests.append(ddb_batch.delete_request(key))
-            elif retained and kid in retained:
-                requests.append(ddb_batch.put_request(self.transform.apply(retained[kid])))
-                self.stats.retained_images += 1
-        return requests
+                tasks.append((key, self.writer.write_live, item))
+            elif kid in retained:
+                tasks.append((key, self.writer.write_retained, retained[kid]))
+        return self.writer.run(tasks, self.stats)
 
     def _changed_since(self, keys, read_before):
         """Keys whose source item now differs from `read_before` ({key_id: item})."""
@@ -90,24 +120,31 @@ class Replicator(object):
     def sync_keys(self, keys, retained=None):
         """Make the backup hold the source's current state of `keys`.
 
-        `retained` ({key_id: item}, only used under "retain"): the last state of keys deleted from the
-        source, written when the key is absent. Once a read finds the key in the source, its retained
-        state is dropped (the item was re-inserted after that delete: the source wins).
+        `retained` ({key_id: manifests.RemovedEntry}, only used under "retain"): the last state of keys
+        deleted from the source, written when the key is absent. Once a read finds the key in the source,
+        its entry is dropped (the item was re-inserted after that delete: the source wins; should it be
+        deleted again, that later delete's own manifest entry gives its newer last state).
         """
         pending = ddb_batch.unique_keys(keys)
         retained = dict(retained or {}) if self.delete_policy == "retain" else {}
+        hot = []
         rounds = 0
         while pending:
             rounds += 1
             if rounds > self.max_rounds:
-                raise KeysKeptChanging(
-                    "%d key(s) kept changing in %s during %d read-write-verify rounds, e.g. %s"
-                    % (len(pending), self.source_table, self.max_rounds, table_keys.key_id(pending[0])), pending)
+                hot.extend(pending)
+                break
             current = self._read_source(pending)
             for kid in current:
                 retained.pop(kid, None)
-            self._write(self._requests_for(pending, current, retained))
-            pending = self._changed_since(pending, current)
+            written, hot_now = self._write_round(pending, current, retained)
+            hot.extend(hot_now)
+            hot_ids = set(table_keys.key_id(key) for key in hot_now)
+            pending = self._changed_since([k for k in pending if table_keys.key_id(k) not in hot_ids], written)
+        if hot:
+            raise KeysKeptChanging(
+                "%d key(s) kept changing in %s during %d read-write-verify rounds, e.g. %s"
+                % (len(hot), self.source_table, self.max_rounds, table_keys.key_id(hot[0])), hot)
 
     def copy_items(self, items):
         """Write scanned source items to the backup, then verify them against the source."""
@@ -115,19 +152,27 @@ class Replicator(object):
             return
         scanned = {}
         keys = []
-        requests = []
         for item in items:
             key = table_keys.extract_key(item, self.schema)
             scanned[table_keys.key_id(key)] = item
             keys.append(key)
-            requests.append(ddb_batch.put_request(self.transform.apply(item)))
-        self._write(requests)
-        changed = self._changed_since(keys, scanned)
-        if changed:
-            self.sync_keys(changed)
+        if self.delete_policy == "mirror":
+            written, hot = self._write_mirror(keys, scanned)
+        else:
+            written, hot = self.writer.run([(key, self.writer.write_live, scanned[table_keys.key_id(key)])
+                                            for key in keys], self.stats)
+        hot_ids = set(table_keys.key_id(key) for key in hot)
+        changed = self._changed_since([k for k in keys if table_keys.key_id(k) not in hot_ids], written)
+        if changed or hot:
+            self.sync_keys(changed + hot)
 
     def prune(self, keys):
-        """Delete from the backup those of `keys` that are absent from the source."""
+        """Delete from the backup those of `keys` that are absent from the source (delete policy "mirror").
+
+        Never under "retain": there, a backup item absent from the source is a retained last state."""
+        if self.delete_policy != "mirror":
+            raise ValueError("prune deletes backup items absent from the source: only under delete policy mirror "
+                             "(under retain they are the retained last states)")
         keys = ddb_batch.unique_keys(keys)
         if not keys:
             return

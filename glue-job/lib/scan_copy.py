@@ -3,7 +3,8 @@
 copy_segment: Scan one parallel-scan segment of the source (Segment/TotalSegments, paginated) and copy
 its items with the shared Replicator (same transform, verified writes), optionally rate limited.
 prune_segment: Scan one segment of the backup, key attributes only (ProjectionExpression), and delete
-the keys absent from the source (Replicator.prune).
+the keys absent from the source (Replicator.prune; only under delete policy "mirror", never "retain",
+where such keys are retained last states).
 
 SegmentCopyTask / SegmentPruneTask are what Spark ships to the executors: plain, picklable settings;
 each call builds its own boto3 client on the executor and returns the segment's counters as a dict.
@@ -14,6 +15,7 @@ import time
 import aws_clients
 import ddb_batch
 import replicate
+import retained
 import table_keys
 import transform as transform_module
 
@@ -92,7 +94,7 @@ class _SegmentTask(object):
 
     def __init__(self, source_table, backup_table, schema, transform, delete_policy, total_segments,
                  region=None, consistent_scan=False, max_items_per_second=0, verify_writes=True,
-                 retry=None):
+                 retry=None, retained_attribute=retained.DEFAULT_ATTRIBUTE):
         self.settings = {
             "source_table": source_table,
             "backup_table": backup_table,
@@ -105,6 +107,7 @@ class _SegmentTask(object):
             "max_items_per_second": float(max_items_per_second),
             "verify_writes": bool(verify_writes),
             "retry": (retry or ddb_batch.RetryPolicy()).to_dict(),
+            "retained_attribute": retained_attribute,
         }
 
     def _replicator(self, client):
@@ -112,7 +115,8 @@ class _SegmentTask(object):
         return replicate.Replicator(
             client, s["source_table"], s["backup_table"], table_keys.KeySchema.from_dict(s["schema"]),
             transform_module.Transform.parse(s["transform"]), s["delete_policy"], ddb_batch.Stats(),
-            ddb_batch.RetryPolicy.from_dict(s["retry"]), verify=s["verify_writes"])
+            ddb_batch.RetryPolicy.from_dict(s["retry"]), verify=s["verify_writes"],
+            retained_attribute=s["retained_attribute"])
 
     def __call__(self, segment):
         started = time.monotonic()
@@ -134,5 +138,7 @@ class SegmentCopyTask(_SegmentTask):
 
 class SegmentPruneTask(_SegmentTask):
     def run(self, client, replicator, segment):
+        if replicator.delete_policy != "mirror":  # job_args refuses --mirror_deletes with retain; keep it so
+            raise ValueError("mirror deletes run only under delete policy mirror")
         prune_segment(client, replicator, segment, self.settings["total_segments"],
                       max_items_per_second=self.settings["max_items_per_second"])

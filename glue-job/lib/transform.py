@@ -73,6 +73,14 @@ class Transform(object):
                 "the transform touches key attribute(s) %s (table key: %s); key attributes cannot be "
                 "renamed or dropped" % (", ".join(touched), ", ".join(key_names)))
 
+    def check_reserved(self, name, setting):
+        """Raise TransformError if the transform renames (from or to) or drops `name`, an attribute the
+        jobs themselves write (e.g. the retained-item marker, named by `setting`)."""
+        if name in self.touched():
+            raise TransformError(
+                "the transform renames or drops %r, the attribute that marks retained items (%s); choose "
+                "another %s or leave the attribute out of the transform" % (name, setting, setting))
+
     def to_dict(self):
         config = {}
         if self.rename:

@@ -15,8 +15,11 @@ import aws_clients
 import ddb_batch
 import manifests
 import replicate
+import retained
 import table_keys
 from transform import Transform
+
+RETAINED = retained.DEFAULT_ATTRIBUTE
 
 
 def item(i, version=0):
@@ -26,6 +29,13 @@ def item(i, version=0):
 
 def key(i):
     return {"id": {"S": "item-%05d" % i}}
+
+
+def with_marker(image, sequence, deleted_at=None):
+    """A retained backup item: the image plus the version attribute of its REMOVE record."""
+    result = dict(image)
+    result[RETAINED] = retained.marker(sequence, deleted_at)
+    return result
 
 
 class ApplyTestCase(support.TablePairTestCase):
@@ -171,7 +181,8 @@ class ApplyTest(ApplyTestCase):
         self.seed(50)
         support.put_items(self.client, self.source, [item(i, 9) for i in range(50)], self.schema)
         names = self.put_manifests([[key(i) for i in range(start, start + 10)] for start in range(0, 50, 10)])
-        crashing = support.FlakyDynamoDB(self.client, crash_on={"batch_write_item": 3})
+        # The third chunk's first write (retain writes one PutItem per item, 10 keys a chunk).
+        crashing = support.FlakyDynamoDB(self.client, crash_on={"batch_write_item": 3, "put_item": 21})
         with self.assertRaises(RuntimeError):
             self.run_apply(self.replicator(client=crashing), settings=self.settings(keys_per_chunk=10))
         left = self.manifests_left()
@@ -192,15 +203,24 @@ class ApplyTest(ApplyTestCase):
         self.seed(40)
         support.put_items(self.client, self.source, [item(i, 4) for i in range(40)], self.schema)
         self.put_manifests([[key(i) for i in range(40)]])
-        # get calls 1-2 throttled, 3-4 half processed; write calls 1-3 half processed: 7 retries.
+        # get calls 1-2 throttled, 3-4 half processed; write calls 1-3 half processed: 7 retries (mirror
+        # writes with BatchWriteItem).
         flaky = support.FlakyDynamoDB(self.client, partial={"batch_write_item": 3, "batch_get_item": 4},
                                       throttle={"batch_get_item": (2, "ThrottlingException")})
-        replicator = self.replicator(client=flaky)
+        replicator = self.replicator(client=flaky, delete_policy="mirror")
         _, log = self.run_apply(replicator)
         self.assertEqual(self.backup_items(), self.source_items())
         self.assertEqual(self.manifests_left(), [])
         self.assertEqual(replicator.stats.retries, 7)
         self.assertEqual(log.named("apply_pass")[0]["retries"], 7)
+        # retain writes one conditional PutItem per item: throttled ones are retried the same way.
+        support.put_items(self.client, self.source, [item(i, 5) for i in range(40)], self.schema)
+        self.put_manifests([[key(i) for i in range(40)]])
+        flaky = support.FlakyDynamoDB(self.client, throttle={"put_item": (3, "ProvisionedThroughputExceededException")})
+        replicator = self.replicator(client=flaky)
+        _, log = self.run_apply(replicator)
+        self.assertEqual(self.backup_items(), self.source_items())
+        self.assertEqual((replicator.stats.retries, replicator.stats.puts, replicator.stats.write_requests), (3, 40, 40))
 
     def test_time_budget_exhaustion_leaves_manifests_for_the_next_run(self):
         self.seed(50)
@@ -208,10 +228,10 @@ class ApplyTest(ApplyTestCase):
         self.put_manifests([[key(i) for i in range(start, start + 10)] for start in range(0, 50, 10)])
         now = [0.0]
 
-        def tick(_kwargs, _number):
-            now[0] += 4.0
+        def tick(_kwargs, _number):  # two BatchGetItem per chunk (read, verify): 4 s a chunk
+            now[0] += 2.0
 
-        slow = support.FlakyDynamoDB(self.client, before={"batch_write_item": tick})
+        slow = support.FlakyDynamoDB(self.client, before={"batch_get_item": tick})
         settings = apply.ApplySettings(self.bucket, self.prefix, self.rejected, 10, keys_per_chunk=10)
         result, log = self.run_apply(self.replicator(client=slow), settings=settings, clock=lambda: now[0])
         self.assertTrue(result.stopped_by_budget)
@@ -265,8 +285,8 @@ class ApplyTest(ApplyTestCase):
                     self.replicator().sync_keys([key(1)])
                     raced.append(self.client.get_item(TableName=self.backup, Key=key(1))["Item"]["version"])
 
-            replicator_a = self.replicator(client=support.FlakyDynamoDB(self.client, before={"batch_write_item": race}),
-                                           verify=verify)
+            replicator_a = self.replicator(client=support.FlakyDynamoDB(
+                self.client, before={"batch_write_item": race, "put_item": race}), verify=verify)
             replicator_a.sync_keys([key(1)])
             self.assertEqual(raced, [{"N": "2"}])
             backup = self.client.get_item(TableName=self.backup, Key=key(1), ConsistentRead=True)["Item"]
@@ -300,8 +320,9 @@ class RetainedDeletesTest(ApplyTestCase):
         self.deleted_items_scenario()
         result, log = self.run_apply(self.replicator(transform=self.transform))
         self.assertEqual((result.manifests_applied, result.keys, self.manifests_left()), (2, 5, []))
-        expected = dict((table_keys.key_id(key(i)), self.transform.apply(item(i, v)))
-                        for i, v in ((1, 3), (2, 4), (3, 5), (4, 2)))
+        expected = dict((table_keys.key_id(key(i)), with_marker(self.transform.apply(item(i, v)), s))
+                        for i, v, s in ((1, 3, 120), (2, 4, 130), (4, 2, 100)))
+        expected[table_keys.key_id(key(3))] = self.transform.apply(item(3, 5))  # re-inserted: live, no marker
         expected[table_keys.key_id(key(5))] = item(5)  # no image: left alone, as before
         self.assertEqual(self.backup_items(), expected)
         self.assertEqual(log.named("apply_pass")[0]["retained_images"], 3)
@@ -322,10 +343,12 @@ class RetainedDeletesTest(ApplyTestCase):
             if number == 1:  # after the read found it absent, before the retained image is written
                 self.client.put_item(TableName=self.source, Item=item(1, 7))
 
-        replicator = self.replicator(client=support.FlakyDynamoDB(self.client, before={"batch_write_item": reinsert}))
+        replicator = self.replicator(client=support.FlakyDynamoDB(self.client, before={"put_item": reinsert}))
         self.run_apply(replicator)
-        self.assertEqual(self.backup_items(), {table_keys.key_id(key(1)): item(1, 7)})
+        self.assertEqual(self.backup_items(), {table_keys.key_id(key(1)): item(1, 7)})  # live again: no marker
         self.assertEqual((replicator.stats.verify_mismatches, replicator.stats.retained_images), (1, 1))
+        # The live write found the retained item, saw the source had the item again, and replaced it.
+        self.assertEqual((replicator.stats.condition_failures, replicator.stats.puts), (1, 2))
         self.assertEqual(self.manifests_left(), [])
 
     def test_an_older_removed_entry_met_in_a_later_pass_does_not_overwrite_a_newer_one(self):
@@ -335,7 +358,8 @@ class RetainedDeletesTest(ApplyTestCase):
         result, log = self.run_apply(settings=self.settings(max_manifests_per_pass=1))
         self.assertEqual((result.passes, result.manifests_applied), (2, 2))
         self.assertEqual([p["retained_images"] for p in log.named("apply_pass")], [1, 0])
-        self.assertEqual(self.backup_items(), {table_keys.key_id(key(1)): item(1, 2)})
+        self.assertEqual([p["retained_skipped"] for p in log.named("apply_pass")], [0, 1])
+        self.assertEqual(self.backup_items(), {table_keys.key_id(key(1)): with_marker(item(1, 2), 200)})
 
 
 class HotKeyTest(ApplyTestCase):
@@ -387,9 +411,28 @@ class ApplyEntryPointTest(ApplyTestCase):
         """The DynamoDB, S3 and Glue operations (and where) apply-changes uses: the IAM surface of its role.
 
         The run holds a manifest (a key that keeps changing) and so starts its follow-up run, and it
-        rejects a malformed manifest, so it ends with ManifestsRejected after doing everything else."""
+        rejects a malformed manifest, so it ends with ManifestsRejected after doing everything else.
+        Under retain it also writes a retained item and replaces one (key 0, re-inserted after a delete)."""
+        for policy in ("mirror", "retain"):
+            if policy == "retain":
+                self.setUp()  # fresh tables, prefixes and Glue stand-in for the second run
+            writes = ({("batch_write_item", self.backup)} if policy == "mirror"
+                      else {("put_item", self.backup), ("get_item", self.backup)})
+            common = {("describe_table", self.source), ("batch_get_item", self.source),
+                      ("list_objects_v2", self.prefix), ("get_object", self.prefix), ("delete_object", self.prefix),
+                      ("copy_object", self.rejected), ("start_job_run", "apply-changes")}
+            with self.subTest(policy=policy):
+                used = self.used_by_a_run(policy)
+                self.assertEqual(used, common | writes)
+                support.record_iam_surface("apply-changes-" + policy, used, {
+                    self.source: "source", self.backup: "backup", self.prefix: "manifests",
+                    self.rejected: "rejected", "apply-changes": "apply-job"})
+
+    def used_by_a_run(self, policy):
         self.seed(3)
         self.put_manifests([[key(0), key(1)], [key(2)]])
+        self.client.put_item(TableName=self.backup, Item=with_marker(item(0, 9), 5))
+        support.put_manifest(self.s3, self.bucket, self.prefix, [], removed=[(key(3), "6", item(3))])
         self.s3.put_object(Bucket=self.bucket, Key=self.prefix + "bad.json", Body=b"nope")
         versions = iter(range(100, 10 ** 6))
 
@@ -410,7 +453,7 @@ class ApplyEntryPointTest(ApplyTestCase):
         aws_clients.dynamodb_client = recording(originals[0], {"batch_get_item": churn})
         aws_clients.s3_client, aws_clients.glue_client = recording(originals[1]), recording(originals[2])
         try:
-            error, code, _, err = support.run_main_failing(apply_changes.main, self.argv("--delete_policy", "mirror"))
+            error, code, _, err = support.run_main_failing(apply_changes.main, self.argv("--delete_policy", policy))
         finally:
             aws_clients.dynamodb_client, aws_clients.s3_client, aws_clients.glue_client = originals
         self.assertEqual(code, 0, err)
@@ -427,15 +470,12 @@ class ApplyEntryPointTest(ApplyTestCase):
                 else:
                     where = kwargs["Key"].split("/")[0] + "/" if "Key" in kwargs else kwargs.get("Prefix")
                 used.add((name, where))
-        self.assertEqual(used, {
-            ("describe_table", self.source), ("batch_get_item", self.source), ("batch_write_item", self.backup),
-            ("list_objects_v2", self.prefix), ("get_object", self.prefix), ("delete_object", self.prefix),
-            ("copy_object", self.rejected), ("start_job_run", "apply-changes"),
-        })
         self.assertEqual(self.glue.start_job_runs(), [{"JobName": "apply-changes"}])
-        support.record_iam_surface("apply-changes", used, {self.source: "source", self.backup: "backup",
-                                                           self.prefix: "manifests", self.rejected: "rejected",
-                                                           "apply-changes": "apply-job"})
+        backup = self.backup_items()
+        self.assertEqual(backup[table_keys.key_id(key(0))], item(0))  # live again
+        if policy == "retain":
+            self.assertEqual(backup[table_keys.key_id(key(3))], with_marker(item(3), 6))
+        return used
 
     def argv(self, *extra):
         return ["apply_changes.py", "--JOB_ID", "j_1", "--JOB_RUN_ID", "jr_1", "--JOB_NAME", "apply-changes",
@@ -527,6 +567,8 @@ class ApplyEntryPointTest(ApplyTestCase):
             (self.argv("--transform", '{"rename": {"id": "pk"}}'), "key attribute"),
             (self.argv("--transform", '{"drop": ["id"]}'), "key attribute"),
             (self.argv("--delete_policy", "sometimes"), "--delete_policy"),
+            (self.argv("--retained_attribute", "id"), "--retained_attribute 'id' is a key attribute"),
+            (self.argv("--transform", '{"drop": ["_deleted_from_source"]}'), "(--retained_attribute)"),
             (["apply_changes.py", "--source_table", self.source], "missing required"),
         ]
         for argv, expected in cases:

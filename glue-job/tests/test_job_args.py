@@ -22,6 +22,7 @@ class JobArgsTest(unittest.TestCase):
         self.assertEqual(config.delete_policy, "retain")
         self.assertTrue(config.transform.is_identity)
         self.assertIsNone(config.region)
+        self.assertEqual(config.retained_attribute, "_deleted_from_source")
 
     def test_glue_job_name_is_exposed_for_the_follow_up_run(self):
         required = ["--source_table", "s", "--backup_table", "b", "--manifest_bucket", "m"]
@@ -53,6 +54,20 @@ class JobArgsTest(unittest.TestCase):
         defaults = job_args.full_copy_config(["x", "--source_table", "s", "--backup_table", "b"])
         self.assertEqual((defaults.scan_segments, defaults.max_items_per_second, defaults.mirror_deletes),
                          (0, 0.0, False))
+
+    def test_retained_attribute_for_both_jobs(self):
+        required = ["--source_table", "s", "--backup_table", "b"]
+        for parse, extra in ((job_args.apply_changes_config, ["--manifest_bucket", "m"]), (job_args.full_copy_config, [])):
+            config = parse(["x"] + required + extra + ["--retained_attribute", "borrado"])
+            self.assertEqual(config.retained_attribute, "borrado")
+            self.assertEqual(job_args.describe(config)["retained_attribute"], "borrado")
+            for transform in ('{"drop": ["borrado"]}', '{"rename": {"borrado": "x"}}', '{"rename": {"x": "borrado"}}'):
+                with self.assertRaises(job_args.ArgumentError) as caught:
+                    parse(["x"] + required + extra + ["--retained_attribute", "borrado", "--transform", transform])
+                self.assertIn("--retained_attribute", str(caught.exception))
+            with self.assertRaises(job_args.ArgumentError) as caught:
+                parse(["x"] + required + extra + ["--retained_attribute", "y" * 256])
+            self.assertIn("--retained_attribute must be 1 to 255 characters", str(caught.exception))
 
     def test_errors_are_clear(self):
         cases = [

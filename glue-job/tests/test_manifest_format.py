@@ -76,8 +76,10 @@ class ManifestFormatTest(unittest.TestCase):
                      "bs": {"BS": [b"\x00", b"\x01\x02"]}, "ns": {"NS": ["1", "12345678901234567890123456789012345678"]},
                      "ss": {"SS": ["a", "b"]}, "flag": {"BOOL": False}, "nothing": {"NULL": True},
                      "nested": {"M": {"l": {"L": [{"N": "-1.5e3"}, {"M": {"b": {"B": b"\xff"}}}, {"L": []}]}}}}
+        # Stream sequence numbers have up to 40 digits: more than a DynamoDB number holds.
+        forty = "1000000000000000000000000000000000000001"
         removed = [({"pk": {"N": "2"}, "sk": {"S": "y"}}, "99", {"pk": {"N": "2"}, "sk": {"S": "y"}}),
-                   ({"pk": {"N": "1"}, "sk": {"S": "x"}}, "100000000000000000000000000000000000000001", old_image)]
+                   ({"pk": {"N": "1"}, "sk": {"S": "x"}}, forty, old_image, 1764620970.25)]
         _, data = manifests.build_manifest([{"pk": {"N": "3"}, "sk": {"S": "z"}}], ["REMOVE"], removed=removed)
         document = json.loads(data)
         encoded = [e for e in document["removed"] if e["key"]["pk"] == {"N": "1"}][0]["oldImage"]
@@ -87,9 +89,14 @@ class ManifestFormatTest(unittest.TestCase):
         manifest = manifests.parse_manifest_document(data, SCHEMA)
         self.assertEqual(len(manifest.keys), 3)
         by_sequence = dict((entry.sequence, entry) for entry in manifest.removed)
-        self.assertEqual(sorted(by_sequence), [99, 100000000000000000000000000000000000000001])  # integers
+        self.assertEqual(sorted(by_sequence), [99, int(forty)])  # integers
         self.assertEqual(by_sequence[99].old_image, removed[0][2])
-        self.assertEqual(by_sequence[100000000000000000000000000000000000000001].old_image, old_image)  # bytes back
+        self.assertEqual(by_sequence[int(forty)].old_image, old_image)  # bytes back
+        # The REMOVE record's ApproximateCreationDateTime (epoch seconds) is optional: deletedAt or None.
+        timed = [e for e in document["removed"] if e["key"]["pk"] == {"N": "1"}][0]
+        self.assertEqual(timed["approximateCreationDateTime"], 1764620970.25)
+        self.assertEqual(by_sequence[int(forty)].deleted_at, "2025-12-01T20:29:30.250Z")
+        self.assertIsNone(by_sequence[99].deleted_at)
         self.assertEqual(by_sequence[99].key, removed[0][0])
         # A manifest without the field (the format before it existed) is still valid, with no entries.
         _, old = manifests.build_manifest([{"pk": {"N": "3"}, "sk": {"S": "z"}}])
@@ -136,6 +143,11 @@ class ManifestFormatTest(unittest.TestCase):
             "sequence number signed": with_removed([entry(sequenceNumber="-1")]),
             "sequence number empty": with_removed([entry(sequenceNumber="")]),
             "sequence number unicode digits": with_removed([entry(sequenceNumber="\u0661\u0662")]),
+            "sequence number of 41 digits": with_removed([entry(sequenceNumber="1" * 41)]),
+            "time as a string": with_removed([entry(approximateCreationDateTime="1764620970")]),
+            "time as a boolean": with_removed([entry(approximateCreationDateTime=True)]),
+            "time negative": with_removed([entry(approximateCreationDateTime=-1)]),
+            "time after 9999": with_removed([entry(approximateCreationDateTime=10 ** 12)]),
             "image not object": with_removed([entry(oldImage=[image])]),
             "image empty": with_removed([entry(oldImage={})]),
             "image without key attribute": with_removed([entry(oldImage={"pk": {"N": "1"}, "amount": {"N": "1"}})]),
@@ -163,6 +175,10 @@ class ManifestFormatTest(unittest.TestCase):
             self.assertIn("removed", str(caught.exception), label)
         # The same entry, well formed, is accepted (so each case above fails for its own reason).
         self.assertEqual(len(manifests.parse_manifest_document(with_removed([entry()]), SCHEMA).removed), 1)
+        timed = manifests.parse_manifest_document(with_removed([entry(approximateCreationDateTime=0)]), SCHEMA)
+        self.assertEqual(timed.removed[0].deleted_at, "1970-01-01T00:00:00Z")
+        forty = manifests.parse_manifest_document(with_removed([entry(sequenceNumber="9" * 40)]), SCHEMA)
+        self.assertEqual(forty.removed[0].sequence, 10 ** 40 - 1)
         deep = with_removed([entry(oldImage=image_with(deep=nested(32)))])
         self.assertEqual(manifests.parse_manifest_document(deep, SCHEMA).removed[0].old_image["deep"], nested(32))
         self.assertEqual(manifests.parse_manifest_document(with_removed([]), SCHEMA).removed, [])

@@ -148,6 +148,14 @@ export const environmentSchema = z
     deletionProtection: z.boolean().default(true),
     /** What the backup does when an item is deleted from the source: keep it (retain) or delete it (mirror). */
     deletes: oneOf(["retain", "mirror"]).default("retain"),
+    /**
+     * Under `retain`, the attribute that marks a backup item as the last state of an item deleted from
+     * the source: `{"M": {"sequenceNumber": {"S": <REMOVE record's sequence number, 40 digits>},
+     * "deletedAt": {"S": <ISO-8601 UTC>}}}`. Both Glue jobs write with conditions on it, so that the
+     * newest deletion wins whatever order writes land in. Source items must never carry it (a job run
+     * meeting one stops with an error naming the item), and the transform may not touch it.
+     */
+    retainedAttribute: attributeName.default("_deleted_from_source"),
     /** Optional transformation of non-key attributes, applied identically by both Glue jobs. */
     transform: z
       .strictObject({
@@ -300,7 +308,32 @@ export const environmentSchema = z
         ctx.addIssue({ code: "custom", path: ["transform", "drop", i], input: name, message: `cannot drop a key attribute (${keys.join(", ")})` });
       }
     });
+    checkRetainedAttribute(env, keys, ctx);
   });
+
+/** The retained-item marker must not collide with anything the source items or the transform use. */
+function checkRetainedAttribute(
+  env: { retainedAttribute: string; sourceTable: { ttlAttribute?: string }; transform: { rename: Record<string, string>; drop: string[] } },
+  keys: readonly string[],
+  ctx: z.RefinementCtx,
+): void {
+  const marker = env.retainedAttribute;
+  const issue = (path: (string | number)[], input: unknown, message: string) => ctx.addIssue({ code: "custom", path, input, message });
+  if (keys.includes(marker)) {
+    issue(["retainedAttribute"], marker, `cannot be a key attribute (${keys.join(", ")}): it marks retained items and must be an attribute source items never have`);
+  }
+  if (env.sourceTable.ttlAttribute === marker) {
+    issue(["retainedAttribute"], marker, "cannot be sourceTable.ttlAttribute: it marks retained items and must be an attribute source items never have");
+  }
+  for (const [from, to] of Object.entries(env.transform.rename)) {
+    if (from === marker || to === marker) {
+      issue(["transform", "rename", from], to, `cannot rename to or from retainedAttribute (${JSON.stringify(marker)}), the attribute that marks retained items`);
+    }
+  }
+  env.transform.drop.forEach((name, i) => {
+    if (name === marker) issue(["transform", "drop", i], name, `cannot drop retainedAttribute (${JSON.stringify(marker)}), the attribute that marks retained items`);
+  });
+}
 
 export type EnvironmentInput = z.input<typeof environmentSchema>;
 export type EnvironmentConfig = z.output<typeof environmentSchema>;

@@ -57,6 +57,7 @@ export class ReplicationJobs extends Construct {
         delete_policy: config.deletes,
         transform: JSON.stringify(config.transform),
         region: config.region,
+        retained_attribute: config.retainedAttribute,
       },
     };
     const grantContext = {

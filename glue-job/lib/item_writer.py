@@ -1,0 +1,155 @@
+"""Conditional single-item writes of the backup under delete policy "retain".
+
+Each write is a PutItem whose condition lets the stream order of deletions decide, whatever order the
+writes arrive in (a run stopped or crashed mid-pass, manifests listed in any order, two runs at once,
+full-copy racing apply-changes). With R the retained attribute (see retained.py) and V a version:
+
+- retained write (the key is absent from the source, a manifest gives its last state at V):
+  `attribute_not_exists(R) OR R.sequenceNumber < V`. A failed condition means the backup already holds
+  the same or a newer deletion: skipped (counted in retained_skipped).
+- live write (the key's item was read from the source, or scanned by full-copy):
+  `attribute_not_exists(R)`: a live write never replaces a retained item blindly. When the condition
+  fails, the backup holds a retained item: its version W is read (consistent GetItem of the backup)
+  and THEN the source is read again (consistent). Absent: the live write is dropped (the retained item,
+  or a later deletion still in a pending manifest, is right; live_writes_dropped). Present: since the
+  delete at W happened before the retained write, which happened before W was read, which happened
+  before this source read, the item was re-inserted after W: that fresh state is written with
+  `R.sequenceNumber = W` (the backup still holds exactly what was seen). If that fails too (another
+  writer got there first), round again, at most max_rounds times; then the key is reported as hot.
+  (Reading the source before the backup would be wrong: a deletion W2 and its retained write could fall
+  between the two reads, and the state read before W2 would then replace W2's retained item.)
+
+Requests are one per item, so they go through a small thread pool (one boto3 client is thread-safe);
+each task counts into its own Stats, merged into the caller's when all are done. Retries (throttling,
+server and connection errors) are ddb_batch.call's; a failed condition is an answer, not an error.
+A PutItem retried after a lost response is safe: every condition above is true again, or fails for a
+state at least as new as the one being written.
+"""
+
+import concurrent.futures
+
+from botocore.exceptions import ClientError
+
+import ddb_batch
+import retained
+import table_keys
+
+CONDITION_FAILED = "ConditionalCheckFailedException"
+DEFAULT_WORKERS = 8
+
+_LIVE = "attribute_not_exists(#r)"
+_RETAINED = "attribute_not_exists(#r) OR #r.#s < :v"
+_REPLACE_RETAINED = "#r.#s = :v"
+
+
+class _KeptChanging(Exception):
+    """A live write lost the race max_rounds times in a row."""
+
+
+class ConditionalWriter(object):
+    def __init__(self, client, source_table, backup_table, schema, transform, attribute, policy,
+                 max_rounds=20, workers=DEFAULT_WORKERS):
+        self.client = client
+        self.source_table = source_table
+        self.backup_table = backup_table
+        self.schema = schema
+        self.transform = transform
+        self.attribute = attribute
+        self.policy = policy
+        self.max_rounds = max_rounds
+        self.workers = max(1, int(workers))
+
+    def _put(self, item, condition, stats, value=None):
+        """True when written, False when the condition failed."""
+        names = {"#r": self.attribute}
+        kwargs = {"TableName": self.backup_table, "Item": item, "ConditionExpression": condition,
+                  "ExpressionAttributeNames": names}
+        if value is not None:
+            names["#s"] = retained.SEQUENCE
+            kwargs["ExpressionAttributeValues"] = {":v": {"S": value}}
+        stats.write_requests += 1
+        try:
+            ddb_batch.call(self.client.put_item, kwargs, stats, self.policy, "PutItem on %s" % self.backup_table)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != CONDITION_FAILED:
+                raise
+            stats.condition_failures += 1
+            return False
+        stats.puts += 1
+        return True
+
+    def _backup_version(self, key, stats):
+        stats.read_requests += 1
+        response = ddb_batch.call(self.client.get_item, {
+            "TableName": self.backup_table, "Key": key, "ConsistentRead": True,
+            "ProjectionExpression": "#r", "ExpressionAttributeNames": {"#r": self.attribute},
+        }, stats, self.policy, "GetItem on %s" % self.backup_table)
+        return retained.stored_version(response.get("Item"), self.attribute)
+
+    def _source_item(self, key, stats):
+        found = ddb_batch.batch_get(self.client, self.source_table, [key], self.schema, stats, self.policy)
+        return found.get(table_keys.key_id(key))
+
+    def _live_item(self, state):
+        retained.check_source_item(state, self.attribute, self.schema)
+        return self.transform.apply(state)
+
+    def write_live(self, key, state, stats):
+        """Write a source state; returns the source state the backup now reflects (None: absent)."""
+        for _ in range(self.max_rounds):
+            if self._put(self._live_item(state), _LIVE, stats):
+                return state
+            seen = self._backup_version(key, stats)
+            fresh = self._source_item(key, stats)
+            if fresh is None:
+                stats.live_writes_dropped += 1
+                return None
+            state = fresh
+            if seen is None:  # the retained item was replaced by a live one meanwhile: a plain live write again
+                continue
+            if self._put(self._live_item(fresh), _REPLACE_RETAINED, stats, seen):
+                return fresh
+        raise _KeptChanging()
+
+    def write_retained(self, key, entry, stats):
+        """Write a deleted item's last state (a manifests.RemovedEntry) unless a newer one is there."""
+        retained.check_source_item(entry.old_image, self.attribute, self.schema)
+        item = dict(self.transform.apply(entry.old_image))
+        item[self.attribute] = retained.marker(entry.sequence, entry.deleted_at)
+        if self._put(item, _RETAINED, stats, retained.version(entry.sequence)):
+            stats.retained_images += 1
+        else:
+            stats.retained_skipped += 1
+        return None
+
+    def run(self, tasks, stats):
+        """Run [(key, write function, argument)]; returns ({key_id: state the backup reflects}, [hot keys]).
+
+        Every task runs to its end before an error of any of them is raised (the first one)."""
+        def one(task):
+            key, function, argument = task
+            local = ddb_batch.Stats()
+            try:
+                return key, function(key, argument, local), local, None
+            except _KeptChanging:
+                return key, _KeptChanging, local, None
+            except Exception as error:  # noqa: BLE001 - re-raised below, after the other tasks
+                return key, None, local, error
+
+        if len(tasks) <= 1:
+            outcomes = [one(task) for task in tasks]
+        else:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=min(self.workers, len(tasks))) as pool:
+                outcomes = list(pool.map(one, tasks))
+        written, hot, errors = {}, [], []
+        for key, value, local, error in outcomes:
+            stats.add(local)
+            if error is not None:
+                errors.append(error)
+            elif value is _KeptChanging:
+                hot.append(key)
+            else:
+                written[table_keys.key_id(key)] = value
+        if errors:
+            raise errors[0]
+        return written, hot
