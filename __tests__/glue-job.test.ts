@@ -86,6 +86,9 @@ test("glue-job Python tests pass against dynalite, DynamoDB Local and s3rver", a
     running.env,
   );
   const ran = /^Ran (\d+) tests? in /m.exec(output);
+  // The randomized interleavings say how many they tried (glue-job/tests/test_retained_interleavings.py).
+  const tried = /^retained interleavings: .*$/m.exec(output);
+  if (tried) console.log(tried[0]);
   const count = ran ? Number(ran[1]) : 0;
   if (code !== 0 || count < EXPECTED_PYTHON_TESTS) {
     // Show what failed: jest otherwise only reports the assertion.

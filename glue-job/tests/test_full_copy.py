@@ -70,7 +70,7 @@ class SparkWiringTest(unittest.TestCase):
 
 
 def item(i, version=0, rng=None):
-    """Small items: the 10,000-item scenario is about counts; fidelity of every type is test_fidelity's."""
+    """Small items: the 3,000-item scenario is about counts; fidelity of every type is test_fidelity's."""
     rng = rng or random.Random(i)
     return {"id": {"S": "user#%06d" % i}, "version": {"N": str(version)},
             "amount": {"N": "%d.%02d" % (rng.randint(0, 10 ** 9), rng.randint(0, 99))},
@@ -251,9 +251,9 @@ class FullCopyTest(support.TablePairTestCase):
         self.assertIn("full-copy: error:", err)
         self.assertIn("has key", err)
 
-    def test_ten_thousand_items_full_copy_then_changes_via_manifests(self):
+    def test_three_thousand_items_full_copy_then_changes_via_manifests(self):
         rng = random.Random(20240601)
-        count = 10000
+        count = 3000
         support.put_items(self.client, self.source, [item(i) for i in range(count)], self.schema)
         summary, sc, _ = self.full_copy("--scan_segments", "0", sc=support.FakeSparkContext(2))
         self.assertEqual(summary["segments"], 8)
@@ -262,9 +262,9 @@ class FullCopyTest(support.TablePairTestCase):
         self.assertEqual(len(original), count)
         self.assertEqual(self.table(self.backup), original)
 
-        existing = rng.sample(range(count), 1500)
-        modified, deleted = existing[:900], existing[900:]
-        inserted = list(range(count, count + 700))
+        existing = rng.sample(range(count), 450)
+        modified, deleted = existing[:270], existing[270:]
+        inserted = list(range(count, count + 210))
         stats = ddb_batch.Stats()
         ddb_batch.batch_write(self.client, self.source,
                               [ddb_batch.put_request(item(i, 1, rng)) for i in modified + inserted] +
@@ -273,8 +273,8 @@ class FullCopyTest(support.TablePairTestCase):
         changed = modified + deleted + inserted
         rng.shuffle(changed)
         prefix = support.unique("changes") + "/"
-        for start in range(0, len(changed), 80):
-            group = changed[start:start + 80] + rng.sample(changed, 8)  # overlaps between manifests
+        for start in range(0, len(changed), 40):
+            group = changed[start:start + 40] + rng.sample(changed, 8)  # overlaps between manifests
             support.put_manifest(self.s3, self.bucket, prefix, [key(i) for i in group])
         result, out = self.apply(prefix)
         self.assertEqual(support.list_keys(self.s3, self.bucket, prefix), [])
