@@ -459,6 +459,33 @@ class LocalGlue(object):
         return 200, {"JobRunId": record["run_id"]}
 
 
+def comparable(value):
+    """An item or typed value with the elements of every set sorted: DynamoDB keeps sets in no order
+    (dynalite keeps the written order, DynamoDB Local its own), so tests compare this form."""
+    if isinstance(value, dict):
+        return dict((name, sorted(inner) if name in ("SS", "NS", "BS") and isinstance(inner, list) else comparable(inner))
+                    for name, inner in value.items())
+    if isinstance(value, list):
+        return [comparable(inner) for inner in value]
+    return value
+
+
+class OnDynamoDbLocal(object):
+    """Mixin for a TestCase: its tests, and the jobs they run (through AWS_ENDPOINT_URL_DYNAMODB), use
+    AWS's DynamoDB Local instead of dynalite, where DynamoDB's own semantics are the question."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls._endpoint_before = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_local_endpoint()
+        super(OnDynamoDbLocal, cls).setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super(OnDynamoDbLocal, cls).tearDownClass()
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = cls._endpoint_before
+
+
 class TablePairTestCase(unittest.TestCase):
     """A DynamoDB client, an S3 client and a bucket for the class; a fresh source/backup table pair per test."""
 

@@ -5,7 +5,6 @@ question is what DynamoDB itself stores and returns. The jobs find it through AW
 pointed at it for this module's tests.
 """
 
-import os
 import unittest
 from decimal import Decimal
 
@@ -16,20 +15,15 @@ import table_keys
 from fidelity_items import all_types_item, big_item, deep_item
 
 
-class FidelityTest(unittest.TestCase):
+class FidelityTest(support.OnDynamoDbLocal, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.endpoint_before = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
-        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = support.dynamodb_local_endpoint()
+        super(FidelityTest, cls).setUpClass()
         cls.client = support.ddb()
         cls.s3 = support.s3()
         cls.bucket = support.create_bucket(cls.s3)
         cls.raw_client = support.ddb()
         cls.recorder = support.RawResponses(cls.raw_client)
-
-    @classmethod
-    def tearDownClass(cls):
-        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = cls.endpoint_before
 
     def items(self):
         return [all_types_item(), deep_item(), big_item(), {"id": {"S": "key-only"}}]
