@@ -12,10 +12,10 @@ import { invocationRecordsOf, parseInvocationRecord } from "../ops/replay-dead-l
 import { backupProblems, startPipeline, type Pipeline } from "./helpers/e2e-pipeline";
 import { e2eEnvironment } from "./helpers/e2e-stack";
 import { S3RVER_CREDENTIALS } from "./helpers/local-s3";
-import { STREAM_EVENTS_DIR } from "./helpers/reference";
+import { ON_FAILURE_RECORD_FILE } from "./helpers/reference";
 import { PROJECT_ROOT } from "./helpers/synth";
 
-const AWS_RECORD = JSON.parse(fs.readFileSync(path.join(STREAM_EVENTS_DIR, "aws-docs-on-failure-invocation-record.json"), "utf8")) as Record<string, unknown>;
+const AWS_RECORD = JSON.parse(fs.readFileSync(ON_FAILURE_RECORD_FILE, "utf8")) as Record<string, unknown>;
 
 test("AWS's example invocation record parses; a record without the batch info is refused by name", () => {
   expect(parseInvocationRecord(AWS_RECORD)).toEqual({
