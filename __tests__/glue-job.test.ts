@@ -17,7 +17,7 @@ import { S3RVER_CREDENTIALS, startLocalS3, type LocalS3 } from "./helpers/local-
 import { synthesizeEnvironment } from "./helpers/synth";
 
 /** Number of Python tests in glue-job/tests; the run must report at least this many. */
-const EXPECTED_PYTHON_TESTS = 85;
+const EXPECTED_PYTHON_TESTS = 89;
 /** Where the Python tests record the AWS operations each job called (support.record_iam_surface). */
 const surfaceDir = fs.mkdtempSync(path.join(os.tmpdir(), "glue-iam-surface-"));
 
@@ -136,7 +136,7 @@ describe.each([
     for (const [operation, role] of calls) {
       expect(IAM_ACTIONS[operation]).toBeDefined();
       for (const { action, on } of IAM_ACTIONS[operation]) {
-        // ListBucket is granted on the bucket, limited to the manifest prefix by a condition.
+        // ListBucket is granted on the bucket (no prefix condition: a consumed manifest must read as 404).
         const resource = action === "s3:ListBucket" ? bucket : arnOf[on === "manifests" ? "manifests" : role];
         needed.add(`${action} ${resource}`);
       }

@@ -19,6 +19,9 @@ the same time, never replaces a newer one. A key present in the source is synced
 Hot keys: a key that still changes after the Replicator's max_rounds of read-write-verify is reported
 (`keys_kept_changing` log line, ApplyResult.hot_keys); the manifests holding it are kept (not deleted,
 not listed again in this run: ApplyResult.manifests_held) and the run carries on with the others.
+A key that cannot be written at all (DynamoDB refuses the item, e.g. over 400 KB once the retained
+marker is added; or it carries the retained attribute in a form no condition can order) is set aside
+the same way (`key_not_written`, ApplyResult.unwritable), and the run fails at its end, naming it.
 
 Everything is idempotent: applying a key again copies the same current state, so a crash, a rerun, a
 duplicated manifest or two runs at once all converge (see replicate.py for the two-writer race).
@@ -70,8 +73,9 @@ class ApplyResult(object):
         self.manifests_applied = 0
         self.manifests_rejected = 0
         self.rejected = []           # [{"manifest", "moved_to", "reason"}]
-        self.manifests_held = []     # kept for the next run because a key in them kept changing
-        self.hot_keys = []           # key ids of those keys
+        self.manifests_held = []     # kept for a next run: a key in them kept changing or cannot be written
+        self.hot_keys = []           # key ids of the keys that kept changing
+        self.unwritable = {}         # key id -> why it cannot be written (its manifests are held too)
         self.keys = 0
         self.stopped_by_budget = False
         self.seconds = 0.0
@@ -79,7 +83,9 @@ class ApplyResult(object):
     @property
     def needs_follow_up(self):
         """Manifests were left on purpose (budget spent, or held for hot keys): a next run must start."""
-        return bool(self.stopped_by_budget or self.manifests_held)
+        # Not for keys that cannot be written: a run started for them alone would fail the same way, at
+        # once, again and again; their manifests wait for the next run the stream or a person starts.
+        return bool(self.stopped_by_budget or self.hot_keys)
 
     def as_dict(self):
         return dict(self.__dict__)
@@ -91,6 +97,7 @@ class _PassOutcome(object):
         self.deleted = 0
         self.held = []
         self.hot_keys = []
+        self.unwritable = {}
         self.stopped = False
 
 
@@ -160,15 +167,22 @@ def _apply_pass(s3, replicator, settings, parsed, out_of_time, log):
         hot = set()
         try:
             replicator.sync_keys([key for _, key in chunk], retained=retained)
-        except replicate.KeysKeptChanging as error:
+        except replicate.KeysSetAside as error:
             hot = set(table_keys.key_id(key) for key in error.keys)
-            log("keys_kept_changing", keys=sorted(hot), rounds=replicator.max_rounds,
-                manifests=sorted(set(n for kid in hot for n in owners[kid])),
-                action="their manifests are kept for the next run; the run carries on")
+            changing = sorted(table_keys.key_id(key) for key in error.hot)
+            if changing:
+                log("keys_kept_changing", keys=changing, rounds=replicator.max_rounds,
+                    manifests=sorted(set(n for kid in changing for n in owners[kid])),
+                    action="their manifests are kept for the next run; the run carries on")
+            for kid, reason in sorted(error.unwritable.items()):
+                outcome.unwritable[kid] = reason
+                log("key_not_written", key=kid, reason=reason, manifests=sorted(owners[kid]),
+                    action="its manifests are kept; the run carries on and then fails so that the alarm fires")
         for kid, _ in chunk:
             if kid in hot:  # stays in its manifests' remaining sets: they are never deleted in this run
                 held.update(owners[kid])
-                outcome.hot_keys.append(kid)
+                if kid not in outcome.unwritable:
+                    outcome.hot_keys.append(kid)
                 continue
             outcome.keys += 1
             for name in owners[kid]:
@@ -218,6 +232,7 @@ def run(s3, replicator, settings, schema, clock=time.monotonic, log=job_log.log_
         result.rejected.extend(rejected)
         result.manifests_held.extend(outcome.held)
         result.hot_keys.extend(outcome.hot_keys)
+        result.unwritable.update(outcome.unwritable)
         result.keys += outcome.keys
         log("apply_pass", **{
             "pass": result.passes, "manifests": outcome.deleted, "rejected": len(rejected),
@@ -274,8 +289,8 @@ def start_follow_up_run(result, job_name, glue_client_factory, log=job_log.log_e
     reasons = []
     if result.stopped_by_budget:
         reasons.append("time budget spent")
-    if result.manifests_held:
-        reasons.append("%d manifest(s) held for key(s) that kept changing" % len(result.manifests_held))
+    if result.hot_keys:
+        reasons.append("%d key(s) kept changing; their manifests are held" % len(result.hot_keys))
     reason = "; ".join(reasons)
     if not job_name:
         log("follow_up_run_not_started", reason=reason,
@@ -295,9 +310,25 @@ def start_follow_up_run(result, job_name, glue_client_factory, log=job_log.log_e
     return run_id
 
 
+def unwritable_message(result):
+    """The failure message for the keys that could not be written, or None when there were none."""
+    if not result.unwritable:
+        return None
+    return ("%d key(s) could not be written to the backup (their manifests are kept, every other key was "
+            "applied; see the key_not_written log lines): %s"
+            % (len(result.unwritable), _names(["%s (%s)" % item for item in sorted(result.unwritable.items())])))
+
+
+class KeysNotWritten(ApplyRunFailed):
+    """Some keys could not be written; everything else was applied."""
+
+
 def check_rejected(result, log=job_log.log_event):
-    """Raises ManifestsRejected when the run rejected any manifest (called after everything else)."""
-    message = rejected_message(result)
-    if message:
-        log("apply_failed", reason=message, rejected=result.rejected)
-        raise ManifestsRejected(message)
+    """After everything else: raises ManifestsRejected when the run rejected any manifest, else
+    KeysNotWritten when a key could not be written, so that the run ends FAILED and the alarm fires."""
+    rejected, unwritable = rejected_message(result), unwritable_message(result)
+    message = "; ".join(m for m in (rejected, unwritable) if m)
+    if not message:
+        return
+    log("apply_failed", reason=message, rejected=result.rejected, unwritable=result.unwritable)
+    raise (ManifestsRejected if rejected else KeysNotWritten)(message)

@@ -31,6 +31,7 @@ import concurrent.futures
 from botocore.exceptions import ClientError
 
 import ddb_batch
+import job_log
 import retained
 import table_keys
 
@@ -44,6 +45,12 @@ _REPLACE_RETAINED = "#r.#s = :v"
 
 class _KeptChanging(Exception):
     """A live write lost the race max_rounds times in a row."""
+
+
+class _Unwritable(Exception):
+    """An item DynamoDB refuses (ValidationException: over 400 KB with the marker, ...), or a key whose
+    source item or backup item carries the retained attribute in a form the writes cannot order: set
+    aside with its reason, never retried in a loop, never dropped silently."""
 
 
 class ConditionalWriter(object):
@@ -71,7 +78,11 @@ class ConditionalWriter(object):
         try:
             ddb_batch.call(self.client.put_item, kwargs, stats, self.policy, "PutItem on %s" % self.backup_table)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != CONDITION_FAILED:
+            code = error.response.get("Error", {}).get("Code")
+            if code == "ValidationException":
+                raise _Unwritable("PutItem refused the item: %s: %s"
+                                  % (code, error.response.get("Error", {}).get("Message", "")))
+            if code != CONDITION_FAILED:
                 raise
             stats.condition_failures += 1
             return False
@@ -79,19 +90,29 @@ class ConditionalWriter(object):
         return True
 
     def _backup_version(self, key, stats):
+        """The version of the backup's retained item (None: live or absent); _Unwritable when the backup
+        item carries the attribute in another form (no condition could ever order writes against it)."""
         stats.read_requests += 1
         response = ddb_batch.call(self.client.get_item, {
             "TableName": self.backup_table, "Key": key, "ConsistentRead": True,
             "ProjectionExpression": "#r", "ExpressionAttributeNames": {"#r": self.attribute},
         }, stats, self.policy, "GetItem on %s" % self.backup_table)
-        return retained.stored_version(response.get("Item"), self.attribute)
+        item = response.get("Item")
+        found = retained.stored_version(item, self.attribute)
+        if found is None and item and self.attribute in item:
+            raise _Unwritable("the backup item carries %r (retainedAttribute) but not as a version "
+                              "{M: {sequenceNumber: {S: 40 digits}}}: %r" % (self.attribute, item[self.attribute]))
+        return found
 
     def _source_item(self, key, stats):
         found = ddb_batch.batch_get(self.client, self.source_table, [key], self.schema, stats, self.policy)
         return found.get(table_keys.key_id(key))
 
     def _live_item(self, state):
-        retained.check_source_item(state, self.attribute, self.schema)
+        try:
+            retained.check_source_item(state, self.attribute, self.schema)
+        except retained.SourceItemHasRetainedAttribute as error:
+            raise _Unwritable(str(error))
         return self.transform.apply(state)
 
     def write_live(self, key, state, stats):
@@ -113,19 +134,20 @@ class ConditionalWriter(object):
 
     def write_retained(self, key, entry, stats):
         """Write a deleted item's last state (a manifests.RemovedEntry) unless a newer one is there."""
-        retained.check_source_item(entry.old_image, self.attribute, self.schema)
-        item = dict(self.transform.apply(entry.old_image))
+        item = dict(self._live_item(entry.old_image))
         item[self.attribute] = retained.marker(entry.sequence, entry.deleted_at)
         if self._put(item, _RETAINED, stats, retained.version(entry.sequence)):
             stats.retained_images += 1
         else:
+            self._backup_version(key, stats)  # the failed condition came from a newer version, not a malformed one
             stats.retained_skipped += 1
         return None
 
     def run(self, tasks, stats):
-        """Run [(key, write function, argument)]; returns ({key_id: state the backup reflects}, [hot keys]).
+        """Run [(key, write function, argument)]; returns ({key_id: state the backup reflects}, [hot keys],
+        {key_id: why it cannot be written}).
 
-        Every task runs to its end before an error of any of them is raised (the first one)."""
+        Every task runs to its end before an error of any of them is raised (the first one; all are logged)."""
         def one(task):
             key, function, argument = task
             local = ddb_batch.Stats()
@@ -133,6 +155,8 @@ class ConditionalWriter(object):
                 return key, function(key, argument, local), local, None
             except _KeptChanging:
                 return key, _KeptChanging, local, None
+            except _Unwritable as error:
+                return key, error, local, None
             except Exception as error:  # noqa: BLE001 - re-raised below, after the other tasks
                 return key, None, local, error
 
@@ -141,15 +165,18 @@ class ConditionalWriter(object):
         else:
             with concurrent.futures.ThreadPoolExecutor(max_workers=min(self.workers, len(tasks))) as pool:
                 outcomes = list(pool.map(one, tasks))
-        written, hot, errors = {}, [], []
+        written, hot, unwritable, errors = {}, [], {}, []
         for key, value, local, error in outcomes:
             stats.add(local)
             if error is not None:
                 errors.append(error)
+                job_log.log_event("write_failed", key=table_keys.key_id(key), error="%s: %s" % (type(error).__name__, error))
             elif value is _KeptChanging:
                 hot.append(key)
+            elif isinstance(value, _Unwritable):
+                unwritable[table_keys.key_id(key)] = str(value)
             else:
                 written[table_keys.key_id(key)] = value
         if errors:
             raise errors[0]
-        return written, hot
+        return written, hot, unwritable

@@ -23,7 +23,7 @@ apply runs, or full-copy and apply) could end with the older one's write last an
 no manifest left to fix it; with it, the last writer of every key has confirmed, after its write, that
 the source still held what it wrote (a retained last state was written from "absent": if the item
 reappears, the next round syncs it from the source). A key that keeps changing for max_rounds rounds
-raises KeysKeptChanging (a ReplicationError, listing them) after every other key has been settled:
+raises KeysSetAside (a ReplicationError, listing them, with the keys that cannot be written at all) after every other key has been settled:
 full-copy fails on it; apply-changes keeps those keys' manifests for the next run.
 """
 
@@ -35,13 +35,16 @@ import table_keys
 DELETE_POLICIES = ("retain", "mirror")
 
 
-class KeysKeptChanging(ddb_batch.ReplicationError):
-    """Some keys still changed in the source after max_rounds of read-write-verify; `keys` lists them.
-    Every other key of the call was settled before this is raised."""
+class KeysSetAside(ddb_batch.ReplicationError):
+    """Keys this call could not settle, raised after every other key was settled: `hot` kept changing in
+    the source for max_rounds rounds of read-write-verify; `unwritable` ({key_id: reason}) cannot be
+    written at all (item_writer._Unwritable). `keys` lists them all (typed keys)."""
 
-    def __init__(self, message, keys):
+    def __init__(self, message, hot, unwritable=None):
         ddb_batch.ReplicationError.__init__(self, message)
-        self.keys = list(keys)
+        self.hot = list(hot)
+        self.unwritable = dict((kid, reason) for kid, (_, reason) in (unwritable or {}).items())
+        self.keys = list(hot) + [key for key, _ in (unwritable or {}).values()]
 
 
 class Replicator(object):
@@ -86,10 +89,11 @@ class Replicator(object):
             else:
                 requests.append(ddb_batch.delete_request(key))
         self._write(requests)
-        return current, []
+        return current, [], {}
 
     def _write_round(self, keys, current, retained):
-        """Write each key's state; returns ({key_id: source state the backup reflects}, [hot keys]).
+        """Write each key's state; returns ({key_id: source state the backup reflects}, [hot keys],
+        {key_id: why it cannot be written}).
 
         A key absent from the source with no last state is left alone, and counts as written from "absent"."""
         if self.delete_policy == "mirror":
@@ -128,6 +132,7 @@ class Replicator(object):
         pending = ddb_batch.unique_keys(keys)
         retained = dict(retained or {}) if self.delete_policy == "retain" else {}
         hot = []
+        unwritable = {}  # key_id -> (typed key, reason)
         rounds = 0
         while pending:
             rounds += 1
@@ -137,14 +142,26 @@ class Replicator(object):
             current = self._read_source(pending)
             for kid in current:
                 retained.pop(kid, None)
-            written, hot_now = self._write_round(pending, current, retained)
+            written, hot_now, refused = self._write_round(pending, current, retained)
             hot.extend(hot_now)
-            hot_ids = set(table_keys.key_id(key) for key in hot_now)
-            pending = self._changed_since([k for k in pending if table_keys.key_id(k) not in hot_ids], written)
+            for key in pending:
+                if table_keys.key_id(key) in refused:
+                    unwritable[table_keys.key_id(key)] = (key, refused[table_keys.key_id(key)])
+            aside = set(table_keys.key_id(key) for key in hot_now) | set(refused)
+            pending = self._changed_since([k for k in pending if table_keys.key_id(k) not in aside], written)
+        self._raise_set_aside(hot, unwritable)
+
+    def _raise_set_aside(self, hot, unwritable):
+        if not hot and not unwritable:
+            return
+        parts = []
         if hot:
-            raise KeysKeptChanging(
-                "%d key(s) kept changing in %s during %d read-write-verify rounds, e.g. %s"
-                % (len(hot), self.source_table, self.max_rounds, table_keys.key_id(hot[0])), hot)
+            parts.append("%d key(s) kept changing in %s during %d read-write-verify rounds, e.g. %s"
+                         % (len(hot), self.source_table, self.max_rounds, table_keys.key_id(hot[0])))
+        if unwritable:
+            kid, (_, reason) = sorted(unwritable.items())[0]
+            parts.append("%d key(s) cannot be written to %s, e.g. %s: %s" % (len(unwritable), self.backup_table, kid, reason))
+        raise KeysSetAside("; ".join(parts), hot, unwritable)
 
     def copy_items(self, items):
         """Write scanned source items to the backup, then verify them against the source."""
@@ -157,14 +174,23 @@ class Replicator(object):
             scanned[table_keys.key_id(key)] = item
             keys.append(key)
         if self.delete_policy == "mirror":
-            written, hot = self._write_mirror(keys, scanned)
+            written, hot, refused = self._write_mirror(keys, scanned)
         else:
-            written, hot = self.writer.run([(key, self.writer.write_live, scanned[table_keys.key_id(key)])
-                                            for key in keys], self.stats)
-        hot_ids = set(table_keys.key_id(key) for key in hot)
-        changed = self._changed_since([k for k in keys if table_keys.key_id(k) not in hot_ids], written)
+            written, hot, refused = self.writer.run([(key, self.writer.write_live, scanned[table_keys.key_id(key)])
+                                                     for key in keys], self.stats)
+        aside = set(table_keys.key_id(key) for key in hot) | set(refused)
+        changed = self._changed_since([k for k in keys if table_keys.key_id(k) not in aside], written)
+        unwritable = dict((table_keys.key_id(k), (k, refused[table_keys.key_id(k)])) for k in keys
+                          if table_keys.key_id(k) in refused)
+        still_hot = []
         if changed or hot:
-            self.sync_keys(changed + hot)
+            try:
+                self.sync_keys(changed + hot)
+            except KeysSetAside as error:
+                still_hot = error.hot
+                unwritable.update((table_keys.key_id(k), (k, error.unwritable[table_keys.key_id(k)]))
+                                  for k in error.keys if table_keys.key_id(k) in error.unwritable)
+        self._raise_set_aside(still_hot, unwritable)
 
     def prune(self, keys):
         """Delete from the backup those of `keys` that are absent from the source (delete policy "mirror").

@@ -394,10 +394,10 @@ class HotKeyTest(ApplyTestCase):
         result, _ = self.run_apply()
         self.assertEqual((result.manifests_applied, result.hot_keys, self.manifests_left()), (2, [], []))
         self.assertEqual(self.backup_items(), self.source_items())
-        # full-copy's paths still fail loudly on such a key (KeysKeptChanging is a ReplicationError).
+        # full-copy's paths still fail loudly on such a key (KeysSetAside is a ReplicationError).
         with self.assertRaises(ddb_batch.ReplicationError) as caught:
             self.replicator(client=flaky, max_rounds=2).sync_keys([key(0), key(1)])
-        self.assertIsInstance(caught.exception, replicate.KeysKeptChanging)
+        self.assertIsInstance(caught.exception, replicate.KeysSetAside)
         self.assertEqual(caught.exception.keys, [key(1)])
 
 
