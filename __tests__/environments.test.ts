@@ -6,26 +6,8 @@ import { parseProjectConfig } from "../stacks/config/load";
 import type { ProjectConfigInput } from "../stacks/config/schema";
 import { validateTerraformJson } from "./helpers/provider-schema";
 import { synthesizeEnvironment } from "./helpers/synth";
+import { TWO_ENVIRONMENTS } from "./helpers/variants";
 
-const TWO_ENVIRONMENTS: ProjectConfigInput = {
-  environments: {
-    staging: {
-      region: "eu-west-1",
-      namePrefix: "payments-staging",
-      sourceTable: { name: "api-pagos-staging" },
-      backupTable: { name: "api-pos-backup-staging" },
-      backend: { type: "s3", bucket: "acme-terraform-state", kmsKeyId: "alias/terraform-state" },
-      tags: { "cost-center": "payments" },
-      lambda: { memoryMb: 128 },
-    },
-    prod: {
-      region: "eu-west-1",
-      allowedAccountIds: ["111122223333"],
-      backend: { type: "cloud", organization: "acme", workspace: "payments-replication-prod" },
-      fullCopyJob: { numberOfWorkers: 10 },
-    },
-  },
-};
 
 /** A project folder holding only a replication.config.json. */
 function projectWith(config: unknown): string {

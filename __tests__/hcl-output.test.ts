@@ -10,8 +10,9 @@ import * as path from "node:path";
 import type { ProjectConfigInput } from "../stacks/config/schema";
 import { runAppCommand } from "./helpers/app-command";
 import { blockStructureProblems, configurationDifferences, parseHcl } from "./helpers/hcl";
-import { DEFAULT_SCHEMA_FILE, loadProviderSchema } from "./helpers/provider-schema";
+import { loadProviderSchema } from "./helpers/provider-schema";
 import { referencedFiles } from "./helpers/synth";
+import { COMPOSITE_KEY_SPARK, CONFIGURED_CONTROLS, TWO_ENVIRONMENTS } from "./helpers/variants";
 
 /** Each configuration another test file synthesizes, as one environment of a project. */
 const VARIANTS = {
@@ -22,15 +23,7 @@ const VARIANTS = {
       deletes: "mirror",
       alarms: { email: "oncall@example.com" },
     },
-    "configured-controls": {
-      allowedAccountIds: ["100000000002"],
-      encryption: { customerManagedKey: true },
-      deletionProtection: false,
-      sourceTable: { ttlAttribute: "expires_at" },
-      logRetentionDays: 365,
-      bucket: { noncurrentVersionDays: 7, rejectedManifestDays: 400 },
-      alarms: { email: "oncall@example.com", iteratorAgeSeconds: 120 },
-    },
+    "configured-controls": { ...CONFIGURED_CONTROLS, allowedAccountIds: ["100000000002"] },
     "backup-keeps-expired": {
       allowedAccountIds: ["100000000003"],
       sourceTable: { ttlAttribute: "expires_at" },
@@ -47,44 +40,19 @@ const VARIANTS = {
       fullCopyJob: { verifyWrites: false, scanSegments: 64 },
       applyChangesJob: { timeBudgetSeconds: 900 },
     },
-    "composite-key-spark": {
-      region: "eu-west-3",
-      sourceTable: { name: "payments", partitionKey: { name: "pk", type: "N" }, sortKey: { name: "sk", type: "B" } },
-      backupTable: { name: "payments-copy" },
-      deletes: "mirror",
-      lambda: { memoryMb: 512, runtime: "nodejs24.x", architecture: "x86_64" },
-      stream: { batchSize: 500 },
-      applyChangesJob: { type: "glueetl" },
-      fullCopyJob: { schedule: null },
-      tags: { team: "payments" },
-    },
+    "composite-key-spark": COMPOSITE_KEY_SPARK,
     "cloud-workspace-tags": {
       allowedAccountIds: ["100000000006"],
       backend: { type: "cloud", organization: "acme", workspaceTags: ["replication", "prod"], hostname: "tfe.example.com" },
       providerVersion: ">= 6.25, < 7.0",
     },
     // The two environments of environments.test.ts: an S3 backend, and Terraform Cloud.
-    staging: {
-      region: "eu-west-1",
-      namePrefix: "payments-staging",
-      sourceTable: { name: "api-pagos-staging" },
-      backupTable: { name: "api-pos-backup-staging" },
-      backend: { type: "s3", bucket: "acme-terraform-state", kmsKeyId: "alias/terraform-state" },
-      tags: { "cost-center": "payments" },
-      lambda: { memoryMb: 128 },
-    },
-    prod: {
-      region: "eu-west-1",
-      allowedAccountIds: ["111122223333"],
-      backend: { type: "cloud", organization: "acme", workspace: "payments-replication-prod" },
-      fullCopyJob: { numberOfWorkers: 10 },
-    },
+    ...TWO_ENVIRONMENTS.environments,
   },
 } satisfies ProjectConfigInput;
 const DEFAULT_STACK = "api-pagos-replication";
 
 /** The schema of hashicorp/aws 6.25.0, the version the stack pins (see SOURCES.md beside it). */
-const SCHEMA_625 = DEFAULT_SCHEMA_FILE;
 
 const tempDir = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 
@@ -114,7 +82,7 @@ describe("cdktf synth --hcl writes valid HCL that says what cdk.tf.json says", (
     const text = fs.readFileSync(path.join(hclDir, "cdk.tf"), "utf8");
     const hcl = await parseHcl("cdk.tf", text);
     // hcl2json reads a list of blocks and a list of objects alike: the structure is checked on the text.
-    expect(blockStructureProblems(text, loadProviderSchema(SCHEMA_625))).toEqual([]);
+    expect(blockStructureProblems(text, loadProviderSchema())).toEqual([]);
     const json = JSON.parse(fs.readFileSync(path.join(stackDir("json", name), "cdk.tf.json"), "utf8"));
     expect(Object.keys(json.resource).length).toBeGreaterThan(20);
     expect(configurationDifferences(json, hcl)).toEqual([]);
@@ -124,7 +92,7 @@ describe("cdktf synth --hcl writes valid HCL that says what cdk.tf.json says", (
 });
 
 describe("the block-structure check sees what hcl2json cannot", () => {
-  const schema = () => loadProviderSchema(SCHEMA_625);
+  const schema = () => loadProviderSchema();
   const table = (lifecycle: string) => `data "aws_dynamodb_table" "source" {
 name = "api-pagos"
 lifecycle {

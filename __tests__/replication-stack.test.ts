@@ -5,6 +5,7 @@ import { unzipSync } from "fflate";
 import { permissionsOf, policyDocuments } from "./helpers/iam";
 import { validateTerraformJson } from "./helpers/provider-schema";
 import { ref, synthesizeEnvironment, type SynthesizedStack } from "./helpers/synth";
+import { COMPOSITE_KEY_SPARK } from "./helpers/variants";
 
 const TABLE = "aws_dynamodb_table";
 
@@ -225,17 +226,7 @@ describe("default stack (no configuration)", () => {
 
 describe("configured stack", () => {
   test("composite key, mirror deletes, Spark apply job, no schedule: valid, and the settings reach the resources", () => {
-    const stack = synthesizeEnvironment({
-      region: "eu-west-3",
-      sourceTable: { name: "payments", partitionKey: { name: "pk", type: "N" }, sortKey: { name: "sk", type: "B" } },
-      backupTable: { name: "payments-copy" },
-      deletes: "mirror",
-      lambda: { memoryMb: 512, runtime: "nodejs24.x", architecture: "x86_64" },
-      stream: { batchSize: 500 },
-      applyChangesJob: { type: "glueetl" },
-      fullCopyJob: { schedule: null },
-      tags: { team: "payments" },
-    });
+    const stack = synthesizeEnvironment(COMPOSITE_KEY_SPARK);
     expect(validateTerraformJson(stack.json)).toEqual([]);
     expect(stack.json.provider.aws[0].region).toBe("eu-west-3");
     expect(stack.json.provider.aws[0].default_tags[0].tags.team).toBe("payments");

@@ -2,6 +2,7 @@ import { jsonencodeArgument } from "./helpers/hcl";
 import { policyDocuments } from "./helpers/iam";
 import { validateTerraformJson } from "./helpers/provider-schema";
 import { ref, synthesizeEnvironment, type SynthesizedStack } from "./helpers/synth";
+import { CONFIGURED_CONTROLS } from "./helpers/variants";
 
 const TABLE = "aws_dynamodb_table";
 const docOf = (stack: SynthesizedStack, policy: string) => policyDocuments(stack.json)[/aws_iam_policy_document\.([^.]+)\.json/.exec(policy)![1]];
@@ -99,14 +100,7 @@ describe("default controls", () => {
 describe("configured controls", () => {
   let stack: SynthesizedStack;
   beforeAll(() => {
-    stack = synthesizeEnvironment({
-      encryption: { customerManagedKey: true },
-      deletionProtection: false,
-      sourceTable: { ttlAttribute: "expires_at" },
-      logRetentionDays: 365,
-      bucket: { noncurrentVersionDays: 7, rejectedManifestDays: 400 },
-      alarms: { email: "oncall@example.com", iteratorAgeSeconds: 120 },
-    });
+    stack = synthesizeEnvironment(CONFIGURED_CONTROLS);
   });
 
   test("validates against the provider schema", () => {
