@@ -8,7 +8,8 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { STREAM_EVENTS_DIR } from "./helpers/reference";
+import { EVENTBRIDGE_DIR, STREAM_EVENTS_DIR } from "./helpers/reference";
+import { manifestOrder } from "../functions/change-trigger/manifest";
 import { LAMBDA_RUNTIMES } from "../stacks/config/schema";
 import { buildChangeTrigger, startBundledHandler, unzipChangeTrigger, type UnzippedBundle } from "./helpers/change-trigger-bundle";
 import { runtimeMajor } from "./helpers/lambda-node";
@@ -116,6 +117,12 @@ async function expectNothingLost(records: readonly StreamRecord[], response: Str
   if (processed.length > 0) expect(rig.glue.runs.some((run) => run.JobRunState === "WAITING" || run.JobRunState === "RUNNING")).toBe(true);
 }
 
+/** The name a batch's manifest must have: its first record's time and sequence number, then the body's hash. */
+function manifestKey(prefix: string, records: readonly unknown[], body: string): string {
+  const { dynamodb } = records[0] as { dynamodb: { ApproximateCreationDateTime?: number; SequenceNumber: string } };
+  return `${prefix}${manifestOrder(dynamodb.ApproximateCreationDateTime ?? 0, dynamodb.SequenceNumber)}-${sha256(body)}.json`;
+}
+
 /** Runs `run` capturing console.warn too (captureLogs takes log and error). */
 async function captureWithWarnings<T>(run: () => Promise<T>): Promise<Awaited<ReturnType<typeof captureLogs<T>>> & { warnings: unknown[][] }> {
   const warnings: unknown[][] = [];
@@ -164,7 +171,8 @@ describe.each(variants)("change-trigger handler (%s)", (_variant, tag, load) => 
 
   test("AWS documentation example: one manifest with the exact body, one job run started", async () => {
     const { handler, prefix } = await coldStart();
-    const event = JSON.parse(fs.readFileSync(DOCS_EXAMPLE, "utf8")) as unknown;
+    const event = JSON.parse(fs.readFileSync(DOCS_EXAMPLE, "utf8")) as { Records: unknown[] };
+    const { Records } = event;
     const { result, logs, errors } = await captureLogs(() => handler(event));
     expect(result).toEqual({ batchItemFailures: [] });
     const body =
@@ -172,7 +180,7 @@ describe.each(variants)("change-trigger handler (%s)", (_variant, tag, load) => 
       '"sequenceNumbers":{"first":"111","last":"222"},"records":2,' +
       '"eventSourceArn":"arn:aws:dynamodb:us-east-2:123456789012:table/my-table/stream/2024-06-10T19:26:16.525"}';
     expect(await manifestsUnder(prefix)).toEqual([
-      { key: `${prefix}${sha256(body)}.json`, body, contentType: "application/json", content: JSON.parse(body) },
+      { key: manifestKey(prefix, Records, body), body, contentType: "application/json", content: JSON.parse(body) },
     ]);
     expect(rig.s3.count()).toBe(1);
     expect(rig.glue.requests.map((r) => [r.operation, r.body])).toEqual([
@@ -189,7 +197,7 @@ describe.each(variants)("change-trigger handler (%s)", (_variant, tag, load) => 
         distinctKeys: 1,
         removedItems: 0,
         removesWithoutOldImage: 0,
-        manifestKey: `${prefix}${sha256(body)}.json`,
+        manifestKey: manifestKey(prefix, Records, body),
         startedRun: rig.glue.runs[0]?.Id,
       },
     ]);
@@ -198,10 +206,12 @@ describe.each(variants)("change-trigger handler (%s)", (_variant, tag, load) => 
   /** The manifest body the handler must write for `records` under retain (an oracle written out here). */
   function expectedRetainBody(records: readonly StreamRecord[], keys: Item[], removed: StreamRecord[]): string {
     const eventNames = [...new Set(records.map((r) => r.eventName))].sort();
+    const times = records.map((r) => r.dynamodb.ApproximateCreationDateTime);
     return (
       `{"version":1,"keys":[${keys.map(canonical).join(",")}],"eventNames":${JSON.stringify(eventNames)},` +
       `"sequenceNumbers":{"first":"${records[0]!.dynamodb.SequenceNumber}","last":"${records[records.length - 1]!.dynamodb.SequenceNumber}"},` +
       `"records":${records.length},"eventSourceArn":"${records[0]!.eventSourceARN}"` +
+      `,"approximateCreationDateTime":{"earliest":${Math.min(...times)},"latest":${Math.max(...times)}}` +
       (removed.length === 0
         ? ""
         : `,"removed":[${removed
@@ -239,6 +249,7 @@ describe.each(variants)("change-trigger handler (%s)", (_variant, tag, load) => 
       sequenceNumbers: { first: records[0]!.dynamodb.SequenceNumber, last: remove.dynamodb.SequenceNumber },
       records: 7,
       eventSourceArn: recorder.eventSourceARN,
+      approximateCreationDateTime: { earliest: records[0]!.dynamodb.ApproximateCreationDateTime, latest: records[6]!.dynamodb.ApproximateCreationDateTime },
       removed: [removedEntry(remove, records[5]!.dynamodb.NewImage)],
     });
     // The last state: what the last MODIFY wrote, every type as stored (not the inserted state).
@@ -246,7 +257,7 @@ describe.each(variants)("change-trigger handler (%s)", (_variant, tag, load) => 
     expect(remove.dynamodb.OldImage).not.toEqual(records[1]!.dynamodb.NewImage);
     const body = expectedRetainBody(records, [{ id: { S: `${tag}-retain-1` } }, { id: { S: `${tag}-retain-2` } }], [remove]);
     expect(manifest?.body).toBe(body);
-    expect(manifest?.key).toBe(`${prefix}${sha256(body)}.json`);
+    expect(manifest?.key).toBe(manifestKey(prefix, records, body));
     expect(logs).toEqual([expect.objectContaining({ records: 7, selected: 7, malformed: 0, distinctKeys: 2, removedItems: 1, removesWithoutOldImage: 0 })]);
     expect(logs[0]).not.toHaveProperty("skipped");
     await expectNothingLost(records, result, prefix, deletePolicy);
@@ -285,7 +296,7 @@ describe.each(variants)("change-trigger handler (%s)", (_variant, tag, load) => 
     ]);
     const body = expectedRetainBody(records, keys, [removeGone, removeOld, removeTwice]);
     expect(manifest?.body).toBe(body);
-    expect(manifest?.key).toBe(`${prefix}${sha256(body)}.json`);
+    expect(manifest?.key).toBe(manifestKey(prefix, records, body));
     expect(logs[0]).toMatchObject({ records: 11, selected: 11, distinctKeys: 4, removedItems: 3 });
     await expectNothingLost(records, result, prefix, deletePolicy);
 
@@ -428,23 +439,31 @@ describe.each(variants)("change-trigger handler (%s)", (_variant, tag, load) => 
       expect(rig.glue.runs[0]).toMatchObject({ JobRunState: "WAITING", Id: logs[0]?.startedRun });
     });
 
-    test("GetJobRuns failing: batch failed from the first selected record; a retry of the batch recovers", async () => {
-      const { handler, prefix, deletePolicy } = await coldStart();
-      rig.glue.failNext({ operation: "GetJobRuns", errorType: "InternalServiceException", status: 500, times: 2 });
-      const { result, errors } = await captureLogs(() => handler({ Records: records }));
-      expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: records[0]!.dynamodb.SequenceNumber }] });
-      expect(rig.glue.requests.map((r) => r.operation)).toEqual(["GetJobRuns", "GetJobRuns"]); // SDK retried once
-      expect(errors).toEqual([expect.objectContaining({ errorName: "InternalServiceException", step: "glue:GetJobRuns/StartJobRun", retryFrom: records[0]!.dynamodb.SequenceNumber })]);
-      const before = await manifestsUnder(prefix);
-      expect(before).toHaveLength(1); // written, but not acknowledged: Lambda retries the batch
+    // The batch is done once its manifest is durable: a run not started is the sweep's to start.
+    const expectManifestDurableAndRunLeftToTheSweep = async (
+      handler: (event: unknown) => Promise<unknown>,
+      { prefix, deletePolicy }: { prefix: string; deletePolicy: string },
+      result: StreamBatchResponse,
+      warnings: unknown[][],
+      errorName: string,
+    ): Promise<void> => {
+      expect(result).toEqual({ batchItemFailures: [] });
+      expect(await manifestsUnder(prefix)).toHaveLength(1);
+      expect(warnings).toEqual([[expect.objectContaining({ message: expect.stringMatching(/sweep will start one/), errorName })]]);
+      expect(rig.glue.runs).toEqual([]);
+      // The scheduled sweep finds the manifest and starts the run: nothing is lost.
+      const swept = await captureLogs(() => handler(JSON.parse(fs.readFileSync(path.join(EVENTBRIDGE_DIR, "scheduled-event.json"), "utf8"))));
+      expect(swept.result).toMatchObject({ pending: true, startedRun: expect.any(String) });
       await expectNothingLost(records, result, prefix, deletePolicy);
+    };
 
-      rig.reset();
-      const retried = await captureLogs(() => handler({ Records: records }));
-      expect(retried.result).toEqual({ batchItemFailures: [] });
-      expect(await manifestsUnder(prefix)).toEqual(before); // same content, same object
-      expect(rig.glue.count("StartJobRun")).toBe(1);
-      await expectNothingLost(records, retried.result, prefix, deletePolicy);
+    test("GetJobRuns failing beyond the SDK's retries: the batch succeeds, the run is left to the sweep", async () => {
+      const started = await coldStart();
+      rig.glue.failNext({ operation: "GetJobRuns", errorType: "InternalServiceException", status: 500, times: 2 });
+      const { result, warnings, logs } = await captureWithWarnings(() => started.handler({ Records: records }));
+      expect(rig.glue.requests.map((r) => r.operation)).toEqual(["GetJobRuns", "GetJobRuns"]); // SDK retried once
+      await expectManifestDurableAndRunLeftToTheSweep(started.handler, started, result, warnings, "InternalServiceException");
+      expect(logs[0]).toMatchObject({ applyRunNotStarted: "start failed; left to the sweep" });
     });
 
     test("StartJobRun throttled once: the SDK retries and the batch succeeds", async () => {
@@ -455,24 +474,66 @@ describe.each(variants)("change-trigger handler (%s)", (_variant, tag, load) => 
       expect(rig.glue.requests.map((r) => r.operation)).toEqual(["GetJobRuns", "StartJobRun", "StartJobRun"]);
     });
 
-    test("StartJobRun throttled beyond the SDK's retries: batch failed", async () => {
-      const { handler, prefix, deletePolicy } = await coldStart();
+    test("StartJobRun throttled beyond the SDK's retries: the batch succeeds, the run is left to the sweep", async () => {
+      const started = await coldStart();
       rig.glue.failNext({ operation: "StartJobRun", errorType: "ThrottlingException", times: 2 });
-      const { result, errors } = await captureLogs(() => handler({ Records: records }));
-      expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: records[0]!.dynamodb.SequenceNumber }] });
-      expect(errors[0]).toMatchObject({ errorName: "ThrottlingException" });
-      await expectNothingLost(records, result, prefix, deletePolicy);
+      const { result, warnings } = await captureWithWarnings(() => started.handler({ Records: records }));
+      await expectManifestDurableAndRunLeftToTheSweep(started.handler, started, result, warnings, "ThrottlingException");
     });
 
-    test("ConcurrentRunsExceededException is not success: batch failed, logged as unexpected, not retried by the SDK", async () => {
-      const { handler, prefix, deletePolicy } = await coldStart();
+    test("ConcurrentRunsExceededException (Glue refusing a start while a run is busy): logged, not retried, the batch succeeds", async () => {
+      const started = await coldStart();
       rig.glue.failNext({ operation: "StartJobRun", errorType: "ConcurrentRunsExceededException" });
-      const { result, errors, logs } = await captureLogs(() => handler({ Records: records }));
-      expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: records[0]!.dynamodb.SequenceNumber }] });
+      const { result, warnings, logs } = await captureWithWarnings(() => started.handler({ Records: records }));
       expect(rig.glue.count("StartJobRun")).toBe(1);
-      expect(logs).toEqual([]);
-      expect(errors).toEqual([expect.objectContaining({ errorName: "ConcurrentRunsExceededException", message: expect.stringMatching(/UNEXPECTED/) })]);
-      await expectNothingLost(records, result, prefix, deletePolicy);
+      await expectManifestDurableAndRunLeftToTheSweep(started.handler, started, result, warnings, "ConcurrentRunsExceededException");
+      expect(logs[0]).toMatchObject({ applyRunNotStarted: "a run is busy (start refused)" });
+    });
+  });
+
+  describe("the sweep (EventBridge: an apply run ended, or the schedule)", () => {
+    const event = (name: string): Record<string, unknown> => JSON.parse(fs.readFileSync(path.join(EVENTBRIDGE_DIR, name), "utf8"));
+    const runEnded = (): Record<string, unknown> => {
+      const ended = event("glue-job-state-change-failed.json");
+      return { ...ended, detail: { ...(ended.detail as object), jobName: APPLY_JOB_NAME } };
+    };
+
+    test("nothing pending: one listing, no Glue call", async () => {
+      const { handler } = await coldStart();
+      const { result, logs } = await captureLogs(() => handler(event("scheduled-event.json")));
+      expect(result).toEqual({ pending: false });
+      expect(rig.glue.requests).toEqual([]);
+      expect(logs[0]).toMatchObject({ message: "apply sweep", trigger: "Scheduled Event", pending: false });
+    });
+
+    test("a manifest pending when a run ended (FAILED): a run is started; with a WAITING run, none", async () => {
+      const { handler } = await coldStart();
+      rig.glue.failNext({ operation: "StartJobRun", errorType: "ConcurrentRunsExceededException" });
+      const written = await captureWithWarnings(async () => handler({ Records: await recordWrites((r) => r.put({ id: { S: `${tag}-sweep-1` } })) }));
+      expect(written.result).toEqual({ batchItemFailures: [] }); // refused start: the manifest waits for the sweep
+      rig.reset();
+      const ended = await captureLogs(() => handler(runEnded()));
+      expect(ended.result).toMatchObject({ pending: true, startedRun: expect.stringMatching(/^jr_/) });
+      expect(rig.glue.requests.map((r) => r.operation)).toEqual(["GetJobRuns", "StartJobRun"]);
+      expect(ended.logs[0]).toMatchObject({ trigger: "Glue Job State Change", endedRun: expect.stringMatching(/^jr_/) });
+      rig.reset();
+      const waiting = rig.glue.addRun(APPLY_JOB_NAME, "WAITING");
+      const scheduled = await captureLogs(() => handler(event("scheduled-event.json")));
+      expect(scheduled.result).toEqual({ pending: true, waitingRun: waiting });
+      expect(rig.glue.requests.map((r) => r.operation)).toEqual(["GetJobRuns"]);
+    });
+
+    test("a start refused while a run is busy is not an error (that run's end sweeps again); any other error is thrown for a retry", async () => {
+      const { handler } = await coldStart();
+      rig.glue.failNext({ operation: "StartJobRun", errorType: "ConcurrentRunsExceededException" });
+      await captureWithWarnings(async () => handler({ Records: await recordWrites((r) => r.put({ id: { S: `${tag}-sweep-2` } })) }));
+      rig.reset();
+      rig.glue.failNext({ operation: "StartJobRun", errorType: "ConcurrentRunsExceededException" });
+      const busy = await captureLogs(() => handler(event("scheduled-event.json")));
+      expect(busy.result).toMatchObject({ pending: true, busy: expect.any(String) });
+      rig.glue.failNext({ operation: "StartJobRun", errorType: "AccessDeniedException" });
+      // (The bundled zip runs in its own process: only the message crosses back.)
+      await expect(captureLogs(() => handler(runEnded()))).rejects.toThrow(/scripted failure of StartJobRun/);
     });
   });
 
@@ -595,7 +656,8 @@ describe.each(variants)("change-trigger handler (%s)", (_variant, tag, load) => 
 
   test("an event that is not a stream batch is an error", async () => {
     const { handler } = await coldStart();
-    await expect(handler({})).rejects.toThrow(/no Records array/);
+    await expect(handler({})).rejects.toThrow(/neither a DynamoDB stream batch \(Records\) nor a sweep event/);
+    await expect(handler({ source: "aws.glue", "detail-type": "Glue Crawler State Change", detail: {} })).rejects.toThrow(/neither/);
   });
 
   test("a missing or invalid setting fails the cold start, naming the variable", async () => {

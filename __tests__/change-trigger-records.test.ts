@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { STREAM_EVENTS_DIR } from "./helpers/reference";
 import { canonicalJson } from "../functions/change-trigger/canonical-json";
 import { loadConfig } from "../functions/change-trigger/config";
-import { buildManifest } from "../functions/change-trigger/manifest";
+import { buildManifest, manifestOrder } from "../functions/change-trigger/manifest";
 import { distinctKeys, selectRecords } from "../functions/change-trigger/records";
 
 const EVENTS_DIR = STREAM_EVENTS_DIR;
@@ -81,7 +81,8 @@ describe("selectRecords on the reference events", () => {
       '"sequenceNumbers":{"first":"111","last":"222"},"records":2,' +
       '"eventSourceArn":"arn:aws:dynamodb:us-east-2:123456789012:table/my-table/stream/2024-06-10T19:26:16.525"}';
     expect(manifest.body).toBe(body);
-    expect(manifest.key).toBe(`changes/${createHash("sha256").update(body).digest("hex")}.json`);
+    // No ApproximateCreationDateTime in the example: the time part is the epoch, the sequence number still orders.
+    expect(manifest.key).toBe(`changes/19700101T000000Z-${"111".padStart(40, "0")}-${createHash("sha256").update(body).digest("hex")}.json`);
   });
 
   test("INSERT, MODIFY, REMOVE of one key (aws-lambda-java-libs): under retain the exact body with the removed item; under mirror without", () => {
@@ -89,14 +90,16 @@ describe("selectRecords on the reference events", () => {
     const common =
       '{"version":1,"keys":[{"Id":{"N":"101"}}],"eventNames":["INSERT","MODIFY","REMOVE"],' +
       '"sequenceNumbers":{"first":"4421584500000000017450439091","last":"4421584500000000017450439093"},"records":3,' +
-      '"eventSourceArn":"arn:aws:dynamodb:eu-central-1:123456789012:table/ExampleTableWithStream/stream/2015-06-27T00:48:05.899"';
+      '"eventSourceArn":"arn:aws:dynamodb:eu-central-1:123456789012:table/ExampleTableWithStream/stream/2015-06-27T00:48:05.899"' +
+      ',"approximateCreationDateTime":{"earliest":1428537600,"latest":1635734407.1234567}';
     // The file lists OldImage's "Message" before "Id": canonical JSON sorts them.
     const retainBody =
       common +
       ',"removed":[{"key":{"Id":{"N":"101"}},"sequenceNumber":"4421584500000000017450439093","oldImage":{"Id":{"N":"101"},"Message":{"S":"This item has changed"}},"approximateCreationDateTime":1428537600}]}';
     const retain = buildManifest(selectRecords(Records, "retain").selected, "changes/");
     expect(retain.body).toBe(retainBody);
-    expect(retain.key).toBe(`changes/${createHash("sha256").update(retainBody).digest("hex")}.json`);
+    // Named after the first record: 2015-04-09T00:00:00Z, sequence number ...091.
+    expect(retain.key).toBe(`changes/20150409T000000Z-${"4421584500000000017450439091".padStart(40, "0")}-${createHash("sha256").update(retainBody).digest("hex")}.json`);
     const removeRecord = Records[2] as { dynamodb: { OldImage: unknown } };
     expect(retain.content.removed).toEqual([
       { key: { Id: { N: "101" } }, sequenceNumber: "4421584500000000017450439093", oldImage: removeRecord.dynamodb.OldImage, approximateCreationDateTime: 1428537600 },
@@ -217,7 +220,7 @@ describe("removed items (DELETE_POLICY=retain)", () => {
       `"sequenceNumbers":{"first":"10","last":"19"},"records":10,"eventSourceArn":"${ARN}",` +
       `"removed":[{"key":{"id":{"S":"b"}},"sequenceNumber":"13","oldImage":${image("b", "b1")}},{"key":{"id":{"S":"c"}},"sequenceNumber":"18","oldImage":${image("c", "c3")}}]}`;
     expect(manifest.body).toBe(body);
-    expect(manifest.key).toBe(`changes/${createHash("sha256").update(body).digest("hex")}.json`);
+    expect(manifest.key).toBe(`changes/19700101T000000Z-${"10".padStart(40, "0")}-${createHash("sha256").update(body).digest("hex")}.json`);
     // The same batch, the same bytes.
     expect(buildManifest(selectRecords(JSON.parse(JSON.stringify(records)), "retain").selected, "changes/").body).toBe(body);
   });
@@ -241,7 +244,10 @@ describe("removed items (DELETE_POLICY=retain)", () => {
       ["e", undefined],
     ]);
     expect(manifest.body).toContain(`{"key":{"id":{"S":"a"}},"sequenceNumber":"1","oldImage":${canonicalJson(item("a", "a0"))},"approximateCreationDateTime":1635734407.1234567}`);
-    expect(manifest.body.match(/approximateCreationDateTime/g)).toHaveLength(1);
+    expect(manifest.body.match(/"approximateCreationDateTime":[0-9]/g)).toHaveLength(1);
+    // Every usable time counts for the batch's span (and the first record's names the manifest).
+    expect(manifest.content.approximateCreationDateTime).toEqual({ earliest: 5, latest: 1635734407.1234567 });
+    expect(manifest.key.startsWith(`changes/20211101T024007Z-${"1".padStart(40, "0")}-`)).toBe(true);
     expect(JSON.parse(manifest.body)).toEqual(manifest.content);
     expect(buildManifest(selectRecords(JSON.parse(JSON.stringify(records)), "retain").selected, "changes/").body).toBe(manifest.body);
   });
@@ -308,5 +314,37 @@ describe("removed items (DELETE_POLICY=retain)", () => {
     const mirror = selectRecords(batch, "mirror");
     expect(mirror.malformed).toEqual([]);
     expect(mirror.selected.map((r) => r.sequenceNumber)).toEqual(["1", "5", "9"]);
+  });
+});
+
+describe("manifest names (issue 12: S3's listing order is time order)", () => {
+  const record = (seq: bigint, time: number, id: string): Record<string, unknown> => ({
+    eventName: "MODIFY",
+    eventSource: "aws:dynamodb",
+    eventSourceARN: "arn:aws:dynamodb:us-east-1:123456789012:table/api-pagos/stream/x",
+    dynamodb: { Keys: { id: { S: id } }, SequenceNumber: String(seq), ApproximateCreationDateTime: time },
+  });
+
+  test("names sort (UTF-8 binary, as S3 lists) as the batches' first records were written; a retried batch keeps its name", () => {
+    let seed = 12;
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    let time = 1764620970;
+    let seq = 10n ** 20n;
+    const batches: Record<string, unknown>[][] = [];
+    for (let n = 0; n < 300; n += 1) {
+      // Times repeat within a second and jump; sequence numbers grow by any amount, and gain digits.
+      time += random() < 0.5 ? 0 : Math.floor(random() * 100000);
+      seq += BigInt(1 + Math.floor(random() * 1e6)) * (random() < 0.05 ? 10n ** 5n : 1n);
+      batches.push([record(seq, time, `k${n}`), record(seq + 1n, time + 1, `j${n}`)]);
+    }
+    const names = batches.map((batch) => buildManifest(selectRecords(batch, "retain").selected, "changes/").key);
+    const shuffled = [...names].sort(() => random() - 0.5);
+    const byBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+    expect(shuffled.sort(byBytes)).toEqual(names);
+    expect(batches.map((batch) => buildManifest(selectRecords(JSON.parse(JSON.stringify(batch)), "retain").selected, "changes/").key)).toEqual(names);
+  });
+
+  test("the order part is the one glue-job/lib/manifests.py writes (test_manifest_listing has the same vector)", () => {
+    expect(manifestOrder(1764620970.9, "123")).toBe(`20251201T202930Z-${"123".padStart(40, "0")}`);
   });
 });

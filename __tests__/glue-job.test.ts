@@ -112,7 +112,7 @@ const IAM_ACTIONS: Record<string, { action: string; on: "resource" | "manifests"
   get_object: [{ action: "s3:GetObject", on: "resource" }],
   delete_object: [{ action: "s3:DeleteObject", on: "resource" }],
   copy_object: [{ action: "s3:GetObject", on: "manifests" }, { action: "s3:PutObject", on: "resource" }],
-  start_job_run: [{ action: "glue:StartJobRun", on: "resource" }],
+  put_object: [{ action: "s3:PutObject", on: "resource" }],
 };
 
 describe.each([
@@ -130,7 +130,7 @@ describe.each([
       backup: `\${aws_dynamodb_table.${stack.find("aws_dynamodb_table", "tables/backup").name}.arn}`,
       manifests: `${bucket}/changes/*`,
       rejected: `${bucket}/rejected/*`,
-      "apply-job": "arn:${data.aws_partition.partition.partition}:glue:us-east-1:${data.aws_caller_identity.account.account_id}:job/api-pagos-replication-apply-changes",
+      quarantine: `${bucket}/quarantine/*`,
     };
     const needed = new Set<string>();
     for (const [operation, role] of calls) {

@@ -2,17 +2,16 @@
 s3://<manifest_bucket>/<manifest_prefix> to the backup table (see lib/apply.py).
 
 Arguments: --source_table --backup_table --manifest_bucket (required); --delete_policy retain|mirror,
---transform JSON, --region, --retained_attribute (_deleted_from_source), --manifest_prefix (changes/), --rejected_prefix (rejected/),
---time_budget_seconds (2700); Glue's --JOB_NAME names the job for the follow-up run.
+--transform JSON, --region, --retained_attribute (_deleted_from_source), --manifest_prefix (changes/),
+--rejected_prefix (rejected/), --quarantine_prefix (quarantine/), --time_budget_seconds (2700),
+--max_pass_bytes (16 MiB of manifest JSON per pass); Glue's --JOB_RUN_ID marks the remainders it writes.
 
-When the run leaves manifests on purpose (time budget spent, or manifests held for keys that kept
-changing) it calls Glue StartJobRun(JobName=<--JOB_NAME>) once at the end (queued behind this run);
-without --JOB_NAME it logs that no follow-up run was started.
+It never starts runs: the stack's sweep does (a rule on this job's runs ending, and a schedule).
 
-Exit status: 0 when done, or stopped by the time budget / holding hot keys' manifests with the follow-up
-run started (or no --JOB_NAME); 2 on a bad argument or transform; an exception (exit 1, run FAILED) when
-the backup could not be updated, when StartJobRun failed (apply.FollowUpRunNotStarted), or, after all
-other work, when any manifest was rejected as malformed (apply.ManifestsRejected, naming them).
+Exit status: 0 when done or stopped by the time budget (the rest is in the manifests, remainders
+included); 2 on a bad argument or transform; an exception (exit 1, run FAILED) when the backup could not
+be updated (the unfinished keys are in a remainder), or, after all other work, when any manifest was
+rejected as malformed (apply.ManifestsRejected) or a key was quarantined (apply.KeysQuarantined).
 """
 
 import os
@@ -42,12 +41,12 @@ def main(argv=None, clock=None, retry=None):
                                       config.transform, config.delete_policy, setup.stats, setup.policy, verify=True,
                                       retained_attribute=config.retained_attribute)
     settings = apply.ApplySettings(config.manifest_bucket, config.manifest_prefix, config.rejected_prefix,
-                                   config.time_budget_seconds)
+                                   config.time_budget_seconds, quarantine_prefix=config.quarantine_prefix,
+                                   max_pass_bytes=config.max_pass_bytes, writer_id=config.job_run_id)
     kwargs = {} if clock is None else {"clock": clock}
     result = apply.run(s3, replicator, settings, setup.schema, **kwargs)
     job_log.log_event("apply_summary", job=JOB, stats=setup.stats.as_dict(), **result.as_dict())
-    apply.start_follow_up_run(result, config.job_name, lambda: aws_clients.glue_client(config.region))
-    apply.check_rejected(result)
+    apply.check_failures(result)
     return result
 
 

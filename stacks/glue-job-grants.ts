@@ -58,16 +58,15 @@ export function glueJobGrants(job: "apply-changes" | "full-copy", context: GlueG
         resources: [bucket.arn],
       },
       {
+        // PutObject: a run that stops with keys left writes them into one new manifest (a remainder).
         sid: "ConsumeManifests",
-        actions: ["s3:GetObject", "s3:DeleteObject"],
+        actions: ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
         resources: [`${bucket.arn}/${BUCKET_LAYOUT.manifests}*`],
       },
-      { sid: "SetAsideRejectedManifests", actions: ["s3:PutObject"], resources: [`${bucket.arn}/${BUCKET_LAYOUT.rejected}*`] },
       {
-        // A run that stops with manifests left queues the next run of its own job.
-        sid: "QueueNextRun",
-        actions: ["glue:StartJobRun"],
-        resources: [`arn:${context.partition}:glue:${context.region}:${context.accountId}:job/${context.jobName}`],
+        sid: "SetAsideRejectedManifestsAndQuarantinedKeys",
+        actions: ["s3:PutObject"],
+        resources: [`${bucket.arn}/${BUCKET_LAYOUT.rejected}*`, `${bucket.arn}/${BUCKET_LAYOUT.quarantine}*`],
       },
       ...common,
     ];

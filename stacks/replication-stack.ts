@@ -6,6 +6,7 @@ import { DataAwsPartition } from "@cdktf/provider-aws/lib/data-aws-partition";
 import { configureBackend } from "./backend";
 import type { EnvironmentConfig } from "./config/schema";
 import { ArtifactBucket, BUCKET_LAYOUT } from "./constructs/artifact-bucket";
+import { ApplySweep } from "./constructs/apply-sweep";
 import { ChangeTrigger } from "./constructs/change-trigger";
 import { PipelineAlarms } from "./constructs/pipeline-alarms";
 import { PipelineKey } from "./constructs/pipeline-key";
@@ -67,6 +68,13 @@ export class ReplicationStack extends TerraformStack {
       logRetentionDays: config.logRetentionDays,
       kmsKeyArn: dataKeyArn,
     });
+    new ApplySweep(this, "apply-sweep", {
+      namePrefix: prefix,
+      applyJobName: jobs.applyChanges.job.name,
+      functionName: trigger.function.functionName,
+      functionArn: trigger.function.arn,
+      intervalMinutes: config.applyChangesJob.sweepIntervalMinutes,
+    });
     const alarms = new PipelineAlarms(this, "alarms", {
       namePrefix: prefix,
       accountId,
@@ -97,6 +105,7 @@ export class ReplicationStack extends TerraformStack {
       change_trigger_log_group_name: trigger.logGroup.name,
       dead_letter_queue_url: trigger.deadLetterQueue.url,
       apply_changes_job_name: jobs.applyChanges.job.name,
+      quarantine_prefix: BUCKET_LAYOUT.quarantine,
       full_copy_job_name: jobs.fullCopy.job.name,
       alarm_topic_arn: alarms.topic.arn,
       kms_key_arn: key.key.arn,

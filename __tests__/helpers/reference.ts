@@ -14,5 +14,7 @@ export const GLUE_MODEL_FILE = path.join(REFERENCE_DIR, "glue-api.json");
 export const IAM_ACTIONS_FILE = path.join(REFERENCE_DIR, "iam-actions.json");
 /** DynamoDB stream events written by AWS (docs, aws-lambda-go, aws-lambda-java-libs). */
 export const STREAM_EVENTS_DIR = path.join(REFERENCE_DIR, "ddb-stream-events");
+/** EventBridge events as delivered to a Lambda target (the sweep's triggers). */
+export const EVENTBRIDGE_DIR = path.join(REFERENCE_DIR, "eventbridge");
 /** The example invocation record Lambda sends to a stream event source's on-failure destination (AWS docs). */
 export const ON_FAILURE_RECORD_FILE = path.join(REFERENCE_DIR, "lambda-on-failure", "aws-docs-invocation-record.json");

@@ -1,5 +1,6 @@
 /**
- * change-trigger: DynamoDB stream batch -> one change manifest in S3 -> a run of the apply job.
+ * change-trigger: DynamoDB stream batch -> one change manifest in S3 -> a run of the apply job; and
+ * the sweep (sweep.ts), for the EventBridge events of apply runs ending and of a schedule.
  *
  * Environment, validated once at cold start (config.ts): MANIFEST_BUCKET, MANIFEST_PREFIX,
  * APPLY_JOB_NAME, DELETE_POLICY (retain | mirror), and AWS_S3_FORCE_PATH_STYLE=true for a local
@@ -8,7 +9,9 @@
  * AWS_ENDPOINT_URL_GLUE, AWS_MAX_ATTEMPTS, ...).
  *
  * Per batch: one PutObject and at most two Glue calls (GetJobRuns, StartJobRun), whatever its
- * size. Returns Lambda's ReportBatchItemFailures response.
+ * size. Returns Lambda's ReportBatchItemFailures response. A batch is done once its manifest is
+ * durable: a run that cannot be started (refused while one is busy, throttled, ...) is logged and
+ * left to the sweep, never retried by failing the batch (which would hold up the shard behind it).
  *
  * Every well-formed record's key is a dirty key, REMOVE included, under both delete policies.
  * Under DELETE_POLICY=retain the manifest also lists, in `removed`, the last state (OldImage) of
@@ -22,6 +25,7 @@ import { ensureApplyRun } from "./apply-job";
 import { loadConfig } from "./config";
 import { buildManifest } from "./manifest";
 import { selectRecords, sequenceNumberOf } from "./records";
+import { isSweepEvent, sweep, type SweepEvent, type SweepOutcome } from "./sweep";
 import type { DynamoDBStreamEvent, StreamBatchResponse } from "./types";
 
 // Once per container: a bad setting fails the cold start with an error naming the variable.
@@ -72,10 +76,20 @@ function failFrom(records: readonly unknown[], index: number, log: Record<string
   return { batchItemFailures: [{ itemIdentifier }] };
 }
 
-export async function handler(event: DynamoDBStreamEvent): Promise<StreamBatchResponse> {
-  const records: readonly unknown[] | undefined = Array.isArray(event?.Records) ? event.Records : undefined;
-  if (records === undefined) throw new Error("change-trigger: the event has no Records array (not a DynamoDB stream batch)");
+export async function handler(event: DynamoDBStreamEvent | SweepEvent): Promise<StreamBatchResponse | SweepOutcome> {
+  if (isSweepEvent(event)) {
+    const outcome = await sweep(s3, glue, config);
+    console.log({ message: "apply sweep", trigger: event["detail-type"], endedRun: event.detail?.jobRunId ?? null, ...outcome });
+    return outcome;
+  }
+  const records: readonly unknown[] | undefined = Array.isArray((event as DynamoDBStreamEvent)?.Records) ? (event as DynamoDBStreamEvent).Records : undefined;
+  if (records === undefined) {
+    throw new Error("change-trigger: the event is neither a DynamoDB stream batch (Records) nor a sweep event (Glue Job State Change, Scheduled Event)");
+  }
+  return handleBatch(records);
+}
 
+async function handleBatch(records: readonly unknown[]): Promise<StreamBatchResponse> {
   const { selected, malformed, removesWithoutImage } = selectRecords(records, config.deletePolicy);
   for (const bad of malformed) {
     console.error({
@@ -121,16 +135,18 @@ export async function handler(event: DynamoDBStreamEvent): Promise<StreamBatchRe
       await s3.send(
         new PutObjectCommand({ Bucket: config.manifestBucket, Key: manifest.key, Body: manifest.body, ContentType: "application/json" }),
       );
-      step = "glue:GetJobRuns/StartJobRun";
+    } catch (error) {
+      const from = firstMalformed === undefined ? firstSelected.index : Math.min(firstSelected.index, firstMalformed);
+      return failFrom(records, from, { ...summary, message: "change-trigger batch failed; batch will be retried", step, ...errorFields(error) });
+    }
+    try {
       Object.assign(summary, await ensureApplyRun(glue, config.applyJobName));
     } catch (error) {
+      // The manifest is durable: a busy run lists until none is left, and the sweep (on every run's
+      // end, and on its schedule) starts a run for whatever is still pending.
       const fields = errorFields(error);
-      const message =
-        fields.errorName === "ConcurrentRunsExceededException"
-          ? "change-trigger batch failed: UNEXPECTED ConcurrentRunsExceededException (job run queuing should prevent it); batch will be retried"
-          : "change-trigger batch failed; batch will be retried";
-      const from = firstMalformed === undefined ? firstSelected.index : Math.min(firstSelected.index, firstMalformed);
-      return failFrom(records, from, { ...summary, message, step, ...fields });
+      summary.applyRunNotStarted = fields.errorName === "ConcurrentRunsExceededException" ? "a run is busy (start refused)" : "start failed; left to the sweep";
+      console.warn({ message: "apply run not started; the manifest is durable and the sweep will start one", manifestKey: summary.manifestKey, ...fields });
     }
   }
 

@@ -1,4 +1,10 @@
-/** The change manifest: its body (the contract read by the Glue job) and its content-derived name. */
+/**
+ * The change manifest: its body (the contract read by the Glue job) and its name,
+ * `<prefix><YYYYMMDDTHHMMSSZ>-<sequence number, 40 digits>-<sha256 of the body>.json`: the time and
+ * sequence number of the batch's first record, so that S3's listing (UTF-8 binary order) is time
+ * order and the apply job reads only the first page(s) it needs; the hash, so that a retried batch
+ * writes the same name again. glue-job/lib/manifests.py reads the same form.
+ */
 import { createHash } from "node:crypto";
 import { canonicalJson } from "./canonical-json";
 import { distinctKeys, removedItems, type RemovedItem, type SelectedRecord } from "./records";
@@ -16,6 +22,11 @@ export interface ManifestBody {
   /** Number of selected records. */
   readonly records: number;
   readonly eventSourceArn: string;
+  /**
+   * Optional, present when the records carry it: the smallest and largest ApproximateCreationDateTime
+   * (epoch seconds) of the selected records, for the apply job's replication latency.
+   */
+  readonly approximateCreationDateTime?: { readonly earliest: number; readonly latest: number };
   /**
    * Optional, present only when non-empty (DELETE_POLICY=retain): one entry per key whose last
    * selected record in the batch is a REMOVE carrying an OldImage, sorted by the canonical JSON
@@ -40,6 +51,8 @@ export function buildManifest(selected: readonly SelectedRecord[], prefix: strin
   const last = selected[selected.length - 1];
   if (first === undefined || last === undefined) throw new Error("buildManifest: no selected record");
   const removed = removedItems(selected);
+  const times = selected.flatMap((record) => (record.approximateCreationDateTime === undefined ? [] : [record.approximateCreationDateTime]));
+  const span = times.length === 0 ? undefined : { earliest: Math.min(...times), latest: Math.max(...times) };
   const content: ManifestBody = {
     version: 1,
     keys: distinctKeys(selected),
@@ -47,6 +60,7 @@ export function buildManifest(selected: readonly SelectedRecord[], prefix: strin
     sequenceNumbers: { first: first.sequenceNumber, last: last.sequenceNumber },
     records: selected.length,
     eventSourceArn: first.eventSourceArn,
+    ...(span !== undefined ? { approximateCreationDateTime: span } : {}),
     ...(removed.length > 0 ? { removed } : {}),
   };
   // Members in the contract's order; every key map in canonical JSON (sorted attribute names:
@@ -65,8 +79,15 @@ export function buildManifest(selected: readonly SelectedRecord[], prefix: strin
     `"sequenceNumbers":${JSON.stringify({ first: content.sequenceNumbers.first, last: content.sequenceNumbers.last })},` +
     `"records":${content.records},` +
     `"eventSourceArn":${JSON.stringify(content.eventSourceArn)}` +
+    (span === undefined ? "" : `,"approximateCreationDateTime":{"earliest":${JSON.stringify(span.earliest)},"latest":${JSON.stringify(span.latest)}}`) +
     (content.removed === undefined ? "" : `,"removed":[${content.removed.map(removedJson).join(",")}]`) +
     "}";
   const digest = createHash("sha256").update(body, "utf8").digest("hex");
-  return { key: `${prefix}${digest}.json`, body, content };
+  return { key: `${prefix}${manifestOrder(first.approximateCreationDateTime ?? span?.earliest ?? 0, first.sequenceNumber)}-${digest}.json`, body, content };
+}
+
+/** `<YYYYMMDDTHHMMSSZ>-<sequence number zero-padded to 40 digits>`: sorts as the records were written. */
+export function manifestOrder(epochSeconds: number, sequenceNumber: string): string {
+  const time = new Date(Math.floor(epochSeconds) * 1000).toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
+  return `${time}-${sequenceNumber.padStart(40, "0")}`;
 }

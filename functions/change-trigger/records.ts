@@ -17,7 +17,7 @@ export interface SelectedRecord {
    * DELETE_POLICY=retain: the backup keeps that state.
    */
   readonly oldImage?: AttributeMap;
-  /** A REMOVE's dynamodb.ApproximateCreationDateTime (epoch seconds), kept with its OldImage when usable. */
+  /** dynamodb.ApproximateCreationDateTime (epoch seconds), when usable: names the manifest, dates a retained item. */
   readonly approximateCreationDateTime?: number;
 }
 
@@ -191,7 +191,7 @@ export function selectRecords(records: readonly unknown[], deletePolicy: DeleteP
         oldImage = parsed.oldImage as AttributeMap;
       }
     }
-    const time = oldImage !== undefined && parsed.approximateCreationDateTime !== undefined ? { approximateCreationDateTime: parsed.approximateCreationDateTime } : {};
+    const time = parsed.approximateCreationDateTime !== undefined ? { approximateCreationDateTime: parsed.approximateCreationDateTime } : {};
     selected.push({ index, eventName, sequenceNumber, keys, eventSourceArn, ...(oldImage !== undefined ? { oldImage } : {}), ...time });
   });
   return { selected, malformed, removesWithoutImage };

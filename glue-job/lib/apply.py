@@ -1,36 +1,48 @@
-"""apply-changes: drain the change manifests into the backup.
+"""apply-changes: drain the change manifests into the backup, with bounded memory and progress key by key.
 
-A pass lists up to `max_manifests_per_pass` manifests, reads them (a malformed one is moved to the
-rejected prefix with its reason and does not block the others), takes the union of their keys and
-syncs them in chunks of `keys_per_chunk` with the shared Replicator (current source state, consistent
-read; put, or delete under "mirror"; verify). A manifest is deleted as soon as all of its keys have
-been applied, never before. Passes repeat until a listing finds no manifest (so a change written
-during a run is not stranded) or the time budget runs out, which is checked before every chunk: the
-run then logs that it stopped and returns normally, leaving the remaining manifests for the next run.
+A pass takes the first manifests of the listing (time order, see manifests.py): at most
+`max_manifests_per_pass`, at most `max_pass_bytes` of JSON (always at least one), so a run's memory does
+not grow with the backlog or with the size of retained images. It reads them (a malformed one is moved
+to the rejected prefix with its reason and does not block the others) and folds each into the pass plan
+as it is read: the union of their keys, and per key the "removed" entry with the highest sequence number.
+The keys are synced in chunks of `keys_per_chunk`, `chunk_workers` chunks at a time, with the shared
+Replicator (current source state, consistent read; put, or delete under "mirror"; verify). A manifest is
+deleted as soon as all of its keys have been applied, never before.
 
-Deleted items under "retain": a manifest's optional "removed" entries carry the last state (OldImage)
-of keys whose last record in the batch was a REMOVE, with the record's sequence number. For a key
-absent from the source, the entry with the highest sequence number among the pass's manifests is
-written as a retained item, versioned by that sequence number; the write is conditional (item_writer.py),
-so an older entry, in a later pass, a later run, a run stopped or crashed half way, or a run going on at
-the same time, never replaces a newer one. A key present in the source is synced from the source
-(re-inserted: the source wins). Under "mirror" the entries are ignored (absent => deleted).
+Progress is durable key by key. A pass that ends with keys not applied (the time budget ran out, a key
+kept changing, a request failed) first writes ONE new manifest of the same format holding exactly those
+keys and their removed entries (a remainder, named to keep the place of the oldest manifest it replaces),
+and only then deletes the manifests it replaces: the next run never redoes finished keys, and a crash
+between the two steps only means some keys are applied twice (idempotent).
 
-Hot keys: a key that still changes after the Replicator's max_rounds of read-write-verify is reported
-(`keys_kept_changing` log line, ApplyResult.hot_keys); the manifests holding it are kept (not deleted,
-not listed again in this run: ApplyResult.manifests_held) and the run carries on with the others.
-A key that cannot be written at all (DynamoDB refuses the item, e.g. over 400 KB once the retained
-marker is added; or it carries the retained attribute in a form no condition can order) is set aside
-the same way (`key_not_written`, ApplyResult.unwritable), and the run fails at its end, naming it.
+A key that keeps changing (hot: still changing after the Replicator's max_rounds of read-write-verify) is
+held per key: it goes into the pass's remainder, which this run does not list again; the run tries it at
+most `max_hot_attempts` times (a key met again in later passes is carried into their remainders untried)
+and carries on with everything else. The next run tries it again.
 
-Everything is idempotent: applying a key again copies the same current state, so a crash, a rerun, a
-duplicated manifest or two runs at once all converge (see replicate.py for the two-writer race).
+A key that cannot be written (DynamoDB refuses the item, e.g. over 400 KB after a rename or with the
+retained marker; a source item carrying the retained attribute) is quarantined: a manifest holding only
+that key (and its removed entry), with the error, is written under the quarantine prefix, the key counts
+as done for its manifests, and the run ends FAILED at its end (KeysQuarantined) so that the alarm fires.
+Putting that object back under the manifest prefix replays it (README: "A key was quarantined").
 
-What a run that could not finish everything must do afterwards (start_follow_up_run, check_rejected)
-is called by the entry point, apply_changes.py.
+Passes repeat until a listing finds no manifest (so a change written during a run is not stranded) or
+the time budget runs out, which is checked before every chunk. Starting the next run is not this job's
+business: the stack's sweep (a rule on this job's run ending, and a schedule) starts one whenever
+manifests are pending, whether Glue queues or refuses a start while a run is busy.
+
+Deleted items under "retain": see item_writer.py and retained.py; the removed entry with the highest
+sequence number among a pass's manifests is written for a key absent from the source, conditionally, so
+an older entry, in a later pass, a later run, a remainder or a run going on at the same time, never
+replaces a newer one. Under "mirror" the entries are ignored (absent => deleted).
 """
 
+import concurrent.futures
+import copy
+import datetime
+import threading
 import time
+import uuid
 
 import ddb_batch
 import job_log
@@ -40,6 +52,7 @@ import table_keys
 
 # Names listed in the failure messages at most (the log lines carry them all).
 MAX_NAMES_IN_MESSAGE = 20
+DEFAULT_MAX_PASS_BYTES = 16 * 1024 * 1024
 
 
 class ApplyRunFailed(RuntimeError):
@@ -50,211 +63,332 @@ class ManifestsRejected(ApplyRunFailed):
     """Malformed manifests were moved to the rejected prefix during the run."""
 
 
-class FollowUpRunNotStarted(ApplyRunFailed):
-    """Manifests were left for a next run, and StartJobRun for that run failed."""
+class KeysQuarantined(ApplyRunFailed):
+    """Some keys could not be written and were set aside under the quarantine prefix; the rest was applied."""
 
 
 class ApplySettings(object):
     def __init__(self, manifest_bucket, manifest_prefix="changes/", rejected_prefix="rejected/",
                  time_budget_seconds=2700.0, keys_per_chunk=ddb_batch.MAX_GET_KEYS,
-                 max_manifests_per_pass=1000, list_page_size=1000):
+                 max_manifests_per_pass=1000, list_page_size=1000, quarantine_prefix="quarantine/",
+                 max_pass_bytes=DEFAULT_MAX_PASS_BYTES, chunk_workers=4, s3_workers=8, max_hot_attempts=2,
+                 writer_id=None):
         self.manifest_bucket = manifest_bucket
         self.manifest_prefix = manifest_prefix
         self.rejected_prefix = rejected_prefix
+        self.quarantine_prefix = quarantine_prefix
         self.time_budget_seconds = float(time_budget_seconds)
         self.keys_per_chunk = int(keys_per_chunk)
         self.max_manifests_per_pass = int(max_manifests_per_pass)
+        self.max_pass_bytes = int(max_pass_bytes)
         self.list_page_size = int(list_page_size)
+        self.chunk_workers = max(1, int(chunk_workers))
+        self.s3_workers = max(1, int(s3_workers))
+        self.max_hot_attempts = max(1, int(max_hot_attempts))
+        # Goes into the remainders' bodies, so two runs never write one remainder name (see _finish_pass).
+        self.writer_id = writer_id or uuid.uuid4().hex
 
 
 class ApplyResult(object):
     def __init__(self):
         self.passes = 0
-        self.manifests_applied = 0
+        self.manifests_applied = 0   # deleted because all their keys were applied (or quarantined)
+        self.manifests_replaced = 0  # deleted after a remainder took over their unfinished keys
         self.manifests_rejected = 0
         self.rejected = []           # [{"manifest", "moved_to", "reason"}]
-        self.manifests_held = []     # kept for a next run: a key in them kept changing or cannot be written
+        self.remainders = []         # names of the remainders written (held: not listed again in this run)
+        self.carried_keys = 0        # keys written into remainders
         self.hot_keys = []           # key ids of the keys that kept changing
-        self.unwritable = {}         # key id -> why it cannot be written (its manifests are held too)
-        self.keys = 0
+        self.quarantined = {}        # key id -> {"reason", "object"}
+        self.keys = 0                # keys applied
         self.stopped_by_budget = False
         self.seconds = 0.0
 
-    @property
-    def needs_follow_up(self):
-        """Manifests were left on purpose (budget spent, or held for hot keys): a next run must start."""
-        # Not for keys that cannot be written: a run started for them alone would fail the same way, at
-        # once, again and again; their manifests wait for the next run the stream or a person starts.
-        return bool(self.stopped_by_budget or self.hot_keys)
-
     def as_dict(self):
         return dict(self.__dict__)
+
+
+class _Plan(object):
+    """What a pass applies, folded from its manifests as they are read (the parsed manifests are dropped)."""
+
+    def __init__(self):
+        self.order = {}       # manifest name -> its <time>-<sequence> order
+        self.keys = []        # [(key id, typed key)], first-seen order
+        self.owners = {}      # key id -> [manifest names]
+        self.remaining = {}   # manifest name -> key ids not applied yet
+        self.removals = {}    # key id -> RemovedEntry with the highest sequence number
+
+    def add(self, listed, order, manifest):
+        ids = set()
+        for key in manifest.keys:
+            kid = table_keys.key_id(key)
+            ids.add(kid)
+            owners = self.owners.get(kid)
+            if owners is None:
+                self.owners[kid] = owners = []
+                self.keys.append((kid, key))
+            if listed.name not in owners:
+                owners.append(listed.name)
+        for entry in manifest.removed:
+            kid = table_keys.key_id(entry.key)
+            best = self.removals.get(kid)
+            if best is None or entry.sequence > best.sequence:
+                self.removals[kid] = entry
+        self.remaining[listed.name] = ids
+        self.order[listed.name] = order
 
 
 class _PassOutcome(object):
     def __init__(self):
         self.keys = 0
         self.deleted = 0
-        self.held = []
+        self.replaced = 0
+        self.remainder = None
+        self.carried = 0
         self.hot_keys = []
-        self.unwritable = {}
+        self.quarantined = {}
         self.stopped = False
+        self.error = None
 
 
-def _read_pass(s3, settings, names, schema, log, out_of_time, rejected):
-    """[(manifest name, Manifest)] for the readable, valid manifests; rejects malformed ones (appended to
-    `rejected`). Returns (parsed, stopped)."""
-    parsed = []
-    for name in names:
-        if out_of_time():
-            return parsed, True
-        body = manifests.read_manifest(s3, settings.manifest_bucket, name)
+class _RunState(object):
+    def __init__(self):
+        self.held = set()          # remainders written by this run: not listed again
+        self.hot_attempts = {}     # key id -> times it was found hot in this run
+
+
+def _read_pass(s3, settings, listed, schema, log, rejected, pool):
+    """The _Plan of the listed manifests; malformed ones are moved aside (appended to `rejected`)."""
+    plan = _Plan()
+    read = lambda entry: manifests.read_manifest(s3, settings.manifest_bucket, entry.name)  # noqa: E731
+    for entry, body in zip(listed, pool.map(read, listed)):
         if body is None:
-            continue
+            continue  # another run applied it meanwhile
         try:
             manifest = manifests.parse_manifest_document(body, schema)
         except manifests.ManifestError as error:
-            target = manifests.reject_manifest(s3, settings.manifest_bucket, name, settings.manifest_prefix,
+            target = manifests.reject_manifest(s3, settings.manifest_bucket, entry.name, settings.manifest_prefix,
                                                settings.rejected_prefix, str(error))
-            rejected.append({"manifest": name, "moved_to": target, "reason": str(error)})
-            log("manifest_rejected", manifest=name, moved_to=target, reason=str(error))
+            rejected.append({"manifest": entry.name, "moved_to": target, "reason": str(error)})
+            log("manifest_rejected", manifest=entry.name, moved_to=target, reason=str(error))
             continue
-        parsed.append((name, manifest))
-    return parsed, False
+        del body
+        order = manifests.order_of(entry.name, settings.manifest_prefix, entry.last_modified)
+        plan.add(entry, order, manifest)
+    return plan
 
 
-def _latest_removals(parsed):
-    """{key_id: RemovedEntry} with the highest sequence number per key over the pass's manifests."""
-    latest = {}
-    for _, manifest in parsed:
-        for entry in manifest.removed:
-            kid = table_keys.key_id(entry.key)
-            best = latest.get(kid)
-            if best is None or entry.sequence > best.sequence:
-                latest[kid] = entry
-    return latest
+class _ChunkRunner(object):
+    """Syncs chunks of keys, each with a Replicator of its own counters (merged into the run's under a lock)."""
 
+    def __init__(self, replicator, removals):
+        self.replicator = replicator
+        self.removals = removals
+        self.lock = threading.Lock()
 
-def _apply_pass(s3, replicator, settings, parsed, out_of_time, log):
-    """Sync the union of the manifests' keys; delete each manifest once all its keys are applied."""
-    outcome = _PassOutcome()
-    remaining = {}
-    owners = {}
-    ordered = []
-    for name, manifest in parsed:
-        ids = set()
-        for key in manifest.keys:
-            kid = table_keys.key_id(key)
-            ids.add(kid)
-            if kid not in owners:
-                owners[kid] = []
-                ordered.append((kid, key))
-            if name not in owners[kid]:
-                owners[kid].append(name)
-        remaining[name] = ids
-    removals = _latest_removals(parsed) if replicator.delete_policy == "retain" else {}
-    for name in [n for n, ids in remaining.items() if not ids]:  # nothing to apply (not produced by the parser)
-        manifests.delete_manifest(s3, settings.manifest_bucket, name)
-        outcome.deleted += 1
-        del remaining[name]
-    held = set()
-    for start in range(0, len(ordered), settings.keys_per_chunk):
-        if out_of_time():
-            outcome.stopped = True
-            break
-        chunk = ordered[start:start + settings.keys_per_chunk]
-        retained = dict((kid, removals[kid]) for kid, _ in chunk if kid in removals)
-        hot = set()
+    def __call__(self, chunk):
+        local = copy.copy(self.replicator)
+        local.stats = ddb_batch.Stats()
+        retained = dict((kid, self.removals[kid]) for kid, _ in chunk if kid in self.removals)
+        aside = failure = None
         try:
-            replicator.sync_keys([key for _, key in chunk], retained=retained)
+            local.sync_keys([key for _, key in chunk], retained=retained)
         except replicate.KeysSetAside as error:
-            hot = set(table_keys.key_id(key) for key in error.keys)
-            changing = sorted(table_keys.key_id(key) for key in error.hot)
-            if changing:
-                log("keys_kept_changing", keys=changing, rounds=replicator.max_rounds,
-                    manifests=sorted(set(n for kid in changing for n in owners[kid])),
-                    action="their manifests are kept for the next run; the run carries on")
-            for kid, reason in sorted(error.unwritable.items()):
-                outcome.unwritable[kid] = reason
-                log("key_not_written", key=kid, reason=reason, manifests=sorted(owners[kid]),
-                    action="its manifests are kept; the run carries on and then fails so that the alarm fires")
+            aside = error
+        except Exception as error:  # noqa: BLE001 - reported by the pass after the other chunks
+            failure = error
+        with self.lock:
+            self.replicator.stats.add(local.stats)
+        return chunk, aside, failure
+
+
+def _quarantine(s3, settings, plan, kid, key, reason, log):
+    """Writes the quarantine object of one key (a manifest of it alone, with the error); returns its name."""
+    owners = plan.owners.get(kid, [])
+    entry = plan.removals.get(kid)
+    order = min(plan.order[name] for name in owners)
+    at = datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = manifests.encode_document([key], [entry] if entry else [], {
+        "quarantined": {"key": kid, "reason": reason, "at": at, "manifests": owners[:MAX_NAMES_IN_MESSAGE]}})
+    name = manifests.ordered_name(settings.quarantine_prefix, order, body)
+    manifests.write_manifest(s3, settings.manifest_bucket, name, body,
+                             metadata={"quarantine-reason": reason, "quarantine-key": kid})
+    log("key_quarantined", key=kid, reason=reason, object=name, manifests=owners,
+        action="every other key is applied; the run fails at its end so that the alarm fires; "
+               "see the README runbook to repair and replay it")
+    return name
+
+
+def _apply_pass(s3, replicator, settings, plan, out_of_time, log, state, s3_pool):
+    """Sync the plan's keys; delete each manifest once all its keys are done; write the remainder."""
+    outcome = _PassOutcome()
+    removals = plan.removals if replicator.delete_policy == "retain" else {}
+    unfinished = set()
+    todo = []
+    for kid, key in plan.keys:
+        if state.hot_attempts.get(kid, 0) >= settings.max_hot_attempts:
+            unfinished.add(kid)  # tried enough in this run: carried on untried
+        else:
+            todo.append((kid, key))
+    chunks = [todo[start:start + settings.keys_per_chunk] for start in range(0, len(todo), settings.keys_per_chunk)]
+    deletions = []
+
+    def done(kid):
+        for name in plan.owners[kid]:
+            left = plan.remaining[name]
+            left.discard(kid)
+            if not left:
+                deletions.append(s3_pool.submit(manifests.delete_manifest, s3, settings.manifest_bucket, name))
+                outcome.deleted += 1
+                del plan.remaining[name]
+
+    def settle(chunk, aside, failure):
+        if failure is not None:
+            outcome.error = outcome.error or failure
+            unfinished.update(kid for kid, _ in chunk)
+            return
+        hot = set()
+        if aside is not None:
+            hot = set(table_keys.key_id(k) for k in aside.hot)
+            if hot:
+                for kid in hot:
+                    state.hot_attempts[kid] = state.hot_attempts.get(kid, 0) + 1
+                outcome.hot_keys.extend(sorted(hot))
+                log("keys_kept_changing", keys=sorted(hot), rounds=replicator.max_rounds,
+                    action="held in this pass's remainder for a later pass or run; the run carries on")
+            for kid, reason in sorted(aside.unwritable.items()):
+                try:
+                    name = _quarantine(s3, settings, plan, kid, dict(chunk)[kid], reason, log)
+                except Exception as error:  # noqa: BLE001 - the key stays unfinished: carried, not lost
+                    outcome.error = outcome.error or error
+                    hot.add(kid)
+                    continue
+                outcome.quarantined[kid] = {"reason": reason, "object": name}
         for kid, _ in chunk:
-            if kid in hot:  # stays in its manifests' remaining sets: they are never deleted in this run
-                held.update(owners[kid])
-                if kid not in outcome.unwritable:
-                    outcome.hot_keys.append(kid)
+            if kid in hot:
+                unfinished.add(kid)
                 continue
-            outcome.keys += 1
-            for name in owners[kid]:
-                left = remaining[name]
-                left.discard(kid)
-                if not left:
-                    manifests.delete_manifest(s3, settings.manifest_bucket, name)
-                    outcome.deleted += 1
-                    del remaining[name]
-            del owners[kid]
-    outcome.held = sorted(held)
+            if kid not in outcome.quarantined:
+                outcome.keys += 1
+            done(kid)
+
+    runner = _ChunkRunner(replicator, removals)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=settings.chunk_workers) as pool:
+        in_flight = set()
+        submitted = 0
+        while True:
+            while (submitted < len(chunks) and len(in_flight) < settings.chunk_workers
+                   and outcome.error is None and not outcome.stopped):
+                if out_of_time():
+                    outcome.stopped = True
+                    break
+                in_flight.add(pool.submit(runner, chunks[submitted]))
+                submitted += 1
+            if not in_flight:
+                break
+            finished, in_flight = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in finished:
+                settle(*future.result())
+    for chunk in chunks[submitted:]:
+        unfinished.update(kid for kid, _ in chunk)
+    for future in deletions:
+        future.result()
+    if unfinished:
+        _write_remainder(s3, settings, plan, unfinished, outcome, s3_pool, log)
     return outcome
 
 
+def _write_remainder(s3, settings, plan, unfinished, outcome, s3_pool, log):
+    """One manifest holding the unfinished keys; then the manifests it replaces are deleted."""
+    replaced = [name for name in plan.order if name in plan.remaining]
+    keys = [key for kid, key in plan.keys if kid in unfinished]
+    entries = [plan.removals[kid] for kid, _ in plan.keys if kid in unfinished and kid in plan.removals]
+    reason = ("time budget spent" if outcome.stopped else "a request failed" if outcome.error
+              else "keys kept changing")
+    body = manifests.encode_document(keys, entries, {"remainder": {
+        "reason": reason, "replaces": len(replaced), "first": replaced[0] if replaced else None,
+        "writer": settings.writer_id}})
+    name = manifests.ordered_name(settings.manifest_prefix, min(plan.order[n] for n in replaced), body)
+    manifests.write_manifest(s3, settings.manifest_bucket, name, body)
+    # The writer id in the body makes the name new: deleting the replaced ones never deletes it.
+    futures = [s3_pool.submit(manifests.delete_manifest, s3, settings.manifest_bucket, n) for n in replaced if n != name]
+    for future in futures:
+        future.result()
+    outcome.remainder = name
+    outcome.carried = len(keys)
+    outcome.replaced = len(futures)
+    log("remainder_written", manifest=name, keys=len(keys), replaces=len(replaced), reason=reason)
+
+
 def run(s3, replicator, settings, schema, clock=time.monotonic, log=job_log.log_event):
-    """Apply passes until no manifest is left or the time budget is spent; returns an ApplyResult."""
+    """Apply passes until no manifest is left or the time budget is spent; returns an ApplyResult.
+
+    A request that fails for good (e.g. RetryBudgetExceeded) is raised after the pass wrote its remainder."""
     result = ApplyResult()
     started = clock()
     stats = replicator.stats
-    held = set()              # manifests kept for hot keys: not listed again in this run
+    state = _RunState()
 
     def out_of_time():
         return clock() - started >= settings.time_budget_seconds
 
-    while True:
-        if out_of_time():
-            result.stopped_by_budget = True
-            break
-        names = manifests.list_manifests(s3, settings.manifest_bucket, settings.manifest_prefix,
-                                         limit=settings.max_manifests_per_pass, page_size=settings.list_page_size,
-                                         exclude=held)
-        if not names:
-            break
-        result.passes += 1
-        pass_started = clock()
-        before = stats.as_dict()
-        rejected = []
-        parsed, stopped = _read_pass(s3, settings, names, schema, log, out_of_time, rejected)
-        outcome = _PassOutcome()
-        if not stopped:
-            outcome = _apply_pass(s3, replicator, settings, parsed, out_of_time, log)
-            stopped = outcome.stopped
-        delta = stats.minus(before)
-        held.update(outcome.held)
-        result.manifests_applied += outcome.deleted
-        result.manifests_rejected += len(rejected)
-        result.rejected.extend(rejected)
-        result.manifests_held.extend(outcome.held)
-        result.hot_keys.extend(outcome.hot_keys)
-        result.unwritable.update(outcome.unwritable)
-        result.keys += outcome.keys
-        log("apply_pass", **{
-            "pass": result.passes, "manifests": outcome.deleted, "rejected": len(rejected),
-            "held": len(outcome.held), "keys": outcome.keys, "hot_keys": len(outcome.hot_keys),
-            "puts": delta["puts"], "deletes": delta["deletes"], "retained_images": delta["retained_images"],
-            "retained_skipped": delta["retained_skipped"], "condition_failures": delta["condition_failures"],
-            "live_writes_dropped": delta["live_writes_dropped"],
-            "retries": delta["retries"], "verify_mismatches": delta["verify_mismatches"],
-            "read_requests": delta["read_requests"], "write_requests": delta["write_requests"],
-            "seconds": round(clock() - pass_started, 3),
-        })
-        if stopped:
-            result.stopped_by_budget = True
-            break
-        if not outcome.deleted and not rejected and not outcome.held:
-            # Every manifest listed had vanished before it could be read: another run is draining the
-            # same prefix (it loops until none is left), so stop here rather than spin on the listing.
-            log("apply_yield", reason="listed manifests were taken by another run")
-            break
+    with concurrent.futures.ThreadPoolExecutor(max_workers=settings.s3_workers) as s3_pool:
+        while True:
+            if out_of_time():
+                result.stopped_by_budget = True
+                break
+            listed = manifests.list_manifests(s3, settings.manifest_bucket, settings.manifest_prefix,
+                                              limit=settings.max_manifests_per_pass, max_bytes=settings.max_pass_bytes,
+                                              page_size=settings.list_page_size, exclude=state.held)
+            if not listed:
+                break
+            result.passes += 1
+            pass_started = clock()
+            before = stats.as_dict()
+            rejected = []
+            plan = _read_pass(s3, settings, listed, schema, log, rejected, s3_pool)
+            outcome = _apply_pass(s3, replicator, settings, plan, out_of_time, log, state, s3_pool)
+            del plan
+            delta = stats.minus(before)
+            if outcome.remainder:
+                state.held.add(outcome.remainder)
+                result.remainders.append(outcome.remainder)
+            result.manifests_applied += outcome.deleted
+            result.manifests_replaced += outcome.replaced
+            result.manifests_rejected += len(rejected)
+            result.rejected.extend(rejected)
+            result.carried_keys += outcome.carried
+            result.hot_keys.extend(k for k in outcome.hot_keys if k not in result.hot_keys)
+            result.quarantined.update(outcome.quarantined)
+            result.keys += outcome.keys
+            log("apply_pass", **{
+                "pass": result.passes, "listed": len(listed), "listed_bytes": sum(e.size for e in listed),
+                "manifests": outcome.deleted, "replaced": outcome.replaced, "rejected": len(rejected),
+                "keys": outcome.keys, "carried": outcome.carried, "hot_keys": len(outcome.hot_keys),
+                "quarantined": len(outcome.quarantined), "remainder": outcome.remainder,
+                "puts": delta["puts"], "deletes": delta["deletes"], "retained_images": delta["retained_images"],
+                "retained_skipped": delta["retained_skipped"], "condition_failures": delta["condition_failures"],
+                "live_writes_dropped": delta["live_writes_dropped"],
+                "retries": delta["retries"], "verify_mismatches": delta["verify_mismatches"],
+                "read_requests": delta["read_requests"], "write_requests": delta["write_requests"],
+                "seconds": round(clock() - pass_started, 3),
+            })
+            if outcome.error is not None:
+                result.seconds = round(clock() - started, 3)
+                log("apply_failed", reason="%s: %s" % (type(outcome.error).__name__, outcome.error),
+                    action="unfinished keys are in the remainder; the next run takes them", **result.as_dict())
+                raise outcome.error
+            if outcome.stopped:
+                result.stopped_by_budget = True
+                break
+            if not (outcome.deleted or rejected or outcome.remainder or outcome.quarantined):
+                # Every manifest listed had vanished before it could be read: another run is draining the
+                # same prefix (it loops until none is left), so stop here rather than spin on the listing.
+                log("apply_yield", reason="listed manifests were taken by another run")
+                break
     result.seconds = round(clock() - started, 3)
     if result.stopped_by_budget:
-        log("apply_stopped", reason="time budget of %.0f s spent; remaining manifests are left for the next run"
+        log("apply_stopped", reason="time budget of %.0f s spent; the rest is left for the next run"
             % settings.time_budget_seconds, **result.as_dict())
     else:
         log("apply_done", **result.as_dict())
@@ -268,67 +402,21 @@ def _names(values):
     return shown
 
 
-def rejected_message(result):
-    """The failure message for the manifests rejected in the run, or None when there were none."""
-    if not result.rejected:
-        return None
-    return ("%d malformed manifest(s) rejected and moved aside (their keys were NOT applied; see the "
-            "manifest_rejected log lines for the reasons): %s"
-            % (len(result.rejected), _names(["%s -> %s" % (r["manifest"], r["moved_to"]) for r in result.rejected])))
-
-
-def start_follow_up_run(result, job_name, glue_client_factory, log=job_log.log_event):
-    """When the run left manifests on purpose (budget, hot keys), StartJobRun(JobName=job_name) once.
-
-    With job run queuing on and max concurrent runs 1, the new run waits (WAITING) until this one ends.
-    Without a job name (a run outside Glue) it only logs that no run was started. Returns the new
-    JobRunId or None; raises FollowUpRunNotStarted when StartJobRun fails (the run must then fail).
-    """
-    if not result.needs_follow_up:
-        return None
-    reasons = []
-    if result.stopped_by_budget:
-        reasons.append("time budget spent")
-    if result.hot_keys:
-        reasons.append("%d key(s) kept changing; their manifests are held" % len(result.hot_keys))
-    reason = "; ".join(reasons)
-    if not job_name:
-        log("follow_up_run_not_started", reason=reason,
-            why="no --JOB_NAME argument (not run by Glue): start apply-changes again by hand")
-        return None
-    try:
-        response = glue_client_factory().start_job_run(JobName=job_name)
-    except Exception as error:  # noqa: BLE001 - any failure to start the run fails this run
-        log("follow_up_run_failed", job_name=job_name, reason=reason, error="%s: %s" % (type(error).__name__, error))
-        message = "StartJobRun(JobName=%r) for the follow-up run failed (%s): %s" % (job_name, reason, error)
-        rejected = rejected_message(result)
-        if rejected:
-            message += "; also: " + rejected
-        raise FollowUpRunNotStarted(message)
-    run_id = response.get("JobRunId")
-    log("follow_up_run_started", job_name=job_name, job_run_id=run_id, reason=reason)
-    return run_id
-
-
-def unwritable_message(result):
-    """The failure message for the keys that could not be written, or None when there were none."""
-    if not result.unwritable:
-        return None
-    return ("%d key(s) could not be written to the backup (their manifests are kept, every other key was "
-            "applied; see the key_not_written log lines): %s"
-            % (len(result.unwritable), _names(["%s (%s)" % item for item in sorted(result.unwritable.items())])))
-
-
-class KeysNotWritten(ApplyRunFailed):
-    """Some keys could not be written; everything else was applied."""
-
-
-def check_rejected(result, log=job_log.log_event):
+def check_failures(result, log=job_log.log_event):
     """After everything else: raises ManifestsRejected when the run rejected any manifest, else
-    KeysNotWritten when a key could not be written, so that the run ends FAILED and the alarm fires."""
-    rejected, unwritable = rejected_message(result), unwritable_message(result)
-    message = "; ".join(m for m in (rejected, unwritable) if m)
-    if not message:
+    KeysQuarantined when it quarantined a key, so that the run ends FAILED and the alarm fires."""
+    parts = []
+    if result.rejected:
+        parts.append("%d malformed manifest(s) rejected and moved aside (their keys were NOT applied; see the "
+                     "manifest_rejected log lines): %s"
+                     % (len(result.rejected), _names(["%s -> %s" % (r["manifest"], r["moved_to"]) for r in result.rejected])))
+    if result.quarantined:
+        parts.append("%d key(s) could not be written to the backup and were quarantined (every other key was "
+                     "applied; see the key_quarantined log lines and the README runbook): %s"
+                     % (len(result.quarantined), _names(["%s (%s) -> %s" % (kid, q["reason"], q["object"])
+                                                         for kid, q in sorted(result.quarantined.items())])))
+    if not parts:
         return
-    log("apply_failed", reason=message, rejected=result.rejected, unwritable=result.unwritable)
-    raise (ManifestsRejected if rejected else KeysNotWritten)(message)
+    message = "; ".join(parts)
+    log("apply_failed", reason=message, rejected=result.rejected, quarantined=result.quarantined)
+    raise (ManifestsRejected if result.rejected else KeysQuarantined)(message)

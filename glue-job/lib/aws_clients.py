@@ -1,6 +1,6 @@
 """boto3 clients for the jobs.
 
-The endpoint URLs come from AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_GLUE (unset
+The endpoint URLs come from AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3 (unset
 on AWS, so boto3 uses the regional endpoint). The boto3 that Glue and Debian ship is older than the SDK support for those
 variables, so they are read here explicitly.
 
@@ -24,7 +24,8 @@ def dynamodb_client(region=None):
         retries={"total_max_attempts": 1, "mode": "standard"},
         connect_timeout=10,
         read_timeout=60,
-        max_pool_connections=16,
+        # apply-changes runs chunk_workers chunks at once, each with the writer's thread pool.
+        max_pool_connections=64,
     )
     return boto3.client(
         "dynamodb",
@@ -36,7 +37,7 @@ def dynamodb_client(region=None):
 
 def s3_client(region=None):
     endpoint = _endpoint("AWS_ENDPOINT_URL_S3")
-    options = {"retries": {"max_attempts": 5, "mode": "standard"}}
+    options = {"retries": {"max_attempts": 5, "mode": "standard"}, "max_pool_connections": 16}
     if endpoint:
         options["s3"] = {"addressing_style": "path"}
     return boto3.client(
@@ -44,14 +45,4 @@ def s3_client(region=None):
         region_name=region or None,
         endpoint_url=endpoint,
         config=Config(**options),
-    )
-
-
-def glue_client(region=None):
-    """For apply-changes' one StartJobRun of a follow-up run (botocore's standard retries, 5 attempts)."""
-    return boto3.client(
-        "glue",
-        region_name=region or None,
-        endpoint_url=_endpoint("AWS_ENDPOINT_URL_GLUE"),
-        config=Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=60),
     )

@@ -212,23 +212,47 @@ def dedupe_requests(requests, schema):
     return list(by_key.values())
 
 
-def batch_write(client, table, requests, schema, stats, policy):
-    """Apply put/delete requests to `table`; returns when every one is processed, else raises."""
+def _validation_error(error):
+    return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") == "ValidationException"
+
+
+def batch_write(client, table, requests, schema, stats, policy, refused=None):
+    """Apply put/delete requests to `table`; returns when every one is processed, else raises.
+
+    With a `refused` dict: a batch DynamoDB refuses as invalid (ValidationException: one item over 400 KB
+    fails the whole batch) is written again one request per batch, and the requests refused alone are
+    recorded as {key_id: reason} instead of raised, so one bad item never blocks the other 24."""
     for chunk in _chunks(dedupe_requests(requests, schema), MAX_WRITE_REQUESTS):
-        pending = list(chunk)
-        backoff = _Backoff(policy, stats, "BatchWriteItem on %s" % table)
-        while True:
-            stats.write_requests += 1
-            response = _attempt(backoff, client.batch_write_item, {"RequestItems": {table: pending}})
-            unprocessed = response.get("UnprocessedItems", {}).get(table) or []
-            if not unprocessed:
-                break
-            if len(unprocessed) < len(pending):
-                backoff.progress()
-            backoff.wait("%d unprocessed items" % len(unprocessed))
-            pending = unprocessed
-        for request in chunk:
-            if "PutRequest" in request:
-                stats.puts += 1
-            else:
-                stats.deletes += 1
+        try:
+            _write_chunk(client, table, chunk, stats, policy)
+        except ClientError as error:
+            if refused is None or not _validation_error(error):
+                raise
+            for request in chunk:
+                try:
+                    _write_chunk(client, table, [request], stats, policy)
+                except ClientError as alone:
+                    if not _validation_error(alone):
+                        raise
+                    kid = table_keys.key_id(_request_key(request, schema))
+                    refused[kid] = "%s: %s" % ("ValidationException", alone.response.get("Error", {}).get("Message", ""))
+
+
+def _write_chunk(client, table, chunk, stats, policy):
+    pending = list(chunk)
+    backoff = _Backoff(policy, stats, "BatchWriteItem on %s" % table)
+    while True:
+        stats.write_requests += 1
+        response = _attempt(backoff, client.batch_write_item, {"RequestItems": {table: pending}})
+        unprocessed = response.get("UnprocessedItems", {}).get(table) or []
+        if not unprocessed:
+            break
+        if len(unprocessed) < len(pending):
+            backoff.progress()
+        backoff.wait("%d unprocessed items" % len(unprocessed))
+        pending = unprocessed
+    for request in chunk:
+        if "PutRequest" in request:
+            stats.puts += 1
+        else:
+            stats.deletes += 1

@@ -1,6 +1,6 @@
 """Job arguments: Glue passes `--name value` pairs in sys.argv, plus its own (--JOB_ID, --JOB_RUN_ID,
 --JOB_NAME, --job-bookmark-option, --TempDir, --enable-metrics, ...) which are ignored here, except
---JOB_NAME for apply-changes (config.job_name, None when absent: the job starts its own follow-up run).
+--JOB_RUN_ID for apply-changes (config.job_run_id, None when absent: it marks the remainders a run writes).
 
 awsglue.utils.getResolvedOptions is used when it can be imported (on Glue); elsewhere a small parser
 with the same behaviour for these arguments (`--name value` or `--name=value`, the last one wins).
@@ -23,8 +23,10 @@ APPLY_DEFAULTS = {
     "manifest_bucket": None,       # required
     "manifest_prefix": "changes/",
     "rejected_prefix": "rejected/",
+    "quarantine_prefix": "quarantine/",
     "time_budget_seconds": "2700",
-    "JOB_NAME": "",                # passed by Glue to every run; "" = not run by Glue
+    "max_pass_bytes": "16777216",  # manifest JSON per pass: bounds a run's memory (parsed, about 9 times this)
+    "JOB_RUN_ID": "",              # passed by Glue to every run; "" = not run by Glue
 }
 FULL_COPY_DEFAULTS = {
     "scan_segments": "0",          # 0 = derive from the Spark cluster (see spark_segments.py)
@@ -142,11 +144,16 @@ def apply_changes_config(argv):
     values = _common(resolve(argv, defaults))
     values["time_budget_seconds"] = _number("time_budget_seconds", values["time_budget_seconds"], float, 0,
                                             strictly_greater=True)
-    prefix, rejected = values["manifest_prefix"], values["rejected_prefix"]
-    if not rejected or rejected == prefix or rejected.startswith(prefix):
-        raise ArgumentError("--rejected_prefix (%r) must be non-empty and outside --manifest_prefix (%r), or "
-                            "rejected manifests would be listed again" % (rejected, prefix))
-    values["job_name"] = values.pop("JOB_NAME") or None
+    values["max_pass_bytes"] = _number("max_pass_bytes", values["max_pass_bytes"], int, 1024)
+    prefix = values["manifest_prefix"]
+    for name, what in (("rejected_prefix", "rejected"), ("quarantine_prefix", "quarantined")):
+        other = values[name]
+        if not other or other == prefix or other.startswith(prefix):
+            raise ArgumentError("--%s (%r) must be non-empty and outside --manifest_prefix (%r), or %s manifests "
+                                "would be listed again" % (name, other, prefix, what))
+    if values["rejected_prefix"] == values["quarantine_prefix"]:
+        raise ArgumentError("--quarantine_prefix and --rejected_prefix must differ (%r)" % values["rejected_prefix"])
+    values["job_run_id"] = values.pop("JOB_RUN_ID") or None
     return JobConfig(values)
 
 

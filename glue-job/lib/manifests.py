@@ -1,7 +1,15 @@
 """Change manifests in S3: format, validation, listing, deletion, rejection.
 
 A manifest is a JSON object written by the change-trigger Lambda at
-s3://<bucket>/<manifest_prefix><sha256-hex>.json:
+s3://<bucket>/<manifest_prefix><order>-<sha256-hex>.json, where <order> is
+<YYYYMMDDTHHMMSSZ>-<40-digit sequence number> of the batch's first record (its
+ApproximateCreationDateTime, UTC, and SequenceNumber): S3 lists keys in UTF-8 binary order, so the
+listing is in time order and a pass reads only the first page(s) it needs. The hash of the body keeps
+the name of a retried batch the same. Names of the older form, <sha256-hex>.json, are still read (in
+name order, so after or before the others: order is fairness, never correctness, see retained.py).
+apply-changes writes manifests of the same format too: the keys a run left unfinished (a "remainder",
+named with the order of the oldest manifest it replaces, so it keeps its place in line) and the keys it
+set aside (under the quarantine prefix, see apply.py):
 
     {"version": 1,
      "keys": [{"id": {"S": "a"}}, {"pk": {"N": "1"}, "sk": {"S": "x"}}],
@@ -26,6 +34,7 @@ BS elements as bytes).
 
 import base64
 import binascii
+import datetime
 import hashlib
 import json
 import re
@@ -43,6 +52,7 @@ _REMOVED_MEMBERS = frozenset(["key", "sequenceNumber", "oldImage"])
 _REMOVED_OPTIONAL = frozenset(["approximateCreationDateTime"])
 _MAX_SEQUENCE_DIGITS = retained.SEQUENCE_DIGITS
 _SET_ELEMENT = {"SS": "S", "NS": "N", "BS": "B"}
+_ORDERED_NAME = re.compile(r"^(\d{8}T\d{6}Z-\d{%d})-[0-9a-f]{64}\.json$" % retained.SEQUENCE_DIGITS)
 
 
 class ManifestError(ValueError):
@@ -149,11 +159,12 @@ class RemovedEntry(object):
     """One "removed" entry: the key, its REMOVE record's sequence number (int), the item's last state,
     and the record's time as ISO-8601 UTC text (None when the manifest does not carry it)."""
 
-    def __init__(self, key, sequence, old_image, deleted_at=None):
+    def __init__(self, key, sequence, old_image, deleted_at=None, created=None):
         self.key = key
         self.sequence = sequence
         self.old_image = old_image
         self.deleted_at = deleted_at
+        self.created = created  # the approximateCreationDateTime as given (epoch seconds), carried on as it is
 
     def __repr__(self):
         return "RemovedEntry(%r, %d)" % (table_keys.key_id(self.key), self.sequence)
@@ -234,7 +245,7 @@ def _decode_removed(raw_removed, key_ids, schema):
         if kid in seen:
             raise ManifestError("%s.key appears in more than one removed entry" % where)
         seen.add(kid)
-        entries.append(RemovedEntry(key, int(sequence), image, deleted_at))
+        entries.append(RemovedEntry(key, int(sequence), image, deleted_at, raw.get("approximateCreationDateTime")))
     return entries
 
 
@@ -303,8 +314,9 @@ def _encode_removed(entry):
 
 def build_manifest(keys, event_names=("MODIFY",), first_sequence="0", last_sequence="0", records=None,
                    event_source_arn="arn:aws:dynamodb:local:000000000000:table/api-pagos/stream/local",
-                   removed=None):
-    """(file name, body bytes) of a manifest in the Lambda's format: keys deduplicated, name = sha256 of body.
+                   removed=None, order=None):
+    """(file name, body bytes) of a manifest in the Lambda's format: keys deduplicated, name =
+    <order>-<sha256 of body>.json (with `order`, see order_from) or <sha256 of body>.json (the older form).
 
     `removed`: (key, sequence number, old image[, approximateCreationDateTime]) tuples in the client's
     form; their keys are added to "keys" and the member is written only when given. Used by the tests and bench.py; the production
@@ -329,29 +341,99 @@ def build_manifest(keys, event_names=("MODIFY",), first_sequence="0", last_seque
         document["removed"] = sorted((_encode_removed(entry) for entry in removed),
                                      key=lambda entry: json.dumps(entry["key"], sort_keys=True))
     body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    if order is not None:
+        return ordered_name("", order, body), body
     return hashlib.sha256(body).hexdigest() + ".json", body
 
 
-def list_manifests(s3, bucket, prefix, limit=1000, page_size=1000, exclude=()):
-    """The oldest `limit` object keys under `prefix` (ListObjectsV2, every page), oldest first.
+class Listed(object):
+    """One manifest object of a listing: name (the object key), size in bytes, last_modified."""
 
-    Oldest first so that a backlog drains in roughly the order it was written (fair to old manifests);
-    correctness does not depend on it (LastModified has one-second resolution and ties fall back to
-    the content-hash names): retained items are versioned, see retained.py. "Folder" placeholders
-    (keys ending in "/") and the names in `exclude` are skipped.
+    __slots__ = ("name", "size", "last_modified")
+
+    def __init__(self, name, size, last_modified):
+        self.name = name
+        self.size = size
+        self.last_modified = last_modified
+
+    def __repr__(self):
+        return "Listed(%r, %d)" % (self.name, self.size)
+
+
+def list_manifests(s3, bucket, prefix, limit=1000, max_bytes=None, page_size=1000, exclude=()):
+    """The first manifests under `prefix` in S3's listing order (time order, see the module docstring):
+    at most `limit`, and at most `max_bytes` in total (but always the first one), as Listed.
+
+    Reads only the pages it needs, so a pass costs pages in proportion to what it takes, not to the
+    backlog. "Folder" placeholders (keys ending in "/") and the names in `exclude` are skipped.
     """
-    entries = []
+    taken = []
+    total = 0
     kwargs = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": page_size}
     while True:
         response = s3.list_objects_v2(**kwargs)
         for entry in response.get("Contents", []):
-            if not entry["Key"].endswith("/") and entry["Key"] not in exclude:
-                entries.append((entry["LastModified"], entry["Key"]))
+            name = entry["Key"]
+            if name.endswith("/") or name in exclude:
+                continue
+            size = int(entry.get("Size", 0))
+            if taken and max_bytes is not None and total + size > max_bytes:
+                return taken
+            taken.append(Listed(name, size, entry.get("LastModified")))
+            total += size
+            if len(taken) >= limit:
+                return taken
         if not response.get("IsTruncated"):
-            break
+            return taken
         kwargs["ContinuationToken"] = response["NextContinuationToken"]
-    entries.sort()
-    return [name for _, name in entries[:limit]]
+
+
+def order_of(name, prefix, last_modified=None):
+    """The <time>-<sequence> part of a manifest name; for a name of the older form, one made from its
+    LastModified (sequence 0), or None without it."""
+    relative = name[len(prefix):] if name.startswith(prefix) else name
+    match = _ORDERED_NAME.match(relative)
+    if match:
+        return match.group(1)
+    if last_modified is None:
+        return None
+    return last_modified.strftime("%Y%m%dT%H%M%SZ") + "-" + "0" * retained.SEQUENCE_DIGITS
+
+
+def order_from(epoch_seconds, sequence):
+    """The <time>-<sequence> name part for a record time (epoch seconds) and sequence number."""
+    moment = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=int(epoch_seconds))
+    return moment.strftime("%Y%m%dT%H%M%SZ") + "-" + retained.version(sequence)
+
+
+def ordered_name(prefix, order, body):
+    """<prefix><order>-<sha256 of body>.json."""
+    return "%s%s-%s.json" % (prefix, order, hashlib.sha256(body).hexdigest())
+
+
+def encode_document(keys, removed_entries=(), extra=None):
+    """Body bytes of a manifest holding `keys` (typed, client form) and `removed_entries`
+    (RemovedEntry, each key also in `keys`), plus audit members `extra`; canonical JSON."""
+    document = {"version": MANIFEST_VERSION, "keys": [_encode_key(k) for k in keys]}
+    if removed_entries:
+        document["removed"] = [_encode_removed((e.key, e.sequence, e.old_image, e.created))
+                               for e in removed_entries]
+    document.update(extra or {})
+    return json.dumps(document, separators=(",", ":"), sort_keys=True, default=_json_number).encode("utf-8")
+
+
+def _json_number(value):
+    """Decimal (a time read with parse_float=Decimal) as a JSON number."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError("not JSON serializable: %r" % (value,))
+
+
+def write_manifest(s3, bucket, name, body, metadata=None):
+    kwargs = {"Bucket": bucket, "Key": name, "Body": body, "ContentType": "application/json"}
+    if metadata:
+        kwargs["Metadata"] = dict((k, _metadata_text(v)) for k, v in metadata.items())
+    s3.put_object(**kwargs)
 
 
 def read_manifest(s3, bucket, name):

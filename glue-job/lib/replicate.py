@@ -76,11 +76,14 @@ class Replicator(object):
         return ddb_batch.batch_get(self.client, self.source_table, keys, self.schema, self.stats, self.policy,
                                    consistent=True)
 
-    def _write(self, requests):
+    def _write(self, requests, refused=None):
         if requests:
-            ddb_batch.batch_write(self.client, self.backup_table, requests, self.schema, self.stats, self.policy)
+            ddb_batch.batch_write(self.client, self.backup_table, requests, self.schema, self.stats, self.policy,
+                                  refused=refused)
 
     def _write_mirror(self, keys, current):
+        """BatchWriteItem puts and deletes; an item DynamoDB refuses is reported, not raised (one bad item
+        never fails the other requests of its batch)."""
         requests = []
         for key in keys:
             item = current.get(table_keys.key_id(key))
@@ -88,8 +91,10 @@ class Replicator(object):
                 requests.append(ddb_batch.put_request(self.transform.apply(item)))
             else:
                 requests.append(ddb_batch.delete_request(key))
-        self._write(requests)
-        return current, [], {}
+        refused = {}
+        self._write(requests, refused)
+        written = dict((kid, item) for kid, item in current.items() if kid not in refused)
+        return written, [], refused
 
     def _write_round(self, keys, current, retained):
         """Write each key's state; returns ({key_id: source state the backup reflects}, [hot keys],

@@ -1,11 +1,10 @@
-"""Shared helpers of the glue-job tests: real dynalite / s3rver clients, tables, proxies, a fake Spark,
-and a tiny stand-in for Glue's StartJobRun (LocalGlue).
+"""Shared helpers of the glue-job tests: real dynalite / s3rver clients, tables, proxies, a fake Spark.
 
 The tests need AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_S3 (set by __tests__/glue-job.test.ts,
-which starts dynalite and s3rver); without them the server tests fail, they are never skipped. The Glue
-stand-in is started by the tests that need it, which point AWS_ENDPOINT_URL_GLUE at it.
+which starts dynalite and s3rver); without them the server tests fail, they are never skipped.
 """
 
+import itertools
 import json
 import os
 import pickle
@@ -14,7 +13,6 @@ import threading
 import unittest
 import uuid
 import warnings
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GLUE_JOB = os.path.dirname(HERE)
@@ -154,6 +152,10 @@ def throttle_error(operation, code="ProvisionedThroughputExceededException"):
                         "ResponseMetadata": {"HTTPStatusCode": 400}}, operation)
 
 
+class HardCrash(BaseException):
+    """Stands in for a Glue worker that dies: not an Exception, so no `except Exception` of the job sees it."""
+
+
 class FlakyDynamoDB(object):
     """Thin proxy around a real DynamoDB client that injects failures into the first N calls.
 
@@ -161,13 +163,17 @@ class FlakyDynamoDB(object):
     partial: {method: N} for the first N calls send only part of the request (the first half, at least
              one item/key) and return the rest as UnprocessedItems / UnprocessedKeys.
     stuck: {method: N} for the first N calls send nothing and return the whole request as unprocessed.
-    crash_on: {method: N} raise RuntimeError("injected crash") on the N-th call (1-based), unsent.
+    crash_on: {method: N} raise crash_error("injected crash") on the N-th call (1-based), unsent: a
+              RuntimeError (a request that failed for good), or HardCrash (the worker died: the job's own
+              error handling never runs).
     before: {method: callable(kwargs, call_number)} run before a call is forwarded.
     Every forwarded call's kwargs are kept in `calls` as (method, kwargs).
     """
 
-    def __init__(self, client, throttle=None, partial=None, stuck=None, crash_on=None, before=None):
+    def __init__(self, client, throttle=None, partial=None, stuck=None, crash_on=None, before=None,
+                 crash_error=RuntimeError):
         self._client = client
+        self.crash_error = crash_error
         self.stuck = dict(stuck or {})
         self.throttle = dict(throttle or {})
         self.partial = dict(partial or {})
@@ -187,7 +193,7 @@ class FlakyDynamoDB(object):
                 number = self.counts.get(name, 0) + 1
                 self.counts[name] = number
             if self.crash_on.get(name) == number:
-                raise RuntimeError("injected crash in %s call %d" % (name, number))
+                raise self.crash_error("injected crash in %s call %d" % (name, number))
             if name in self.throttle and number <= self.throttle[name][0]:
                 raise throttle_error(name, self.throttle[name][1])
             if name in self.before:
@@ -323,8 +329,13 @@ def json_lines(text):
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
+_MANIFESTS_PUT = itertools.count(1)
+
+
 def put_manifest(client, bucket, prefix, keys, **kwargs):
+    """Puts a manifest named as the Lambda names them (time order): each one put sorts after the last."""
     import manifests
+    kwargs.setdefault("order", manifests.order_from(1767225600, next(_MANIFESTS_PUT)))
     name, body = manifests.build_manifest(keys, **kwargs)
     client.put_object(Bucket=bucket, Key=prefix + name, Body=body)
     return prefix + name
@@ -340,123 +351,6 @@ def record_iam_surface(job, used, roles):
     calls = sorted([name, roles[where]] for name, where in used)
     with open(os.path.join(directory, job + ".json"), "w") as handle:
         json.dump(calls, handle)
-
-
-# StartJobRunRequest members in the Glue API model (__tests__/reference/glue-api.json).
-_START_JOB_RUN_MEMBERS = frozenset([
-    "JobName", "JobRunQueuingEnabled", "JobRunId", "Arguments", "AllocatedCapacity", "Timeout", "MaxCapacity",
-    "SecurityConfiguration", "NotificationProperty", "WorkerType", "NumberOfWorkers", "ExecutionClass",
-    "ExecutionRoleSessionPolicy",
-])
-
-
-class LocalGlue(object):
-    """Stands in for AWS Glue in the Python tests: an AWS JSON 1.1 endpoint (stdlib http.server in a
-    thread) answering `AWSGlue.StartJobRun` with {"JobRunId": "jr_..."} and recording every request.
-
-    A request is checked like Glue would: POST /, X-Amz-Target AWSGlue.<operation>, content type
-    application/x-amz-json-1.1, a SigV4 Authorization for service glue, a JSON object body with a
-    JobName of 1-255 characters and only members of StartJobRunRequest; a bad one gets a 400
-    InvalidInputException (and its problems are kept in `requests`). fail_next() scripts errors.
-    Use as a context manager: it sets AWS_ENDPOINT_URL_GLUE while open and restores it on close.
-    """
-
-    def __init__(self):
-        self.requests = []   # {"operation", "body", "problems"}
-        self._failures = []  # [error type, status, times left]
-        self._lock = threading.Lock()
-        self._previous_endpoint = None
-        glue = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                status, answer = glue._answer(self.path, self.headers, raw)
-                data = json.dumps(answer).encode("utf-8")
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-amz-json-1.1")
-                self.send_header("Content-Length", str(len(data)))
-                self.send_header("x-amzn-RequestId", uuid.uuid4().hex)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *_args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.endpoint = "http://127.0.0.1:%d" % self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def __enter__(self):
-        self._previous_endpoint = os.environ.get("AWS_ENDPOINT_URL_GLUE")
-        os.environ["AWS_ENDPOINT_URL_GLUE"] = self.endpoint
-        return self
-
-    def __exit__(self, *_exc):
-        self.close()
-
-    def close(self):
-        if self._previous_endpoint is None:
-            os.environ.pop("AWS_ENDPOINT_URL_GLUE", None)
-        else:
-            os.environ["AWS_ENDPOINT_URL_GLUE"] = self._previous_endpoint
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-    def fail_next(self, error_type, status=400, times=1):
-        """Answer the next `times` requests with `{"__type": error_type}` and HTTP `status`."""
-        with self._lock:
-            self._failures.append([error_type, status, times])
-
-    def start_job_runs(self):
-        """Bodies of the StartJobRun requests that were answered with a run id."""
-        return [r["body"] for r in self.requests if r["operation"] == "StartJobRun" and r.get("run_id")]
-
-    def _answer(self, path, headers, raw):
-        target = headers.get("X-Amz-Target", "")
-        operation = target[len("AWSGlue."):] if target.startswith("AWSGlue.") else None
-        problems = []
-        if path != "/":
-            problems.append("path is %r, not /" % path)
-        if headers.get("Content-Type", "").split(";")[0].strip() != "application/x-amz-json-1.1":
-            problems.append("content type %r" % headers.get("Content-Type"))
-        authorization = headers.get("Authorization", "")
-        if not authorization.startswith("AWS4-HMAC-SHA256 ") or "/glue/aws4_request" not in authorization:
-            problems.append("not signed with SigV4 for glue: %r" % authorization[:80])
-        try:
-            body = json.loads(raw.decode("utf-8"))
-        except ValueError:
-            body = None
-            problems.append("body is not JSON")
-        if operation != "StartJobRun":
-            problems.append("operation %r is not served here" % target)
-        elif not isinstance(body, dict):
-            problems.append("body is not a JSON object")
-        else:
-            name = body.get("JobName")
-            if not isinstance(name, str) or not 1 <= len(name) <= 255:
-                problems.append("JobName must be a string of 1-255 characters, got %r" % (name,))
-            unknown = sorted(set(body) - _START_JOB_RUN_MEMBERS)
-            if unknown:
-                problems.append("unknown members of StartJobRunRequest: %s" % ", ".join(unknown))
-        record = {"operation": operation, "body": body, "problems": problems}
-        with self._lock:
-            self.requests.append(record)
-            failure = self._failures[0] if self._failures else None
-            if failure is not None:
-                failure[2] -= 1
-                if failure[2] <= 0:
-                    self._failures.pop(0)
-        if problems:
-            return 400, {"__type": "InvalidInputException", "message": "; ".join(problems)}
-        if failure is not None:
-            return failure[1], {"__type": failure[0], "message": "injected by the test"}
-        record["run_id"] = "jr_" + uuid.uuid4().hex + uuid.uuid4().hex
-        return 200, {"JobRunId": record["run_id"]}
 
 
 def comparable(value):

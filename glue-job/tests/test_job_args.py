@@ -24,14 +24,21 @@ class JobArgsTest(unittest.TestCase):
         self.assertIsNone(config.region)
         self.assertEqual(config.retained_attribute, "_deleted_from_source")
 
-    def test_glue_job_name_is_exposed_for_the_follow_up_run(self):
+    def test_glue_job_run_id_marks_remainders_and_prefixes_and_pass_size_are_checked(self):
         required = ["--source_table", "s", "--backup_table", "b", "--manifest_bucket", "m"]
-        self.assertEqual(job_args.apply_changes_config(["x"] + GLUE_EXTRAS + required).job_name, "apply-changes")
-        self.assertEqual(job_args.apply_changes_config(["x", "--JOB_NAME=replication-apply"] + required).job_name,
-                         "replication-apply")
-        self.assertIsNone(job_args.apply_changes_config(["x"] + required).job_name)  # not run by Glue
-        self.assertEqual(job_args.describe(job_args.apply_changes_config(["x"] + GLUE_EXTRAS + required))["job_name"],
-                         "apply-changes")
+        config = job_args.apply_changes_config(["x"] + GLUE_EXTRAS + required)
+        self.assertEqual((config.job_run_id, config.quarantine_prefix, config.max_pass_bytes),
+                         ("jr_456", "quarantine/", 16 * 1024 * 1024))
+        self.assertIsNone(job_args.apply_changes_config(["x"] + required).job_run_id)  # not run by Glue
+        self.assertEqual(job_args.apply_changes_config(["x", "--max_pass_bytes", "4096"] + required).max_pass_bytes, 4096)
+        for extra, message in ((["--quarantine_prefix", "changes/q/"], "--quarantine_prefix"),
+                               (["--quarantine_prefix", ""], "--quarantine_prefix"),
+                               (["--quarantine_prefix", "rejected/"], "must differ"),
+                               (["--max_pass_bytes", "10"], "--max_pass_bytes must be >= 1024"),
+                               (["--max_pass_bytes", "lots"], "--max_pass_bytes must be an integer")):
+            with self.assertRaises(job_args.ArgumentError) as caught:
+                job_args.apply_changes_config(["x"] + required + extra)
+            self.assertIn(message, str(caught.exception))
 
     def test_all_apply_arguments_both_spellings(self):
         argv = ["x", "--source_table=s", "--backup_table", "b", "--manifest_bucket", "m", "--delete_policy", "mirror",

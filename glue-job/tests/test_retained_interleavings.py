@@ -2,7 +2,8 @@
 table (dynalite), turned into manifests as the change-trigger Lambda would (per batch: the distinct keys,
 and a "removed" entry for each key whose last record is a REMOVE, with increasing sequence numbers),
 delivered to S3 in random order and at random times, applied by apply-changes runs with random pass
-boundaries, time-budget stops and crashes (exceptions injected into the write path), with a second run
+boundaries, time-budget stops and crashes (a request failing for good: the run writes the remainder of
+its unfinished keys and fails; or the worker dying: nothing more is written), with a second run
 or full-copy (or more source changes) happening in the middle of a run's writes, and sometimes two runs
 in threads at once.
 
@@ -194,8 +195,10 @@ class Interleaving(object):
         crash_on = {}
         if crash:
             crash_on = {"put_item": self.rng.randint(1, 3), "batch_write_item": self.rng.randint(1, 2)}
+        # A request failing for good (the run writes its remainder, then fails) or the worker dying.
+        crash_error = RuntimeError if self.rng.random() < 0.5 else support.HardCrash
         # get_item: the read of a retained item's version, before a live write replaces it.
-        return support.FlakyDynamoDB(self.client, crash_on=crash_on,
+        return support.FlakyDynamoDB(self.client, crash_on=crash_on, crash_error=crash_error,
                                      before={"put_item": before, "batch_write_item": before, "get_item": before})
 
     def apply_run(self, depth=0, calm=False):
@@ -214,10 +217,10 @@ class Interleaving(object):
             result = apply.run(self.s3, replicator, settings, self.schema, clock=lambda: now[0],
                                log=lambda *_a, **_k: None)
             self.totals["budget_stops"] += int(result.stopped_by_budget)
-        except RuntimeError as error:
+        except (RuntimeError, support.HardCrash) as error:
             if "injected crash" not in str(error):
                 raise
-            self.totals["crashes"] += 1
+            self.totals["crashes" if isinstance(error, RuntimeError) else "hard_crashes"] += 1
             if self.nested_runs != nested_before:
                 # The known residual (README, Idempotency): this run's late write of a LIVE item may
                 # have landed after the other run verified the key and deleted the manifests; dying
@@ -282,6 +285,10 @@ class Interleaving(object):
             kids |= ids
         if self.delivered:  # (one listing; applied manifests are forgotten, so most checks need none)
             left = set(support.list_keys(self.s3, self.bucket, self.prefix))
+            for name in left - set(self.delivered):  # a remainder a run wrote: the keys it took over
+                body = self.s3.get_object(Bucket=self.bucket, Key=name)["Body"].read()
+                self.delivered[name] = set(table_keys.key_id(k) for k in manifests.parse_manifest(body))
+                self.totals["remainders"] += 1
             for name in list(self.delivered):
                 if name in left:
                     kids |= self.delivered[name]
@@ -358,7 +365,7 @@ class RetainedInterleavingsTest(support.TablePairTestCase):
     def test_random_interleavings_keep_the_invariant(self):
         started = time.monotonic()
         totals = {"apply_runs": 0, "full_copies": 0, "concurrent_runs": 0, "crashes": 0, "crash_races": 0,
-                  "budget_stops": 0,
+                  "budget_stops": 0, "remainders": 0, "hard_crashes": 0,
                   "stats": ddb_batch.Stats()}
         rng = random.Random(SEED)
         for number in range(INTERLEAVINGS):
@@ -378,7 +385,7 @@ class RetainedInterleavingsTest(support.TablePairTestCase):
                                          "live_writes_dropped", "verify_mismatches"))))
         # The paths that matter were taken (else the history generator is broken, not the code right).
         if not ONLY_CASE:
-            for name in ("crashes", "budget_stops", "concurrent_runs", "full_copies"):
+            for name in ("crashes", "hard_crashes", "budget_stops", "concurrent_runs", "full_copies", "remainders"):
                 self.assertGreater(totals[name], 0, name)
             for name in ("retained_images", "retained_skipped", "condition_failures", "live_writes_dropped"):
                 self.assertGreater(stats[name], 0, name)

@@ -25,6 +25,23 @@ class RetainedVersionsTest(ApplyTestCase):
         self.s3.put_object(Bucket=self.bucket, Key=self.prefix + name, Body=body)
         return self.prefix + name
 
+    def assertQuarantined(self, result, typed_key, reason):
+        """The key's quarantine object: a manifest of it alone (replayable as it is), with the reason in its
+        body and metadata; returns its removed entry (None without one)."""
+        kid = table_keys.key_id(typed_key)
+        self.assertIn(reason, result.quarantined[kid]["reason"])
+        name = result.quarantined[kid]["object"]
+        self.assertTrue(name.startswith(self.quarantine))
+        self.assertIn(name, support.list_keys(self.s3, self.bucket, self.quarantine))
+        obj = self.s3.get_object(Bucket=self.bucket, Key=name)
+        self.assertIn(reason[:20], obj["Metadata"]["quarantine-reason"])
+        manifest = manifests.parse_manifest_document(obj["Body"].read(), self.schema)
+        self.assertEqual(manifest.keys, [typed_key])
+        return manifest.removed[0] if manifest.removed else None
+
+    def remainder_keys(self, name):
+        return manifests.parse_manifest(self.s3.get_object(Bucket=self.bucket, Key=name)["Body"].read())
+
     def assertSameItem(self, actual, expected):
         self.assertEqual(support.comparable(actual), support.comparable(expected))
 
@@ -51,24 +68,27 @@ class RetainedVersionsTest(ApplyTestCase):
     def test_a_pass_stopped_by_the_time_budget_keeps_the_newest_retained_image(self):
         self.older_and_newer_deletion()
         proxy, clock = self.budget_spent_at_first_write()
-        settings = apply.ApplySettings(self.bucket, self.prefix, self.rejected, 60, keys_per_chunk=1)
+        settings = apply.ApplySettings(self.bucket, self.prefix, self.rejected, 60, keys_per_chunk=1, chunk_workers=1)
         result, _ = self.run_apply(self.replicator(client=proxy), settings=settings, clock=clock)
         self.assertTrue(result.stopped_by_budget)
-        # The newer manifest was fully applied and deleted; the older one is left with item 2 unapplied.
-        self.assertEqual(self.manifests_left(), [self.prefix + "a-old.json"])
+        # The newer manifest was fully applied and deleted; the older one is replaced by a remainder
+        # holding item 2 alone (item 1 is done: it is not redone).
+        self.assertEqual(self.manifests_left(), result.remainders)
+        self.assertEqual(self.remainder_keys(result.remainders[0]), [key(2)])
         self.assertSameItem(self.backup_item(1)["version"], {"N": "2"})
         replicator = self.replicator()
-        self.run_apply(replicator)  # the next run sees only the older manifest
-        self.assertSameItem(self.backup_item(1)["version"], {"N": "2"})
+        self.run_apply(replicator)  # the next run sees only the remainder
         self.assertSameItem(self.backup_item(1), with_marker(item(1, 2), 200))
-        self.assertEqual((replicator.stats.retained_skipped, self.manifests_left()), (1, []))
+        self.assertSameItem(self.backup_item(2), item(2, 1))
+        self.assertEqual((replicator.stats.retained_images, replicator.stats.puts, self.manifests_left()), (0, 1, []))
 
     def test_a_pass_stopped_by_a_crash_keeps_the_newest_retained_image(self):
         self.older_and_newer_deletion()
         crashing = support.FlakyDynamoDB(self.client, crash_on={"put_item": 2, "batch_write_item": 2})
         with self.assertRaises(RuntimeError):  # item 2's write, after item 1's
-            self.run_apply(self.replicator(client=crashing), settings=self.settings(keys_per_chunk=1))
-        self.assertEqual(self.manifests_left(), [self.prefix + "a-old.json"])
+            self.run_apply(self.replicator(client=crashing), settings=self.settings(keys_per_chunk=1, chunk_workers=1))
+        (left,) = self.manifests_left()  # the older manifest, replaced by a remainder of item 2
+        self.assertEqual(self.remainder_keys(left), [key(2)])
         self.run_apply()
         self.assertSameItem(self.backup_item(1)["version"], {"N": "2"})
         self.assertSameItem(self.backup_item(1), with_marker(item(1, 2), 200))
@@ -214,16 +234,16 @@ class RetainedVersionsTest(ApplyTestCase):
                 self.client.delete_item(TableName=self.source, Key=key(1))
                 name = self.named_manifest("removed.json", [key(2)], [(key(1), "100", bad)])
             result, _ = self.run_apply()
-            with self.assertRaises(apply.KeysNotWritten) as caught:
-                apply.check_rejected(result, log=support.LogCapture())
+            with self.assertRaises(apply.KeysQuarantined) as caught:
+                apply.check_failures(result, log=support.LogCapture())
             message = str(caught.exception)
             self.assertIn(table_keys.key_id(key(1)), message)
             self.assertIn("retainedAttribute", message)
             self.assertIn(retained.DEFAULT_ATTRIBUTE, message)
             self.assertIsNone(self.backup_item(1))
             self.assertSameItem(self.backup_item(2), item(2, 1))  # the other key still replicates
-            self.assertIn(name, self.manifests_left())  # kept: nothing is lost
-            self.s3.delete_object(Bucket=self.bucket, Key=name)
+            self.assertEqual(self.manifests_left(), [])  # consumed: the key is set aside, nothing is lost
+            self.assertQuarantined(result, key(1), "retainedAttribute")
 
     def test_another_retained_attribute_name_and_mirror_unchanged(self):
         replicator = self.replicator()
@@ -248,20 +268,20 @@ class RetainedVersionsTest(ApplyTestCase):
         self.client.delete_item(TableName=self.source, Key=key(1))
         self.client.put_item(TableName=self.source, Item=item(2, 1))
         self.client.put_item(TableName=self.source, Item=item(3, 1))
-        held = self.named_manifest("a-big.json", [key(1), key(2)], [(key(1), "100", big)])
+        self.named_manifest("a-big.json", [key(1), key(2)], [(key(1), "100", big)])
         self.named_manifest("b-other.json", [key(3)], [])
         result, log = self.run_apply()
         kid = table_keys.key_id(key(1))
-        self.assertEqual(list(result.unwritable), [kid])
-        self.assertIn("ValidationException", result.unwritable[kid])
+        self.assertEqual(list(result.quarantined), [kid])
         self.assertIsNone(self.backup_item(1))
         self.assertSameItem(self.backup_item(2), item(2, 1))  # the rest of its manifest, and the others, applied
         self.assertSameItem(self.backup_item(3), item(3, 1))
-        self.assertEqual(self.manifests_left(), [held])  # kept, not lost
-        self.assertEqual((result.hot_keys, result.needs_follow_up), ([], False))  # no run storm for it
-        self.assertEqual([e["key"] for e in log.events if e["event"] == "key_not_written"], [kid])
-        with self.assertRaises(apply.KeysNotWritten) as caught:
-            apply.check_rejected(result, log=log)
+        self.assertEqual((self.manifests_left(), result.hot_keys, result.remainders), ([], [], []))
+        self.assertEqual([e["key"] for e in log.events if e["event"] == "key_quarantined"], [kid])
+        entry = self.assertQuarantined(result, key(1), "ValidationException")
+        self.assertEqual((entry.sequence, entry.old_image), (100, big))  # its last state, to replay
+        with self.assertRaises(apply.KeysQuarantined) as caught:
+            apply.check_failures(result, log=log)
         self.assertIn(kid, str(caught.exception))
 
     def test_a_backup_item_whose_marker_is_no_version_is_set_aside_not_retried_forever(self):
@@ -273,12 +293,12 @@ class RetainedVersionsTest(ApplyTestCase):
         self.put_manifests([[key(1), key(2)]])
         result, _ = self.run_apply()
         kid = table_keys.key_id(key(1))
-        self.assertEqual(list(result.unwritable), [kid])
-        self.assertIn("not as a version", result.unwritable[kid])
+        self.assertEqual(list(result.quarantined), [kid])
         self.assertEqual(result.hot_keys, [])
         self.assertSameItem(self.backup_item(1), malformed)
         self.assertSameItem(self.backup_item(2), item(2, 1))
-        self.assertEqual(len(self.manifests_left()), 1)
+        self.assertEqual(self.manifests_left(), [])
+        self.assertQuarantined(result, key(1), "not as a version")
 
 
 class RetainedVersionsOnDynamoDbLocalTest(support.OnDynamoDbLocal, RetainedVersionsTest):

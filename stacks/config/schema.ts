@@ -228,6 +228,16 @@ export const environmentSchema = z
          * run. Short, so a run queued behind it never waits long (see README, job run queuing).
          */
         timeBudgetSeconds: int(60, 172800).default(600),
+        /**
+         * Manifest JSON one pass reads (MiB): a run holds about 9 times this parsed, so the default
+         * fits the 1 GB of a 0.0625-DPU Python shell worker with room to spare, whatever the backlog.
+         */
+        maxPassMegabytes: int(1, 256).default(16),
+        /**
+         * Minutes between the sweeps that start an apply run when manifests are pending and none is
+         * running: the safety net behind the sweep on every apply run's end (README, "Liveness").
+         */
+        sweepIntervalMinutes: int(1, 60).default(5),
       })
       .prefault({}),
     fullCopyJob: z

@@ -13,6 +13,8 @@ export const BUCKET_LAYOUT = {
   scripts: "glue/",
   manifests: "changes/",
   rejected: "rejected/",
+  /** Keys apply-changes could not write, one manifest each, with the error (README: "A key was quarantined"). */
+  quarantine: "quarantine/",
 } as const;
 
 export interface ArtifactBucketOptions {

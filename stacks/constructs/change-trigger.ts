@@ -73,6 +73,13 @@ export class ChangeTrigger extends Construct {
           resources: [`${options.manifestBucket.arn}/${options.manifestPrefix}*`],
         },
         {
+          // The sweep asks whether anything is pending (ListObjectsV2 of the manifest prefix, one key).
+          sid: "ListPendingManifests",
+          actions: ["s3:ListBucket"],
+          resources: [options.manifestBucket.arn],
+          conditions: [{ test: "StringEquals", variable: "s3:prefix", values: [options.manifestPrefix] }],
+        },
+        {
           sid: "StartApplyJob",
           actions: ["glue:GetJobRuns", "glue:StartJobRun"],
           resources: [options.applyJob.arn],
@@ -91,7 +98,7 @@ export class ChangeTrigger extends Construct {
     });
     this.function = new LambdaFunction(this, "function", {
       functionName,
-      description: "Writes the changed keys of each stream batch to a manifest and starts the apply-changes Glue job",
+      description: "Writes the changed keys of each stream batch to a manifest and starts the apply-changes Glue job; sweeps for pending manifests",
       role: this.role.role.arn,
       runtime: options.lambda.runtime,
       architectures: [options.lambda.architecture],

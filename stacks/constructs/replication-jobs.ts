@@ -90,7 +90,9 @@ export class ReplicationJobs extends Construct {
         manifest_bucket: bucket.bucket,
         manifest_prefix: BUCKET_LAYOUT.manifests,
         rejected_prefix: BUCKET_LAYOUT.rejected,
+        quarantine_prefix: BUCKET_LAYOUT.quarantine,
         time_budget_seconds: String(apply.timeBudgetSeconds),
+        max_pass_bytes: String(apply.maxPassMegabytes * 1024 * 1024),
       },
       grants: glueJobGrants("apply-changes", { ...grantContext, jobName: applyJobName, compute: applyCompute.type }),
     });

@@ -1,0 +1,52 @@
+/**
+ * The sweep: starts an apply run when manifests are pending, so every manifest is applied within a
+ * bounded time whatever Glue does with a start while a run is busy (queue it, or refuse it with
+ * ConcurrentRunsExceededException), and even when a WAITING run later fails.
+ *
+ * Two EventBridge rules invoke it (stacks/constructs/apply-sweep.ts): every end of an apply run
+ * ("Glue Job State Change": SUCCEEDED, FAILED, TIMEOUT, STOPPED), and a schedule, the safety net for
+ * what the first cannot see (Glue sends its events best effort; a start refused or lost).
+ * One ListObjectsV2 (MaxKeys 1) and, when something is pending, at most two Glue calls.
+ */
+import type { GlueClient } from "@aws-sdk/client-glue";
+import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { ensureApplyRun, type ApplyJobOutcome } from "./apply-job";
+import type { ChangeTriggerConfig } from "./config";
+
+/** The EventBridge events the sweep answers (the envelope EventBridge delivers to a Lambda target). */
+export interface SweepEvent {
+  readonly source: "aws.glue" | "aws.events";
+  readonly "detail-type": string;
+  readonly detail?: { readonly jobName?: string; readonly state?: string; readonly jobRunId?: string };
+}
+
+export const JOB_STATE_CHANGE = "Glue Job State Change";
+export const SCHEDULED_EVENT = "Scheduled Event";
+
+export function isSweepEvent(event: unknown): event is SweepEvent {
+  if (typeof event !== "object" || event === null) return false;
+  const { source, "detail-type": detailType } = event as Record<string, unknown>;
+  return (source === "aws.glue" && detailType === JOB_STATE_CHANGE) || (source === "aws.events" && detailType === SCHEDULED_EVENT);
+}
+
+export type SweepOutcome =
+  | { readonly pending: false }
+  | ({ readonly pending: true } & ApplyJobOutcome)
+  | { readonly pending: true; readonly busy: string };
+
+/**
+ * Nothing pending: nothing to do. Pending: a WAITING run will take it, else StartJobRun. Refused
+ * with ConcurrentRunsExceededException: a run is busy; it lists until none is left, and its end
+ * sweeps again. Any other error is thrown: EventBridge's asynchronous invocation retries it, and the
+ * schedule comes round anyway.
+ */
+export async function sweep(s3: S3Client, glue: GlueClient, config: ChangeTriggerConfig): Promise<SweepOutcome> {
+  const listed = await s3.send(new ListObjectsV2Command({ Bucket: config.manifestBucket, Prefix: config.manifestPrefix, MaxKeys: 1 }));
+  if ((listed.Contents ?? []).length === 0) return { pending: false };
+  try {
+    return { pending: true, ...(await ensureApplyRun(glue, config.applyJobName)) };
+  } catch (error) {
+    if (error instanceof Error && error.name === "ConcurrentRunsExceededException") return { pending: true, busy: error.message };
+    throw error;
+  }
+}
