@@ -200,9 +200,36 @@ describe("default stack (no configuration)", () => {
       ListStreams: [["dynamodb:ListStreams"], ["*"]],
       WriteOwnLogs: [["logs:CreateLogStream", "logs:PutLogEvents"], [`${ref("aws_cloudwatch_log_group", stack.one("aws_cloudwatch_log_group").name, "arn")}:log-stream:*`]],
       WriteChangeManifests: [["s3:PutObject"], [`${ref("aws_s3_bucket", bucket, "arn")}/changes/*`]],
+      ListPendingManifests: [["s3:ListBucket"], [ref("aws_s3_bucket", bucket, "arn")]],
       StartApplyJob: [["glue:GetJobRuns", "glue:StartJobRun"], [ref("aws_glue_job", applyJob, "arn")]],
       SendFailedBatchesToDeadLetterQueue: [["sqs:SendMessage"], [ref("aws_sqs_queue", stack.one("aws_sqs_queue").name, "arn")]],
     });
+    // The sweep lists the manifest prefix only.
+    const list = permissionsOf(stack.json, fnRolePolicy).find((statement) => statement.sid === "ListPendingManifests");
+    expect(list?.condition).toEqual([{ test: "StringEquals", variable: "s3:prefix", values: ["changes/"] }]);
+  });
+
+  test("liveness: a rule on every end of an apply run and a schedule invoke the function's sweep, each allowed by its own source ARN", () => {
+    const fn = stack.one("aws_lambda_function").name;
+    const applyJob = stack.find("aws_glue_job", "apply-changes/job").name;
+    const runEnded = stack.find("aws_cloudwatch_event_rule", "apply-sweep/run-ended");
+    expect(runEnded.body.event_pattern).toBe(
+      `\${jsonencode({"source" = ["aws.glue"], "detail-type" = ["Glue Job State Change"], "detail" = {"jobName" = [${ref("aws_glue_job", applyJob, "name").slice(2, -1)}], "state" = ["SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR"]}})}`,
+    );
+    const schedule = stack.find("aws_cloudwatch_event_rule", "apply-sweep/schedule");
+    expect(schedule.body.schedule_expression).toBe("rate(5 minutes)");
+    for (const [name, rule] of [["run-ended", runEnded], ["schedule", schedule]] as const) {
+      expect(stack.find("aws_cloudwatch_event_target", `apply-sweep/${name}-target`).body).toMatchObject({
+        rule: ref("aws_cloudwatch_event_rule", rule.name, "name"),
+        arn: ref("aws_lambda_function", fn, "arn"),
+      });
+      expect(stack.find("aws_lambda_permission", `apply-sweep/${name}-invoke`).body).toMatchObject({
+        action: "lambda:InvokeFunction",
+        principal: "events.amazonaws.com",
+        source_arn: ref("aws_cloudwatch_event_rule", rule.name, "arn"),
+      });
+    }
+    expect(synthesizeEnvironment({ applyChangesJob: { sweepIntervalMinutes: 1 } }).find("aws_cloudwatch_event_rule", "apply-sweep/schedule").body.schedule_expression).toBe("rate(1 minute)");
   });
 
   test("outputs name the tables, stream, function, jobs and bucket", () => {
@@ -217,6 +244,7 @@ describe("default stack (no configuration)", () => {
       "dead_letter_queue_url",
       "full_copy_job_name",
       "kms_key_arn",
+      "quarantine_prefix",
       "source_table_arn",
       "source_table_name",
       "source_table_stream_arn",

@@ -5,8 +5,11 @@
  *     StreamRecorder (reads the stream shard by shard) -> stream records
  *   StreamPoller (the event source mapping, simulated time) -> the BUNDLED change-trigger zip,
  *     run in its own node process like Lambda -> s3rver (manifests) + local Glue endpoint
- *   local Glue: StartJobRun / GetJobRuns, runs RUNNING one at a time (queued runs WAITING), each
- *     run is `python3 glue-job/apply_changes.py` with the job's arguments -> backup table
+ *   local Glue: StartJobRun / GetJobRuns, runs RUNNING one at a time (queued runs WAITING, or
+ *     refused with ConcurrentRunsExceededException: `glueStarts`), each run is
+ *     `python3 glue-job/apply_changes.py` with the job's arguments -> backup table
+ *   the sweep: every run's end is delivered to the same function as EventBridge's "Glue Job State
+ *     Change" event (the stack's rule), and drain() stands in for the schedule
  *
  * `drain()` brings it to rest; `backupProblems()` compares the backup with what it must hold
  * (`expectedBackup()`: the source, and under retain every deleted item's last state) item by item.
@@ -21,7 +24,8 @@ import { pythonJob, pythonWithBoto3, type PythonJob } from "./e2e-glue";
 import { withLocalTableNames, type E2eEnvironment } from "./e2e-stack";
 import { StreamPoller } from "./e2e-stream-poller";
 import { DynamoError, dynamoDbLocal, type LocalDynamo } from "./local-dynamodb";
-import { startLocalGlue, type LocalGlue } from "./local-glue";
+import { startLocalGlue, type LocalGlue, type LocalJobRun } from "./local-glue";
+import { EVENTBRIDGE_DIR } from "./reference";
 import { S3RVER_CREDENTIALS, startLocalS3, type LocalS3 } from "./local-s3";
 import { canonical, createTable, StreamRecorder, type Item, type StreamRecord } from "./stream-records";
 
@@ -33,6 +37,14 @@ export interface HandlerLog {
   readonly line: Record<string, unknown>;
 }
 
+/** How the local Glue answers a start while a run is busy, and whether run-end events arrive. */
+export interface PipelineOptions {
+  /** "queue": the start WAITs (job run queuing, the stack's setting); "refuse": ConcurrentRunsExceededException. */
+  readonly glueStarts?: "queue" | "refuse";
+  /** "lost": no run-end event reaches the sweep (EventBridge is best effort): only the schedule starts runs. */
+  readonly runEndedEvents?: "delivered" | "lost";
+}
+
 export interface PipelineSummary {
   /** Batches read from the stream / invocations of the function (retries and halves included). */
   readonly batches: number;
@@ -40,8 +52,15 @@ export interface PipelineSummary {
   /** Glue runs started (by the function and by drain()), of which FAILED. */
   readonly runs: number;
   readonly failedRuns: number;
-  /** Runs drain() started because manifests were left (as the next batch or a schedule would). */
-  readonly drainRuns: number;
+  /** Scheduled sweeps drain() delivered because manifests were left with no run busy. */
+  readonly scheduledSweeps: number;
+  /** Run-end events delivered to the sweep, and the runs sweeps started. */
+  readonly runEndedSweeps: number;
+  readonly runsStartedBySweeps: number;
+  /** Batches whose run the function could not start (logged, left to the sweep). */
+  readonly runsNotStarted: number;
+  /** Sweeps that failed all three attempts of an asynchronous invocation (the schedule would come round). */
+  readonly sweepFailures: number;
   /** Invocations that found a WAITING run to rely on instead of starting one (the function logs it). */
   readonly reusedWaitingRuns: number;
   readonly deadLetters: number;
@@ -69,11 +88,14 @@ export interface Pipeline {
   /** Moves simulated time on and delivers the batches that became due. */
   advance(ms: number): Promise<void>;
   /**
-   * Brings the pipeline to rest: every record delivered (however long the windows), no run RUNNING
-   * or WAITING, no manifest left (if some are, one more run is started, as the next batch or a
-   * schedule would). Returns the manifest keys under the rejected prefix (expect none).
+   * Brings the pipeline to rest: every record delivered (however long the windows), every sweep
+   * done, no run RUNNING or WAITING, no manifest left (if some are, the scheduled sweep is
+   * delivered, as EventBridge's schedule would). Returns the manifest keys under the rejected
+   * prefix (expect none).
    */
   drain(): Promise<string[]>;
+  /** Delivers one scheduled sweep (the schedule rule's event) and waits for it. */
+  scheduledSweep(): Promise<unknown>;
   summary(): PipelineSummary;
   /** The typed key of an item (or a stream record's Keys), as JSON: the identity scan() uses. */
   keyOf(item: Item): string;
@@ -83,7 +105,7 @@ export interface Pipeline {
 }
 
 /** Starts every piece for one environment; pair with close(). */
-export async function startPipeline(configured: E2eEnvironment): Promise<Pipeline> {
+export async function startPipeline(configured: E2eEnvironment, options: PipelineOptions = {}): Promise<Pipeline> {
   python ??= pythonWithBoto3();
   const environment = withLocalTableNames(configured);
   const { sourceTable, backupTable, applyJob, bucket, config } = environment;
@@ -105,15 +127,19 @@ export async function startPipeline(configured: E2eEnvironment): Promise<Pipelin
 
     const jobEnv: Record<string, string> = { AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint, AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_REGION: region, AWS_DEFAULT_REGION: region, ...credentials };
     const job = pythonJob({ python, script: applyJob.script, env: jobEnv });
+    const sweeps = new SweepTracker();
     const glue = cleanup.closes(
       await startLocalGlue({
         jobs: {
           [applyJob.name]: {
             maxConcurrentRuns: applyJob.maxConcurrentRuns,
-            jobRunQueuing: applyJob.jobRunQueuing,
+            jobRunQueuing: options.glueStarts === undefined ? applyJob.jobRunQueuing : options.glueStarts === "queue",
             defaultArguments: applyJob.defaultArguments,
             execute: job.execute,
           },
+        },
+        onRunEnded: (run) => {
+          if (options.runEndedEvents !== "lost") sweeps.deliver(runEndedEvent(run, region));
         },
       }),
     );
@@ -152,11 +178,72 @@ export async function startPipeline(configured: E2eEnvironment): Promise<Pipelin
       AWS_EC2_METADATA_DISABLED: "true",
     }, environment.lambda.runtime);
     cleanup.add(undefined, () => fn.stop());
-    const pipeline = assemble({ environment, ddb, s3, glue, job, recorder, handlerLogs, fn, cleanup });
+    sweeps.attach(fn);
+    const pipeline = assemble({ environment, ddb, s3, glue, job, recorder, handlerLogs, fn, cleanup, sweeps });
     setupDone = true;
     return pipeline;
   } finally {
     if (!setupDone) await cleanup.run();
+  }
+}
+
+/** A "Glue Job State Change" event for a run that ended, as the stack's rule delivers it (reference/eventbridge). */
+function runEndedEvent(run: LocalJobRun, region: string): Record<string, unknown> {
+  const template = JSON.parse(fs.readFileSync(path.join(EVENTBRIDGE_DIR, "glue-job-state-change-failed.json"), "utf8")) as Record<string, unknown>;
+  const succeeded = run.JobRunState === "SUCCEEDED";
+  return {
+    ...template,
+    region,
+    time: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+    detail: { jobName: run.JobName, severity: succeeded ? "INFO" : "ERROR", state: run.JobRunState, jobRunId: run.Id, message: succeeded ? "Job run succeeded" : (run.ErrorMessage ?? "") },
+  };
+}
+
+/**
+ * The sweeps delivered to the function. EventBridge invokes it asynchronously: Lambda retries a
+ * failed invocation twice (its default), then drops it; errors are kept, not thrown.
+ */
+class SweepTracker {
+  private fn: BundledHandler | undefined;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly early: Record<string, unknown>[] = [];
+  readonly outcomes: unknown[] = [];
+  readonly errors: unknown[] = [];
+  runEnded = 0;
+
+  attach(fn: BundledHandler): void {
+    this.fn = fn;
+    for (const event of this.early.splice(0)) this.deliver(event);
+  }
+
+  deliver(event: Record<string, unknown>): Promise<unknown> {
+    if (this.fn === undefined) {
+      this.early.push(event);
+      return Promise.resolve();
+    }
+    if (event.source === "aws.glue") this.runEnded += 1;
+    const fn = this.fn;
+    const attempt = async (): Promise<void> => {
+      for (let left = 3; ; left -= 1) {
+        try {
+          this.outcomes.push(await fn.handler(event));
+          return;
+        } catch (error) {
+          if (left === 1) {
+            this.errors.push(error);
+            return;
+          }
+        }
+      }
+    };
+    const call = attempt();
+    this.inFlight.add(call);
+    void call.finally(() => this.inFlight.delete(call));
+    return call;
+  }
+
+  async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
   }
 }
 
@@ -180,15 +267,17 @@ interface Parts {
   readonly handlerLogs: HandlerLog[];
   readonly fn: BundledHandler;
   readonly cleanup: Cleanup;
+  readonly sweeps: SweepTracker;
 }
 
-function assemble({ environment, ddb, s3, glue, job, recorder, handlerLogs, fn, cleanup }: Parts): Pipeline {
+function assemble({ environment, ddb, s3, glue, job, recorder, handlerLogs, fn, cleanup, sweeps }: Parts): Pipeline {
   const { sourceTable, applyJob, bucket } = environment;
   const poller = new StreamPoller(environment.eventSourceMapping, (event) => fn.handler(event));
   const manifestPrefix = environment.lambda.environment.MANIFEST_PREFIX ?? "";
   const rejectedPrefix = applyJob.defaultArguments["--rejected_prefix"] ?? "rejected/";
   let now = 0;
-  let drainRuns = 0;
+  let scheduledSweeps = 0;
+  const scheduledEvent = JSON.parse(fs.readFileSync(path.join(EVENTBRIDGE_DIR, "scheduled-event.json"), "utf8")) as Record<string, unknown>;
 
   const keyOf = (item: Item): string => JSON.stringify([sourceTable.schema.partitionKey, sourceTable.schema.sortKey].filter((k) => k !== undefined).map((k) => item[k.name]));
 
@@ -220,14 +309,22 @@ function assemble({ environment, ddb, s3, glue, job, recorder, handlerLogs, fn, 
     },
     async drain() {
       for (let round = 0; ; round += 1) {
-        if (round > 5) throw new Error("e2e: the pipeline does not come to rest (manifests keep being left)");
+        if (round > 8) throw new Error("e2e: the pipeline does not come to rest (manifests keep being left)");
         await poller.deliverAll();
-        await glue.whenIdle();
+        // Runs end, their ends are swept, sweeps start runs...: until all of it is quiet.
+        for (;;) {
+          await glue.whenIdle();
+          await sweeps.settled();
+          if (!glue.runs.some((run) => ["STARTING", "RUNNING", "STOPPING", "WAITING"].includes(run.JobRunState))) break;
+        }
         if ((await s3.listKeys(bucket, manifestPrefix)).length === 0) break;
-        glue.startJobRun(applyJob.name);
-        drainRuns += 1;
+        await pipeline.scheduledSweep();
       }
       return s3.listKeys(bucket, rejectedPrefix);
+    },
+    async scheduledSweep() {
+      scheduledSweeps += 1;
+      await sweeps.deliver(scheduledEvent);
     },
     keyOf,
     summary() {
@@ -237,7 +334,11 @@ function assemble({ environment, ddb, s3, glue, job, recorder, handlerLogs, fn, 
         invocations: poller.stats.invocations,
         runs: runs.length,
         failedRuns: runs.filter((run) => run.JobRunState === "FAILED").length,
-        drainRuns,
+        scheduledSweeps,
+        runEndedSweeps: sweeps.runEnded,
+        runsStartedBySweeps: sweeps.outcomes.filter((outcome) => typeof outcome === "object" && outcome !== null && "startedRun" in outcome).length,
+        runsNotStarted: handlerLogs.filter(({ line }) => line.applyRunNotStarted !== undefined).length,
+        sweepFailures: sweeps.errors.length,
         reusedWaitingRuns: handlerLogs.filter(({ line }) => line.waitingRun !== undefined).length,
         deadLetters: poller.deadLetters.length,
       };

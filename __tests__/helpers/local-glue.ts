@@ -13,6 +13,13 @@
  * outcome of `execute`). The end-to-end test runs the apply-changes script that way (e2e-glue.ts).
  * Without `execute`, runs keep the state they are given (addRun) or started in.
  *
+ * Both answers AWS leaves open are available: with queuing on, a start at the per-job limit WAITs;
+ * with it off, ConcurrentRunsExceededException (jobRunQueuing). Glue documents that a WAITING run
+ * may end FAILED (after 15 minutes or 10 attempts): failWaitingRuns(n) makes the next n WAITING
+ * runs end FAILED when their turn comes, without running. `onRunEnded` is told of every run that
+ * ends, as EventBridge's "Glue Job State Change" rule would (its delivery is best effort: a test
+ * can drop some).
+ *
  * Point SDK v3 at it with AWS_ENDPOINT_URL_GLUE=<endpoint>.
  */
 import { randomBytes } from "node:crypto";
@@ -203,6 +210,8 @@ export interface LocalGlue {
   whenIdle(): Promise<void>;
   /** Fails the next matching call(s) with an AWS error. */
   failNext(failure: ScriptedFailure): void;
+  /** The next `count` WAITING runs end FAILED when their turn comes, without running. */
+  failWaitingRuns(count: number): void;
   /** Requests per operation name. */
   count(operation?: string): number;
   /** All problems found in received requests (expect it to be empty). */
@@ -216,6 +225,8 @@ export interface LocalGlueOptions {
   readonly jobNames?: readonly string[];
   /** Jobs that exist, with their settings. A call naming any other job gets EntityNotFoundException. */
   readonly jobs?: Readonly<Record<string, LocalGlueJob>>;
+  /** Told of every run that ends (SUCCEEDED, FAILED, ...), after its state is set. */
+  readonly onRunEnded?: (run: LocalJobRun) => void;
 }
 
 const ACTIVE_STATES = ["STARTING", "RUNNING", "STOPPING"];
@@ -238,6 +249,7 @@ export async function startLocalGlue(options: LocalGlueOptions): Promise<LocalGl
   const runs: LocalJobRun[] = [];
   let failures: { failure: ScriptedFailure; left: number }[] = [];
   let idleWaiters: (() => void)[] = [];
+  let waitingRunsToFail = 0;
 
   const isBusy = (run: LocalJobRun): boolean => run.JobRunState === "WAITING" || ACTIVE_STATES.includes(run.JobRunState);
   const notifyIfIdle = (): void => {
@@ -261,8 +273,13 @@ export async function startLocalGlue(options: LocalGlueOptions): Promise<LocalGl
     run.LastModifiedOn = now;
     run.ExecutionTime = Math.round(now - runningSince);
     if (!outcome.succeeded) run.ErrorMessage = (outcome.errorMessage ?? "the run failed").slice(0, 2000);
+    ended(run);
     startQueuedRuns(run.JobName);
     notifyIfIdle();
+  }
+
+  function ended(run: LocalJobRun): void {
+    if (options.onRunEnded !== undefined) options.onRunEnded(run);
   }
 
   /** RUNNING, and executed when the job has an `execute`. */
@@ -286,6 +303,13 @@ export async function startLocalGlue(options: LocalGlueOptions): Promise<LocalGl
       const active = runs.filter((run) => run.JobName === jobName && ACTIVE_STATES.includes(run.JobRunState)).length;
       const oldestWaiting = [...runs].reverse().find((run) => run.JobName === jobName && run.JobRunState === "WAITING");
       if (active >= limit || oldestWaiting === undefined) return;
+      if (waitingRunsToFail > 0) {
+        waitingRunsToFail -= 1;
+        const now = epochSeconds();
+        Object.assign(oldestWaiting, { JobRunState: "FAILED", CompletedOn: now, LastModifiedOn: now, ErrorMessage: "the run waited too long to start (Glue: 15 minutes or 10 attempts)" });
+        ended(oldestWaiting);
+        continue;
+      }
       launch(oldestWaiting);
     }
   }
@@ -401,6 +425,7 @@ export async function startLocalGlue(options: LocalGlueOptions): Promise<LocalGl
         notifyIfIdle();
       }),
     failNext: (failure) => failures.push({ failure, left: failure.times ?? 1 }),
+    failWaitingRuns: (count) => void (waitingRunsToFail += count),
     count: (operation) => requests.filter((r) => operation === undefined || r.operation === operation).length,
     problems: () => requests.flatMap((r) => r.problems.map((p) => `${r.operation}: ${p}`)),
     reset: () => {
