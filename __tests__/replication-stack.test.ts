@@ -98,6 +98,7 @@ describe("default stack (no configuration)", () => {
       MANIFEST_PREFIX: "changes/",
       APPLY_JOB_NAME: ref("aws_glue_job", applyJob, "name"),
       DELETE_POLICY: "retain",
+      METRICS_NAMESPACE: "DynamoDBReplication/api-pagos-replication",
     });
   });
 
@@ -205,7 +206,7 @@ describe("default stack (no configuration)", () => {
     });
   });
 
-  test("outputs name the tables, stream, function, jobs and bucket", () => {
+  test("outputs name the tables, stream, function, jobs, bucket and dashboard", () => {
     expect(Object.keys(stack.json.output).sort()).toEqual([
       "alarm_topic_arn",
       "apply_changes_job_name",
@@ -214,6 +215,8 @@ describe("default stack (no configuration)", () => {
       "bucket_name",
       "change_trigger_function_name",
       "change_trigger_log_group_name",
+      "dashboard_name",
+      "dashboard_url",
       "dead_letter_queue_url",
       "full_copy_job_name",
       "kms_key_arn",
