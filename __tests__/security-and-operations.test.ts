@@ -96,6 +96,16 @@ describe("default controls", () => {
     expect([...new Set(names)]).toEqual(["pending", "written", "finished"]);
   });
 
+  test("apply-changes may publish metrics to Glue's namespace and the stack's only, full-copy to Glue's", () => {
+    const publish = (job: string) => docOf(stack, stack.find("aws_iam_role_policy", `jobs/${job}/role/policy`).body.policy).find((s) => s.sid === "PublishJobMetrics")!;
+    expect(publish("apply-changes")).toMatchObject({
+      actions: ["cloudwatch:PutMetricData"],
+      resources: ["*"],
+      condition: [{ test: "StringEquals", variable: "cloudwatch:namespace", values: ["Glue", "DynamoDBReplication/api-pagos-replication"] }],
+    });
+    expect(publish("full-copy").condition).toEqual([{ test: "StringEquals", variable: "cloudwatch:namespace", values: ["Glue"] }]);
+  });
+
   test("an EventBridge rule sends every failed run of this stack's Glue jobs to the topic, which only it and CloudWatch may publish to", async () => {
     const rule = stack.one("aws_cloudwatch_event_rule");
     const jobs = Object.keys(stack.all("aws_glue_job")).map((name) => ref("aws_glue_job", name, "name"));

@@ -24,6 +24,8 @@ APPLY_DEFAULTS = {
     "manifest_prefix": "changes/",
     "rejected_prefix": "rejected/",
     "time_budget_seconds": "2700",
+    "metrics_namespace": "",       # CloudWatch namespace of the stack's metrics (lib/metrics.py); "" = off
+    "metrics_pipeline": "",        # value of the Pipeline dimension (the stack's name prefix); needed with a namespace
     "JOB_NAME": "",                # passed by Glue to every run; "" = not run by Glue
 }
 FULL_COPY_DEFAULTS = {
@@ -147,6 +149,11 @@ def apply_changes_config(argv):
         raise ArgumentError("--rejected_prefix (%r) must be non-empty and outside --manifest_prefix (%r), or "
                             "rejected manifests would be listed again" % (rejected, prefix))
     values["job_name"] = values.pop("JOB_NAME") or None
+    namespace = values["metrics_namespace"]
+    if namespace and (len(namespace) > 255 or namespace.startswith(":") or namespace.startswith("AWS/")):
+        raise ArgumentError("--metrics_namespace must be 1-255 characters, not starting with ':' or 'AWS/', got %r" % (namespace,))
+    if namespace and not values["metrics_pipeline"]:
+        raise ArgumentError("--metrics_pipeline is required with --metrics_namespace (the Pipeline dimension's value)")
     return JobConfig(values)
 
 
