@@ -43,7 +43,10 @@ function structureProblems(body: Record<string, any>): string[] {
     int("height", 1, 1000);
     if (widget.x + widget.width > 24) problems.push(`${at}: wider than the 24-column grid`);
     const p = widget.properties;
-    if (typeof p !== "object" || p === null) return problems.push(`${at}: properties required`);
+    if (typeof p !== "object" || p === null) {
+      problems.push(`${at}: properties required`);
+      return;
+    }
     if (widget.type === "text" && typeof p.markdown !== "string") problems.push(`${at}: a text widget needs markdown`);
     if (widget.type === "alarm" && !(Array.isArray(p.alarms) && p.alarms.length > 0 && p.alarms.length <= 100 && p.alarms.every((a: unknown) => typeof a === "string"))) problems.push(`${at}: an alarm widget needs alarms (1 to 100 ARNs)`);
     if (widget.type === "metric") {
