@@ -113,7 +113,8 @@ class ApplyMetrics(object):
         self._pending.append(self._datum(OLDEST_PENDING_MANIFEST_AGE, now, max(0.0, float(oldest_pending_age_seconds or 0))))
 
     def keys_written(self, latencies_seconds):
-        """Latencies (seconds, newest record of a manifest -> its keys written) of keys just written."""
+        """One latency per manifest whose keys were just written: seconds from the
+        ApproximateCreationDateTime of its newest record to the write (negative clock skew counts as 0)."""
         self._latencies.extend(max(0.0, float(latency)) for latency in latencies_seconds)
 
     def pass_done(self, items_applied, retained_writes, quarantined_items):
