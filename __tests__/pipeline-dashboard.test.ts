@@ -3,6 +3,11 @@
  * Structure and Syntax"), and every metric it shows is one the stack publishes or one AWS publishes
  * for the stack's own resources, with the dimensions that name them.
  */
+import { App } from "cdktf";
+import { CloudwatchMetricAlarm } from "@cdktf/provider-aws/lib/cloudwatch-metric-alarm";
+import { parseProjectConfig } from "../stacks/config/load";
+import type { PipelineAlarms } from "../stacks/constructs/pipeline-alarms";
+import { ReplicationStack } from "../stacks/replication-stack";
 import { APPLY_DIMENSION, APPLY_METRICS, TRIGGER_DIMENSION, TRIGGER_METRICS, VERIFY_METRICS } from "../functions/metrics-contract";
 import { jsonencodeArgument } from "./helpers/hcl";
 import { ref, synthesizeEnvironment, type SynthesizedStack } from "./helpers/synth";
@@ -142,5 +147,31 @@ describe("the pipeline dashboard", () => {
     broken.widgets[2].properties.metrics.push(["AWS/Lambda"]);
     broken.widgets[0].type = "chart";
     expect(structureProblems(broken)).toEqual(expect.arrayContaining(["widgets[0]: type chart", "widgets[1]: wider than the 24-column grid", 'widgets[2]: metric ["AWS/Lambda"]']));
+  });
+
+  test("an alarm another construct registers later is shown, and the topic accepts it", () => {
+    const config = parseProjectConfig({ environments: { late: {} } }).environments.late;
+    const late = new ReplicationStack(new App({ outdir: "/tmp/unused-late-alarm" }), "late", config);
+    const alarms = late.node.findChild("alarms") as PipelineAlarms;
+    alarms.register(
+      new CloudwatchMetricAlarm(late, "verify-drift", {
+        alarmName: "late-verify-drift",
+        namespace: "DynamoDBReplication/api-pagos-replication",
+        metricName: "DriftItems",
+        statistic: "Maximum",
+        period: 300,
+        evaluationPeriods: 1,
+        threshold: 1,
+        comparisonOperator: "GreaterThanOrEqualToThreshold",
+        alarmActions: [alarms.topic.arn],
+      }),
+    );
+    const tf = late.toTerraform() as { resource: Record<string, Record<string, any>>; data: Record<string, Record<string, any>> };
+    const arn = "${aws_cloudwatch_metric_alarm.verify-drift.arn}";
+    const topicDoc = Object.values(tf.data.aws_iam_policy_document).find((d) => d.statement.some((s: { sid?: string }) => s.sid === "CloudWatchAlarmsOfThisStack"))!;
+    const sourceArns = topicDoc.statement[0].condition.find((c: { variable: string }) => c.variable === "aws:SourceArn").values;
+    expect(sourceArns).toHaveLength(8);
+    expect(sourceArns).toContain(arn);
+    expect(Object.values(tf.resource.aws_cloudwatch_dashboard)[0].dashboard_body).toContain("aws_cloudwatch_metric_alarm.verify-drift.arn");
   });
 });

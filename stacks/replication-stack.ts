@@ -96,7 +96,7 @@ export class ReplicationStack extends TerraformStack {
       functionName,
       deadLetterQueueName: trigger.deadLetterQueue.name,
       glueFailureRuleName: alarms.glueFailureRule.name,
-      alarmArns: alarms.alarms.map((alarm) => alarm.arn),
+      alarmArns: () => alarms.alarms.map((alarm) => alarm.arn),
     });
 
     const arn = (service: string, resource: string) => `arn:${partition}:${service}:${config.region}:${accountId}:${resource}`;

@@ -1,4 +1,4 @@
-import { Fn } from "cdktf";
+import { Fn, Lazy } from "cdktf";
 import { Construct } from "constructs";
 import { CloudwatchEventRule } from "@cdktf/provider-aws/lib/cloudwatch-event-rule";
 import { CloudwatchEventTarget } from "@cdktf/provider-aws/lib/cloudwatch-event-target";
@@ -35,7 +35,10 @@ export interface PipelineAlarmsOptions {
  */
 export class PipelineAlarms extends Construct {
   public readonly topic: SnsTopic;
+  /** Every alarm that notifies the topic; the topic policy and the dashboard read it at synth. */
   public readonly alarms: CloudwatchMetricAlarm[] = [];
+  /** The alarms' ARNs, resolved at synth: an alarm registered later (register()) is included. */
+  public readonly alarmArns: string[] = Lazy.listValue({ produce: () => this.alarms.map((alarm) => alarm.arn) });
   /** The EventBridge rule that forwards failed Glue runs (its AWS/Events metrics count them). */
   public readonly glueFailureRule: CloudwatchEventRule;
 
@@ -62,10 +65,7 @@ export class PipelineAlarms extends Construct {
     this.glueFailureRule = glueFailures;
     new CloudwatchEventTarget(this, "glue-job-failed-target", { rule: glueFailures.name, arn: this.topic.arn });
 
-    const register = (alarm: CloudwatchMetricAlarm) => {
-      this.alarms.push(alarm);
-      return alarm;
-    };
+    const register = (alarm: CloudwatchMetricAlarm) => this.register(alarm);
     const metric = (name: string, alarm: { description: string; namespace: string; metricName: string; statistic: string; dimensions: Record<string, string>; threshold: number }) =>
       register(new CloudwatchMetricAlarm(this, name, {
         alarmName: `${namePrefix}-${name}`,
@@ -125,14 +125,14 @@ export class PipelineAlarms extends Construct {
     const policy = new DataAwsIamPolicyDocument(this, "topic-policy-document", {
       statement: [
         {
-          sid: "CloudWatchAlarmsOfThisAccount",
+          sid: "CloudWatchAlarmsOfThisStack",
           principals: [{ type: "Service", identifiers: ["cloudwatch.amazonaws.com"] }],
           actions: ["sns:Publish"],
           resources: [this.topic.arn],
           // Only this stack's alarms: CloudWatch publishes with the alarm's ARN as aws:SourceArn.
           condition: [
             { test: "StringEquals", variable: "aws:SourceAccount", values: [options.accountId] },
-            { test: "ArnEquals", variable: "aws:SourceArn", values: this.alarms.map((alarm) => alarm.arn) },
+            { test: "ArnEquals", variable: "aws:SourceArn", values: this.alarmArns },
           ],
         },
         {
@@ -148,6 +148,15 @@ export class PipelineAlarms extends Construct {
     if (options.email) {
       new SnsTopicSubscription(this, "email", { topicArn: this.topic.arn, protocol: "email", endpoint: options.email });
     }
+  }
+
+  /**
+   * Adds an alarm of another construct (e.g. a job's own) to those the topic accepts and the
+   * dashboard shows; its actions must name this.topic.
+   */
+  register(alarm: CloudwatchMetricAlarm): CloudwatchMetricAlarm {
+    this.alarms.push(alarm);
+    return alarm;
   }
 
   /**

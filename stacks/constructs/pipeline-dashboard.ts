@@ -1,4 +1,4 @@
-import { Fn } from "cdktf";
+import { Fn, Lazy } from "cdktf";
 import { Construct } from "constructs";
 import { CloudwatchDashboard } from "@cdktf/provider-aws/lib/cloudwatch-dashboard";
 import { APPLY_DIMENSION, TRIGGER_DIMENSION } from "../../functions/metrics-contract";
@@ -11,7 +11,8 @@ export interface PipelineDashboardOptions {
   readonly functionName: string;
   readonly deadLetterQueueName: string;
   readonly glueFailureRuleName: string;
-  readonly alarmArns: string[];
+  /** Read at synth, so that every alarm registered by then is shown. */
+  readonly alarmArns: () => string[];
 }
 
 /** One entry of a metric widget's `metrics`: namespace, name, dimension name/value pairs, then rendering options. */
@@ -44,7 +45,7 @@ export class PipelineDashboard extends Construct {
     this.dashboard = new CloudwatchDashboard(this, "dashboard", {
       dashboardName: options.dashboardName,
       // jsonencode, not JSON.stringify: the queue name and alarm ARNs are references (see pipeline-alarms.ts).
-      dashboardBody: Fn.jsonencode(dashboardBody(options)),
+      dashboardBody: Lazy.stringValue({ produce: () => Fn.jsonencode(dashboardBody(options)) }),
     });
   }
 }
@@ -113,7 +114,7 @@ export function dashboardBody(options: PipelineDashboardOptions): { start: strin
         ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", options.deadLetterQueueName],
       ]),
       graph(0, row(3), "Verify drift (items that differ)", "Maximum", [[ns, "DriftItems", ...pipeline]]),
-      { type: "alarm", x: WIDTH, y: row(3), width: 2 * WIDTH, height: HEIGHT, properties: { title: "Alarms", alarms: options.alarmArns } },
+      { type: "alarm", x: WIDTH, y: row(3), width: 2 * WIDTH, height: HEIGHT, properties: { title: "Alarms", alarms: options.alarmArns() } },
     ],
   };
 }
