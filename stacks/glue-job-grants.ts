@@ -2,6 +2,7 @@ import type { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket";
 import { BUCKET_LAYOUT } from "./constructs/artifact-bucket";
 import type { TableReference } from "./constructs/replicated-tables";
 import type { Grant } from "./constructs/service-role";
+import { sourceKeyGrants } from "./source-key-grants";
 
 export interface GlueGrantContext {
   readonly partition: string;
@@ -110,22 +111,6 @@ export function glueJobGrants(job: "apply-changes" | "full-copy", context: GlueG
       resources: [backup.arn],
     },
     ...common,
-  ];
-}
-
-/**
- * kms:Decrypt on an existing source table's customer-managed key, through DynamoDB only: the stream
- * reads of the function and the table reads of the jobs are decrypted on the caller's behalf.
- */
-export function sourceKeyGrants(region: string, keyArn: string | undefined): Grant[] {
-  if (!keyArn) return [];
-  return [
-    {
-      sid: "DecryptSourceTable",
-      actions: ["kms:Decrypt"],
-      resources: [keyArn],
-      conditions: [{ test: "StringEquals", variable: "kms:ViaService", values: [`dynamodb.${region}.amazonaws.com`] }],
-    },
   ];
 }
 

@@ -47,6 +47,18 @@ MAX_DATUMS_PER_REQUEST = 1000
 MAX_REQUEST_BYTES = 900 * 1024
 
 
+def seconds_since(then, now):
+    """Seconds from `then` to `now` (epoch seconds), never negative; `then` is epoch seconds (a stream
+    record's ApproximateCreationDateTime) or an aware datetime (an S3 object's LastModified), or None
+    (0). For ReplicationLatency: seconds_since(newest record of a manifest, time its keys were written);
+    for OldestPendingManifestAge: seconds_since(LastModified of the oldest manifest listed, pass start)."""
+    if then is None:
+        return 0.0
+    if hasattr(then, "timestamp"):
+        then = then.timestamp()
+    return max(0.0, float(now) - float(then))
+
+
 def encoded_size(datum):
     """Bytes the datum takes in a query-protocol (form-encoded) body, a bound for the other protocols."""
     size = 0

@@ -293,6 +293,15 @@ class ApplyMetricsTest(unittest.TestCase):
             unreachable.run_finished()
         self.assertEqual(unreachable.failed, 1)
 
+    def test_ages_from_epoch_seconds_or_s3_last_modified(self):
+        from datetime import datetime, timezone
+
+        now = 1767225600.0
+        self.assertEqual(metrics.seconds_since(now - 42.5, now), 42.5)
+        self.assertEqual(metrics.seconds_since(datetime(2025, 12, 31, 23, 59, 0, tzinfo=timezone.utc), now), 60.0)
+        self.assertEqual(metrics.seconds_since(now + 3, now), 0.0)  # clock skew never gives a negative latency
+        self.assertEqual(metrics.seconds_since(None, now), 0.0)
+
     def test_without_a_namespace_nothing_is_created_or_sent(self):
         def no_client():
             raise AssertionError("no client without a namespace")

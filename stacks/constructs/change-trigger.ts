@@ -6,7 +6,7 @@ import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function";
 import { SqsQueue } from "@cdktf/provider-aws/lib/sqs-queue";
 import { bundledFunctionAsset } from "../../functions/bundle-asset";
 import type { EnvironmentConfig } from "../config/schema";
-import { sourceKeyGrants } from "../glue-job-grants";
+import { sourceKeyGrants } from "../source-key-grants";
 import { PROJECT_ROOT } from "../project-root";
 import { ServiceRole } from "./service-role";
 
