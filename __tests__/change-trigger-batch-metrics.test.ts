@@ -2,7 +2,7 @@
  * The change-trigger function's batch metrics against the embedded metric format specification
  * (CloudWatch User Guide, "Specification: Embedded metric format"), and METRICS_NAMESPACE's validation.
  */
-import { batchMetrics, emfLine, type EmfDocument } from "../functions/change-trigger/batch-metrics";
+import { batchMetrics, emfLine, publishBatchMetrics, type EmfDocument } from "../functions/change-trigger/batch-metrics";
 import { loadMetricsNamespace } from "../functions/change-trigger/metrics-config";
 import { TRIGGER_DIMENSION, TRIGGER_METRICS } from "../functions/metrics-contract";
 
@@ -99,6 +99,22 @@ describe("batch metrics in the embedded metric format", () => {
   test.each([["records", -1], ["distinctKeys", 1.5], ["manifestBytes", Number.NaN]])("refuse %s = %p", (name, value) => {
     const input = { records: 1, distinctKeys: 1, manifestBytes: 1, [name]: value };
     expect(() => batchMetrics("n", input)).toThrow(`batchMetrics: ${name} must be a whole number >= 0`);
+  });
+
+  test("publishBatchMetrics writes one line per batch, nothing when metrics are off, and never throws", () => {
+    const lines: string[] = [];
+    publishBatchMetrics("n", { records: 2, distinctKeys: 1, manifestBytes: 9, functionName: "f" }, (line) => lines.push(line));
+    publishBatchMetrics(undefined, { records: 2, distinctKeys: 1, manifestBytes: 9 }, (line) => lines.push(line));
+    expect(lines).toHaveLength(1);
+    expect(specificationProblems(JSON.parse(lines[0]))).toEqual([]);
+    const stderr = jest.spyOn(process.stderr, "write").mockImplementation(() => true);
+    try {
+      expect(() => publishBatchMetrics("n", { records: -1, distinctKeys: 1, manifestBytes: 9 }, (line) => lines.push(line))).not.toThrow();
+      expect(stderr).toHaveBeenCalledWith(expect.stringContaining("change-trigger: batch metrics not written: batchMetrics: records must be"));
+    } finally {
+      stderr.mockRestore();
+    }
+    expect(lines).toHaveLength(1);
   });
 
   test("the checks see a broken document", () => {

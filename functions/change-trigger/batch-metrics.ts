@@ -64,6 +64,24 @@ export function emfLine(document: EmfDocument): string {
   return `${JSON.stringify(document)}\n`;
 }
 
+/**
+ * What the handler calls once per batch: writes the batch's EMF line, or nothing when metrics are off
+ * (namespace undefined, see metrics-config.ts). A metrics problem never fails the batch: it is
+ * reported on stderr instead.
+ */
+export function publishBatchMetrics(
+  namespace: string | undefined,
+  input: BatchMetricsInput,
+  write: (line: string) => void = (line) => void process.stdout.write(line),
+): void {
+  if (namespace === undefined) return;
+  try {
+    write(emfLine(batchMetrics(namespace, input)));
+  } catch (error) {
+    process.stderr.write(`change-trigger: batch metrics not written: ${error instanceof Error ? error.message : String(error)}\n`);
+  }
+}
+
 function count(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 0) throw new Error(`batchMetrics: ${name} must be a whole number >= 0, got ${value}`);
   return value;
