@@ -65,9 +65,10 @@ export function emfLine(document: EmfDocument): string {
 }
 
 /**
- * What the handler calls once per batch: writes the batch's EMF line, or nothing when metrics are off
- * (namespace undefined, see metrics-config.ts). A metrics problem never fails the batch: it is
- * reported on stderr instead.
+ * What the handler calls once per batch that wrote a manifest (after the PutObject succeeded): the
+ * stalled-apply alarm counts ManifestBytes samples as manifests written. Writes the batch's EMF line,
+ * or nothing when metrics are off (namespace undefined, see metrics-config.ts). A metrics problem
+ * never fails the batch: it is reported on stderr instead.
  */
 export function publishBatchMetrics(
   namespace: string | undefined,
