@@ -37,3 +37,49 @@ describe("an existing source table", () => {
     expect(stack.one("aws_dynamodb_table").body).toMatchObject({ hash_key: "pk", range_key: "sk", attribute: [{ name: "pk", type: "S" }, { name: "sk", type: "N" }] });
   });
 });
+
+describe("an existing source table under its owner's customer-managed key", () => {
+  const keyArn = "arn:aws:kms:us-east-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+  let stack: SynthesizedStack;
+  beforeAll(() => {
+    stack = synthesizeEnvironment({ sourceTable: { existing: true, kmsKeyArn: keyArn } });
+  });
+
+  test("the function and both jobs may decrypt with that key, through DynamoDB only", () => {
+    expect(validateTerraformJson(stack.json)).toEqual([]);
+    for (const role of ["change-trigger/role/policy", "jobs/apply-changes/role/policy", "jobs/full-copy/role/policy"]) {
+      const statements = permissionsOf(stack.json, stack.find("aws_iam_role_policy", role).name);
+      expect(statements.filter((s) => s.actions!.some((a) => a.startsWith("kms:")))).toEqual([
+        {
+          sid: "DecryptSourceTable",
+          effect: "Allow",
+          actions: ["kms:Decrypt"],
+          resources: [keyArn],
+          condition: [{ test: "StringEquals", variable: "kms:ViaService", values: ["dynamodb.us-east-1.amazonaws.com"] }],
+        },
+      ]);
+    }
+  });
+
+  test("the plan fails unless the table is encrypted with exactly that key", () => {
+    const [, source] = Object.entries(stack.json.data.aws_dynamodb_table)[0];
+    expect(source.lifecycle.postcondition[2]).toEqual({
+      condition: `\${try(self.server_side_encryption[0].kms_key_arn, "") == "${keyArn}"}`,
+      error_message: `Table api-pagos must be encrypted with sourceTable.kmsKeyArn (${keyArn}): the function and the jobs are granted that key only.`,
+    });
+  });
+
+  test("without the setting nothing grants any key of the source", () => {
+    const plain = synthesizeEnvironment({ sourceTable: { existing: true } });
+    for (const policy of Object.values(plain.all("aws_iam_role_policy"))) {
+      expect(JSON.stringify(plain.json.data.aws_iam_policy_document[/aws_iam_policy_document\.([^.]+)\.json/.exec(policy.policy)![1]])).not.toContain("kms:");
+    }
+  });
+
+  test.each<[string, object, string]>([
+    ["an alias", { existing: true, kmsKeyArn: "alias/source" }, 'environments.test.sourceTable.kmsKeyArn = "alias/source": must be the ARN of a KMS key'],
+    ["a source this stack creates", { kmsKeyArn: keyArn }, `environments.test.sourceTable.kmsKeyArn = "${keyArn}": applies only with sourceTable.existing = true`],
+  ])("is refused for %s", (_label, sourceTable, message) => {
+    expect(() => synthesizeEnvironment({ sourceTable })).toThrow(message);
+  });
+});

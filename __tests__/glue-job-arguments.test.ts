@@ -70,6 +70,8 @@ describe.each<[string, EnvironmentInput]>([
       region: "us-east-1",
       retained_attribute: input.retainedAttribute ?? "_deleted_from_source",
       transform,
+      metrics_namespace: "DynamoDBReplication/api-pagos-replication",
+      metrics_pipeline: "api-pagos-replication",
     });
   });
 

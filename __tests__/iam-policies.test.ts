@@ -8,7 +8,7 @@ const WILDCARD_ACTIONS: Record<string, string> = {
 /** Actions that may have "*" as their resource in an identity policy, with the reason. */
 const STAR_RESOURCE_ACTIONS: Record<string, string> = {
   "dynamodb:ListStreams": "has no resource-level permissions (Service Authorization Reference)",
-  "cloudwatch:PutMetricData": "has no resource-level permissions; the cloudwatch:namespace condition limits it to Glue",
+  "cloudwatch:PutMetricData": "has no resource-level permissions; the cloudwatch:namespace condition limits it to Glue's namespace and the stack's",
 };
 /** Services outside the reference list of IAM actions, whose action names are checked by hand. */
 const UNLISTED_ACTIONS = new Set(["sts:AssumeRole", "sns:Publish"]);
@@ -41,6 +41,22 @@ describe.each([
       expect(role.managed_policy_arns).toBeUndefined();
     }
     expect(stack.all("aws_iam_role_policy_attachment")).toEqual({});
+  });
+
+  test("every trust policy admits its service only on behalf of this account (aws:SourceAccount)", () => {
+    const roles = Object.values(stack.all("aws_iam_role"));
+    expect(roles).toHaveLength(3);
+    for (const role of roles) {
+      const trust = documents[/aws_iam_policy_document\.([^.]+)\.json/.exec(role.assume_role_policy)![1]];
+      expect(trust).toEqual([
+        {
+          effect: "Allow",
+          actions: ["sts:AssumeRole"],
+          principals: [{ type: "Service", identifiers: [expect.stringMatching(/^(lambda|glue)\.amazonaws\.com$/)] }],
+          condition: [{ test: "StringEquals", variable: "aws:SourceAccount", values: ["${data.aws_caller_identity.account.account_id}"] }],
+        },
+      ]);
+    }
   });
 
   test("no wildcard action, except the ones with a reason", () => {

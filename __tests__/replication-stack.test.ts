@@ -98,6 +98,7 @@ describe("default stack (no configuration)", () => {
       MANIFEST_PREFIX: "changes/",
       APPLY_JOB_NAME: ref("aws_glue_job", applyJob, "name"),
       DELETE_POLICY: "retain",
+      METRICS_NAMESPACE: "DynamoDBReplication/api-pagos-replication",
     });
   });
 
@@ -232,7 +233,7 @@ describe("default stack (no configuration)", () => {
     expect(synthesizeEnvironment({ applyChangesJob: { sweepIntervalMinutes: 1 } }).find("aws_cloudwatch_event_rule", "apply-sweep/schedule").body.schedule_expression).toBe("rate(1 minute)");
   });
 
-  test("outputs name the tables, stream, function, jobs and bucket", () => {
+  test("outputs name the tables, stream, function, jobs, bucket and dashboard", () => {
     expect(Object.keys(stack.json.output).sort()).toEqual([
       "alarm_topic_arn",
       "apply_changes_job_name",
@@ -241,6 +242,8 @@ describe("default stack (no configuration)", () => {
       "bucket_name",
       "change_trigger_function_name",
       "change_trigger_log_group_name",
+      "dashboard_name",
+      "dashboard_url",
       "dead_letter_queue_url",
       "full_copy_job_name",
       "kms_key_arn",

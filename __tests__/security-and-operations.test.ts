@@ -58,21 +58,52 @@ describe("default controls", () => {
     }
   });
 
-  test("alarms on Lambda errors and throttles, iterator age and dead letters, to the topic", () => {
+  test("alarms on Lambda errors and throttles, iterator age, dead letters, replication latency and manifest age, to the topic", () => {
     const topic = ref("aws_sns_topic", stack.one("aws_sns_topic").name, "arn");
     const fn = "api-pagos-replication-change-trigger";
     const queueName = ref("aws_sqs_queue", stack.one("aws_sqs_queue").name, "name");
-    const alarms = Object.values(stack.all("aws_cloudwatch_metric_alarm")).map((a) => [a.alarm_name, a.namespace, a.metric_name, a.statistic, a.dimensions, a.threshold]).sort();
+    const namespace = "DynamoDBReplication/api-pagos-replication";
+    const pipeline = { Pipeline: "api-pagos-replication" };
+    const single = Object.values(stack.all("aws_cloudwatch_metric_alarm")).filter((a) => a.metric_query === undefined);
+    const alarms = single.map((a) => [a.alarm_name, a.namespace, a.metric_name, a.statistic, a.dimensions, a.threshold]).sort();
     expect(alarms).toEqual([
       ["api-pagos-replication-change-trigger-errors", "AWS/Lambda", "Errors", "Sum", { FunctionName: fn }, 1],
       ["api-pagos-replication-change-trigger-throttles", "AWS/Lambda", "Throttles", "Sum", { FunctionName: fn }, 1],
       ["api-pagos-replication-dead-letters", "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", { QueueName: queueName }, 1],
+      ["api-pagos-replication-oldest-pending-manifest-age", namespace, "OldestPendingManifestAge", "Maximum", pipeline, 1800],
+      ["api-pagos-replication-replication-latency", namespace, "ReplicationLatency", "Maximum", pipeline, 900],
       ["api-pagos-replication-stream-iterator-age", "AWS/Lambda", "IteratorAge", "Maximum", { FunctionName: fn }, 600000],
     ]);
     for (const alarm of Object.values(stack.all("aws_cloudwatch_metric_alarm"))) {
       expect(alarm).toMatchObject({ alarm_actions: [topic], ok_actions: [topic], comparison_operator: "GreaterThanOrEqualToThreshold", treat_missing_data: "notBreaching" });
     }
     expect(stack.all("aws_sns_topic_subscription")).toEqual({});
+  });
+
+  test("a stalled apply job alarms: manifests written or pending and no run finished, in two consecutive 15-minute periods", () => {
+    const stalled = stack.find("aws_cloudwatch_metric_alarm", "alarms/apply-stalled").body;
+    const namespace = "DynamoDBReplication/api-pagos-replication";
+    expect(stalled).toMatchObject({ alarm_name: "api-pagos-replication-apply-stalled", evaluation_periods: 2, datapoints_to_alarm: 2, threshold: 1 });
+    expect(stalled.metric_name).toBeUndefined();
+    const byId = Object.fromEntries(stalled.metric_query.map((q: any) => [q.id, q]));
+    expect(byId.pending.metric).toEqual({ namespace, metric_name: "ManifestsPending", stat: "Maximum", period: 900, dimensions: { Pipeline: "api-pagos-replication" } });
+    expect(byId.written.metric).toEqual({ namespace, metric_name: "ManifestBytes", stat: "SampleCount", period: 900, dimensions: { FunctionName: "api-pagos-replication-change-trigger" } });
+    expect(byId.finished.metric).toEqual({ namespace, metric_name: "ApplyRunsFinished", stat: "Sum", period: 900, dimensions: { Pipeline: "api-pagos-replication" } });
+    expect(byId.stalled).toMatchObject({ return_data: true, expression: "IF((FILL(pending, 0) > 0 OR FILL(written, 0) > 0) AND FILL(finished, 0) == 0, 1, 0)" });
+    // Exactly one query returns data (CloudWatch requires it of an alarm), and the expression names only the queries.
+    expect(stalled.metric_query.filter((q: any) => q.return_data).map((q: any) => q.id)).toEqual(["stalled"]);
+    const names = (byId.stalled.expression as string).match(/[A-Za-z_]\w*/g)!.filter((word) => !["IF", "FILL", "OR", "AND"].includes(word));
+    expect([...new Set(names)]).toEqual(["pending", "written", "finished"]);
+  });
+
+  test("apply-changes may publish metrics to Glue's namespace and the stack's only, full-copy to Glue's", () => {
+    const publish = (job: string) => docOf(stack, stack.find("aws_iam_role_policy", `jobs/${job}/role/policy`).body.policy).find((s) => s.sid === "PublishJobMetrics")!;
+    expect(publish("apply-changes")).toMatchObject({
+      actions: ["cloudwatch:PutMetricData"],
+      resources: ["*"],
+      condition: [{ test: "StringEquals", variable: "cloudwatch:namespace", values: ["Glue", "DynamoDBReplication/api-pagos-replication"] }],
+    });
+    expect(publish("full-copy").condition).toEqual([{ test: "StringEquals", variable: "cloudwatch:namespace", values: ["Glue"] }]);
   });
 
   test("an EventBridge rule sends every failed run of this stack's Glue jobs to the topic, which only it and CloudWatch may publish to", async () => {
@@ -87,8 +118,19 @@ describe("default controls", () => {
     expect(stack.one("aws_cloudwatch_event_target").body).toMatchObject({ rule: ref("aws_cloudwatch_event_rule", rule.name, "name"), arn: topic });
     const topicPolicy = stack.one("aws_sns_topic_policy").body;
     expect(topicPolicy.arn).toBe(topic);
+    const alarmArns = Object.keys(stack.all("aws_cloudwatch_metric_alarm")).map((name) => ref("aws_cloudwatch_metric_alarm", name, "arn"));
+    expect(alarmArns).toHaveLength(7);
     expect(docOf(stack, topicPolicy.policy)).toEqual([
-      expect.objectContaining({ principals: [{ type: "Service", identifiers: ["cloudwatch.amazonaws.com"] }], actions: ["sns:Publish"], resources: [topic] }),
+      expect.objectContaining({
+        principals: [{ type: "Service", identifiers: ["cloudwatch.amazonaws.com"] }],
+        actions: ["sns:Publish"],
+        resources: [topic],
+        // This stack's alarms only, not every alarm of the account.
+        condition: [
+          { test: "StringEquals", variable: "aws:SourceAccount", values: ["${data.aws_caller_identity.account.account_id}"] },
+          { test: "ArnEquals", variable: "aws:SourceArn", values: expect.arrayContaining(alarmArns) },
+        ],
+      }),
       expect.objectContaining({
         principals: [{ type: "Service", identifiers: ["events.amazonaws.com"] }],
         condition: [{ test: "ArnEquals", variable: "aws:SourceArn", values: [ref("aws_cloudwatch_event_rule", rule.name, "arn")] }],
@@ -159,13 +201,42 @@ describe("configured controls", () => {
     expect(stack.one("aws_sns_topic_subscription").body).toMatchObject({ protocol: "email", endpoint: "oncall@example.com" });
   });
 
-  test("Glue roles may write their encrypted log groups and associate the key with them", () => {
-    for (const [name, policy] of Object.entries(stack.all("aws_iam_role_policy"))) {
-      if (!name.startsWith("jobs_")) continue;
-      const logs = docOf(stack, policy.policy).find((s) => s.sid === "WriteEncryptedJobLogs")!;
-      expect(logs.actions).toEqual(["logs:AssociateKmsKey", "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]);
-      expect(logs.resources![0]).toMatch(/:log-group:\/aws-glue\/\*$/);
+  test("each Glue role may create, encrypt and write only its own log groups, named after the security configuration", () => {
+    const expected: Record<string, string[]> = {
+      "apply-changes": ["/aws-glue/python-jobs/api-pagos-replication-jobs-role/api-pagos-replication-apply-changes/output", "/aws-glue/python-jobs/api-pagos-replication-jobs-role/api-pagos-replication-apply-changes/error"],
+      "full-copy": [
+        "/aws-glue/jobs/api-pagos-replication-jobs-role/api-pagos-replication-full-copy/output",
+        "/aws-glue/jobs/api-pagos-replication-jobs-role/api-pagos-replication-full-copy/error",
+        "/aws-glue/jobs/api-pagos-replication-jobs-role/api-pagos-replication-full-copy/logs-v2",
+      ],
+    };
+    const groupArn = (group: string) => expect.stringMatching(new RegExp(`^arn:\\$\\{data\\.aws_partition\\.[^}]+\\}:logs:us-east-1:\\$\\{data\\.aws_caller_identity\\.[^}]+\\}:log-group:${group.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`));
+    for (const [job, groups] of Object.entries(expected)) {
+      const statements = docOf(stack, stack.find("aws_iam_role_policy", `jobs/${job}/role/policy`).body.policy);
+      const create = statements.find((s) => s.sid === "CreateEncryptedJobLogGroups")!;
+      expect(create.actions).toEqual(["logs:AssociateKmsKey", "logs:CreateLogGroup"]);
+      expect(create.resources).toEqual(groups.map(groupArn));
+      const write = statements.find((s) => s.sid === "WriteEncryptedJobLogs")!;
+      expect(write.actions).toEqual(["logs:CreateLogStream", "logs:PutLogEvents"]);
+      expect(write.resources).toEqual(groups.map((group) => expect.stringMatching(new RegExp(`:log-group:${group}:log-stream:\\*$`))));
+      // Nothing of the account's other Glue log groups.
+      for (const statement of statements) for (const resource of statement.resources ?? []) expect(resource).not.toMatch(/aws-glue\/\*/);
     }
+    // The key encrypts exactly the function's group and these five.
+    const logs = docOf(stack, stack.one("aws_kms_key").body.policy).find((s) => s.sid === "EncryptLogs")!;
+    expect(logs.condition).toHaveLength(1);
+    expect(logs.condition![0].values).toEqual([expect.stringMatching(/:log-group:\/aws\/lambda\/api-pagos-replication-change-trigger$/), ...Object.values(expected).flat().map(groupArn)]);
+  });
+
+  test("the stack's own alarm thresholds follow the configuration", () => {
+    const custom = synthesizeEnvironment({ alarms: { replicationLatencySeconds: 300, oldestPendingManifestAgeSeconds: 600, applyStalledMinutes: 41 } });
+    expect(custom.find("aws_cloudwatch_metric_alarm", "alarms/replication-latency").body.threshold).toBe(300);
+    expect(custom.find("aws_cloudwatch_metric_alarm", "alarms/oldest-pending-manifest-age").body.threshold).toBe(600);
+    // 41 minutes: two periods of 21 minutes (rounded up to whole minutes).
+    expect(custom.find("aws_cloudwatch_metric_alarm", "alarms/apply-stalled").body.metric_query[0].metric.period).toBe(1260);
+    // Unset, the window grows with the apply job's time budget: 2 x (1800 s + 300 s) = 70 minutes, two periods of 35.
+    const longRuns = synthesizeEnvironment({ applyChangesJob: { timeBudgetSeconds: 1800 } });
+    expect(longRuns.find("aws_cloudwatch_metric_alarm", "alarms/apply-stalled").body.metric_query[0].metric.period).toBe(2100);
   });
 });
 
@@ -175,6 +246,10 @@ describe("operations settings are validated", () => {
     ["iterator age too small", { alarms: { iteratorAgeSeconds: 10 } }, "environments.test.alarms.iteratorAgeSeconds = 10: must be a whole number from 60 to 86400"],
     ["TTL on a key attribute", { sourceTable: { ttlAttribute: "id" } }, 'environments.test.sourceTable.ttlAttribute = "id": cannot be a key attribute (id)'],
     ["rejected manifests kept 0 days", { bucket: { rejectedManifestDays: 0 } }, "environments.test.bucket.rejectedManifestDays = 0: must be a whole number from 1 to 3650"],
+    ["latency threshold not a number", { alarms: { replicationLatencySeconds: "15m" } }, 'environments.test.alarms.replicationLatencySeconds = "15m": must be a whole number from 60 to 86400'],
+    ["latency threshold under the batching window and a Glue start", { alarms: { replicationLatencySeconds: 100 }, stream: { batchingWindowSeconds: 60 } }, "environments.test.alarms.replicationLatencySeconds = 100: must exceed stream.batchingWindowSeconds (60) plus 60 s for a Glue start"],
+    ["manifest age threshold too small", { alarms: { oldestPendingManifestAgeSeconds: 30 } }, "environments.test.alarms.oldestPendingManifestAgeSeconds = 30: must be a whole number from 60 to 86400"],
+    ["stalled window shorter than two runs", { alarms: { applyStalledMinutes: 20 } }, "environments.test.alarms.applyStalledMinutes = 20: must be at least twice applyChangesJob.timeBudgetSeconds (600) plus 300 s, in minutes (30)"],
   ])("%s", (_label, input, message) => {
     expect(() => synthesizeEnvironment(input)).toThrow(message);
   });

@@ -2,6 +2,7 @@ import type { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket";
 import { BUCKET_LAYOUT } from "./constructs/artifact-bucket";
 import type { TableReference } from "./constructs/replicated-tables";
 import type { Grant } from "./constructs/service-role";
+import { sourceKeyGrants } from "./source-key-grants";
 
 export interface GlueGrantContext {
   readonly partition: string;
@@ -12,6 +13,12 @@ export interface GlueGrantContext {
   readonly deletes: "retain" | "mirror";
   /** The security configuration encrypts the job's logs with the stack's key. */
   readonly encryptedLogs: boolean;
+  /** Name of the job's security configuration: Glue names encrypted log groups after it. */
+  readonly securityConfigurationName: string;
+  /** Namespace of the stack's own metrics (apply-changes publishes there). */
+  readonly metricsNamespace: string;
+  /** Customer-managed key of an existing source table (sourceTable.kmsKeyArn). */
+  readonly sourceKmsKeyArn?: string;
   readonly source: TableReference;
   readonly backup: TableReference;
   readonly bucket: S3Bucket;
@@ -22,6 +29,23 @@ const LOG_GROUPS = {
   pythonshell: ["/aws-glue/python-jobs/output", "/aws-glue/python-jobs/error"],
   glueetl: ["/aws-glue/jobs/output", "/aws-glue/jobs/error", "/aws-glue/jobs/logs-v2"],
 } as const;
+
+/**
+ * The log groups a job writes to. Unencrypted: the account's shared groups above. With a security
+ * configuration that encrypts CloudWatch logs, Glue writes to groups of their own, named
+ * `<shared group's folder>/<security configuration>-role<role path><role name>/<output|error|logs-v2>`
+ * (e.g. /aws-glue/python-jobs/p-jobs-role/p-apply-changes/error), creates them and associates the
+ * configuration's key with them. The Glue API reference (JobRun.LogGroupName) only says the name
+ * combines the role and the security configuration; this exact form is the one deployed Glue jobs use
+ * (see README, "What was checked in the AWS documentation"). Our roles have the default path `/`.
+ */
+export function glueJobLogGroups(compute: "pythonshell" | "glueetl", encryption?: { securityConfigurationName: string; roleName: string }): string[] {
+  return LOG_GROUPS[compute].map((group) => {
+    if (!encryption) return group;
+    const cut = group.lastIndexOf("/");
+    return `${group.slice(0, cut)}/${encryption.securityConfigurationName}-role/${encryption.roleName}${group.slice(cut)}`;
+  });
+}
 
 /**
  * Exactly what each job's Python code calls (glue-job/), on exact ARNs; a test checks these
@@ -35,12 +59,14 @@ export function glueJobGrants(job: "apply-changes" | "full-copy", context: GlueG
     { sid: "ReadScripts", actions: ["s3:GetObject"], resources: [`${bucket.arn}/${BUCKET_LAYOUT.scripts}*`] },
     ...logGrants(context, logGroupArn),
     {
-      // PutMetricData has no resource-level permissions; the condition keeps it to Glue's namespace.
+      // PutMetricData has no resource-level permissions; the condition keeps it to Glue's namespace
+      // (--enable-metrics) and, for apply-changes, the stack's own.
       sid: "PublishJobMetrics",
       actions: ["cloudwatch:PutMetricData"],
       resources: ["*"],
-      conditions: [{ test: "StringEquals", variable: "cloudwatch:namespace", values: ["Glue"] }],
+      conditions: [{ test: "StringEquals", variable: "cloudwatch:namespace", values: job === "apply-changes" ? ["Glue", context.metricsNamespace] : ["Glue"] }],
     },
+    ...sourceKeyGrants(context.region, context.sourceKmsKeyArn),
   ];
   const mirror = context.deletes === "mirror";
   // Under mirror: BatchWriteItem (puts and deletes, no versions). Under retain: conditional PutItem
@@ -89,14 +115,12 @@ export function glueJobGrants(job: "apply-changes" | "full-copy", context: GlueG
 
 function logGrants(context: GlueGrantContext, logGroupArn: (name: string) => string): Grant[] {
   if (context.encryptedLogs) {
-    // With CloudWatch encryption Glue writes to groups named after the role and the security
-    // configuration, and associates the key with them; the name is Glue's, so only its prefix is fixed.
+    // Only this job's own groups: the key policy accepts exactly these, so a job can neither write
+    // another Glue job's logs nor attach this stack's key to them.
+    const groups = glueJobLogGroups(context.compute, { securityConfigurationName: context.securityConfigurationName, roleName: context.jobName });
     return [
-      {
-        sid: "WriteEncryptedJobLogs",
-        actions: ["logs:AssociateKmsKey", "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-        resources: [logGroupArn("/aws-glue/*")],
-      },
+      { sid: "CreateEncryptedJobLogGroups", actions: ["logs:AssociateKmsKey", "logs:CreateLogGroup"], resources: groups.map(logGroupArn) },
+      { sid: "WriteEncryptedJobLogs", actions: ["logs:CreateLogStream", "logs:PutLogEvents"], resources: groups.map((name) => `${logGroupArn(name)}:log-stream:*`) },
     ];
   }
   const groups = LOG_GROUPS[context.compute];

@@ -3,12 +3,14 @@ import { TerraformOutput, TerraformStack } from "cdktf";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-identity";
 import { DataAwsPartition } from "@cdktf/provider-aws/lib/data-aws-partition";
+import { metricsNamespace } from "../functions/metrics-contract";
 import { configureBackend } from "./backend";
-import type { EnvironmentConfig } from "./config/schema";
+import { type EnvironmentConfig, stalledApplyMinutes } from "./config/schema";
 import { ArtifactBucket, BUCKET_LAYOUT } from "./constructs/artifact-bucket";
 import { ApplySweep } from "./constructs/apply-sweep";
 import { ChangeTrigger } from "./constructs/change-trigger";
 import { PipelineAlarms } from "./constructs/pipeline-alarms";
+import { PipelineDashboard } from "./constructs/pipeline-dashboard";
 import { PipelineKey } from "./constructs/pipeline-key";
 import { ReplicatedTables } from "./constructs/replicated-tables";
 import { ReplicationJobs } from "./constructs/replication-jobs";
@@ -56,9 +58,14 @@ export class ReplicationStack extends TerraformStack {
       kmsKeyArn: dataKeyArn,
     });
     const functionName = `${prefix}-change-trigger`;
+    const namespace = metricsNamespace(prefix);
     const trigger = new ChangeTrigger(this, "change-trigger", {
       functionName,
+      accountId,
+      region: config.region,
       sourceStreamArn: tables.source.streamArn,
+      sourceKmsKeyArn: config.sourceTable.kmsKeyArn,
+      metricsNamespace: namespace,
       manifestBucket: { name: artifacts.bucket.bucket, arn: artifacts.bucket.arn },
       manifestPrefix: BUCKET_LAYOUT.manifests,
       applyJob: { name: jobs.applyChanges.job.name, arn: jobs.applyChanges.job.arn },
@@ -83,7 +90,21 @@ export class ReplicationStack extends TerraformStack {
       deadLetterQueueName: trigger.deadLetterQueue.name,
       glueJobNames: [jobs.applyChanges.job.name, jobs.fullCopy.job.name],
       iteratorAgeSeconds: config.alarms.iteratorAgeSeconds,
+      metricsNamespace: namespace,
+      replicationLatencySeconds: config.alarms.replicationLatencySeconds,
+      oldestPendingManifestAgeSeconds: config.alarms.oldestPendingManifestAgeSeconds,
+      applyStalledMinutes: stalledApplyMinutes(config),
       email: config.alarms.email,
+    });
+    const dashboard = new PipelineDashboard(this, "dashboard", {
+      dashboardName: prefix,
+      region: config.region,
+      namePrefix: prefix,
+      metricsNamespace: namespace,
+      functionName,
+      deadLetterQueueName: trigger.deadLetterQueue.name,
+      glueFailureRuleName: alarms.glueFailureRule.name,
+      alarmArns: () => alarms.alarms.map((alarm) => alarm.arn),
     });
 
     const arn = (service: string, resource: string) => `arn:${partition}:${service}:${config.region}:${accountId}:${resource}`;
@@ -91,7 +112,7 @@ export class ReplicationStack extends TerraformStack {
       encryptsData: dataKeyArn !== undefined,
       dataRoleArns: [trigger.role.role.arn, jobs.applyChanges.role.role.arn, jobs.fullCopy.role.role.arn],
       alarmTopicArn: arn("sns", PipelineAlarms.topicName(prefix)),
-      logGroupArnPatterns: [arn("logs", `log-group:/aws/lambda/${functionName}`), arn("logs", "log-group:/aws-glue/*")],
+      logGroupArnPatterns: [arn("logs", `log-group:/aws/lambda/${functionName}`), ...jobs.logGroupNames.map((group) => arn("logs", `log-group:${group}`))],
     });
 
     const outputs: Record<string, string> = {
@@ -109,6 +130,9 @@ export class ReplicationStack extends TerraformStack {
       full_copy_job_name: jobs.fullCopy.job.name,
       alarm_topic_arn: alarms.topic.arn,
       kms_key_arn: key.key.arn,
+      dashboard_name: dashboard.dashboard.dashboardName,
+      // The commercial-partition console; the dashboard name is enough elsewhere.
+      dashboard_url: `https://${config.region}.console.aws.amazon.com/cloudwatch/home?region=${config.region}#dashboards/dashboard/${prefix}`,
     };
     for (const [id, value] of Object.entries(outputs)) {
       new TerraformOutput(this, id, { value });

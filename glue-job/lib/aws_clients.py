@@ -1,6 +1,6 @@
 """boto3 clients for the jobs.
 
-The endpoint URLs come from AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3 (unset
+The endpoint URLs come from AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_CLOUDWATCH (unset
 on AWS, so boto3 uses the regional endpoint). The boto3 that Glue and Debian ship is older than the SDK support for those
 variables, so they are read here explicitly.
 
@@ -45,4 +45,14 @@ def s3_client(region=None):
         region_name=region or None,
         endpoint_url=endpoint,
         config=Config(**options),
+    )
+
+
+def cloudwatch_client(region=None):
+    """For lib/metrics.py's PutMetricData: few quick attempts, since a lost datum never fails the run."""
+    return boto3.client(
+        "cloudwatch",
+        region_name=region or None,
+        endpoint_url=_endpoint("AWS_ENDPOINT_URL_CLOUDWATCH"),
+        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=15),
     )

@@ -26,6 +26,8 @@ APPLY_DEFAULTS = {
     "quarantine_prefix": "quarantine/",
     "time_budget_seconds": "2700",
     "max_pass_bytes": "16777216",  # manifest JSON per pass: bounds a run's memory (parsed, about 9 times this)
+    "metrics_namespace": "",       # CloudWatch namespace of the stack's metrics (lib/metrics.py); "" = off
+    "metrics_pipeline": "",        # value of the Pipeline dimension (the stack's name prefix); needed with a namespace
     "JOB_RUN_ID": "",              # passed by Glue to every run; "" = not run by Glue
 }
 FULL_COPY_DEFAULTS = {
@@ -154,6 +156,11 @@ def apply_changes_config(argv):
     if values["rejected_prefix"] == values["quarantine_prefix"]:
         raise ArgumentError("--quarantine_prefix and --rejected_prefix must differ (%r)" % values["rejected_prefix"])
     values["job_run_id"] = values.pop("JOB_RUN_ID") or None
+    namespace = values["metrics_namespace"]
+    if namespace and (len(namespace) > 255 or namespace.startswith(":") or namespace.startswith("AWS/")):
+        raise ArgumentError("--metrics_namespace must be 1-255 characters, not starting with ':' or 'AWS/', got %r" % (namespace,))
+    if namespace and not values["metrics_pipeline"]:
+        raise ArgumentError("--metrics_pipeline is required with --metrics_namespace (the Pipeline dimension's value)")
     return JobConfig(values)
 
 

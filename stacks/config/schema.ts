@@ -14,6 +14,8 @@ const PROVIDER_CONSTRAINT = /^\s*(([=!<>~]{1,2})?\s*\d+(\.\d+){0,2}(-[\w.]+)?)(\
 // (IAM role names and S3 bucket_prefix are the tightest limits).
 const NAME_PREFIX = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
 const ATTRIBUTE_NAME = /^.{1,255}$/s;
+// A key ARN, not an alias: key policies and IAM grants are evaluated on the key's ARN.
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-\d{1,2}:\d{12}:key\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$|^arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-\d{1,2}:\d{12}:key\/mrk-[0-9a-f]{32}$/;
 /** Lambda runtimes AWS supports for new functions; nodejs20.x is deprecated (Node.js 20 ended in April 2026). */
 export const LAMBDA_RUNTIMES = ["nodejs22.x", "nodejs24.x"] as const;
 const RETIRED_RUNTIMES: Readonly<Record<string, string>> = {
@@ -21,7 +23,7 @@ const RETIRED_RUNTIMES: Readonly<Record<string, string>> = {
   "nodejs18.x": "Node.js 18 reached end of life in April 2025 and AWS deprecated the nodejs18.x runtime",
 };
 /** Environment variables the stack sets on the change-trigger function. */
-export const RESERVED_LAMBDA_VARIABLES = ["MANIFEST_BUCKET", "MANIFEST_PREFIX", "APPLY_JOB_NAME", "DELETE_POLICY"] as const;
+export const RESERVED_LAMBDA_VARIABLES = ["MANIFEST_BUCKET", "MANIFEST_PREFIX", "APPLY_JOB_NAME", "DELETE_POLICY", "METRICS_NAMESPACE"] as const;
 /** Variables Lambda itself sets and refuses in a function's configuration. */
 const LAMBDA_RUNTIME_VARIABLES = [
   "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_DEFAULT_REGION", "AWS_EXECUTION_ENV",
@@ -135,6 +137,16 @@ export const environmentSchema = z
          * unless its key matches and its stream is on with NEW_AND_OLD_IMAGES); it never changes it.
          */
         existing: z.boolean().default(false),
+        /**
+         * With `existing`: the customer-managed KMS key the existing table (and so its stream) is
+         * encrypted with. The function and both jobs are granted kms:Decrypt on it through DynamoDB
+         * only, and the plan fails unless the table uses exactly this key. The key's own policy must
+         * also allow this account's IAM policies (the default key policy does).
+         */
+        kmsKeyArn: z
+          .string({ error: "must be a string" })
+          .regex(KMS_KEY_ARN, { error: "must be the ARN of a KMS key (arn:aws:kms:<region>:<account>:key/<key-id>), not an alias" })
+          .optional(),
       })
       .prefault({}),
     backupTable: z
@@ -187,6 +199,21 @@ export const environmentSchema = z
         email: z.email({ error: "must be an e-mail address" }).optional(),
         /** Alarm when the oldest unprocessed stream record is older than this. */
         iteratorAgeSeconds: int(60, 86400).default(600),
+        /**
+         * Alarm when a change took longer than this from its stream record to the backup (maximum of
+         * ReplicationLatency over 5 minutes). Default: the batching window, a Glue Python shell start
+         * (about a minute), a queued run behind a busy one (applyChangesJob.timeBudgetSeconds) and margin.
+         */
+        replicationLatencySeconds: int(60, 86400).default(900),
+        /** Alarm when the oldest manifest waiting to be applied is older than this at the start of a pass. */
+        oldestPendingManifestAgeSeconds: int(60, 86400).default(1800),
+        /**
+         * Alarm when, in each half of this many minutes, manifests were written or pending and no
+         * apply-changes run finished. Each half must hold one whole run (applyChangesJob.timeBudgetSeconds
+         * plus 300 s), so that a healthy run never looks stalled. Default: 30, or the least that holds
+         * two runs when the time budget is longer (see stalledApplyMinutes).
+         */
+        applyStalledMinutes: int(10, 1440).optional(),
       })
       .prefault({}),
     lambda: z
@@ -289,6 +316,15 @@ export const environmentSchema = z
         message: `must end at least 120 s before the job's timeout (applyChangesJob.timeoutMinutes = ${env.applyChangesJob.timeoutMinutes})`,
       });
     }
+    if (env.sourceTable.kmsKeyArn !== undefined && !env.sourceTable.existing) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["sourceTable", "kmsKeyArn"],
+        input: env.sourceTable.kmsKeyArn,
+        message: "applies only with sourceTable.existing = true (a source this stack creates uses encryption.customerManagedKey)",
+      });
+    }
+    checkAlarmThresholds(env, ctx);
     for (const name of Object.keys(env.lambda.environment)) {
       if ((RESERVED_LAMBDA_VARIABLES as readonly string[]).includes(name)) {
         ctx.addIssue({ code: "custom", path: ["lambda", "environment", name], input: name, message: `is set by the pipeline (${RESERVED_LAMBDA_VARIABLES.join(", ")} are reserved)` });
@@ -320,6 +356,35 @@ export const environmentSchema = z
     });
     checkRetainedAttribute(env, keys, ctx);
   });
+
+/** alarms.applyStalledMinutes, or its default: 30 minutes, longer when two runs of the time budget need more (CloudWatch's limit is a day). */
+export function stalledApplyMinutes(env: { alarms: { applyStalledMinutes?: number }; applyChangesJob: { timeBudgetSeconds: number } }): number {
+  return env.alarms.applyStalledMinutes ?? Math.min(1440, Math.max(30, 2 * Math.ceil((env.applyChangesJob.timeBudgetSeconds + 300) / 60)));
+}
+
+/** Thresholds below what a healthy pipeline takes would page on every burst. */
+function checkAlarmThresholds(
+  env: { alarms: { replicationLatencySeconds: number; applyStalledMinutes?: number }; stream: { batchingWindowSeconds: number }; applyChangesJob: { timeBudgetSeconds: number } },
+  ctx: z.RefinementCtx,
+): void {
+  const { alarms } = env;
+  if (alarms.replicationLatencySeconds <= env.stream.batchingWindowSeconds + 60) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["alarms", "replicationLatencySeconds"],
+      input: alarms.replicationLatencySeconds,
+      message: `must exceed stream.batchingWindowSeconds (${env.stream.batchingWindowSeconds}) plus 60 s for a Glue start, or every change would alarm`,
+    });
+  }
+  if (alarms.applyStalledMinutes !== undefined && Math.floor(alarms.applyStalledMinutes / 2) * 60 < env.applyChangesJob.timeBudgetSeconds + 300) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["alarms", "applyStalledMinutes"],
+      input: alarms.applyStalledMinutes,
+      message: `must be at least twice applyChangesJob.timeBudgetSeconds (${env.applyChangesJob.timeBudgetSeconds}) plus 300 s, in minutes (${Math.ceil((2 * (env.applyChangesJob.timeBudgetSeconds + 300)) / 60)}): each half must hold a whole run, or a healthy run would alarm`,
+    });
+  }
+}
 
 /** The retained-item marker must not collide with anything the source items or the transform use. */
 function checkRetainedAttribute(

@@ -6,6 +6,7 @@ import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function";
 import { SqsQueue } from "@cdktf/provider-aws/lib/sqs-queue";
 import { bundledFunctionAsset } from "../../functions/bundle-asset";
 import type { EnvironmentConfig } from "../config/schema";
+import { sourceKeyGrants } from "../source-key-grants";
 import { PROJECT_ROOT } from "../project-root";
 import { ServiceRole } from "./service-role";
 
@@ -14,7 +15,13 @@ const FOURTEEN_DAYS = 14 * 24 * 3600;
 
 export interface ChangeTriggerOptions {
   readonly functionName: string;
+  readonly accountId: string;
+  readonly region: string;
   readonly sourceStreamArn: string;
+  /** Customer-managed key of an existing source table, whose stream records it decrypts. */
+  readonly sourceKmsKeyArn?: string;
+  /** Namespace of the embedded-metric-format records the function logs (METRICS_NAMESPACE). */
+  readonly metricsNamespace: string;
   readonly manifestBucket: { readonly name: string; readonly arn: string };
   readonly manifestPrefix: string;
   readonly applyJob: { readonly name: string; readonly arn: string };
@@ -50,6 +57,7 @@ export class ChangeTrigger extends Construct {
     this.role = new ServiceRole(this, "role", {
       roleName: functionName,
       servicePrincipal: "lambda.amazonaws.com",
+      sourceAccount: options.accountId,
       grants: [
         {
           sid: "ReadSourceStream",
@@ -89,6 +97,7 @@ export class ChangeTrigger extends Construct {
           actions: ["sqs:SendMessage"],
           resources: [this.deadLetterQueue.arn],
         },
+        ...sourceKeyGrants(options.region, options.sourceKmsKeyArn),
       ],
     });
     const bundle = bundledFunctionAsset(this, "bundle", "change-trigger.zip", {
@@ -115,6 +124,7 @@ export class ChangeTrigger extends Construct {
           MANIFEST_PREFIX: options.manifestPrefix,
           APPLY_JOB_NAME: options.applyJob.name,
           DELETE_POLICY: options.deletes,
+          METRICS_NAMESPACE: options.metricsNamespace,
         },
       },
       dependsOn: [this.logGroup, this.role.policy],

@@ -26,6 +26,8 @@ export interface ReplicationGlueJobOptions {
   readonly schedule?: string;
   /** What the job's code calls, on exact ARNs. */
   readonly grants: Grant[];
+  /** The account the jobs run in (trust policy condition). */
+  readonly accountId: string;
   /** Name of the Glue security configuration the job runs with. */
   readonly securityConfiguration: string;
   /** The uploaded scripts: a run must not start before they exist. */
@@ -47,6 +49,7 @@ export class ReplicationGlueJob extends Construct {
     this.role = new ServiceRole(this, "role", {
       roleName: options.jobName,
       servicePrincipal: "glue.amazonaws.com",
+      sourceAccount: options.accountId,
       grants: options.grants,
     });
     const jobArguments = Object.fromEntries(

@@ -1,4 +1,4 @@
-import { Fn } from "cdktf";
+import { Fn, Lazy } from "cdktf";
 import { Construct } from "constructs";
 import { CloudwatchEventRule } from "@cdktf/provider-aws/lib/cloudwatch-event-rule";
 import { CloudwatchEventTarget } from "@cdktf/provider-aws/lib/cloudwatch-event-target";
@@ -7,6 +7,7 @@ import { DataAwsIamPolicyDocument } from "@cdktf/provider-aws/lib/data-aws-iam-p
 import { SnsTopic } from "@cdktf/provider-aws/lib/sns-topic";
 import { SnsTopicPolicy } from "@cdktf/provider-aws/lib/sns-topic-policy";
 import { SnsTopicSubscription } from "@cdktf/provider-aws/lib/sns-topic-subscription";
+import { APPLY_DIMENSION, TRIGGER_DIMENSION } from "../../functions/metrics-contract";
 
 /** The terminal Glue job run states that mean a run did not finish its work (STOPPED: stopped by someone). */
 export const GLUE_FAILURE_STATES = ["FAILED", "TIMEOUT", "STOPPED", "ERROR"] as const;
@@ -19,15 +20,27 @@ export interface PipelineAlarmsOptions {
   readonly deadLetterQueueName: string;
   readonly glueJobNames: string[];
   readonly iteratorAgeSeconds: number;
+  /** The stack's own metrics (functions/metrics-contract.ts). */
+  readonly metricsNamespace: string;
+  readonly replicationLatencySeconds: number;
+  readonly oldestPendingManifestAgeSeconds: number;
+  readonly applyStalledMinutes: number;
   readonly email?: string;
 }
 
 /**
- * What pages the on-call: Lambda errors and throttles, stream iterator age, dead letters, and
- * failed Glue runs, all to one encrypted SNS topic.
+ * What pages the on-call: Lambda errors and throttles, stream iterator age, dead letters, failed
+ * Glue runs, replication latency, the age of the oldest pending manifest and a stalled apply job,
+ * all to one encrypted SNS topic.
  */
 export class PipelineAlarms extends Construct {
   public readonly topic: SnsTopic;
+  /** Every alarm that notifies the topic; the topic policy and the dashboard read it at synth. */
+  public readonly alarms: CloudwatchMetricAlarm[] = [];
+  /** The alarms' ARNs, resolved at synth: an alarm registered later (register()) is included. */
+  public readonly alarmArns: string[] = Lazy.listValue({ produce: () => this.alarms.map((alarm) => alarm.arn) });
+  /** The EventBridge rule that forwards failed Glue runs (its AWS/Events metrics count them). */
+  public readonly glueFailureRule: CloudwatchEventRule;
 
   static topicName(namePrefix: string): string {
     return `${namePrefix}-alarms`;
@@ -49,10 +62,12 @@ export class PipelineAlarms extends Construct {
         detail: { jobName: options.glueJobNames, state: [...GLUE_FAILURE_STATES] },
       }),
     });
+    this.glueFailureRule = glueFailures;
     new CloudwatchEventTarget(this, "glue-job-failed-target", { rule: glueFailures.name, arn: this.topic.arn });
 
+    const register = (alarm: CloudwatchMetricAlarm) => this.register(alarm);
     const metric = (name: string, alarm: { description: string; namespace: string; metricName: string; statistic: string; dimensions: Record<string, string>; threshold: number }) =>
-      new CloudwatchMetricAlarm(this, name, {
+      register(new CloudwatchMetricAlarm(this, name, {
         alarmName: `${namePrefix}-${name}`,
         alarmDescription: alarm.description,
         namespace: alarm.namespace,
@@ -66,7 +81,7 @@ export class PipelineAlarms extends Construct {
         treatMissingData: "notBreaching",
         alarmActions: [this.topic.arn],
         okActions: [this.topic.arn],
-      });
+      }));
     const fn = { FunctionName: options.functionName };
     metric("change-trigger-errors", { description: "The change-trigger Lambda failed invocations", namespace: "AWS/Lambda", metricName: "Errors", statistic: "Sum", dimensions: fn, threshold: 1 });
     metric("change-trigger-throttles", { description: "The change-trigger Lambda was throttled", namespace: "AWS/Lambda", metricName: "Throttles", statistic: "Sum", dimensions: fn, threshold: 1 });
@@ -86,15 +101,39 @@ export class PipelineAlarms extends Construct {
       dimensions: { QueueName: options.deadLetterQueueName },
       threshold: 1,
     });
+    // No data means no apply run published (idle, or not running at all): the stalled-apply alarm
+    // below covers a run that never comes, so these two stay quiet without data.
+    const pipeline = { [APPLY_DIMENSION]: namePrefix };
+    metric("replication-latency", {
+      description: `A change took more than ${options.replicationLatencySeconds} s from its stream record to the backup`,
+      namespace: options.metricsNamespace,
+      metricName: "ReplicationLatency",
+      statistic: "Maximum",
+      dimensions: pipeline,
+      threshold: options.replicationLatencySeconds,
+    });
+    metric("oldest-pending-manifest-age", {
+      description: `A change manifest waited more than ${options.oldestPendingManifestAgeSeconds} s to be applied`,
+      namespace: options.metricsNamespace,
+      metricName: "OldestPendingManifestAge",
+      statistic: "Maximum",
+      dimensions: pipeline,
+      threshold: options.oldestPendingManifestAgeSeconds,
+    });
+    this.stalledApplyAlarm(options, pipeline, register);
 
     const policy = new DataAwsIamPolicyDocument(this, "topic-policy-document", {
       statement: [
         {
-          sid: "CloudWatchAlarmsOfThisAccount",
+          sid: "CloudWatchAlarmsOfThisStack",
           principals: [{ type: "Service", identifiers: ["cloudwatch.amazonaws.com"] }],
           actions: ["sns:Publish"],
           resources: [this.topic.arn],
-          condition: [{ test: "StringEquals", variable: "aws:SourceAccount", values: [options.accountId] }],
+          // Only this stack's alarms: CloudWatch publishes with the alarm's ARN as aws:SourceArn.
+          condition: [
+            { test: "StringEquals", variable: "aws:SourceAccount", values: [options.accountId] },
+            { test: "ArnEquals", variable: "aws:SourceArn", values: this.alarmArns },
+          ],
         },
         {
           sid: "GlueFailureRule",
@@ -109,5 +148,54 @@ export class PipelineAlarms extends Construct {
     if (options.email) {
       new SnsTopicSubscription(this, "email", { topicArn: this.topic.arn, protocol: "email", endpoint: options.email });
     }
+  }
+
+  /**
+   * Adds an alarm of another construct (e.g. a job's own) to those the topic accepts and the
+   * dashboard shows; its actions must name this.topic.
+   */
+  register(alarm: CloudwatchMetricAlarm): CloudwatchMetricAlarm {
+    this.alarms.push(alarm);
+    return alarm;
+  }
+
+  /**
+   * Manifests were written (change-trigger) or found pending (apply-changes) and no apply-changes
+   * run finished, in each of two consecutive halves of alarms.applyStalledMinutes. Two halves, not
+   * one window: a manifest written just before a window ends is applied in the next one, and must
+   * not look stalled. FILL turns a metric without data in a period into 0; when none of the three
+   * has data (an idle pipeline) the expression has none either, which is not breaching.
+   */
+  private stalledApplyAlarm(options: PipelineAlarmsOptions, pipeline: Record<string, string>, register: (alarm: CloudwatchMetricAlarm) => CloudwatchMetricAlarm): void {
+    const period = Math.ceil(options.applyStalledMinutes / 2) * 60;
+    const query = (id: string, metricName: string, stat: string, dimensions: Record<string, string>) => ({
+      id,
+      returnData: false,
+      metric: { namespace: options.metricsNamespace, metricName, stat, period, dimensions },
+    });
+    register(
+      new CloudwatchMetricAlarm(this, "apply-stalled", {
+        alarmName: `${options.namePrefix}-apply-stalled`,
+        alarmDescription: `Change manifests waited and no apply-changes run finished for ${2 * (period / 60)} minutes`,
+        metricQuery: [
+          query("pending", "ManifestsPending", "Maximum", pipeline),
+          query("written", "ManifestBytes", "SampleCount", { [TRIGGER_DIMENSION]: options.functionName }),
+          query("finished", "ApplyRunsFinished", "Sum", pipeline),
+          {
+            id: "stalled",
+            label: "Manifests waiting, no apply run finished",
+            expression: "IF((FILL(pending, 0) > 0 OR FILL(written, 0) > 0) AND FILL(finished, 0) == 0, 1, 0)",
+            returnData: true,
+          },
+        ],
+        evaluationPeriods: 2,
+        datapointsToAlarm: 2,
+        threshold: 1,
+        comparisonOperator: "GreaterThanOrEqualToThreshold",
+        treatMissingData: "notBreaching",
+        alarmActions: [this.topic.arn],
+        okActions: [this.topic.arn],
+      }),
+    );
   }
 }

@@ -41,7 +41,7 @@ export class ReplicatedTables extends Construct {
     };
     const ttl = ttlAttribute ? { attributeName: ttlAttribute, enabled: true } : undefined;
     this.source = options.sourceTable.existing
-      ? existingSource(this, options.sourceTable.name, keys)
+      ? existingSource(this, options.sourceTable.name, keys, options.sourceTable.kmsKeyArn)
       : new DynamodbTable(this, "source", {
           ...common,
           name: options.sourceTable.name,
@@ -57,8 +57,11 @@ export class ReplicatedTables extends Construct {
   }
 }
 
-/** Reads a source table managed elsewhere; plan fails unless it has the configured key and a NEW_AND_OLD_IMAGES stream. */
-function existingSource(scope: Construct, name: string, keys: KeyAttribute[]): HclSafeDataAwsDynamodbTable {
+/**
+ * Reads a source table managed elsewhere; plan fails unless it has the configured key and a
+ * NEW_AND_OLD_IMAGES stream, and, with sourceTable.kmsKeyArn, unless that is the key it is encrypted with.
+ */
+function existingSource(scope: Construct, name: string, keys: KeyAttribute[], kmsKeyArn: string | undefined): HclSafeDataAwsDynamodbTable {
   const [partitionKey, sortKey] = keys;
   const rangeKey = '(self.range_key == null ? "" : self.range_key)';
   return new HclSafeDataAwsDynamodbTable(scope, "source", {
@@ -73,6 +76,14 @@ function existingSource(scope: Construct, name: string, keys: KeyAttribute[]): H
           condition: `\${self.hash_key == ${JSON.stringify(partitionKey.name)} && ${rangeKey} == ${JSON.stringify(sortKey?.name ?? "")}}`,
           errorMessage: `Table ${name} must have the key of sourceTable.partitionKey and sourceTable.sortKey (${keys.map((k) => k.name).join(", ")}).`,
         },
+        ...(kmsKeyArn
+          ? [
+              {
+                condition: `\${try(self.server_side_encryption[0].kms_key_arn, "") == ${JSON.stringify(kmsKeyArn)}}`,
+                errorMessage: `Table ${name} must be encrypted with sourceTable.kmsKeyArn (${kmsKeyArn}): the function and the jobs are granted that key only.`,
+              },
+            ]
+          : []),
       ],
     },
   });

@@ -2,7 +2,8 @@ import { Construct } from "constructs";
 import { GlueSecurityConfiguration } from "@cdktf/provider-aws/lib/glue-security-configuration";
 import type { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket";
 import type { EnvironmentConfig } from "../config/schema";
-import { glueJobGrants } from "../glue-job-grants";
+import { metricsNamespace } from "../../functions/metrics-contract";
+import { glueJobGrants, glueJobLogGroups } from "../glue-job-grants";
 import { BUCKET_LAYOUT } from "./artifact-bucket";
 import { ReplicationGlueJob } from "./glue-job";
 import { GlueScripts } from "./glue-scripts";
@@ -26,6 +27,8 @@ export interface ReplicationJobsOptions {
 export class ReplicationJobs extends Construct {
   public readonly applyChanges: ReplicationGlueJob;
   public readonly fullCopy: ReplicationGlueJob;
+  /** The log groups both jobs write to (their own when the logs are encrypted). */
+  public readonly logGroupNames: string[];
 
   constructor(scope: Construct, id: string, options: ReplicationJobsOptions) {
     super(scope, id);
@@ -37,8 +40,9 @@ export class ReplicationJobs extends Construct {
       entryPoints: [APPLY_CHANGES_SCRIPT, FULL_COPY_SCRIPT],
     });
     // CloudWatch Logs encrypts at rest on its own; its KMS mode needs the customer-managed key.
+    const securityConfigurationName = `${prefix}-jobs`;
     const security = new GlueSecurityConfiguration(this, "security", {
-      name: `${prefix}-jobs`,
+      name: securityConfigurationName,
       encryptionConfiguration: {
         s3Encryption: kmsKeyArn ? { s3EncryptionMode: "SSE-KMS", kmsKeyArn } : { s3EncryptionMode: "SSE-S3" },
         cloudwatchEncryption: kmsKeyArn ? { cloudwatchEncryptionMode: "SSE-KMS", kmsKeyArn } : { cloudwatchEncryptionMode: "DISABLED" },
@@ -51,6 +55,7 @@ export class ReplicationJobs extends Construct {
       libraryPath: scripts.libraryPath,
       scripts: scripts.objects,
       securityConfiguration: security.name,
+      accountId: options.accountId,
       arguments: {
         source_table: source.name,
         backup_table: backup.name,
@@ -66,6 +71,9 @@ export class ReplicationJobs extends Construct {
       accountId: options.accountId,
       deletes: config.deletes,
       encryptedLogs: kmsKeyArn !== undefined,
+      securityConfigurationName,
+      metricsNamespace: metricsNamespace(prefix),
+      sourceKmsKeyArn: config.sourceTable.kmsKeyArn,
       source,
       backup,
       bucket,
@@ -93,6 +101,9 @@ export class ReplicationJobs extends Construct {
         quarantine_prefix: BUCKET_LAYOUT.quarantine,
         time_budget_seconds: String(apply.timeBudgetSeconds),
         max_pass_bytes: String(apply.maxPassMegabytes * 1024 * 1024),
+        // The stack's namespace; the Pipeline dimension is the name prefix (functions/metrics-contract.ts).
+        metrics_namespace: metricsNamespace(prefix),
+        metrics_pipeline: prefix,
       },
       grants: glueJobGrants("apply-changes", { ...grantContext, jobName: applyJobName, compute: applyCompute.type }),
     });
@@ -117,5 +128,10 @@ export class ReplicationJobs extends Construct {
       },
       grants: glueJobGrants("full-copy", { ...grantContext, jobName: fullCopyJobName, compute: "glueetl" }),
     });
+    const encryption = (roleName: string) => (kmsKeyArn ? { securityConfigurationName, roleName } : undefined);
+    this.logGroupNames = [
+      ...glueJobLogGroups(applyCompute.type, encryption(applyJobName)),
+      ...glueJobLogGroups("glueetl", encryption(fullCopyJobName)),
+    ];
   }
 }

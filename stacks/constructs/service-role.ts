@@ -15,6 +15,11 @@ export interface ServiceRoleOptions {
   readonly roleName: string;
   /** Service principal allowed to assume the role, e.g. `lambda.amazonaws.com`. */
   readonly servicePrincipal: string;
+  /**
+   * The account the service must act for (aws:SourceAccount in the trust policy), so that the service
+   * cannot be made to assume this role for another account's function or job (confused deputy).
+   */
+  readonly sourceAccount: string;
   readonly grants: Grant[];
 }
 
@@ -31,6 +36,9 @@ export class ServiceRole extends Construct {
           effect: "Allow",
           actions: ["sts:AssumeRole"],
           principals: [{ type: "Service", identifiers: [options.servicePrincipal] }],
+          // No aws:SourceArn: neither Lambda (execution roles) nor Glue (job roles) is documented to
+          // set it when assuming the role, and a condition on an absent key denies (see README).
+          condition: [{ test: "StringEquals", variable: "aws:SourceAccount", values: [options.sourceAccount] }],
         },
       ],
     });

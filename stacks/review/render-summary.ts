@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { renderMermaid } from "./render-diagram";
 
 type Block = Record<string, any>;
 /** The parts of a synthesized cdk.tf.json the summary reads. */
@@ -35,6 +36,14 @@ export function renderReviewSummary(stackName: string, tf: TerraformJson, readAs
     `# Review summary: ${stackName}`,
     "",
     "Written by `cdktf synth` beside `cdk.tf.json`; it restates what that file declares.",
+    "",
+    "## Diagram",
+    "",
+    "Drawn from the same JSON: the data path, and each IAM grant as an edge labelled with its actions (grants on logs, metrics or `*` are in the table below).",
+    "",
+    "```mermaid",
+    ...renderMermaid(tf).trimEnd().split("\n"),
+    "```",
     "",
     "## Resources",
     "",
