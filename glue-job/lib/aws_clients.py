@@ -1,6 +1,7 @@
 """boto3 clients for the jobs.
 
-The endpoint URLs come from AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_GLUE (unset
+The endpoint URLs come from AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_GLUE /
+AWS_ENDPOINT_URL_CLOUDWATCH (unset
 on AWS, so boto3 uses the regional endpoint). The boto3 that Glue and Debian ship is older than the SDK support for those
 variables, so they are read here explicitly.
 
@@ -47,11 +48,21 @@ def s3_client(region=None):
     )
 
 
-def glue_client(region=None):
-    """For apply-changes' one StartJobRun of a follow-up run (botocore's standard retries, 5 attempts)."""
+def _standard_client(service, endpoint_variable, region):
+    """botocore's standard retries (5 attempts): for the few calls outside ddb_batch's own retries."""
     return boto3.client(
-        "glue",
+        service,
         region_name=region or None,
-        endpoint_url=_endpoint("AWS_ENDPOINT_URL_GLUE"),
+        endpoint_url=_endpoint(endpoint_variable),
         config=Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=60),
     )
+
+
+def glue_client(region=None):
+    """For apply-changes' one StartJobRun of a follow-up run."""
+    return _standard_client("glue", "AWS_ENDPOINT_URL_GLUE", region)
+
+
+def cloudwatch_client(region=None):
+    """For verify's PutMetricData."""
+    return _standard_client("cloudwatch", "AWS_ENDPOINT_URL_CLOUDWATCH", region)
