@@ -89,6 +89,9 @@ test("glue-job Python tests pass against dynalite, DynamoDB Local and s3rver", a
   // The randomized interleavings say how many they tried (glue-job/tests/test_retained_interleavings.py).
   const tried = /^retained interleavings: .*$/m.exec(output);
   if (tried) console.log(tried[0]);
+  // verify's rate next to a raw Scan of the same tables (glue-job/tests/test_verify.py).
+  const rate = /^verify rate .*$/m.exec(output);
+  if (rate) console.log(rate[0]);
   const count = ran ? Number(ran[1]) : 0;
   if (code !== 0 || count < EXPECTED_PYTHON_TESTS) {
     // Show what failed: jest otherwise only reports the assertion.
@@ -108,6 +111,8 @@ const IAM_ACTIONS: Record<string, { action: string; on: "resource" | "manifests"
   put_item: [{ action: "dynamodb:PutItem", on: "resource" }],
   get_item: [{ action: "dynamodb:GetItem", on: "resource" }],
   scan: [{ action: "dynamodb:Scan", on: "resource" }],
+  create_table: [{ action: "dynamodb:CreateTable", on: "resource" }],
+  put_object: [{ action: "s3:PutObject", on: "resource" }],
   list_objects_v2: [{ action: "s3:ListBucket", on: "resource" }],
   get_object: [{ action: "s3:GetObject", on: "resource" }],
   delete_object: [{ action: "s3:DeleteObject", on: "resource" }],
@@ -120,6 +125,8 @@ describe.each([
   ["apply-changes", "apply-changes-mirror", "mirror"],
   ["full-copy", "full-copy-retain", "retain"],
   ["full-copy", "full-copy-mirror", "mirror"],
+  ["verify", "verify-retain", "retain"],
+  ["restore", "restore", "retain"],
 ] as const)("the %s role grants exactly what its code called (%s)", (job, surface, deletes) => {
   test("every call is granted on its resource, and every data grant is called", () => {
     const calls = JSON.parse(fs.readFileSync(path.join(surfaceDir, `${surface}.json`), "utf8")) as [string, string][];
@@ -130,6 +137,9 @@ describe.each([
       backup: `\${aws_dynamodb_table.${stack.find("aws_dynamodb_table", "tables/backup").name}.arn}`,
       manifests: `${bucket}/changes/*`,
       rejected: `${bucket}/rejected/*`,
+      "verify-reports": `${bucket}/verify/*`,
+      "restore-reports": `${bucket}/restore/*`,
+      "restore-target": "arn:${data.aws_partition.partition.partition}:dynamodb:us-east-1:${data.aws_caller_identity.account.account_id}:table/api-pos-backup-restore-*",
       "apply-job": "arn:${data.aws_partition.partition.partition}:glue:us-east-1:${data.aws_caller_identity.account.account_id}:job/api-pagos-replication-apply-changes",
     };
     const needed = new Set<string>();

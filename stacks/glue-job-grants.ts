@@ -15,6 +15,10 @@ export interface GlueGrantContext {
   readonly source: TableReference;
   readonly backup: TableReference;
   readonly bucket: S3Bucket;
+  /** verify: the CloudWatch namespace of its counts. */
+  readonly metricsNamespace?: string;
+  /** restore: the ARNs (patterns) of the tables it may write; never the backup's. */
+  readonly restoreTargetArns?: string[];
 }
 
 // Where Glue writes job logs; these groups are shared by every Glue job of the account.
@@ -27,7 +31,9 @@ const LOG_GROUPS = {
  * Exactly what each job's Python code calls (glue-job/), on exact ARNs; a test checks these
  * against the boto3 calls in the code.
  */
-export function glueJobGrants(job: "apply-changes" | "full-copy", context: GlueGrantContext): Grant[] {
+export type GlueJobKind = "apply-changes" | "full-copy" | "verify" | "restore";
+
+export function glueJobGrants(job: GlueJobKind, context: GlueGrantContext): Grant[] {
   const { bucket, source, backup } = context;
   const logGroupArn = (name: string) =>
     `arn:${context.partition}:logs:${context.region}:${context.accountId}:log-group:${name}`;
@@ -35,11 +41,12 @@ export function glueJobGrants(job: "apply-changes" | "full-copy", context: GlueG
     { sid: "ReadScripts", actions: ["s3:GetObject"], resources: [`${bucket.arn}/${BUCKET_LAYOUT.scripts}*`] },
     ...logGrants(context, logGroupArn),
     {
-      // PutMetricData has no resource-level permissions; the condition keeps it to Glue's namespace.
+      // PutMetricData has no resource-level permissions; the condition keeps it to Glue's namespace
+      // (and verify's own).
       sid: "PublishJobMetrics",
       actions: ["cloudwatch:PutMetricData"],
       resources: ["*"],
-      conditions: [{ test: "StringEquals", variable: "cloudwatch:namespace", values: ["Glue"] }],
+      conditions: [{ test: "StringEquals", variable: "cloudwatch:namespace", values: ["Glue", ...(context.metricsNamespace ? [context.metricsNamespace] : [])] }],
     },
   ];
   const mirror = context.deletes === "mirror";
@@ -69,6 +76,35 @@ export function glueJobGrants(job: "apply-changes" | "full-copy", context: GlueG
         actions: ["glue:StartJobRun"],
         resources: [`arn:${context.partition}:glue:${context.region}:${context.accountId}:job/${context.jobName}`],
       },
+      ...common,
+    ];
+  }
+  if (job === "restore") {
+    const targets = context.restoreTargetArns ?? [];
+    if (targets.includes(backup.arn)) throw new Error("the restore job must never be allowed to write the backup table");
+    return [
+      { sid: "ReadBackupItems", actions: ["dynamodb:DescribeTable", "dynamodb:Scan"], resources: [backup.arn] },
+      {
+        // CreateTable: --create_target; BatchGetItem: a missing-only dry run; PutItem: missing-only
+        // (conditional); BatchWriteItem: overwrite.
+        sid: "WriteRestoreTargets",
+        actions: ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:PutItem"],
+        resources: targets,
+      },
+      { sid: "WriteRestoreReports", actions: ["s3:PutObject"], resources: [`${bucket.arn}/${BUCKET_LAYOUT.restoreReports}*`] },
+      ...common,
+    ];
+  }
+  if (job === "verify") {
+    return [
+      { sid: "ReadSourceItems", actions: ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:Scan"], resources: [source.arn] },
+      {
+        // Reads to compare; the writes are --repair's, the same writer as full-copy's.
+        sid: "CheckAndRepairBackupItems",
+        actions: ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:Scan", ...backupWrites].sort(),
+        resources: [backup.arn],
+      },
+      { sid: "WriteVerifyReports", actions: ["s3:PutObject"], resources: [`${bucket.arn}/${BUCKET_LAYOUT.verifyReports}*`] },
       ...common,
     ];
   }

@@ -10,7 +10,7 @@ import { ChangeTrigger } from "./constructs/change-trigger";
 import { PipelineAlarms } from "./constructs/pipeline-alarms";
 import { PipelineKey } from "./constructs/pipeline-key";
 import { ReplicatedTables } from "./constructs/replicated-tables";
-import { ReplicationJobs } from "./constructs/replication-jobs";
+import { ReplicationJobs, verifyMetricsNamespace } from "./constructs/replication-jobs";
 
 /**
  * The whole pipeline for one environment: source table -> stream -> change-trigger Lambda ->
@@ -73,7 +73,8 @@ export class ReplicationStack extends TerraformStack {
       kmsKeyArn: key.key.arn,
       functionName,
       deadLetterQueueName: trigger.deadLetterQueue.name,
-      glueJobNames: [jobs.applyChanges.job.name, jobs.fullCopy.job.name],
+      glueJobNames: [jobs.applyChanges.job.name, jobs.fullCopy.job.name, jobs.verify.job.name, jobs.restore.job.name],
+      verifyDrift: { namespace: verifyMetricsNamespace(prefix), backupTableName: config.backupTable.name },
       iteratorAgeSeconds: config.alarms.iteratorAgeSeconds,
       email: config.alarms.email,
     });
@@ -81,7 +82,7 @@ export class ReplicationStack extends TerraformStack {
     const arn = (service: string, resource: string) => `arn:${partition}:${service}:${config.region}:${accountId}:${resource}`;
     key.authorize({
       encryptsData: dataKeyArn !== undefined,
-      dataRoleArns: [trigger.role.role.arn, jobs.applyChanges.role.role.arn, jobs.fullCopy.role.role.arn],
+      dataRoleArns: [trigger.role.role.arn, ...[jobs.applyChanges, jobs.fullCopy, jobs.verify, jobs.restore].map((job) => job.role.role.arn)],
       alarmTopicArn: arn("sns", PipelineAlarms.topicName(prefix)),
       logGroupArnPatterns: [arn("logs", `log-group:/aws/lambda/${functionName}`), arn("logs", "log-group:/aws-glue/*")],
     });
@@ -98,6 +99,9 @@ export class ReplicationStack extends TerraformStack {
       dead_letter_queue_url: trigger.deadLetterQueue.url,
       apply_changes_job_name: jobs.applyChanges.job.name,
       full_copy_job_name: jobs.fullCopy.job.name,
+      verify_job_name: jobs.verify.job.name,
+      restore_job_name: jobs.restore.job.name,
+      verify_drift_alarm_name: alarms.verifyDrift.alarmName,
       alarm_topic_arn: alarms.topic.arn,
       kms_key_arn: key.key.arn,
     };

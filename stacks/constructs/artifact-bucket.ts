@@ -13,6 +13,8 @@ export const BUCKET_LAYOUT = {
   scripts: "glue/",
   manifests: "changes/",
   rejected: "rejected/",
+  verifyReports: "verify/",
+  restoreReports: "restore/",
 } as const;
 
 export interface ArtifactBucketOptions {

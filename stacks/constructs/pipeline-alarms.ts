@@ -19,6 +19,8 @@ export interface PipelineAlarmsOptions {
   readonly deadLetterQueueName: string;
   readonly glueJobNames: string[];
   readonly iteratorAgeSeconds: number;
+  /** Where verify publishes its counts (Drift, by backup table). */
+  readonly verifyDrift: { readonly namespace: string; readonly backupTableName: string };
   readonly email?: string;
 }
 
@@ -28,6 +30,7 @@ export interface PipelineAlarmsOptions {
  */
 export class PipelineAlarms extends Construct {
   public readonly topic: SnsTopic;
+  public readonly verifyDrift: CloudwatchMetricAlarm;
 
   static topicName(namePrefix: string): string {
     return `${namePrefix}-alarms`;
@@ -85,6 +88,24 @@ export class PipelineAlarms extends Construct {
       statistic: "Maximum",
       dimensions: { QueueName: options.deadLetterQueueName },
       threshold: 1,
+    });
+
+    // verify publishes once a run (weekly by default): the alarm keeps its state between runs
+    // ("ignore": missing data keeps the current state) until a run without drift clears it.
+    this.verifyDrift = new CloudwatchMetricAlarm(this, "verify-drift", {
+      alarmName: `${namePrefix}-verify-drift`,
+      alarmDescription: "verify found the backup different from the source (missing, extra or different items); see the newest report under verify/ in the bucket",
+      namespace: options.verifyDrift.namespace,
+      metricName: "Drift",
+      statistic: "Maximum",
+      dimensions: { BackupTable: options.verifyDrift.backupTableName },
+      period: 3600,
+      evaluationPeriods: 1,
+      threshold: 0,
+      comparisonOperator: "GreaterThanThreshold",
+      treatMissingData: "ignore",
+      alarmActions: [this.topic.arn],
+      okActions: [this.topic.arn],
     });
 
     const policy = new DataAwsIamPolicyDocument(this, "topic-policy-document", {
