@@ -35,6 +35,8 @@ FULL_COPY_DEFAULTS = {
     "consistent_scan": "false",    # Scan with ConsistentRead (writes are verified with consistent reads anyway)
     "verify_writes": "true",       # re-read written keys from the source (see replicate.py)
 }
+# Arguments awsglue.utils.getResolvedOptions adds to its parser whatever it is asked for.
+GLUE_DECLARED = ("JOB_ID", "JOB_RUN_ID")
 VERIFY_DEFAULTS = {
     "scan_segments": "0",          # 0 = derive from the Spark cluster
     "max_items_per_second": "0",   # per segment, per pass; 0 = no limit
@@ -113,11 +115,15 @@ def resolve(argv, defaults):
         from awsglue.utils import getResolvedOptions  # only on Glue
     except ImportError:
         getResolvedOptions = None
-    if getResolvedOptions is not None and present:
-        resolved = getResolvedOptions(list(argv), present)
-        values = dict((name, resolved[name]) for name in present)
+    # getResolvedOptions declares Glue's own --JOB_ID / --JOB_RUN_ID itself: asking it for them again is an
+    # argparse conflict, so those are read by the small parser.
+    own = [name for name in present if name not in GLUE_DECLARED]
+    values = parse_args(argv, [name for name in present if name in GLUE_DECLARED])
+    if getResolvedOptions is not None and own:
+        resolved = getResolvedOptions(list(argv), own)
+        values.update((name, resolved[name]) for name in own)
     else:
-        values = parse_args(argv, present)
+        values.update(parse_args(argv, own))
     missing = sorted(name for name in names if defaults[name] is None and not values.get(name))
     if missing:
         raise ArgumentError("missing required argument(s): %s" % ", ".join("--" + n for n in missing))

@@ -127,5 +127,31 @@ class VerifyAndRestoreArgsTest(unittest.TestCase):
                                                             "2026-01-01"]).deleted_after, "2026-01-01T00:00:00Z")
 
 
+    def test_glue_run_id_is_not_asked_of_getResolvedOptions_which_declares_it_itself(self):
+        """awsglue's getResolvedOptions adds --JOB_ID and --JOB_RUN_ID to its argparse parser on its own;
+        asking it for them too would be an argparse conflict. A stand-in with that behaviour:"""
+        import argparse
+        import sys
+        import types
+
+        def get_resolved_options(args, options):
+            parser = argparse.ArgumentParser()
+            for reserved in ("--JOB_ID", "--JOB_RUN_ID"):
+                parser.add_argument(reserved, required=False)
+            for option in options:
+                parser.add_argument("--" + option, required=True)
+            return vars(parser.parse_known_args(args[1:])[0])
+
+        awsglue = types.ModuleType("awsglue")
+        awsglue.utils = types.ModuleType("awsglue.utils")
+        awsglue.utils.getResolvedOptions = get_resolved_options
+        sys.modules["awsglue"], sys.modules["awsglue.utils"] = awsglue, awsglue.utils
+        try:
+            config = job_args.verify_config(["x", "--source_table", "s", "--backup_table", "b", "--report_bucket", "r"] + GLUE_EXTRAS)
+        finally:
+            del sys.modules["awsglue"], sys.modules["awsglue.utils"]
+        self.assertEqual((config.job_run_id, config.source_table, config.report_bucket), ("jr_456", "s", "r"))
+
+
 if __name__ == "__main__":
     unittest.main()
