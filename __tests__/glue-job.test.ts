@@ -126,6 +126,7 @@ describe.each([
   ["full-copy", "full-copy-retain", "retain"],
   ["full-copy", "full-copy-mirror", "mirror"],
   ["verify", "verify-retain", "retain"],
+  ["verify", "verify-mirror", "mirror"],
   ["restore", "restore", "retain"],
 ] as const)("the %s role grants exactly what its code called (%s)", (job, surface, deletes) => {
   test("every call is granted on its resource, and every data grant is called", () => {
