@@ -60,6 +60,7 @@ describe("bad configuration fails with the setting, the value and what is allowe
     ["an empty retained attribute", { retainedAttribute: "" }, 'environments.prod.retainedAttribute = "": must be 1 to 255 characters (a DynamoDB attribute name)'],
     ["a verify sample fraction of 0", { verifyJob: { sampleFraction: 0 } }, "environments.prod.verifyJob.sampleFraction = 0: must be a number greater than 0 and at most 1"],
     ["a verify sample fraction above 1", { verifyJob: { sampleFraction: 1.5 } }, "environments.prod.verifyJob.sampleFraction = 1.5: must be a number greater than 0 and at most 1"],
+    ["a verify settle time above an hour", { verifyJob: { settleSeconds: 3601 } }, "environments.prod.verifyJob.settleSeconds = 3601: must be a whole number from 0 to 3600"],
     ["a verify schedule that is no cron", { verifyJob: { schedule: "weekly" } }, 'environments.prod.verifyJob.schedule = "weekly": must be a Glue cron expression such as cron(0 3 ? * SUN *)'],
     ["a restore worker type", { restore: { workerType: "G.3X" as "G.1X" } }, 'environments.prod.restore.workerType = "G.3X": must be one of "G.1X", "G.2X", "G.4X", "G.8X"'],
     ["the backup as a restore target", { restore: { allowedTargets: ["api-pos-backup"] } }, 'environments.prod.restore.allowedTargets.0 = "api-pos-backup": cannot be backupTable.name: restore reads the backup and never writes it'],

@@ -94,6 +94,7 @@ describe.each<[string, EnvironmentInput]>([
       backup_table: "api-pos-backup",
       delete_policy: mirror ? "mirror" : "retain",
       sample_fraction: 1,
+      settle_seconds: 300,
       repair: false,
       report_bucket: "replication-artifacts-1234",
       report_prefix: "verify/",

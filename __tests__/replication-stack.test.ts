@@ -205,6 +205,7 @@ describe("default stack (no configuration)", () => {
     expect(verify).toMatchObject({ name: "api-pagos-replication-verify", command: { name: "glueetl", script_location: `s3://${bucketName}/glue/verify.py` } });
     expect(verify.default_arguments).toMatchObject({
       "--sample_fraction": "1",
+      "--settle_seconds": "300",
       "--repair": "false",
       "--report_bucket": bucketName,
       "--report_prefix": "verify/",

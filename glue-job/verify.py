@@ -4,6 +4,7 @@ full-copy segment machinery (lib/spark_segments.py; per segment lib/verify_scan.
 Arguments: --source_table --backup_table --report_bucket (required); --delete_policy, --transform,
 --region, --retained_attribute as full-copy; --scan_segments (0 = derive), --max_items_per_second (per
 segment, 0 = off), --sample_fraction (0 < f <= 1; 1 = everything), --repair true|false (false),
+--settle_seconds (300: how long after a mismatch that survived the consistent re-read it is read again),
 --report_prefix (verify/), --metrics_namespace ("" = no metrics), --sample_keys (20 per class).
 Exit status 2 on a bad argument; drift is reported (report, metrics, log), not an exit status.
 """
@@ -41,7 +42,7 @@ def sampled_segments(derived, fraction, explicit, rng):
     return total, sorted(rng.sample(range(total), count))
 
 
-def main(argv=None, spark_context=None, retry=None, rng=None):
+def main(argv=None, spark_context=None, retry=None, rng=None, sleep=time.sleep):
     argv = sys.argv if argv is None else argv
     started_wall, started = time.time(), time.monotonic()
     setup = job_setup.prepare(JOB, job_args.verify_config, argv, "verify_start", retry=retry, describe_backup=True)
@@ -55,7 +56,8 @@ def main(argv=None, spark_context=None, retry=None, rng=None):
     total, chosen = sampled_segments(derived, config.sample_fraction, bool(config.scan_segments),
                                      rng or random.Random())
     task = verify_scan.SegmentVerifyTask(
-        repair=config.repair, sample_keys=config.sample_keys, source_table=config.source_table,
+        repair=config.repair, sample_keys=config.sample_keys, settle_seconds=config.settle_seconds,
+        source_table=config.source_table,
         backup_table=config.backup_table, schema=schema, transform=config.transform,
         delete_policy=config.delete_policy, total_segments=total, region=config.region,
         max_items_per_second=config.max_items_per_second, verify_writes=True, retry=policy,
@@ -64,8 +66,17 @@ def main(argv=None, spark_context=None, retry=None, rng=None):
     tally = compare.Tally(config.sample_keys)
     repaired = dict((name, 0) for name in compare.DRIFT)
     items_read = {"source": 0, "backup": 0}
-    for result in results:
-        tally.merge(result["tally"])
+    deferred = [entry for result in results for entry in result["deferred"]]
+    waited = 0.0
+    works = list(results)
+    if deferred:
+        job_log.log_event("verify_settling", job=JOB, keys=len(deferred), settle_seconds=config.settle_seconds)
+        work, settle_stats, waited = task.settle(deferred, tally, sleep=sleep)
+        works.append({"repaired": work.repaired, "items_read": work.items_read})
+        stats.add(settle_stats)
+    for result in works:
+        if "tally" in result:
+            tally.merge(result["tally"])
         for name in repaired:
             repaired[name] += result["repaired"][name]
         for side in items_read:
@@ -79,6 +90,7 @@ def main(argv=None, spark_context=None, retry=None, rng=None):
                      "sample_fraction": config.sample_fraction},
         "drift": tally.drift, "counts": tally.counts, "sample_keys": tally.samples, "items_read": items_read,
         "items_per_second": round(sum(items_read.values()) / seconds, 1) if seconds else None,
+        "settle": {"seconds": config.settle_seconds, "deferred_keys": len(deferred), "waited": round(waited, 3)},
         "read_cost_estimate": estimate, "repair": config.repair, "repaired": repaired if config.repair else None,
         "requests": stats.as_dict(),
     }

@@ -17,6 +17,8 @@ sample of keys per class, and merges the tallies of the segments on the driver.
 """
 
 import base64
+import hashlib
+import json
 
 import table_keys
 
@@ -49,6 +51,15 @@ class Classifier(object):
         return MATCH if table_keys.items_equal(self.transform.apply(source_item), backup_item) else DIFFERENT
 
 
+def fingerprint(item):
+    """A digest of a typed item that two equal items (table_keys.items_equal) share; None for absent."""
+    if item is None:
+        return None
+    canonical = dict((name, table_keys.comparable(value)) for name, value in item.items())
+    text = json.dumps(canonical, sort_keys=True, default=lambda raw: {"bytes": base64.b64encode(bytes(raw)).decode("ascii")})
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def key_json(key):
     """A typed key as DynamoDB JSON the AWS CLI accepts (`--key`): binary values base64-encoded."""
     out = {}
@@ -62,7 +73,7 @@ class Tally(object):
     """Counts per class (plus plain counters) and up to `sample_keys` keys per class; restore keeps its
     own classes in one too."""
 
-    def __init__(self, sample_keys=DEFAULT_SAMPLE_KEYS, classes=CLASSES, counters=(MATCH, "rechecked", "settled")):
+    def __init__(self, sample_keys=DEFAULT_SAMPLE_KEYS, classes=CLASSES, counters=(MATCH, "rechecked", "settled", "deferred")):
         self.sample_keys = int(sample_keys)
         self.counts = dict((name, 0) for name in tuple(classes) + tuple(counters))
         self.samples = dict((name, []) for name in classes)

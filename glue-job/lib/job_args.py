@@ -42,6 +42,7 @@ VERIFY_DEFAULTS = {
     "max_items_per_second": "0",   # per segment, per pass; 0 = no limit
     "sample_fraction": "1",        # > 0 and <= 1: the share of the scan segments checked
     "repair": "false",             # true = make the backup match (the shared writer, as full-copy)
+    "settle_seconds": "300",       # a mismatch still there after the re-read is read again this long after
     "report_bucket": None,         # required: where the JSON report goes
     "report_prefix": "verify/",
     "metrics_namespace": "",       # "" = publish no metrics
@@ -228,6 +229,7 @@ def verify_config(argv):
     if values["sample_fraction"] > 1:
         raise ArgumentError("--sample_fraction must be > 0 and <= 1, got %r" % (values["sample_fraction"],))
     values["repair"] = _boolean("repair", values["repair"])
+    values["settle_seconds"] = _number("settle_seconds", values["settle_seconds"], float, 0)
     values["metrics_namespace"] = values["metrics_namespace"] or None
     return JobConfig(values)
 

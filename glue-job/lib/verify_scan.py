@@ -11,6 +11,11 @@ they cover both tables.)
 Every mismatch is read again from both tables with consistent reads before it is counted: a key that
 matches then was being written while we looked (counted as settled); one whose source item changed
 between the first read and the re-read is counted in_flight (the pipeline is delivering it), not as drift.
+A key still mismatched then may be a change the pipeline has not applied yet (it lags the source by its
+batching window plus an apply run): with settle_seconds, such keys are deferred (up to DEFER_CAP per
+segment; beyond that they are counted at once) and returned to the driver, which waits until
+settle_seconds have passed since the last of them was seen and reads them all again, consistently
+(SegmentVerifyTask.settle): only what still differs, with an unchanged source item, is drift.
 
 With repair, the drift of each chunk is fixed by the shared writer (replicate.Replicator, as full-copy):
 missing and different keys are synced from the source (conditional writes under "retain", so a retained
@@ -19,6 +24,9 @@ extra item is marked retained at version 0 (its deletion is unknown, so any reco
 after which the source is read again and the key synced if it has come back.
 """
 
+import time
+
+import aws_clients
 import ddb_batch
 import retained
 import scan_copy
@@ -28,10 +36,11 @@ from botocore.exceptions import ClientError
 import compare
 
 CHUNK = ddb_batch.MAX_GET_KEYS
+DEFER_CAP = 10000
 
 
 class SegmentVerify(object):
-    def __init__(self, client, replicator, classifier, tally, repair=False, max_items_per_second=0):
+    def __init__(self, client, replicator, classifier, tally, repair=False, max_items_per_second=0, settle=False):
         self.client = client
         self.replicator = replicator
         self.classifier = classifier
@@ -40,6 +49,8 @@ class SegmentVerify(object):
         self.max_items_per_second = max_items_per_second
         self.repaired = dict((name, 0) for name in compare.DRIFT)
         self.items_read = {"source": 0, "backup": 0}
+        self.settle = settle
+        self.deferred = []  # (typed key, fingerprint of the source item, time.time() it was seen)
 
     @property
     def schema(self):
@@ -72,7 +83,8 @@ class SegmentVerify(object):
         for chunk in self._chunks(r.backup_table, segment, total, projected):
             keys = [table_keys.extract_key(item, self.schema) for item in chunk]
             present = self._get(r.source_table, keys, False, "source")
-            self._recheck([k for k in keys if table_keys.key_id(k) not in present], {})  # present: pass 1's
+            absent = [k for k in keys if table_keys.key_id(k) not in present]  # present: pass 1's
+            self._recheck(absent, lambda kid, now: now is not None)
 
     def _settle(self, keys, first, backup):
         mismatched = []
@@ -82,10 +94,18 @@ class SegmentVerify(object):
                 self.tally.count(compare.MATCH)
             else:
                 mismatched.append(key)
-        self._recheck(mismatched, first)
+        self._recheck(mismatched, lambda kid, now: not table_keys.items_equal(now, first.get(kid)))
 
-    def _recheck(self, keys, first):
-        """Classify `keys` on consistent reads of both tables; `first`: the source items read first."""
+    def recheck_deferred(self, deferred):
+        """The driver's last look at deferred keys: counted now, whatever they show."""
+        prints = dict((table_keys.key_id(key), fingerprint) for key, fingerprint, _ in deferred)
+        keys = [key for key, _, _ in deferred]
+        for start in range(0, len(keys), CHUNK):
+            self._recheck(keys[start:start + CHUNK], lambda kid, now: compare.fingerprint(now) != prints[kid])
+
+    def _recheck(self, keys, changed):
+        """Classify `keys` on consistent reads of both tables; changed(key_id, source item now) tells
+        whether the source changed since it was first read."""
         if not keys:
             return
         r = self.replicator
@@ -99,8 +119,12 @@ class SegmentVerify(object):
             if kind == compare.MATCH:
                 self.tally.count("settled")
                 continue
-            if not table_keys.items_equal(source.get(kid), first.get(kid)):
+            if changed(kid, source.get(kid)):
                 kind = compare.IN_FLIGHT
+            elif kind in drift and self.settle and len(self.deferred) < DEFER_CAP:
+                self.tally.count("deferred")
+                self.deferred.append((key, compare.fingerprint(source.get(kid)), time.time()))
+                continue
             self.tally.count(kind, key)
             if kind in drift:
                 drift[kind].append((key, backup.get(kid)))
@@ -144,15 +168,33 @@ class SegmentVerify(object):
 class SegmentVerifyTask(scan_copy._SegmentTask):
     """Picklable settings of one verify run; calling it with a segment number checks that segment."""
 
-    def __init__(self, repair=False, sample_keys=compare.DEFAULT_SAMPLE_KEYS, **common):
+    def __init__(self, repair=False, sample_keys=compare.DEFAULT_SAMPLE_KEYS, settle_seconds=0, **common):
         scan_copy._SegmentTask.__init__(self, **common)
         self.settings["repair"] = bool(repair)
         self.settings["sample_keys"] = int(sample_keys)
+        self.settings["settle_seconds"] = float(settle_seconds)
 
-    def run(self, client, replicator, segment):
+    def _work(self, client, replicator, tally, settle):
         s = self.settings
         classifier = compare.Classifier(replicator.transform, replicator.delete_policy, replicator.retained_attribute)
-        tally = compare.Tally(s["sample_keys"])
-        work = SegmentVerify(client, replicator, classifier, tally, s["repair"], s["max_items_per_second"])
-        work.run(segment, s["total_segments"])
-        return {"tally": tally.to_dict(), "repaired": work.repaired, "items_read": work.items_read}
+        return SegmentVerify(client, replicator, classifier, tally, s["repair"], s["max_items_per_second"], settle)
+
+    def run(self, client, replicator, segment):
+        tally = compare.Tally(self.settings["sample_keys"])
+        work = self._work(client, replicator, tally, self.settings["settle_seconds"] > 0)
+        work.run(segment, self.settings["total_segments"])
+        return {"tally": tally.to_dict(), "repaired": work.repaired, "items_read": work.items_read,
+                "deferred": work.deferred}
+
+    def settle(self, deferred, tally, sleep=time.sleep, clock=time.time):
+        """On the driver: wait until settle_seconds have passed since the last deferred key was seen, then
+        count every deferred key on consistent reads (repairing drift when asked). Returns the work
+        (repaired, items_read) and the seconds waited."""
+        wait = max(seen for _, _, seen in deferred) + self.settings["settle_seconds"] - clock()
+        if wait > 0:
+            sleep(wait)
+        client = aws_clients.dynamodb_client(self.settings["region"])
+        replicator = self._replicator(client)
+        work = self._work(client, replicator, tally, False)
+        work.recheck_deferred(deferred)
+        return work, replicator.stats, max(0.0, wait)

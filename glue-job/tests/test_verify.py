@@ -38,7 +38,8 @@ class VerifyTestCase(support.RecordedClients, support.OnDynamoDbLocal, support.T
 
     def verify(self, *extra, **kwargs):
         argv = ["verify.py", "--JOB_ID", "j", "--JOB_RUN_ID", "jr_test", "--source_table", self.source,
-                "--backup_table", self.backup, "--report_bucket", self.bucket, "--report_prefix", self.reports] + list(extra)
+                "--backup_table", self.backup, "--report_bucket", self.bucket, "--report_prefix", self.reports,
+                "--settle_seconds", "0"] + list(extra)
         sc = kwargs.pop("sc", None) or support.FakeSparkContext(2)
         report, code, out, err = support.run_main(verify.main, argv, spark_context=sc, retry=support.fast_retry(), **kwargs)
         self.assertEqual(code, 0, err)
@@ -96,8 +97,10 @@ class VerifyTest(VerifyTestCase):
         events = [e["event"] for e in log]
         self.assertEqual(events, ["verify_start", "verify_cost_estimate", "verify_done"])
 
-        repaired, _ = self.verify("--scan_segments", "3", "--repair", "true")
+        # repaired on the driver, after the settle wait (a stand-in sleep: nothing changes meanwhile)
+        repaired, _ = self.verify("--scan_segments", "3", "--repair", "true", "--settle_seconds", "5", sleep=lambda _: None)
         self.assertEqual(repaired["repaired"], {"missing": 3, "different": 4, "extra": 2})
+        self.assertEqual((repaired["settle"]["deferred_keys"], repaired["drift"]), (9, 9))
         after, _ = self.verify("--scan_segments", "2")
         self.assertEqual((after["drift"], after["counts"]["retained"]), (0, 4))
         backup = self.table(self.backup)
@@ -124,11 +127,15 @@ class VerifyTest(VerifyTestCase):
                                                            self.bucket: "verify-reports"})
 
     def test_changes_written_during_verify_are_not_reported(self):
-        """While verify runs, keys change: delivered to both tables between the scan and the backup
-        read (settled on the consistent re-read), or changed in the source after the scan (in flight)."""
+        """While verify runs, keys change: delivered to both tables between the scan and the backup read
+        (settled on the consistent re-read), changed in the source after the scan (in flight), or written
+        to the source before verify and applied to the backup only while verify waits out the pipeline's
+        lag (settled after settle_seconds). A key the pipeline never applies is drift."""
         self.seed(40)
         for i in (20, 21):  # stale in the backup, and changing in the source while verify looks
             self.client.put_item(TableName=self.backup, Item=item(i, 3))
+        for i in (30, 31):  # written to the source just before verify; the pipeline has not applied them yet
+            self.client.put_item(TableName=self.source, Item=item(i, 2))
         changed = []
 
         def during(kwargs, number):
@@ -149,15 +156,25 @@ class VerifyTest(VerifyTestCase):
             proxy.before = {"batch_get_item": during}
             return proxy
 
+        waits = []
+
+        def pipeline_catches_up(seconds):  # the driver's wait: the pipeline applies key 30 (not 31) meanwhile
+            waits.append(seconds)
+            self.client.put_item(TableName=self.backup, Item=item(30, 2))
+
         support.aws_clients.dynamodb_client = hooked
         try:
-            report, _ = self.verify("--scan_segments", "1")
+            report, log = self.verify("--scan_segments", "1", "--settle_seconds", "30", sleep=pipeline_catches_up)
         finally:
             support.aws_clients.dynamodb_client = original
         self.assertEqual(sorted(changed), list(range(10)) + [20, 21])
-        self.assertEqual(report["drift"], 0)
-        self.assertEqual((report["counts"]["in_flight"], report["counts"]["settled"]), (2, 10))
+        self.assertEqual(len(waits), 1)
+        self.assertTrue(25 < waits[0] <= 30, waits)
+        self.assertEqual((report["counts"]["in_flight"], report["counts"]["settled"], report["counts"]["deferred"]), (2, 11, 2))
         self.assertEqual(sorted(k["id"]["S"] for k in report["sample_keys"]["in_flight"]), ["k00020", "k00021"])
+        self.assertEqual((report["drift"], report["sample_keys"]["different"]), (1, [{"id": {"S": "k00031"}}]))
+        self.assertEqual(report["settle"]["deferred_keys"], 2)
+        self.assertIn("verify_settling", [e["event"] for e in log])
 
     def test_sample_fraction_checks_a_random_share_of_the_segments_and_the_cost_is_estimated_first(self):
         self.seed(200)

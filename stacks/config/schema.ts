@@ -268,6 +268,11 @@ export const environmentSchema = z
           .gt(0, { error: "must be a number greater than 0 and at most 1" })
           .max(1, { error: "must be a number greater than 0 and at most 1" })
           .default(1),
+        /**
+         * Seconds after a mismatch that survived the consistent re-read before verify reads it once more:
+         * longer than the pipeline takes to apply a change (batching window plus an apply run).
+         */
+        settleSeconds: int(0, 3600).default(300),
       })
       .prefault({}),
     restore: z

@@ -148,6 +148,7 @@ export class ReplicationJobs extends Construct {
     this.verify = sparkJob("verify", VERIFY_SCRIPT, `Checks that ${config.backupTable.name} matches ${config.sourceTable.name} item by item`, verify, {
       ...common.arguments,
       sample_fraction: String(verify.sampleFraction),
+      settle_seconds: String(verify.settleSeconds),
       repair: "false",
       report_bucket: bucket.bucket,
       report_prefix: BUCKET_LAYOUT.verifyReports,
