@@ -11,7 +11,8 @@ const PARSE = `
 import json, sys
 sys.path.insert(0, "glue-job/lib")
 import job_args
-parse = {"apply-changes": job_args.apply_changes_config, "full-copy": job_args.full_copy_config}[sys.argv[1]]
+parse = {"apply-changes": job_args.apply_changes_config, "full-copy": job_args.full_copy_config,
+         "verify": job_args.verify_config, "restore": job_args.restore_config}[sys.argv[1]]
 print(json.dumps(job_args.describe(parse(["script.py"] + sys.argv[2:]))))
 `;
 
@@ -35,8 +36,8 @@ function argvOf(stack: SynthesizedStack, job: string): string[] {
   ]);
 }
 
-function parsed(stack: SynthesizedStack, job: "apply-changes" | "full-copy"): Record<string, unknown> {
-  const output = execFileSync(python, ["-c", PARSE, job, ...argvOf(stack, job)], { cwd: PROJECT_ROOT, encoding: "utf8" });
+function parsed(stack: SynthesizedStack, job: "apply-changes" | "full-copy" | "verify" | "restore", ...runArguments: string[]): Record<string, unknown> {
+  const output = execFileSync(python, ["-c", PARSE, job, ...argvOf(stack, job), ...runArguments], { cwd: PROJECT_ROOT, encoding: "utf8" });
   return JSON.parse(output) as Record<string, unknown>;
 }
 
@@ -84,6 +85,39 @@ describe.each<[string, EnvironmentInput]>([
       verify_writes: input.fullCopyJob?.verifyWrites ?? true,
       scan_segments: input.fullCopyJob?.scanSegments ?? 0,
       max_items_per_second: 0,
+      retained_attribute: input.retainedAttribute ?? "_deleted_from_source",
+      transform,
+    });
+  });
+
+  test("verify", () => {
+    expect(parsed(stack, "verify")).toMatchObject({
+      source_table: "api-pagos",
+      backup_table: "api-pos-backup",
+      delete_policy: mirror ? "mirror" : "retain",
+      sample_fraction: 1,
+      settle_seconds: 300,
+      repair: false,
+      report_bucket: "replication-artifacts-1234",
+      report_prefix: "verify/",
+      metrics_namespace: "api-pagos-replication/verify",
+      retained_attribute: input.retainedAttribute ?? "_deleted_from_source",
+      transform,
+    });
+  });
+
+  test("restore (each run names its target)", () => {
+    expect(parsed(stack, "restore", "--target_table", "api-pos-backup-restore-1")).toMatchObject({
+      backup_table: "api-pos-backup",
+      source_table: "api-pagos",
+      target_table: "api-pos-backup-restore-1",
+      allowed_targets: [],
+      mode: "missing-only",
+      include_retained: false,
+      dry_run: false,
+      create_target: false,
+      report_bucket: "replication-artifacts-1234",
+      report_prefix: "restore/",
       retained_attribute: input.retainedAttribute ?? "_deleted_from_source",
       transform,
     });

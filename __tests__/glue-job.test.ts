@@ -17,7 +17,7 @@ import { S3RVER_CREDENTIALS, startLocalS3, type LocalS3 } from "./helpers/local-
 import { synthesizeEnvironment } from "./helpers/synth";
 
 /** Number of Python tests in glue-job/tests; the run must report at least this many. */
-const EXPECTED_PYTHON_TESTS = 97;
+const EXPECTED_PYTHON_TESTS = 116;
 /** Where the Python tests record the AWS operations each job called (support.record_iam_surface). */
 const surfaceDir = fs.mkdtempSync(path.join(os.tmpdir(), "glue-iam-surface-"));
 
@@ -89,6 +89,9 @@ test("glue-job Python tests pass against dynalite, DynamoDB Local and s3rver", a
   // The randomized interleavings say how many they tried (glue-job/tests/test_retained_interleavings.py).
   const tried = /^retained interleavings: .*$/m.exec(output);
   if (tried) console.log(tried[0]);
+  // verify's rate next to a raw Scan of the same tables (glue-job/tests/test_verify.py).
+  const rate = /^verify rate .*$/m.exec(output);
+  if (rate) console.log(rate[0]);
   const count = ran ? Number(ran[1]) : 0;
   if (code !== 0 || count < EXPECTED_PYTHON_TESTS) {
     // Show what failed: jest otherwise only reports the assertion.
@@ -108,11 +111,12 @@ const IAM_ACTIONS: Record<string, { action: string; on: "resource" | "manifests"
   put_item: [{ action: "dynamodb:PutItem", on: "resource" }],
   get_item: [{ action: "dynamodb:GetItem", on: "resource" }],
   scan: [{ action: "dynamodb:Scan", on: "resource" }],
+  create_table: [{ action: "dynamodb:CreateTable", on: "resource" }],
+  put_object: [{ action: "s3:PutObject", on: "resource" }],
   list_objects_v2: [{ action: "s3:ListBucket", on: "resource" }],
   get_object: [{ action: "s3:GetObject", on: "resource" }],
   delete_object: [{ action: "s3:DeleteObject", on: "resource" }],
   copy_object: [{ action: "s3:GetObject", on: "manifests" }, { action: "s3:PutObject", on: "resource" }],
-  put_object: [{ action: "s3:PutObject", on: "resource" }],
 };
 
 describe.each([
@@ -120,6 +124,9 @@ describe.each([
   ["apply-changes", "apply-changes-mirror", "mirror"],
   ["full-copy", "full-copy-retain", "retain"],
   ["full-copy", "full-copy-mirror", "mirror"],
+  ["verify", "verify-retain", "retain"],
+  ["verify", "verify-mirror", "mirror"],
+  ["restore", "restore", "retain"],
 ] as const)("the %s role grants exactly what its code called (%s)", (job, surface, deletes) => {
   test("every call is granted on its resource, and every data grant is called", () => {
     const calls = JSON.parse(fs.readFileSync(path.join(surfaceDir, `${surface}.json`), "utf8")) as [string, string][];
@@ -131,6 +138,9 @@ describe.each([
       manifests: `${bucket}/changes/*`,
       rejected: `${bucket}/rejected/*`,
       quarantine: `${bucket}/quarantine/*`,
+      "verify-reports": `${bucket}/verify/*`,
+      "restore-reports": `${bucket}/restore/*`,
+      "restore-target": "arn:${data.aws_partition.partition.partition}:dynamodb:us-east-1:${data.aws_caller_identity.account.account_id}:table/api-pos-backup-restore-*",
     };
     const needed = new Set<string>();
     for (const [operation, role] of calls) {

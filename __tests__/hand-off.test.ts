@@ -29,6 +29,11 @@ describe("hand-off: the stack folder is self-contained", () => {
     expect(review).toContain("| api-pagos-replication-change-trigger | `s3:PutObject` | `${aws_s3_bucket." + stack.one("aws_s3_bucket").name + ".arn}/changes/*` |  |");
     expect(review).toContain("| api-pagos-replication-change-trigger | `dynamodb:ListStreams` | `*` |  |");
     expect(review).toContain("None: no resource policy allows `*`, and every S3 bucket blocks public access.");
+    // Every Glue job with its settings, verify and restore beside full-copy.
+    const security = stack.one("aws_glue_security_configuration").name;
+    expect(review).toContain(`| api-pagos-replication-full-copy | glueetl | 2 × G.1X | 480 | 0 | \`${security}\` | \`cron(0 3 ? * SUN *)\` |`);
+    expect(review).toContain(`| api-pagos-replication-verify | glueetl | 2 × G.1X | 480 | 0 | \`${security}\` | \`cron(0 5 ? * SUN *)\` |`);
+    expect(review).toContain(`| api-pagos-replication-restore | glueetl | 2 × G.1X | 480 | 0 | \`${security}\` | \`on demand\` |`);
     const fn = stack.one("aws_lambda_function").body;
     const zipHash = createHash("sha256").update(fs.readFileSync(path.join(stack.dir, fn.filename))).digest("hex");
     expect(review).toContain(`| \`${fn.filename}\` | \`${zipHash}\` |`);

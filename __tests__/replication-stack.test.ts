@@ -131,7 +131,7 @@ describe("default stack (no configuration)", () => {
     const objects = stack.all("aws_s3_object");
     const bucket = stack.one("aws_s3_bucket").name;
     const keys = Object.values(objects).map((o) => o.key);
-    expect(keys).toEqual(expect.arrayContaining(["glue/apply_changes.py", "glue/full_copy.py"]));
+    expect(keys).toEqual(expect.arrayContaining(["glue/apply_changes.py", "glue/full_copy.py", "glue/verify.py", "glue/restore.py"]));
     for (const object of Object.values(objects)) {
       expect(object.bucket).toBe(ref("aws_s3_bucket", bucket, "bucket"));
       const file = fs.readFileSync(path.join(stack.dir, object.source));
@@ -183,10 +183,77 @@ describe("default stack (no configuration)", () => {
       for (const name of Object.keys(objects)) expect(job.depends_on).toContain(`aws_s3_object.${name}`);
     }
     expect(fullCopy.default_arguments).toMatchObject({ "--scan_segments": "0", "--mirror_deletes": "false", "--verify_writes": "true", "--max_items_per_second": "0" });
-    expect(stack.one("aws_glue_trigger").body).toMatchObject({
+    expect(stack.find("aws_glue_trigger", "full-copy/schedule").body).toMatchObject({
       type: "SCHEDULED",
       schedule: "cron(0 3 ? * SUN *)",
       actions: [{ job_name: ref("aws_glue_job", stack.find("aws_glue_job", "full-copy/job").name, "name") }],
+    });
+  });
+
+  test("verify and restore: Spark jobs set like full-copy; verify scheduled after it, restore on demand only", () => {
+    const bucketName = ref("aws_s3_bucket", stack.one("aws_s3_bucket").name, "bucket");
+    const fullCopy = stack.find("aws_glue_job", "full-copy/job").body;
+    const verify = stack.find("aws_glue_job", "verify/job").body;
+    const restore = stack.find("aws_glue_job", "restore/job").body;
+    const same = ["glue_version", "max_retries", "security_configuration", "execution_property", "job_run_queuing_enabled"];
+    for (const job of [verify, restore]) {
+      for (const setting of same) expect(job[setting]).toEqual(fullCopy[setting]);
+      for (const flag of ["--enable-continuous-cloudwatch-log", "--enable-metrics", "--job-bookmark-option", "--extra-py-files"]) {
+        expect(job.default_arguments[flag]).toBe(fullCopy.default_arguments[flag]);
+      }
+      expect(job).toMatchObject({ worker_type: "G.1X", number_of_workers: 2, timeout: 480, max_retries: 0 });
+    }
+    expect(verify).toMatchObject({ name: "api-pagos-replication-verify", command: { name: "glueetl", script_location: `s3://${bucketName}/glue/verify.py` } });
+    expect(verify.default_arguments).toMatchObject({
+      "--sample_fraction": "1",
+      "--settle_seconds": "300",
+      "--repair": "false",
+      "--report_bucket": bucketName,
+      "--report_prefix": "verify/",
+      "--metrics_namespace": "api-pagos-replication/verify",
+    });
+    expect(restore).toMatchObject({ name: "api-pagos-replication-restore", command: { name: "glueetl", script_location: `s3://${bucketName}/glue/restore.py` } });
+    expect(restore.default_arguments).toMatchObject({
+      "--backup_table": ref(TABLE, stack.find(TABLE, "tables/backup").name, "name"),
+      "--source_table": ref(TABLE, stack.find(TABLE, "tables/source").name, "name"),
+      "--allowed_targets": "[]",
+      "--mode": "missing-only",
+      "--include_retained": "false",
+      "--dry_run": "false",
+      "--report_prefix": "restore/",
+    });
+    expect(restore.default_arguments["--target_table"]).toBeUndefined(); // each run names it
+    expect(stack.find("aws_glue_trigger", "verify/schedule").body).toMatchObject({
+      type: "SCHEDULED",
+      schedule: "cron(0 5 ? * SUN *)",
+      actions: [{ job_name: ref("aws_glue_job", stack.find("aws_glue_job", "verify/job").name, "name") }],
+    });
+    expect(Object.keys(stack.all("aws_glue_trigger")).filter((name) => name.includes("restore"))).toEqual([]);
+  });
+
+  test("IAM: verify reads both tables and writes only the backup (repair); restore reads the backup and writes only restore targets", () => {
+    const source = ref(TABLE, stack.find(TABLE, "tables/source").name, "arn");
+    const backup = ref(TABLE, stack.find(TABLE, "tables/backup").name, "arn");
+    const bucket = ref("aws_s3_bucket", stack.one("aws_s3_bucket").name, "arn");
+    const grants = (job: string) =>
+      Object.fromEntries(
+        permissionsOf(stack.json, stack.find("aws_iam_role_policy", `jobs/${job}/role/policy`).name)
+          .filter((s) => !/Log|Scripts/.test(s.sid ?? ""))
+          .map((s) => [s.sid, [s.actions, s.resources, s.condition]]),
+      );
+    const metrics = (namespaces: string[]) => [["cloudwatch:PutMetricData"], ["*"], [{ test: "StringEquals", variable: "cloudwatch:namespace", values: namespaces }]];
+    expect(grants("verify")).toEqual({
+      ReadSourceItems: [["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:Scan"], [source], undefined],
+      CheckAndRepairBackupItems: [["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"], [backup], undefined],
+      WriteVerifyReports: [["s3:PutObject"], [`${bucket}/verify/*`], undefined],
+      PublishJobMetrics: metrics(["Glue", "api-pagos-replication/verify"]),
+    });
+    const restoreTargets = "arn:${data.aws_partition.partition.partition}:dynamodb:us-east-1:${data.aws_caller_identity.account.account_id}:table/api-pos-backup-restore-*";
+    expect(grants("restore")).toEqual({
+      ReadBackupItems: [["dynamodb:DescribeTable", "dynamodb:Scan"], [backup], undefined],
+      WriteRestoreTargets: [["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:PutItem"], [restoreTargets], undefined],
+      WriteRestoreReports: [["s3:PutObject"], [`${bucket}/restore/*`], undefined],
+      PublishJobMetrics: metrics(["Glue"]),
     });
   });
 
@@ -248,9 +315,12 @@ describe("default stack (no configuration)", () => {
       "full_copy_job_name",
       "kms_key_arn",
       "quarantine_prefix",
+      "restore_job_name",
       "source_table_arn",
       "source_table_name",
       "source_table_stream_arn",
+      "verify_drift_alarm_name",
+      "verify_job_name",
     ]);
   });
 });
@@ -272,6 +342,19 @@ describe("configured stack", () => {
     expect(stack.one("aws_lambda_event_source_mapping").body.batch_size).toBe(500);
     expect(stack.one("aws_lambda_event_source_mapping").body.filter_criteria.filter[0].pattern).toBe('{"eventName":["INSERT","MODIFY","REMOVE"]}');
     expect(stack.find("aws_glue_job", "apply-changes/job").body).toMatchObject({ command: { name: "glueetl" }, glue_version: "5.0", worker_type: "G.1X" });
-    expect(stack.all("aws_glue_trigger")).toEqual({});
+    expect(Object.keys(stack.all("aws_glue_trigger")).map((name) => stack.all("aws_glue_trigger")[name].name)).toEqual(["api-pagos-replication-verify-schedule"]);
+  });
+
+  test("restore.allowedTargets: the named tables become restore targets besides the restore-table pattern; the backup never", () => {
+    const stack = synthesizeEnvironment({ restore: { allowedTargets: ["api-pagos", "payments-recovered"] }, verifyJob: { schedule: null, sampleFraction: 0.1 } });
+    const statements = permissionsOf(stack.json, stack.find("aws_iam_role_policy", "jobs/restore/role/policy").name);
+    const table = (name: string) => `arn:\${data.aws_partition.partition.partition}:dynamodb:us-east-1:\${data.aws_caller_identity.account.account_id}:table/${name}`;
+    expect(statements.find((s) => s.sid === "WriteRestoreTargets")!.resources).toEqual([table("api-pos-backup-restore-*"), table("api-pagos"), table("payments-recovered")]);
+    const backup = ref(TABLE, stack.find(TABLE, "tables/backup").name, "arn");
+    const writes = statements.filter((s) => (s.actions ?? []).some((a) => /Put|Write|Create|Delete|Update/.test(a)));
+    for (const statement of writes) expect(statement.resources).not.toContain(backup);
+    expect(stack.find("aws_glue_job", "restore/job").body.default_arguments["--allowed_targets"]).toBe('["api-pagos","payments-recovered"]');
+    expect(stack.find("aws_glue_job", "verify/job").body.default_arguments["--sample_fraction"]).toBe("0.1");
+    expect(Object.values(stack.all("aws_glue_trigger")).map((t) => t.name)).toEqual(["api-pagos-replication-full-copy-schedule"]);
   });
 });

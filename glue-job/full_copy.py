@@ -24,11 +24,6 @@ import spark_segments  # noqa: E402
 JOB = "full-copy"
 
 
-def _spark_context():
-    from pyspark import SparkContext  # only on Glue; imported here so the rest runs without Spark
-    return SparkContext.getOrCreate()
-
-
 def main(argv=None, spark_context=None, retry=None):
     """Runs the copy; `spark_context` lets a test pass a SparkContext-like fake."""
     argv = sys.argv if argv is None else argv
@@ -36,7 +31,7 @@ def main(argv=None, spark_context=None, retry=None):
     setup = job_setup.prepare(JOB, job_args.full_copy_config, argv, "full_copy_start", retry=retry,
                               describe_backup=True)
     config, schema, policy = setup.config, setup.schema, setup.policy
-    sc = spark_context if spark_context is not None else _spark_context()
+    sc = spark_context if spark_context is not None else spark_segments.spark_context()
     total = config.scan_segments or spark_segments.derive_total_segments(sc)
     common = dict(source_table=config.source_table, backup_table=config.backup_table, schema=schema,
                   transform=config.transform, delete_policy=config.delete_policy, total_segments=total,

@@ -15,13 +15,15 @@ export interface GlueGrantContext {
   readonly encryptedLogs: boolean;
   /** Name of the job's security configuration: Glue names encrypted log groups after it. */
   readonly securityConfigurationName: string;
-  /** Namespace of the stack's own metrics (apply-changes publishes there). */
+  /** Namespace of the stack's own metrics (apply-changes and verify publish there). */
   readonly metricsNamespace: string;
   /** Customer-managed key of an existing source table (sourceTable.kmsKeyArn). */
   readonly sourceKmsKeyArn?: string;
   readonly source: TableReference;
   readonly backup: TableReference;
   readonly bucket: S3Bucket;
+  /** restore: the ARNs (patterns) of the tables it may write; never the backup's. */
+  readonly restoreTargetArns?: string[];
 }
 
 // Where Glue writes job logs; these groups are shared by every Glue job of the account.
@@ -51,7 +53,9 @@ export function glueJobLogGroups(compute: "pythonshell" | "glueetl", encryption?
  * Exactly what each job's Python code calls (glue-job/), on exact ARNs; a test checks these
  * against the boto3 calls in the code.
  */
-export function glueJobGrants(job: "apply-changes" | "full-copy", context: GlueGrantContext): Grant[] {
+export type GlueJobKind = "apply-changes" | "full-copy" | "verify" | "restore";
+
+export function glueJobGrants(job: GlueJobKind, context: GlueGrantContext): Grant[] {
   const { bucket, source, backup } = context;
   const logGroupArn = (name: string) =>
     `arn:${context.partition}:logs:${context.region}:${context.accountId}:log-group:${name}`;
@@ -60,11 +64,11 @@ export function glueJobGrants(job: "apply-changes" | "full-copy", context: GlueG
     ...logGrants(context, logGroupArn),
     {
       // PutMetricData has no resource-level permissions; the condition keeps it to Glue's namespace
-      // (--enable-metrics) and, for apply-changes, the stack's own.
+      // (--enable-metrics) and the stack's own (apply-changes' replication metrics, verify's drift).
       sid: "PublishJobMetrics",
       actions: ["cloudwatch:PutMetricData"],
       resources: ["*"],
-      conditions: [{ test: "StringEquals", variable: "cloudwatch:namespace", values: job === "apply-changes" ? ["Glue", context.metricsNamespace] : ["Glue"] }],
+      conditions: [{ test: "StringEquals", variable: "cloudwatch:namespace", values: job === "apply-changes" || job === "verify" ? ["Glue", context.metricsNamespace] : ["Glue"] }],
     },
     ...sourceKeyGrants(context.region, context.sourceKmsKeyArn),
   ];
@@ -94,6 +98,35 @@ export function glueJobGrants(job: "apply-changes" | "full-copy", context: GlueG
         actions: ["s3:PutObject"],
         resources: [`${bucket.arn}/${BUCKET_LAYOUT.rejected}*`, `${bucket.arn}/${BUCKET_LAYOUT.quarantine}*`],
       },
+      ...common,
+    ];
+  }
+  if (job === "restore") {
+    const targets = context.restoreTargetArns ?? [];
+    if (targets.includes(backup.arn)) throw new Error("the restore job must never be allowed to write the backup table");
+    return [
+      { sid: "ReadBackupItems", actions: ["dynamodb:DescribeTable", "dynamodb:Scan"], resources: [backup.arn] },
+      {
+        // CreateTable: --create_target; BatchGetItem: a missing-only dry run; PutItem: missing-only
+        // (conditional); BatchWriteItem: overwrite.
+        sid: "WriteRestoreTargets",
+        actions: ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:PutItem"],
+        resources: targets,
+      },
+      { sid: "WriteRestoreReports", actions: ["s3:PutObject"], resources: [`${bucket.arn}/${BUCKET_LAYOUT.restoreReports}*`] },
+      ...common,
+    ];
+  }
+  if (job === "verify") {
+    return [
+      { sid: "ReadSourceItems", actions: ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:Scan"], resources: [source.arn] },
+      {
+        // Reads to compare; the writes are --repair's, the same writer as full-copy's.
+        sid: "CheckAndRepairBackupItems",
+        actions: ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:Scan", ...backupWrites].sort(),
+        resources: [backup.arn],
+      },
+      { sid: "WriteVerifyReports", actions: ["s3:PutObject"], resources: [`${bucket.arn}/${BUCKET_LAYOUT.verifyReports}*`] },
       ...common,
     ];
   }

@@ -88,7 +88,7 @@ export class ReplicationStack extends TerraformStack {
       kmsKeyArn: key.key.arn,
       functionName,
       deadLetterQueueName: trigger.deadLetterQueue.name,
-      glueJobNames: [jobs.applyChanges.job.name, jobs.fullCopy.job.name],
+      glueJobNames: [jobs.applyChanges.job.name, jobs.fullCopy.job.name, jobs.verify.job.name, jobs.restore.job.name],
       iteratorAgeSeconds: config.alarms.iteratorAgeSeconds,
       metricsNamespace: namespace,
       replicationLatencySeconds: config.alarms.replicationLatencySeconds,
@@ -110,7 +110,7 @@ export class ReplicationStack extends TerraformStack {
     const arn = (service: string, resource: string) => `arn:${partition}:${service}:${config.region}:${accountId}:${resource}`;
     key.authorize({
       encryptsData: dataKeyArn !== undefined,
-      dataRoleArns: [trigger.role.role.arn, jobs.applyChanges.role.role.arn, jobs.fullCopy.role.role.arn],
+      dataRoleArns: [trigger.role.role.arn, ...[jobs.applyChanges, jobs.fullCopy, jobs.verify, jobs.restore].map((job) => job.role.role.arn)],
       alarmTopicArn: arn("sns", PipelineAlarms.topicName(prefix)),
       logGroupArnPatterns: [arn("logs", `log-group:/aws/lambda/${functionName}`), ...jobs.logGroupNames.map((group) => arn("logs", `log-group:${group}`))],
     });
@@ -128,6 +128,9 @@ export class ReplicationStack extends TerraformStack {
       apply_changes_job_name: jobs.applyChanges.job.name,
       quarantine_prefix: BUCKET_LAYOUT.quarantine,
       full_copy_job_name: jobs.fullCopy.job.name,
+      verify_job_name: jobs.verify.job.name,
+      restore_job_name: jobs.restore.job.name,
+      verify_drift_alarm_name: alarms.verifyDrift.alarmName,
       alarm_topic_arn: alarms.topic.arn,
       kms_key_arn: key.key.arn,
       dashboard_name: dashboard.dashboard.dashboardName,

@@ -8,6 +8,8 @@ getResolvedOptions has no defaults, so only the arguments present are resolved a
 fill in the rest.
 """
 
+import json
+
 import retained
 import transform as transform_module
 
@@ -37,6 +39,44 @@ FULL_COPY_DEFAULTS = {
     "consistent_scan": "false",    # Scan with ConsistentRead (writes are verified with consistent reads anyway)
     "verify_writes": "true",       # re-read written keys from the source (see replicate.py)
 }
+# Arguments awsglue.utils.getResolvedOptions adds to its parser whatever it is asked for.
+GLUE_DECLARED = ("JOB_ID", "JOB_RUN_ID")
+VERIFY_DEFAULTS = {
+    "scan_segments": "0",          # 0 = derive from the Spark cluster
+    "max_items_per_second": "0",   # per segment, per pass; 0 = no limit
+    "sample_fraction": "1",        # > 0 and <= 1: the share of the scan segments checked
+    "repair": "false",             # true = make the backup match (the shared writer, as full-copy)
+    "settle_seconds": "300",       # a mismatch still there after the re-read is read again this long after
+    "report_bucket": None,         # required: where the JSON report goes
+    "report_prefix": "verify/",
+    "metrics_namespace": "",       # the stack's namespace (functions/metrics-contract.ts); "" = publish no metrics
+    "metrics_pipeline": "",        # value of the Pipeline dimension; needed with a namespace
+    "sample_keys": "20",           # keys kept per class in the report
+    "JOB_RUN_ID": "",              # passed by Glue; names the report
+}
+RESTORE_DEFAULTS = {
+    "backup_table": None,          # required: read from, never written
+    "target_table": None,          # required: written to
+    "source_table": "",            # the replicated source: a target only with --allow_source_target true
+    "allow_source_target": "false",
+    "allowed_targets": "[]",       # JSON list of table names; <backup_table>-restore-* is always allowed
+    "mode": "missing-only",        # missing-only | overwrite
+    "include_retained": "false",   # true = also restore retained (deleted-in-source) items, unmarked
+    "deleted_after": "",           # with include_retained: only items deleted at or after this ISO-8601 UTC time
+    "dry_run": "false",
+    "create_target": "false",      # true = create a missing target with the backup's key schema (on demand)
+    "transform": "{}",             # the replication transform, inverted here
+    "region": "",
+    "retained_attribute": retained.DEFAULT_ATTRIBUTE,
+    "scan_segments": "0",
+    "max_items_per_second": "0",   # per segment; for provisioned targets
+    "report_bucket": None,
+    "report_prefix": "restore/",
+    "sample_keys": "20",
+    "JOB_RUN_ID": "",
+}
+RESTORE_MODES = ("missing-only", "overwrite")
+RESTORE_TARGET_SUFFIX = "-restore-"
 
 
 class ArgumentError(ValueError):
@@ -81,11 +121,15 @@ def resolve(argv, defaults):
         from awsglue.utils import getResolvedOptions  # only on Glue
     except ImportError:
         getResolvedOptions = None
-    if getResolvedOptions is not None and present:
-        resolved = getResolvedOptions(list(argv), present)
-        values = dict((name, resolved[name]) for name in present)
+    # getResolvedOptions declares Glue's own --JOB_ID / --JOB_RUN_ID itself: asking it for them again is an
+    # argparse conflict, so those are read by the small parser.
+    own = [name for name in present if name not in GLUE_DECLARED]
+    values = parse_args(argv, [name for name in present if name in GLUE_DECLARED])
+    if getResolvedOptions is not None and own:
+        resolved = getResolvedOptions(list(argv), own)
+        values.update((name, resolved[name]) for name in own)
     else:
-        values = parse_args(argv, present)
+        values.update(parse_args(argv, own))
     missing = sorted(name for name in names if defaults[name] is None and not values.get(name))
     if missing:
         raise ArgumentError("missing required argument(s): %s" % ", ".join("--" + n for n in missing))
@@ -167,17 +211,92 @@ def apply_changes_config(argv):
 def full_copy_config(argv):
     defaults = dict(COMMON_DEFAULTS)
     defaults.update(FULL_COPY_DEFAULTS)
-    values = _common(resolve(argv, defaults))
-    values["scan_segments"] = _number("scan_segments", values["scan_segments"], int, 0)
-    if values["scan_segments"] > 1000000:
-        raise ArgumentError("--scan_segments must be at most 1000000 (DynamoDB's TotalSegments limit)")
-    values["max_items_per_second"] = _number("max_items_per_second", values["max_items_per_second"], float, 0)
+    values = _scan_settings(_common(resolve(argv, defaults)))
     for name in ("mirror_deletes", "consistent_scan", "verify_writes"):
         values[name] = _boolean(name, values[name])
     if values["mirror_deletes"] and values["delete_policy"] != "mirror":
         raise ArgumentError("--mirror_deletes true deletes backup items absent from the source, which contradicts "
                             "--delete_policy retain; use --delete_policy mirror with it")
     return JobConfig(values)
+
+
+def _scan_settings(values):
+    values["scan_segments"] = _number("scan_segments", values["scan_segments"], int, 0)
+    if values["scan_segments"] > 1000000:
+        raise ArgumentError("--scan_segments must be at most 1000000 (DynamoDB's TotalSegments limit)")
+    values["max_items_per_second"] = _number("max_items_per_second", values["max_items_per_second"], float, 0)
+    return values
+
+
+def _segments_and_rate(values):
+    """Scan settings plus the report's (verify and restore)."""
+    values = _scan_settings(values)
+    values["sample_keys"] = _number("sample_keys", values["sample_keys"], int, 0)
+    values["job_run_id"] = values.pop("JOB_RUN_ID") or None
+    return values
+
+
+def verify_config(argv):
+    defaults = dict(COMMON_DEFAULTS)
+    defaults.update(VERIFY_DEFAULTS)
+    values = _segments_and_rate(_common(resolve(argv, defaults)))
+    values["sample_fraction"] = _number("sample_fraction", values["sample_fraction"], float, 0, strictly_greater=True)
+    if values["sample_fraction"] > 1:
+        raise ArgumentError("--sample_fraction must be > 0 and <= 1, got %r" % (values["sample_fraction"],))
+    values["repair"] = _boolean("repair", values["repair"])
+    values["settle_seconds"] = _number("settle_seconds", values["settle_seconds"], float, 0)
+    values["metrics_namespace"] = values["metrics_namespace"] or None
+    if values["metrics_namespace"] and not values["metrics_pipeline"]:
+        raise ArgumentError("--metrics_pipeline is required with --metrics_namespace (the Pipeline dimension's value)")
+    return JobConfig(values)
+
+
+def restore_config(argv):
+    values = _segments_and_rate(resolve(argv, dict(RESTORE_DEFAULTS)))
+    for name in ("allow_source_target", "include_retained", "dry_run", "create_target"):
+        values[name] = _boolean(name, values[name])
+    if values["mode"] not in RESTORE_MODES:
+        raise ArgumentError("--mode must be missing-only or overwrite, got %r" % (values["mode"],))
+    backup, target, source = values["backup_table"], values["target_table"], values["source_table"]
+    if target == backup:
+        raise ArgumentError("--target_table is the backup (%s): restore reads the backup and never writes it" % backup)
+    try:
+        allowed = json.loads(values["allowed_targets"] or "[]")
+    except ValueError:
+        allowed = None
+    if not isinstance(allowed, list) or not all(isinstance(name, str) for name in allowed):
+        raise ArgumentError("--allowed_targets must be a JSON list of table names, got %r" % (values["allowed_targets"],))
+    values["allowed_targets"] = allowed
+    if not (target in allowed or target.startswith(backup + RESTORE_TARGET_SUFFIX)):
+        raise ArgumentError("--target_table %s is not allowed: use a new table named %s%s<name>, or add it to "
+                            "restore.allowedTargets (%s)" % (target, backup, RESTORE_TARGET_SUFFIX,
+                                                             ", ".join(allowed) or "none"))
+    if source and target == source and not values["allow_source_target"]:
+        raise ArgumentError("--target_table is the source table %s: writing into it needs --allow_source_target true"
+                            % source)
+    if values["deleted_after"] and not values["include_retained"]:
+        raise ArgumentError("--deleted_after selects retained items to restore: it needs --include_retained true")
+    if values["deleted_after"]:
+        values["deleted_after"] = _iso_time("deleted_after", values["deleted_after"])
+    try:
+        values["retained_attribute"] = retained.check_attribute_name(values["retained_attribute"])
+        values["transform"] = transform_module.Transform.parse(values["transform"])
+    except ValueError as error:
+        raise ArgumentError(str(error))
+    values["region"] = values["region"] or None
+    return JobConfig(values)
+
+
+def _iso_time(name, text):
+    """The same ISO-8601 UTC form as the retained marker's deletedAt (so they compare as strings)."""
+    import datetime
+    for layout in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%MZ", "%Y-%m-%d"):
+        try:
+            moment = datetime.datetime.strptime(text.strip(), layout)
+        except ValueError:
+            continue
+        return retained.deleted_at((moment - datetime.datetime(1970, 1, 1)).total_seconds())
+    raise ArgumentError("--%s must be an ISO-8601 UTC time such as 2026-01-31T09:30:00Z, got %r" % (name, text))
 
 
 def describe(config):

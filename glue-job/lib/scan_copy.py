@@ -52,14 +52,14 @@ def _scan_pages(client, kwargs, stats, policy):
         kwargs["ExclusiveStartKey"] = last
 
 
-def _scanned_chunks(client, replicator, kwargs, chunk_size, max_items_per_second, limiter):
-    """Scans with `kwargs` page by page and yields the items in chunks, within the rate limit."""
+def scanned_chunks(client, stats, policy, kwargs, chunk_size, max_items_per_second=0, limiter=None):
+    """Scans with `kwargs` page by page and yields the items in chunks, within the rate limit
+    (also verify's and restore's scans)."""
     if max_items_per_second:
         # Small pages keep the read rate in line with the write rate.
         kwargs["Limit"] = max(1, min(1000, int(max_items_per_second)))
         limiter = limiter or RateLimiter(max_items_per_second)
-    stats = replicator.stats
-    for items in _scan_pages(client, kwargs, stats, replicator.policy):
+    for items in _scan_pages(client, kwargs, stats, policy):
         stats.scanned += len(items)
         for start in range(0, len(items), chunk_size):
             chunk = items[start:start + chunk_size]
@@ -68,24 +68,30 @@ def _scanned_chunks(client, replicator, kwargs, chunk_size, max_items_per_second
             yield chunk
 
 
+def segment_scan(table, segment, total_segments, projected=None):
+    """Scan arguments of one parallel-scan segment; `projected`: only these attributes (ProjectionExpression)."""
+    kwargs = {"TableName": table, "Segment": int(segment), "TotalSegments": int(total_segments)}
+    if projected:
+        kwargs["ProjectionExpression"] = ", ".join("#k%d" % i for i in range(len(projected)))
+        kwargs["ExpressionAttributeNames"] = dict(("#k%d" % i, name) for i, name in enumerate(projected))
+    return kwargs
+
+
 def copy_segment(client, replicator, segment, total_segments, consistent=False, max_items_per_second=0,
                  limiter=None):
     """Copy one scan segment of replicator.source_table; counters go to replicator.stats."""
     kwargs = {"TableName": replicator.source_table, "Segment": int(segment), "TotalSegments": int(total_segments),
               "ConsistentRead": bool(consistent)}
-    for chunk in _scanned_chunks(client, replicator, kwargs, WRITE_CHUNK, max_items_per_second, limiter):
+    for chunk in scanned_chunks(client, replicator.stats, replicator.policy, kwargs, WRITE_CHUNK,
+                                max_items_per_second, limiter):
         replicator.copy_items(chunk)
 
 
 def prune_segment(client, replicator, segment, total_segments, max_items_per_second=0, limiter=None):
     """Delete backup keys of one backup scan segment that are absent from the source."""
-    names = replicator.schema.names
-    kwargs = {
-        "TableName": replicator.backup_table, "Segment": int(segment), "TotalSegments": int(total_segments),
-        "ProjectionExpression": ", ".join("#k%d" % i for i in range(len(names))),
-        "ExpressionAttributeNames": dict(("#k%d" % i, name) for i, name in enumerate(names)),
-    }
-    for chunk in _scanned_chunks(client, replicator, kwargs, ddb_batch.MAX_GET_KEYS, max_items_per_second, limiter):
+    kwargs = segment_scan(replicator.backup_table, segment, total_segments, replicator.schema.names)
+    for chunk in scanned_chunks(client, replicator.stats, replicator.policy, kwargs, ddb_batch.MAX_GET_KEYS,
+                                max_items_per_second, limiter):
         replicator.prune([table_keys.extract_key(k, replicator.schema) for k in chunk])
 
 
@@ -122,8 +128,9 @@ class _SegmentTask(object):
         started = time.monotonic()
         client = aws_clients.dynamodb_client(self.settings["region"])
         replicator = self._replicator(client)
-        self.run(client, replicator, segment)
+        extra = self.run(client, replicator, segment)
         result = replicator.stats.as_dict()
+        result.update(extra or {})  # verify's counts and sample keys
         result["segment"] = int(segment)
         result["seconds"] = round(time.monotonic() - started, 3)
         return result

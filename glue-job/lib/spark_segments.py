@@ -18,6 +18,12 @@ SEGMENTS_PER_CORE = 4
 MAX_TOTAL_SEGMENTS = 1000000  # DynamoDB's TotalSegments limit
 
 
+def spark_context():
+    """The job's SparkContext (only on Glue: pyspark is imported here, so the rest runs without Spark)."""
+    from pyspark import SparkContext
+    return SparkContext.getOrCreate()
+
+
 def derive_total_segments(sc, segments_per_core=SEGMENTS_PER_CORE):
     conf = sc.getConf()
     instances = conf.get("spark.executor.instances", None)
@@ -41,17 +47,21 @@ class _PartitionRunner(object):
         return [self.task(segment) for segment in segments]
 
 
-def run_segments(sc, total_segments, task):
-    """(summed Stats, per-segment result dicts) after running task(segment) for 0..total_segments-1."""
+def run_segments(sc, total_segments, task, segments=None):
+    """(summed Stats, per-segment result dicts) after running task(segment) for 0..total_segments-1,
+    or only for the segment numbers in `segments` (verify's sample: a random subset of the segments)."""
     total_segments = int(total_segments)
     if not 1 <= total_segments <= MAX_TOTAL_SEGMENTS:
         raise ValueError("total segments must be 1..%d, got %d" % (MAX_TOTAL_SEGMENTS, total_segments))
-    rdd = sc.parallelize(range(total_segments), total_segments)
+    wanted = list(range(total_segments)) if segments is None else sorted(int(s) for s in segments)
+    if not wanted or wanted[0] < 0 or wanted[-1] >= total_segments or len(set(wanted)) != len(wanted):
+        raise ValueError("segments must be distinct numbers of 0..%d, got %r" % (total_segments - 1, wanted[:20]))
+    rdd = sc.parallelize(wanted, len(wanted))
     results = rdd.mapPartitions(_PartitionRunner(task)).collect()
     done = sorted(result["segment"] for result in results)
-    if done != list(range(total_segments)):
-        raise ddb_batch.ReplicationError("scan segments done %r do not cover 0..%d exactly once"
-                                         % (done[:20], total_segments - 1))
+    if done != wanted:
+        raise ddb_batch.ReplicationError("scan segments done %r do not cover %r exactly once"
+                                         % (done[:20], wanted[:20]))
     totals = ddb_batch.Stats()
     for result in results:
         totals.add(result)

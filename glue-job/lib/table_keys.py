@@ -105,7 +105,7 @@ def extract_key(item, schema):
     return key
 
 
-def _comparable(value):
+def comparable(value):
     """A form of a typed value in which set element order does not matter."""
     if isinstance(value, dict):
         if len(value) == 1:
@@ -113,9 +113,9 @@ def _comparable(value):
             if type_name in ("SS", "NS", "BS") and isinstance(inner, list):
                 return {type_name: sorted(inner)}
             if type_name == "M" and isinstance(inner, dict):
-                return {"M": dict((k, _comparable(v)) for k, v in inner.items())}
+                return {"M": dict((k, comparable(v)) for k, v in inner.items())}
             if type_name == "L" and isinstance(inner, list):
-                return {"L": [_comparable(v) for v in inner]}
+                return {"L": [comparable(v) for v in inner]}
         return value
     return value
 
@@ -127,6 +127,6 @@ def items_equal(a, b):
     if a.keys() != b.keys():
         return False
     for name in a:
-        if _comparable(a[name]) != _comparable(b[name]):
+        if comparable(a[name]) != comparable(b[name]):
             return False
     return True

@@ -13,6 +13,7 @@ import threading
 import unittest
 import uuid
 import warnings
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GLUE_JOB = os.path.dirname(HERE)
@@ -353,6 +354,38 @@ def record_iam_surface(job, used, roles):
         json.dump(calls, handle)
 
 
+class _StandIn(object):
+    """A stdlib HTTP server in a thread that stands in for one AWS endpoint; as a context manager it
+    points ENDPOINT_VARIABLE at itself while open and restores the variable on close."""
+
+    ENDPOINT_VARIABLE = None
+
+    def _serve(self, handler):
+        self._previous_endpoint = None
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self.endpoint = "http://127.0.0.1:%d" % self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def __enter__(self):
+        self._previous_endpoint = os.environ.get(self.ENDPOINT_VARIABLE)
+        os.environ[self.ENDPOINT_VARIABLE] = self.endpoint
+        return self
+
+    def __exit__(self, *_exc):
+        self.close()
+
+    def close(self):
+        if self._previous_endpoint is None:
+            os.environ.pop(self.ENDPOINT_VARIABLE, None)
+        else:
+            os.environ[self.ENDPOINT_VARIABLE] = self._previous_endpoint
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
 def comparable(value):
     """An item or typed value with the elements of every set sorted: DynamoDB keeps sets in no order
     (dynalite keeps the written order, DynamoDB Local its own), so tests compare this form."""
@@ -392,3 +425,137 @@ class TablePairTestCase(unittest.TestCase):
     def setUp(self):
         self.source, self.backup = create_table_pair(self.client)
         self.schema = schema_of(self.client, self.source)
+
+
+class LocalCloudWatch(_StandIn):
+    """Stands in for CloudWatch's PutMetricData (stdlib http.server in a thread), checking each request
+    against botocore's own CloudWatch service model (botocore.loaders): the request must use one of the
+    protocols the model lists and be shaped as that protocol says (awsJson1_0: POST /, `X-Amz-Target:
+    <targetPrefix>.<operation>`, application/x-amz-json-1.0; smithy-rpc-v2-cbor: POST
+    /service/<targetPrefix>/operation/<operation>, `smithy-protocol: rpc-v2-cbor`, CBOR body decoded with
+    botocore's own decoder), be signed with SigV4 for the model's signing name, and its body must pass
+    botocore's ParamValidator for the operation's input shape. A bad request gets a 400 and its problems
+    are kept in `requests`. Use as a context manager: it sets AWS_ENDPOINT_URL_CLOUDWATCH while open."""
+
+    ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_CLOUDWATCH"
+
+    def __init__(self):
+        import botocore.loaders
+        import botocore.model
+        self.model = botocore.model.ServiceModel(botocore.loaders.Loader().load_service_model("cloudwatch", "service-2"))
+        self.requests = []   # {"operation", "protocol", "body", "problems"}
+        self._lock = threading.Lock()
+        watch = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, protocol = watch._answer(self.path, self.headers, raw)
+                if protocol == "smithy-rpc-v2-cbor":
+                    content_type, body = "application/cbor", b"\xa0"  # CBOR: an empty map
+                else:
+                    content_type, body = "application/x-amz-json-1.0", b"{}"
+                if status != 200:
+                    body = json.dumps({"__type": "InvalidParameterValue", "message": "rejected by the stand-in"}).encode()
+                    content_type = "application/x-amz-json-1.0"
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                if protocol == "smithy-rpc-v2-cbor":
+                    self.send_header("smithy-protocol", "rpc-v2-cbor")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args):
+                pass
+
+        self._serve(Handler)
+
+    def put_metric_data(self):
+        """Bodies of the valid PutMetricData requests."""
+        return [r["body"] for r in self.requests if r["operation"] == "PutMetricData" and not r["problems"]]
+
+    def _decode(self, path, headers, raw, problems):
+        """(protocol, operation, body) of a request, by the protocol it claims."""
+        from botocore.parsers import BaseCBORParser
+        prefix = self.model.metadata["targetPrefix"]
+        content_type = headers.get("Content-Type", "").split(";")[0].strip()
+        if content_type == "application/cbor":
+            if headers.get("smithy-protocol") != "rpc-v2-cbor":
+                problems.append("smithy-protocol header %r" % headers.get("smithy-protocol"))
+            route = "/service/%s/operation/" % prefix
+            operation = path[len(route):] if path.startswith(route) else None
+            parser = BaseCBORParser()
+            return "smithy-rpc-v2-cbor", operation, parser.parse_data_item(parser.get_peekable_stream_from_bytes(raw))
+        if content_type == "application/x-amz-json-1.0":
+            if path != "/":
+                problems.append("path is %r, not /" % path)
+            target = headers.get("X-Amz-Target", "")
+            operation = target[len(prefix) + 1:] if target.startswith(prefix + ".") else None
+            return "json", operation, json.loads(raw.decode("utf-8"))
+        problems.append("content type %r is none of this stand-in's protocols" % content_type)
+        return None, None, None
+
+    def _answer(self, path, headers, raw):
+        import gzip
+        from botocore.validate import ParamValidator
+        problems = []
+        if headers.get("Content-Encoding") == "gzip":
+            raw = gzip.decompress(raw)
+        try:
+            protocol, operation, body = self._decode(path, headers, raw, problems)
+        except Exception as error:  # noqa: BLE001 - a body that does not decode is the request's problem
+            protocol, operation, body = None, None, None
+            problems.append("body does not decode: %s" % error)
+        if protocol is not None and protocol not in self.model.metadata.get("protocols", [self.model.protocol]):
+            problems.append("protocol %s is not one the model lists" % protocol)
+        if operation not in self.model.operation_names:
+            problems.append("no operation %r in the model" % (operation,))
+        elif isinstance(body, dict):
+            report = ParamValidator().validate(body, self.model.operation_model(operation).input_shape)
+            if report.has_errors():
+                problems.append(report.generate_report())
+        else:
+            problems.append("body is not an object")
+        if "/%s/aws4_request" % self.model.signing_name not in headers.get("Authorization", ""):
+            problems.append("not signed with SigV4 for %s" % self.model.signing_name)
+        with self._lock:
+            self.requests.append({"operation": operation, "protocol": protocol, "body": body, "problems": problems})
+        return (400 if problems else 200), protocol
+
+
+class RecordedClients(object):
+    """Mixin for a TestCase: every DynamoDB and S3 client the jobs build is a FlakyDynamoDB proxy (which
+    records the calls it forwards); `used()` gives the (operation, table or bucket) pairs called."""
+
+    def setUp(self):
+        super(RecordedClients, self).setUp()
+        self.proxies = []
+        self._originals = (aws_clients.dynamodb_client, aws_clients.s3_client)
+
+        def recorded(factory):
+            def build(region=None):
+                proxy = FlakyDynamoDB(factory(region))
+                self.proxies.append(proxy)
+                return proxy
+            return build
+
+        aws_clients.dynamodb_client = recorded(self._originals[0])
+        aws_clients.s3_client = recorded(self._originals[1])
+
+    def tearDown(self):
+        aws_clients.dynamodb_client, aws_clients.s3_client = self._originals
+        super(RecordedClients, self).tearDown()
+
+    def calls(self, name):
+        return [kw for proxy in self.proxies for n, kw in proxy.calls if n == name]
+
+    def used(self):
+        pairs = set()
+        for name, kwargs in [call for proxy in self.proxies for call in proxy.calls]:
+            if "RequestItems" in kwargs:
+                where = ",".join(sorted(kwargs["RequestItems"]))
+            else:
+                where = kwargs.get("TableName") or kwargs.get("Bucket")
+            pairs.add((name, where))
+        return pairs

@@ -105,5 +105,60 @@ class JobArgsTest(unittest.TestCase):
             self.assertIn(expected, str(caught.exception), argv)
 
 
+class VerifyAndRestoreArgsTest(unittest.TestCase):
+    def test_verify_and_restore_arguments_are_validated_with_the_setting_named(self):
+        verify = ["x", "--source_table", "s", "--backup_table", "b", "--report_bucket", "r"] + GLUE_EXTRAS
+        config = job_args.verify_config(verify)
+        self.assertEqual((config.sample_fraction, config.repair, config.metrics_namespace, config.job_run_id),
+                         (1.0, False, None, "jr_456"))
+        for extra, message in ((["--sample_fraction", "0"], "--sample_fraction must be >"),
+                               (["--sample_fraction", "1.5"], "--sample_fraction must be > 0 and <= 1"),
+                               (["--repair", "maybe"], "--repair must be true or false")):
+            with self.assertRaisesRegex(job_args.ArgumentError, message):
+                job_args.verify_config(verify + extra)
+        restore = ["x", "--backup_table", "b", "--target_table", "b-restore-1", "--report_bucket", "r",
+                   "--source_table", "s"]
+        config = job_args.restore_config(restore)
+        self.assertEqual((config.mode, config.include_retained, config.dry_run, config.allowed_targets),
+                         ("missing-only", False, False, []))
+        for extra, message in ((["--target_table", "b"], "never writes it"),
+                               (["--target_table", "other"], "is not allowed"),
+                               (["--target_table", "s", "--allowed_targets", '["s"]'], "--allow_source_target true"),
+                               (["--allowed_targets", "s"], "JSON list"),
+                               (["--mode", "merge"], "--mode must be missing-only or overwrite"),
+                               (["--deleted_after", "2026-01-01"], "needs --include_retained true"),
+                               (["--include_retained", "true", "--deleted_after", "yesterday"], "ISO-8601")):
+            with self.assertRaisesRegex(job_args.ArgumentError, message):
+                job_args.restore_config(restore + extra)
+        self.assertEqual(job_args.restore_config(restore + ["--include_retained", "true", "--deleted_after",
+                                                            "2026-01-01"]).deleted_after, "2026-01-01T00:00:00Z")
+
+
+    def test_glue_run_id_is_not_asked_of_getResolvedOptions_which_declares_it_itself(self):
+        """awsglue's getResolvedOptions adds --JOB_ID and --JOB_RUN_ID to its argparse parser on its own;
+        asking it for them too would be an argparse conflict. A stand-in with that behaviour:"""
+        import argparse
+        import sys
+        import types
+
+        def get_resolved_options(args, options):
+            parser = argparse.ArgumentParser()
+            for reserved in ("--JOB_ID", "--JOB_RUN_ID"):
+                parser.add_argument(reserved, required=False)
+            for option in options:
+                parser.add_argument("--" + option, required=True)
+            return vars(parser.parse_known_args(args[1:])[0])
+
+        awsglue = types.ModuleType("awsglue")
+        awsglue.utils = types.ModuleType("awsglue.utils")
+        awsglue.utils.getResolvedOptions = get_resolved_options
+        sys.modules["awsglue"], sys.modules["awsglue.utils"] = awsglue, awsglue.utils
+        try:
+            config = job_args.verify_config(["x", "--source_table", "s", "--backup_table", "b", "--report_bucket", "r"] + GLUE_EXTRAS)
+        finally:
+            del sys.modules["awsglue"], sys.modules["awsglue.utils"]
+        self.assertEqual((config.job_run_id, config.source_table, config.report_bucket), ("jr_456", "s", "r"))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -94,6 +94,12 @@ const backendSchema = z.discriminatedUnion(
   { error: 'must be "local", "s3" or "cloud"' },
 );
 
+const workerType = oneOf(["G.1X", "G.2X", "G.4X", "G.8X"]);
+const glueSchedule = z
+  .string()
+  .regex(/^cron\(.+\)$/, { error: "must be a Glue cron expression such as cron(0 3 ? * SUN *)" })
+  .nullable();
+
 const keyAttribute = z.strictObject({
   /** Attribute name of the key. */
   name: attributeName,
@@ -269,7 +275,7 @@ export const environmentSchema = z
       .prefault({}),
     fullCopyJob: z
       .strictObject({
-        workerType: oneOf(["G.1X", "G.2X", "G.4X", "G.8X"]).default("G.1X"),
+        workerType: workerType.default("G.1X"),
         numberOfWorkers: int(2, 299).default(2),
         timeoutMinutes: int(1, 2880).default(480),
         /** Parallel-scan segments; 0 derives them from the worker count. */
@@ -283,7 +289,42 @@ export const environmentSchema = z
         /** Items per second per segment for provisioned tables; 0 is no limit. */
         maxItemsPerSecond: int(0, 1000000).default(0),
         /** Glue cron expression of the reconciliation run, or null for on demand only. */
-        schedule: z.string().regex(/^cron\(.+\)$/, { error: "must be a Glue cron expression such as cron(0 3 ? * SUN *)" }).nullable().default("cron(0 3 ? * SUN *)"),
+        schedule: glueSchedule.default("cron(0 3 ? * SUN *)"),
+      })
+      .prefault({}),
+    verifyJob: z
+      .strictObject({
+        /** Glue cron expression, or null for on demand only; by default two hours after full-copy's. */
+        schedule: glueSchedule.default("cron(0 5 ? * SUN *)"),
+        workerType: workerType.default("G.1X"),
+        numberOfWorkers: int(2, 299).default(2),
+        timeoutMinutes: int(1, 2880).default(480),
+        /** Share of the scan segments a scheduled run checks: 1 checks everything, 0.1 a random tenth. */
+        sampleFraction: z
+          .number({ error: "must be a number greater than 0 and at most 1" })
+          .gt(0, { error: "must be a number greater than 0 and at most 1" })
+          .max(1, { error: "must be a number greater than 0 and at most 1" })
+          .default(1),
+        /**
+         * Seconds after a mismatch that survived the consistent re-read before verify reads it once more:
+         * longer than the pipeline takes to apply a change (batching window plus an apply run).
+         */
+        settleSeconds: int(0, 3600).default(300),
+      })
+      .prefault({}),
+    restore: z
+      .strictObject({
+        /**
+         * Existing tables the restore job may write besides new tables named
+         * `<backupTable.name>-restore-*`; the backup itself never. Name sourceTable.name here to allow
+         * restoring into the source (each run must also pass --allow_source_target true).
+         */
+        allowedTargets: z.array(tableName).default([]),
+        workerType: workerType.default("G.1X"),
+        numberOfWorkers: int(2, 299).default(2),
+        timeoutMinutes: int(1, 2880).default(480),
+        /** Items per second per segment written to the target (provisioned targets); 0 is no limit. */
+        maxItemsPerSecond: int(0, 1000000).default(0),
       })
       .prefault({}),
   })
@@ -355,6 +396,11 @@ export const environmentSchema = z
       }
     });
     checkRetainedAttribute(env, keys, ctx);
+    env.restore.allowedTargets.forEach((name, i) => {
+      if (name === env.backupTable.name) {
+        ctx.addIssue({ code: "custom", path: ["restore", "allowedTargets", i], input: name, message: "cannot be backupTable.name: restore reads the backup and never writes it" });
+      }
+    });
   });
 
 /** alarms.applyStalledMinutes, or its default: 30 minutes, longer when two runs of the time budget need more (CloudWatch's limit is a day). */

@@ -15,6 +15,8 @@ export const BUCKET_LAYOUT = {
   rejected: "rejected/",
   /** Keys apply-changes could not write, one manifest each, with the error (README: "A key was quarantined"). */
   quarantine: "quarantine/",
+  verifyReports: "verify/",
+  restoreReports: "restore/",
 } as const;
 
 export interface ArtifactBucketOptions {

@@ -41,6 +41,8 @@ export class PipelineAlarms extends Construct {
   public readonly alarmArns: string[] = Lazy.listValue({ produce: () => this.alarms.map((alarm) => alarm.arn) });
   /** The EventBridge rule that forwards failed Glue runs (its AWS/Events metrics count them). */
   public readonly glueFailureRule: CloudwatchEventRule;
+  /** verify found drift (DriftItems > 0); its state is kept between the weekly runs. */
+  public readonly verifyDrift: CloudwatchMetricAlarm;
 
   static topicName(namePrefix: string): string {
     return `${namePrefix}-alarms`;
@@ -121,6 +123,24 @@ export class PipelineAlarms extends Construct {
       threshold: options.oldestPendingManifestAgeSeconds,
     });
     this.stalledApplyAlarm(options, pipeline, register);
+
+    // verify publishes once a run (weekly by default): the alarm keeps its state between runs
+    // ("ignore": missing data keeps the current state) until a run without drift clears it.
+    this.verifyDrift = register(new CloudwatchMetricAlarm(this, "verify-drift", {
+      alarmName: `${namePrefix}-verify-drift`,
+      alarmDescription: "verify found the backup different from the source (missing, extra or different items); see the newest report under verify/ in the bucket",
+      namespace: options.metricsNamespace,
+      metricName: "DriftItems",
+      statistic: "Maximum",
+      dimensions: pipeline,
+      period: 3600,
+      evaluationPeriods: 1,
+      threshold: 0,
+      comparisonOperator: "GreaterThanThreshold",
+      treatMissingData: "ignore",
+      alarmActions: [this.topic.arn],
+      okActions: [this.topic.arn],
+    }));
 
     const policy = new DataAwsIamPolicyDocument(this, "topic-policy-document", {
       statement: [

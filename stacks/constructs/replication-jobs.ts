@@ -3,7 +3,7 @@ import { GlueSecurityConfiguration } from "@cdktf/provider-aws/lib/glue-security
 import type { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket";
 import type { EnvironmentConfig } from "../config/schema";
 import { metricsNamespace } from "../../functions/metrics-contract";
-import { glueJobGrants, glueJobLogGroups } from "../glue-job-grants";
+import { type GlueGrantContext, type GlueJobKind, glueJobGrants, glueJobLogGroups } from "../glue-job-grants";
 import { BUCKET_LAYOUT } from "./artifact-bucket";
 import { ReplicationGlueJob } from "./glue-job";
 import { GlueScripts } from "./glue-scripts";
@@ -11,6 +11,10 @@ import type { TableReference } from "./replicated-tables";
 
 const APPLY_CHANGES_SCRIPT = "apply_changes.py";
 const FULL_COPY_SCRIPT = "full_copy.py";
+const VERIFY_SCRIPT = "verify.py";
+const RESTORE_SCRIPT = "restore.py";
+/** New tables named `<backup>-restore-<anything>` are always restore targets. */
+export const RESTORE_TARGET_SUFFIX = "-restore-";
 
 export interface ReplicationJobsOptions {
   readonly config: EnvironmentConfig;
@@ -23,12 +27,17 @@ export interface ReplicationJobsOptions {
   readonly kmsKeyArn?: string;
 }
 
-/** The two Glue jobs (apply-changes, full-copy), their scripts and their security configuration. */
+/**
+ * The Glue jobs (apply-changes, full-copy, verify, restore), their scripts and their security
+ * configuration.
+ */
 export class ReplicationJobs extends Construct {
   public readonly applyChanges: ReplicationGlueJob;
   public readonly fullCopy: ReplicationGlueJob;
   /** The log groups both jobs write to (their own when the logs are encrypted). */
   public readonly logGroupNames: string[];
+  public readonly verify: ReplicationGlueJob;
+  public readonly restore: ReplicationGlueJob;
 
   constructor(scope: Construct, id: string, options: ReplicationJobsOptions) {
     super(scope, id);
@@ -37,7 +46,7 @@ export class ReplicationJobs extends Construct {
     const scripts = new GlueScripts(this, "scripts", {
       bucketName: bucket.bucket,
       prefix: BUCKET_LAYOUT.scripts,
-      entryPoints: [APPLY_CHANGES_SCRIPT, FULL_COPY_SCRIPT],
+      entryPoints: [APPLY_CHANGES_SCRIPT, FULL_COPY_SCRIPT, VERIFY_SCRIPT, RESTORE_SCRIPT],
     });
     // CloudWatch Logs encrypts at rest on its own; its KMS mode needs the customer-managed key.
     const securityConfigurationName = `${prefix}-jobs`;
@@ -108,30 +117,83 @@ export class ReplicationJobs extends Construct {
       grants: glueJobGrants("apply-changes", { ...grantContext, jobName: applyJobName, compute: applyCompute.type }),
     });
 
-    const fullCopyJobName = `${prefix}-full-copy`;
+    // full-copy, verify and restore: Spark jobs run alike (same security configuration, logging, no
+    // retries, one run at a time, no queuing); only their work, size and schedule differ.
+    const sparkJob = (
+      id: GlueJobKind,
+      script: string,
+      description: string,
+      settings: { workerType: string; numberOfWorkers: number; timeoutMinutes: number; schedule?: string | null },
+      jobArguments: Record<string, string>,
+      grants: Partial<GlueGrantContext>,
+    ) => {
+      const jobName = `${prefix}-${id}`;
+      return new ReplicationGlueJob(this, id, {
+        ...common,
+        jobName,
+        description,
+        compute: { type: "glueetl", workerType: settings.workerType, numberOfWorkers: settings.numberOfWorkers },
+        scriptLocation: scripts.scriptLocation(script),
+        timeoutMinutes: settings.timeoutMinutes,
+        queueRuns: false,
+        schedule: settings.schedule ?? undefined,
+        arguments: jobArguments,
+        grants: glueJobGrants(id, { ...grantContext, ...grants, jobName, compute: "glueetl" }),
+      });
+    };
+
     const fullCopy = config.fullCopyJob;
-    this.fullCopy = new ReplicationGlueJob(this, "full-copy", {
-      ...common,
-      jobName: fullCopyJobName,
-      description: `Copies all of ${config.sourceTable.name} to ${config.backupTable.name}`,
-      compute: { type: "glueetl", workerType: fullCopy.workerType, numberOfWorkers: fullCopy.numberOfWorkers },
-      scriptLocation: scripts.scriptLocation(FULL_COPY_SCRIPT),
-      timeoutMinutes: fullCopy.timeoutMinutes,
-      queueRuns: false,
-      schedule: fullCopy.schedule ?? undefined,
-      arguments: {
-        ...common.arguments,
-        scan_segments: String(fullCopy.scanSegments),
-        max_items_per_second: String(fullCopy.maxItemsPerSecond),
-        mirror_deletes: String(config.deletes === "mirror"),
-        verify_writes: String(fullCopy.verifyWrites),
+    this.fullCopy = sparkJob("full-copy", FULL_COPY_SCRIPT, `Copies all of ${config.sourceTable.name} to ${config.backupTable.name}`, fullCopy, {
+      ...common.arguments,
+      scan_segments: String(fullCopy.scanSegments),
+      max_items_per_second: String(fullCopy.maxItemsPerSecond),
+      mirror_deletes: String(config.deletes === "mirror"),
+      verify_writes: String(fullCopy.verifyWrites),
+    }, {});
+
+    const verify = config.verifyJob;
+    this.verify = sparkJob("verify", VERIFY_SCRIPT, `Checks that ${config.backupTable.name} matches ${config.sourceTable.name} item by item`, verify, {
+      ...common.arguments,
+      sample_fraction: String(verify.sampleFraction),
+      settle_seconds: String(verify.settleSeconds),
+      repair: "false",
+      report_bucket: bucket.bucket,
+      report_prefix: BUCKET_LAYOUT.verifyReports,
+      // The stack's namespace, as apply-changes (functions/metrics-contract.ts: VERIFY_METRICS).
+      metrics_namespace: metricsNamespace(prefix),
+      metrics_pipeline: prefix,
+    }, {});
+
+    const restore = config.restore;
+    const tableArn = (name: string) => `arn:${options.partition}:dynamodb:${config.region}:${options.accountId}:table/${name}`;
+    // On demand only: every run names its target (--target_table).
+    this.restore = sparkJob(
+      "restore",
+      RESTORE_SCRIPT,
+      `Restores ${config.backupTable.name} into a new table (or, when allowed, into ${config.sourceTable.name}); on demand only`,
+      { ...restore, schedule: null },
+      {
+        backup_table: backup.name,
+        source_table: source.name,
+        allowed_targets: JSON.stringify(restore.allowedTargets),
+        transform: common.arguments.transform,
+        region: config.region,
+        retained_attribute: config.retainedAttribute,
+        mode: "missing-only",
+        include_retained: "false",
+        dry_run: "false",
+        create_target: "false",
+        max_items_per_second: String(restore.maxItemsPerSecond),
+        report_bucket: bucket.bucket,
+        report_prefix: BUCKET_LAYOUT.restoreReports,
       },
-      grants: glueJobGrants("full-copy", { ...grantContext, jobName: fullCopyJobName, compute: "glueetl" }),
-    });
+      { restoreTargetArns: [tableArn(`${config.backupTable.name}${RESTORE_TARGET_SUFFIX}*`), ...restore.allowedTargets.map(tableArn)] },
+    );
+    // Each role is named after its job (glue-job.ts).
     const encryption = (roleName: string) => (kmsKeyArn ? { securityConfigurationName, roleName } : undefined);
     this.logGroupNames = [
       ...glueJobLogGroups(applyCompute.type, encryption(applyJobName)),
-      ...glueJobLogGroups("glueetl", encryption(fullCopyJobName)),
+      ...(["full-copy", "verify", "restore"] as const).flatMap((kind) => glueJobLogGroups("glueetl", encryption(`${prefix}-${kind}`))),
     ];
   }
 }

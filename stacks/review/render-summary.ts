@@ -53,6 +53,12 @@ export function renderReviewSummary(stackName: string, tf: TerraformJson, readAs
       .sort()
       .map((type) => `| \`${type}\` | ${Object.keys(resources[type]).length} |`),
     "",
+    "## Glue jobs",
+    "",
+    "| Job | Command | Capacity | Timeout (min) | Retries | Security configuration | Schedule |",
+    "|---|---|---|---|---|---|---|",
+    ...glueJobRows(resources),
+    "",
     "## IAM grants",
     "",
     "| Role | Actions | Resource | Condition |",
@@ -87,6 +93,19 @@ export function renderReviewSummary(stackName: string, tf: TerraformJson, readAs
     lines.push(`| \`${asset}\` | \`${createHash("sha256").update(readAsset(asset)).digest("hex")}\` |`);
   }
   return `${lines.join("\n")}\n`;
+}
+
+function glueJobRows(resources: Record<string, Record<string, Block>>): string[] {
+  const triggers = Object.values(resources.aws_glue_trigger ?? {});
+  return Object.entries(resources.aws_glue_job ?? {})
+    .map(([name, job]) => {
+      const ref = `\${aws_glue_job.${name}.name}`;
+      const schedule = triggers.find((t) => (t.actions ?? []).some((a: Block) => a.job_name === ref))?.schedule ?? "on demand";
+      const capacity = job.worker_type ? `${job.number_of_workers} × ${job.worker_type}` : `${job.max_capacity} DPU`;
+      const security = String(job.security_configuration ?? "none").replace(/^\$\{aws_glue_security_configuration\.([^.]+)\.name\}$/, "$1");
+      return `| ${job.name} | ${job.command?.name} | ${capacity} | ${job.timeout} | ${job.max_retries} | \`${security}\` | \`${schedule}\` |`;
+    })
+    .sort();
 }
 
 function publicExposures(resources: Record<string, Record<string, Block>>, statementsOf: (policy: unknown) => Statement[]): string[] {

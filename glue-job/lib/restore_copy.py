@@ -1,0 +1,126 @@
+"""restore's per-segment work, free of Spark: scan one segment of the backup (read only, never written)
+and write the planned items (restore_plan.py) into the target.
+
+- missing-only: one conditional PutItem per item, `attribute_not_exists(<partition key>)`, through the
+  item writer's thread pool: an item the target holds (written back by the application meanwhile, or
+  never deleted) is left as it is (already_present);
+- overwrite: BatchWriteItem puts (25 a request, retried as everywhere);
+- dry run: nothing is written; missing-only reads the target (consistent BatchGetItem) to say which
+  items it would write.
+The scan's rate limit (Scan Limit + a limiter between chunks, scan_copy.scanned_chunks) paces the writes
+too: at most max_items_per_second items per segment.
+"""
+
+import time
+
+from botocore.exceptions import ClientError
+
+import aws_clients
+import compare
+import ddb_batch
+import item_writer
+import restore_plan
+import scan_copy
+import table_keys
+import transform as transform_module
+
+WRITTEN = "written"
+WOULD_WRITE = "would_write"
+ALREADY_PRESENT = "already_present"
+CLASSES = (WRITTEN, WOULD_WRITE, ALREADY_PRESENT, restore_plan.RETAINED_SKIPPED)
+
+
+class SegmentRestore(object):
+    def __init__(self, client, settings, stats, policy, tally):
+        self.client = client
+        self.s = settings
+        self.schema = table_keys.KeySchema.from_dict(settings["schema"])
+        self.stats = stats
+        self.policy = policy
+        self.tally = tally
+        self.plan = restore_plan.RestorePlan(transform_module.Transform.parse(settings["transform"]),
+                                             settings["retained_attribute"], settings["include_retained"],
+                                             settings["deleted_after"] or None)
+        self.writer = item_writer.ConditionalWriter(client, settings["backup_table"], settings["target_table"],
+                                                    self.schema, self.plan.inverse, settings["retained_attribute"],
+                                                    policy)
+
+    def run(self, segment):
+        kwargs = scan_copy.segment_scan(self.s["backup_table"], segment, self.s["total_segments"])
+        for chunk in scan_copy.scanned_chunks(self.client, self.stats, self.policy, kwargs, ddb_batch.MAX_GET_KEYS,
+                                              self.s["max_items_per_second"]):
+            items = []
+            for backup_item in chunk:
+                verdict, item = self.plan.item(backup_item)
+                if verdict == restore_plan.RETAINED_SKIPPED:
+                    self.tally.count(verdict, table_keys.extract_key(backup_item, self.schema))
+                else:
+                    items.append(item)
+            if items:
+                self._write(items)
+
+    def _write(self, items):
+        keys = [table_keys.extract_key(item, self.schema) for item in items]
+        if self.s["dry_run"]:
+            present = {}
+            if self.s["mode"] == "missing-only" and self.s["target_exists"]:
+                present = ddb_batch.batch_get(self.client, self.s["target_table"], keys, self.schema, self.stats,
+                                              self.policy)
+            for key in keys:
+                self.tally.count(ALREADY_PRESENT if table_keys.key_id(key) in present else WOULD_WRITE, key)
+        elif self.s["mode"] == "overwrite":
+            ddb_batch.batch_write(self.client, self.s["target_table"], [ddb_batch.put_request(i) for i in items],
+                                  self.schema, self.stats, self.policy)
+            for key in keys:
+                self.tally.count(WRITTEN, key)
+        else:
+            written, _, _ = self.writer.run([(key, self._put_if_absent, item) for key, item in zip(keys, items)],
+                                            self.stats)
+            for key in keys:
+                self.tally.count(WRITTEN if written[table_keys.key_id(key)] else ALREADY_PRESENT, key)
+
+    def _put_if_absent(self, key, item, stats):
+        stats.write_requests += 1
+        try:
+            ddb_batch.call(self.client.put_item, {
+                "TableName": self.s["target_table"], "Item": item, "ConditionExpression": "attribute_not_exists(#k)",
+                "ExpressionAttributeNames": {"#k": self.schema.names[0]},
+            }, stats, self.policy, "PutItem on %s" % self.s["target_table"])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != item_writer.CONDITION_FAILED:
+                raise
+            stats.condition_failures += 1
+            return False
+        stats.puts += 1
+        return True
+
+
+class SegmentRestoreTask(object):
+    """Picklable settings of one restore run; calling it with a segment number restores that segment."""
+
+    def __init__(self, backup_table, target_table, schema, transform, total_segments, mode, include_retained,
+                 deleted_after, dry_run, retained_attribute, region=None, max_items_per_second=0, retry=None,
+                 sample_keys=compare.DEFAULT_SAMPLE_KEYS, target_exists=True):
+        if target_table == backup_table:
+            raise ValueError("restore never writes the backup table %s" % backup_table)
+        self.settings = {
+            "backup_table": backup_table, "target_table": target_table, "schema": schema.to_dict(),
+            "transform": transform.to_dict(), "total_segments": int(total_segments), "mode": mode,
+            "include_retained": bool(include_retained), "deleted_after": deleted_after, "dry_run": bool(dry_run),
+            "retained_attribute": retained_attribute, "region": region,
+            "max_items_per_second": float(max_items_per_second),
+            "retry": (retry or ddb_batch.RetryPolicy()).to_dict(), "sample_keys": int(sample_keys),
+            "target_exists": bool(target_exists),
+        }
+
+    def __call__(self, segment):
+        started = time.monotonic()
+        stats = ddb_batch.Stats()
+        tally = compare.Tally(self.settings["sample_keys"], classes=CLASSES, counters=())
+        client = aws_clients.dynamodb_client(self.settings["region"])
+        SegmentRestore(client, self.settings, stats, ddb_batch.RetryPolicy.from_dict(self.settings["retry"]),
+                       tally).run(segment)
+        result = stats.as_dict()
+        result.update({"segment": int(segment), "seconds": round(time.monotonic() - started, 3),
+                       "tally": tally.to_dict()})
+        return result

@@ -1,0 +1,58 @@
+"""What restore writes for one backup item: the inverse of the replication transform, and whether a
+retained (deleted-in-source) item is restored at all.
+
+Inverse transform: renames are reversed (the backup's "new" name goes back to the "old" one; a swap stays
+a swap). Dropped attributes are not in the backup and cannot come back: lost_attributes() names them (and
+the renames whose target already existed in a source item, whose value the rename replaced), and restore
+logs it before it copies anything.
+
+Retained items (the backup's last state of an item deleted from the source, marked with the retained
+attribute) are restored only with include_retained, optionally only those deleted at or after
+deleted_after (the marker's deletedAt, ISO-8601 UTC, compares as text); restored, they lose the marker
+(a live item never carries it). An item without deletedAt is not selected by deleted_after: its time is
+unknown.
+"""
+
+import retained as retained_module
+import transform as transform_module
+
+RESTORE = "restore"
+RETAINED_SKIPPED = "retained_skipped"
+
+
+def inverse(transform):
+    return transform_module.Transform(rename=dict((new, old) for old, new in transform.rename.items()))
+
+
+def lost_attributes(transform):
+    """Human-readable notes on what the backup does not hold (empty when the transform loses nothing)."""
+    notes = []
+    if transform.drop:
+        notes.append("dropped by the transform, not in the backup, not restored: %s" % ", ".join(sorted(transform.drop)))
+    for old, new in sorted(transform.rename.items()):
+        notes.append("renamed %s -> %s, restored as %s (a source item that had both lost its own %s)" % (old, new, old, new))
+    return notes
+
+
+class RestorePlan(object):
+    def __init__(self, transform, retained_attribute, include_retained=False, deleted_after=None):
+        self.inverse = inverse(transform)
+        self.attribute = retained_attribute
+        self.include_retained = include_retained
+        self.deleted_after = deleted_after
+
+    def _selected(self, marker):
+        if not self.include_retained:
+            return False
+        if not self.deleted_after:
+            return True
+        when = ((marker or {}).get("M") or {}).get(retained_module.DELETED_AT, {}).get("S")
+        return bool(when) and when >= self.deleted_after
+
+    def item(self, backup_item):
+        """(RESTORE, the item to write) or (RETAINED_SKIPPED, None)."""
+        if self.attribute in backup_item:
+            if not self._selected(backup_item[self.attribute]):
+                return RETAINED_SKIPPED, None
+            backup_item = dict((k, v) for k, v in backup_item.items() if k != self.attribute)
+        return RESTORE, self.inverse.apply(backup_item)

@@ -1,0 +1,81 @@
+"""What verify tells the operator: the read-cost estimate before it runs, the JSON report in S3, and the
+counts as CloudWatch metrics (the alarm watches Drift).
+
+Read cost (DynamoDB Developer Guide, "read and write operations"): an eventually consistent read of up
+to 4 KB is half a read unit, a strongly consistent one a whole unit; BatchGetItem rounds each item up to
+4 KB on its own (a key that does not exist still costs the minimum); Scan rounds the total size of the
+items it reads up to 4 KB. verify reads each table once by Scan and once by BatchGetItem of the other
+table's keys (eventually consistent), plus consistent re-reads of the mismatches (not estimated:
+unknown before the run). ItemCount and TableSizeBytes come from DescribeTable, which DynamoDB refreshes
+about every six hours: an estimate, logged as such.
+"""
+
+import json
+import math
+import time
+
+import compare
+
+RCU_BYTES = 4096
+EVENTUAL = 0.5
+
+
+def _table_size(describe_response):
+    table = describe_response["Table"]
+    return int(table.get("ItemCount", 0)), int(table.get("TableSizeBytes", 0))
+
+
+def read_cost_estimate(source_description, backup_description, fraction=1.0):
+    """{"items": reads, "read_units": eventually consistent read units, ...} of one verify run."""
+    src_items, src_bytes = _table_size(source_description)
+    bak_items, bak_bytes = _table_size(backup_description)
+
+    def per_item(items, size):
+        return max(1, int(math.ceil((float(size) / items) / RCU_BYTES))) if items else 1
+
+    scans = (math.ceil(float(src_bytes) / RCU_BYTES) + math.ceil(float(bak_bytes) / RCU_BYTES)) * EVENTUAL
+    lookups = (src_items * per_item(bak_items, bak_bytes) + bak_items * per_item(src_items, src_bytes)) * EVENTUAL
+    fraction = float(fraction)
+    return {
+        "source_items": src_items, "source_bytes": src_bytes, "backup_items": bak_items, "backup_bytes": bak_bytes,
+        "sample_fraction": fraction,
+        "items": int(math.ceil(2 * (src_items + bak_items) * fraction)),
+        "read_units": round((scans + lookups) * fraction, 1),
+        "basis": "DescribeTable ItemCount/TableSizeBytes (refreshed about every 6 hours); eventually consistent "
+                 "Scan + BatchGetItem of both tables; consistent re-reads of mismatches not included",
+    }
+
+
+METRIC_NAMES = {
+    compare.MISSING: "MissingInBackup",
+    compare.EXTRA: "ExtraInBackup",
+    compare.DIFFERENT: "Different",
+    compare.RETAINED: "Retained",
+    compare.IN_FLIGHT: "InFlight",
+}
+
+
+def metric_data(tally, pipeline, items_read):
+    """PutMetricData's MetricData in the stack's namespace, dimension Pipeline (functions/metrics-contract.ts):
+    one count per class, DriftItems (their sum over the drift classes) and ItemsRead."""
+    dimensions = [{"Name": "Pipeline", "Value": pipeline}]
+    values = [(METRIC_NAMES[name], tally.counts[name]) for name in compare.CLASSES]
+    values += [("DriftItems", tally.drift), ("ItemsRead", items_read)]
+    return [{"MetricName": name, "Dimensions": dimensions, "Value": float(value), "Unit": "Count"}
+            for name, value in values]
+
+
+def publish_metrics(cloudwatch, namespace, data):
+    cloudwatch.put_metric_data(Namespace=namespace, MetricData=data)
+
+
+def report_key(prefix, started, run_id=None):
+    """<prefix><UTC time>[-<job run id>].json: listed in time order."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
+    return "%s%s%s.json" % (prefix, stamp, ("-" + run_id) if run_id else "")
+
+
+def write_report(s3, bucket, key, report):
+    body = json.dumps(report, indent=2, sort_keys=True, default=str).encode("utf-8")
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    return "s3://%s/%s" % (bucket, key)

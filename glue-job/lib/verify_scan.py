@@ -1,0 +1,200 @@
+"""verify's per-segment work, free of Spark (run on the executors through spark_segments, like full-copy).
+
+Segment s is checked in two passes:
+1. source segment s (Scan): each chunk of 100 items is compared with the backup's items for those keys
+   (BatchGetItem, eventually consistent): finds missing and different;
+2. backup segment s (Scan of the key attributes and the retained attribute): the keys are looked up in
+   the source (BatchGetItem, eventually consistent); the absent ones are extra or retained.
+(Segments of two tables do not hold the same keys; each pass checks its own table's keys, so together
+they cover both tables.)
+
+Every mismatch is read again from both tables with consistent reads before it is counted: a key that
+matches then was being written while we looked (counted as settled); one whose source item changed
+between the first read and the re-read is counted in_flight (the pipeline is delivering it), not as drift.
+A key still mismatched then may be a change the pipeline has not applied yet (it lags the source by its
+batching window plus an apply run): with settle_seconds, such keys are deferred (up to DEFER_CAP per
+segment; beyond that they are counted at once) and returned to the driver, which waits until
+settle_seconds have passed since the last of them was seen and reads them all again, consistently
+(SegmentVerifyTask.settle): only what still differs, with an unchanged source item, is drift.
+
+With repair, the drift of each chunk is fixed by the shared writer (replicate.Replicator, as full-copy):
+missing and different keys are synced from the source (conditional writes under "retain", so a retained
+item is only replaced by a newer state); extra keys are deleted under "mirror"; under "retain" an unmarked
+extra item is marked retained at version 0 (its deletion is unknown, so any recorded deletion is newer),
+after which the source is read again and the key synced if it has come back.
+"""
+
+import time
+
+import aws_clients
+import ddb_batch
+import retained
+import scan_copy
+import table_keys
+from botocore.exceptions import ClientError
+
+import compare
+
+CHUNK = ddb_batch.MAX_GET_KEYS
+DEFER_CAP = 10000
+
+
+class SegmentVerify(object):
+    def __init__(self, client, replicator, classifier, tally, repair=False, max_items_per_second=0, settle=False):
+        self.client = client
+        self.replicator = replicator
+        self.classifier = classifier
+        self.tally = tally
+        self.repair = repair
+        self.max_items_per_second = max_items_per_second
+        self.repaired = dict((name, 0) for name in compare.DRIFT)
+        self.items_read = {"source": 0, "backup": 0}
+        self.settle = settle
+        self.deferred = []  # (typed key, fingerprint of the source item, time.time() it was seen)
+
+    @property
+    def schema(self):
+        return self.replicator.schema
+
+    def _get(self, table, keys, consistent, side):
+        found = ddb_batch.batch_get(self.client, table, keys, self.schema, self.replicator.stats,
+                                    self.replicator.policy, consistent=consistent)
+        self.items_read[side] += len(found)
+        return found
+
+    def _chunks(self, table, segment, total, projected=None):
+        kwargs = scan_copy.segment_scan(table, segment, total, projected)
+        stats = self.replicator.stats
+        before = stats.scanned
+        for chunk in scan_copy.scanned_chunks(self.client, stats, self.replicator.policy, kwargs, CHUNK,
+                                              self.max_items_per_second):
+            yield chunk
+        side = "source" if table == self.replicator.source_table else "backup"
+        self.items_read[side] += stats.scanned - before
+
+    def run(self, segment, total):
+        r = self.replicator
+        for chunk in self._chunks(r.source_table, segment, total):
+            keys = [table_keys.extract_key(item, self.schema) for item in chunk]
+            first = dict((table_keys.key_id(k), item) for k, item in zip(keys, chunk))
+            backup = self._get(r.backup_table, keys, False, "backup")
+            self._settle(keys, first, backup)
+        projected = list(self.schema.names) + [r.retained_attribute]
+        for chunk in self._chunks(r.backup_table, segment, total, projected):
+            keys = [table_keys.extract_key(item, self.schema) for item in chunk]
+            present = self._get(r.source_table, keys, False, "source")
+            absent = [k for k in keys if table_keys.key_id(k) not in present]  # present: pass 1's
+            self._recheck(absent, lambda kid, now: now is not None)
+
+    def _settle(self, keys, first, backup):
+        mismatched = []
+        for key in keys:
+            kid = table_keys.key_id(key)
+            if self.classifier.classify(first.get(kid), backup.get(kid)) == compare.MATCH:
+                self.tally.count(compare.MATCH)
+            else:
+                mismatched.append(key)
+        self._recheck(mismatched, lambda kid, now: not table_keys.items_equal(now, first.get(kid)))
+
+    def recheck_deferred(self, deferred):
+        """The driver's last look at deferred keys: counted now, whatever they show."""
+        prints = dict((table_keys.key_id(key), fingerprint) for key, fingerprint, _ in deferred)
+        keys = [key for key, _, _ in deferred]
+        for start in range(0, len(keys), CHUNK):
+            self._recheck(keys[start:start + CHUNK], lambda kid, now: compare.fingerprint(now) != prints[kid])
+
+    def _recheck(self, keys, changed):
+        """Classify `keys` on consistent reads of both tables; changed(key_id, source item now) tells
+        whether the source changed since it was first read."""
+        if not keys:
+            return
+        r = self.replicator
+        source = self._get(r.source_table, keys, True, "source")
+        backup = self._get(r.backup_table, keys, True, "backup")
+        drift = dict((name, []) for name in compare.DRIFT)
+        for key in keys:
+            kid = table_keys.key_id(key)
+            self.tally.count("rechecked")
+            kind = self.classifier.classify(source.get(kid), backup.get(kid))
+            if kind == compare.MATCH:
+                self.tally.count("settled")
+                continue
+            if changed(kid, source.get(kid)):
+                kind = compare.IN_FLIGHT
+            elif kind in drift and self.settle and len(self.deferred) < DEFER_CAP:
+                self.tally.count("deferred")
+                self.deferred.append((key, compare.fingerprint(source.get(kid)), time.time()))
+                continue
+            self.tally.count(kind, key)
+            if kind in drift:
+                drift[kind].append((key, backup.get(kid)))
+        if self.repair:
+            self._repair(drift)
+
+    def _repair(self, drift):
+        r = self.replicator
+        stale = [key for key, _ in drift[compare.MISSING] + drift[compare.DIFFERENT]]
+        if r.delete_policy == "mirror":
+            stale += [key for key, _ in drift[compare.EXTRA]]  # absent from the source: sync_keys deletes them
+        else:
+            came_back = [key for key, item in drift[compare.EXTRA] if self._mark_retained(key, item)]
+            stale += came_back
+        if stale:
+            r.sync_keys(stale)
+        for name in compare.DRIFT:
+            self.repaired[name] += len(drift[name])
+
+    def _mark_retained(self, key, item):
+        """Mark an unmarked extra backup item retained at version 0; True when its key is back in the source."""
+        r = self.replicator
+        marked = dict(item)
+        marked[r.retained_attribute] = retained.marker(0)
+        r.stats.write_requests += 1
+        try:
+            ddb_batch.call(r.client.put_item, {
+                "TableName": r.backup_table, "Item": marked, "ConditionExpression": "attribute_not_exists(#r)",
+                "ExpressionAttributeNames": {"#r": r.retained_attribute},
+            }, r.stats, r.policy, "PutItem on %s" % r.backup_table)
+            r.stats.retained_images += 1
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            r.stats.condition_failures += 1  # marked (or replaced by a retained state) meanwhile
+        # A live write may have landed between our read and our put: the source decides (sync_keys replaces
+        # a version-0 item with the live state).
+        return bool(self._get(r.source_table, [key], True, "source"))
+
+
+class SegmentVerifyTask(scan_copy._SegmentTask):
+    """Picklable settings of one verify run; calling it with a segment number checks that segment."""
+
+    def __init__(self, repair=False, sample_keys=compare.DEFAULT_SAMPLE_KEYS, settle_seconds=0, **common):
+        scan_copy._SegmentTask.__init__(self, **common)
+        self.settings["repair"] = bool(repair)
+        self.settings["sample_keys"] = int(sample_keys)
+        self.settings["settle_seconds"] = float(settle_seconds)
+
+    def _work(self, client, replicator, tally, settle):
+        s = self.settings
+        classifier = compare.Classifier(replicator.transform, replicator.delete_policy, replicator.retained_attribute)
+        return SegmentVerify(client, replicator, classifier, tally, s["repair"], s["max_items_per_second"], settle)
+
+    def run(self, client, replicator, segment):
+        tally = compare.Tally(self.settings["sample_keys"])
+        work = self._work(client, replicator, tally, self.settings["settle_seconds"] > 0)
+        work.run(segment, self.settings["total_segments"])
+        return {"tally": tally.to_dict(), "repaired": work.repaired, "items_read": work.items_read,
+                "deferred": work.deferred}
+
+    def settle(self, deferred, tally, sleep=time.sleep, clock=time.time):
+        """On the driver: wait until settle_seconds have passed since the last deferred key was seen, then
+        count every deferred key on consistent reads (repairing drift when asked). Returns the work
+        (repaired, items_read) and the seconds waited."""
+        wait = max(seen for _, _, seen in deferred) + self.settings["settle_seconds"] - clock()
+        if wait > 0:
+            sleep(wait)
+        client = aws_clients.dynamodb_client(self.settings["region"])
+        replicator = self._replicator(client)
+        work = self._work(client, replicator, tally, False)
+        work.recheck_deferred(deferred)
+        return work, replicator.stats, max(0.0, wait)

@@ -1,0 +1,131 @@
+"""restore against DynamoDB Local through its real entry point (Spark through the fake context): after a
+bulk delete, missing-only brings back exactly the deleted items; a new table equals the backup (inverse
+transform, retained items only when asked); the backup is never written; a dry run writes nothing; the
+AWS calls the role must grant."""
+
+import unittest
+
+import support
+import restore
+import retained
+import restore_plan
+import table_keys
+from transform import Transform
+
+from test_verify import item, key, marked
+
+TRANSFORM = '{"rename": {"amount": "total"}, "drop": ["blob"]}'
+
+
+class RestoreTest(support.RecordedClients, support.OnDynamoDbLocal, support.TablePairTestCase):
+    def restore(self, target, *extra, **kwargs):
+        argv = ["restore.py", "--JOB_RUN_ID", "jr_r", "--backup_table", self.backup, "--target_table", target,
+                "--source_table", self.source, "--report_bucket", self.bucket,
+                "--report_prefix", support.unique("restore") + "/", "--scan_segments", "2"] + list(extra)
+        report, code, out, err = support.run_main(restore.main, argv, spark_context=support.FakeSparkContext(2),
+                                                  retry=support.fast_retry())
+        if kwargs.get("code", 0) == 0:
+            self.assertEqual(code, 0, err)
+            return report, support.json_lines(out)
+        self.assertEqual(code, kwargs["code"])
+        return err, support.json_lines(out)
+
+    def table(self, name):
+        return dict((k, support.comparable(v)) for k, v in support.scan_all(self.client, name, self.schema).items())
+
+    def test_missing_only_into_the_source_after_a_bulk_delete_brings_back_exactly_the_deleted_items(self):
+        support.put_items(self.client, self.source, [item(i) for i in range(80)], self.schema)
+        support.put_items(self.client, self.backup, [item(i) for i in range(80)], self.schema)
+        support.put_items(self.client, self.backup, [marked(i, 3, "2020-05-01T00:00:00Z") for i in (500, 501, 502)],
+                          self.schema)  # deleted on purpose long ago
+        original = self.table(self.source)
+        deleted = list(range(10, 30))
+        for i in deleted:  # the bulk delete, as apply-changes leaves it under retain
+            self.client.delete_item(TableName=self.source, Key=key(i))
+            self.client.put_item(TableName=self.backup, Item=marked(i, 900 + i, "2026-03-02T10:00:%02dZ" % (i % 60)))
+        for i in (40, 41):  # changed by the application since: missing-only must leave them
+            self.client.put_item(TableName=self.source, Item=item(i, 7))
+        err, _ = self.restore(self.source, "--include_retained", "true", "--allowed_targets", '["%s"]' % self.source,
+                              code=2)
+        self.assertIn("--allow_source_target true", err)
+        report, _ = self.restore(self.source, "--include_retained", "true", "--deleted_after", "2026-03-02T09:00:00Z",
+                                 "--allowed_targets", '["%s"]' % self.source, "--allow_source_target", "true")
+        self.assertEqual((report["counts"]["written"], report["counts"]["already_present"],
+                          report["counts"]["retained_skipped"]), (20, 60, 3))
+        expected = dict(original)
+        for i in (40, 41):
+            expected[table_keys.key_id(key(i))] = support.comparable(item(i, 7))
+        self.assertEqual(self.table(self.source), expected)
+        self.assertEqual(sorted(k["id"]["S"] for k in report["sample_keys"]["written"]), ["k%05d" % i for i in deleted])
+
+    def test_a_new_table_equals_the_backup_with_the_transform_inverted_and_retained_items_only_when_asked(self):
+        forward = Transform.parse(TRANSFORM)
+        support.put_items(self.client, self.backup, [forward.apply(item(i)) for i in range(50)], self.schema)
+        support.put_items(self.client, self.backup, [forward.apply(marked(i)) for i in (60, 61)], self.schema)
+        target = self.backup + "-restore-a"
+        err, _ = self.restore(target, "--transform", TRANSFORM, code=2)
+        self.assertIn("does not exist", err)
+        report, log = self.restore(target, "--transform", TRANSFORM, "--create_target", "true")
+        (notes,) = [e["notes"] for e in log if e["event"] == "restore_transform_not_invertible"]
+        self.assertIn("dropped by the transform, not in the backup, not restored: blob", notes)
+        self.assertEqual([e["event"] for e in log].index("restore_transform_not_invertible"), 1)  # before any copy
+        self.assertEqual((report["counts"]["written"], report["counts"]["retained_skipped"]), (50, 2))
+        unblobbed = dict((table_keys.key_id(key(i)), support.comparable(dict((k, v) for k, v in item(i).items() if k != "blob")))
+                         for i in range(50))
+        self.assertEqual(self.table(target), unblobbed)
+        everything = self.backup + "-restore-b"
+        self.restore(everything, "--transform", TRANSFORM, "--create_target", "true", "--include_retained", "true")
+        for i in (60, 61):
+            unblobbed[table_keys.key_id(key(i))] = support.comparable(dict((k, v) for k, v in item(i).items() if k != "blob"))
+        self.assertEqual(self.table(everything), unblobbed)  # the marker is gone
+
+    def test_never_writes_the_backup_a_dry_run_writes_nothing_and_the_calls_the_role_grants(self):
+        support.put_items(self.client, self.backup, [item(i) for i in range(30)], self.schema)
+        before = self.table(self.backup)
+        for target, message in ((self.backup, "never writes it"), ("some-other-table", "is not allowed")):
+            err, _ = self.restore(target, "--mode", "overwrite", code=2)
+            self.assertIn(message, err)
+        target = self.backup + "-restore-c"
+        report, _ = self.restore(target, "--create_target", "true", "--dry_run", "true")
+        self.assertEqual(report["counts"]["would_write"], 30)
+        self.assertNotIn(target, self.client.list_tables()["TableNames"])  # a dry run creates nothing either
+        self.restore(target, "--create_target", "true")  # missing-only: conditional puts
+        self.client.put_item(TableName=target, Item=item(3, 8))
+        self.client.delete_item(TableName=target, Key=key(4))
+        report, _ = self.restore(target, "--dry_run", "true")
+        self.assertEqual((report["counts"]["would_write"], report["counts"]["already_present"]), (1, 29))
+        self.assertEqual(report["sample_keys"]["would_write"], [{"id": {"S": "k00004"}}])
+        self.assertNotIn(table_keys.key_id(key(4)), self.table(target))
+        report, _ = self.restore(target, "--mode", "overwrite", "--max_items_per_second", "500")
+        self.assertEqual(report["counts"]["written"], 30)
+        self.assertEqual(self.table(target), before)
+        self.assertEqual(self.table(self.backup), before)
+        used = self.used()
+        self.assertEqual(used, {
+            ("describe_table", self.backup), ("scan", self.backup), ("describe_table", target), ("create_table", target),
+            ("put_item", target), ("batch_get_item", target), ("batch_write_item", target),
+            ("put_object", self.bucket)})
+        support.record_iam_surface("restore", used, {self.backup: "backup", target: "restore-target",
+                                                     self.bucket: "restore-reports"})
+
+
+class RestorePlanTest(unittest.TestCase):
+    def test_inverse_transform_and_retained_selection(self):
+        forward = Transform.parse('{"rename": {"a": "b", "b": "a", "c": "d"}, "drop": ["x"]}')
+        plan = restore_plan.RestorePlan(forward, retained.DEFAULT_ATTRIBUTE, include_retained=True,
+                                        deleted_after="2026-01-01T00:00:00Z")
+        source = {"id": {"S": "1"}, "a": {"N": "1"}, "b": {"N": "2"}, "c": {"S": "c"}}
+        self.assertEqual(plan.item(forward.apply(source)), (restore_plan.RESTORE, source))
+        old = dict(forward.apply(source), **{retained.DEFAULT_ATTRIBUTE: retained.marker(1, "2025-12-31T23:59:59Z")})
+        new = dict(forward.apply(source), **{retained.DEFAULT_ATTRIBUTE: retained.marker(2, "2026-01-01T00:00:00Z")})
+        unknown = dict(forward.apply(source), **{retained.DEFAULT_ATTRIBUTE: retained.marker(3)})
+        self.assertEqual(plan.item(old), (restore_plan.RETAINED_SKIPPED, None))
+        self.assertEqual(plan.item(new), (restore_plan.RESTORE, source))
+        self.assertEqual(plan.item(unknown), (restore_plan.RETAINED_SKIPPED, None))
+        notes = restore_plan.lost_attributes(forward)
+        self.assertEqual(notes[0], "dropped by the transform, not in the backup, not restored: x")
+        self.assertEqual(restore_plan.lost_attributes(Transform.parse("{}")), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
