@@ -63,6 +63,7 @@ async function expectInStep(pipeline: Pipeline): Promise<void> {
   expect({ count: problems.length, first: problems.slice(0, 5) }).toEqual({ count: 0, first: [] });
   expect(pipeline.glue.problems()).toEqual([]); // every Glue request valid for the real API
   expect(pipeline.summary().sweepFailures).toBe(0);
+  expect(pipeline.summary().metricRequests).toBeGreaterThan(0); // the runs published (to the local stand-in)
 }
 
 const scanBoth = (pipeline: Pipeline): Promise<Map<string, string>[]> =>

@@ -26,6 +26,7 @@ import aws_clients  # noqa: E402
 import job_args  # noqa: E402
 import job_log  # noqa: E402
 import job_setup  # noqa: E402
+import metrics  # noqa: E402
 import replicate  # noqa: E402
 
 JOB = "apply-changes"
@@ -44,7 +45,12 @@ def main(argv=None, clock=None, retry=None):
                                    config.time_budget_seconds, quarantine_prefix=config.quarantine_prefix,
                                    max_pass_bytes=config.max_pass_bytes, writer_id=config.job_run_id)
     kwargs = {} if clock is None else {"clock": clock}
-    result = apply.run(s3, replicator, settings, setup.schema, **kwargs)
+    published = metrics.apply_metrics(config.metrics_namespace, config.metrics_pipeline,
+                                      lambda: aws_clients.cloudwatch_client(config.region))
+    try:
+        result = apply.run(s3, replicator, settings, setup.schema, metrics=published, **kwargs)
+    finally:
+        published.run_finished()  # a run that failed has finished too (the stalled-apply alarm counts runs)
     job_log.log_event("apply_summary", job=JOB, stats=setup.stats.as_dict(), **result.as_dict())
     apply.check_failures(result)
     return result

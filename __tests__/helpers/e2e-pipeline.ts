@@ -26,6 +26,7 @@ import { StreamPoller } from "./e2e-stream-poller";
 import { DynamoError, dynamoDbLocal, type LocalDynamo } from "./local-dynamodb";
 import { startLocalGlue, type LocalGlue, type LocalJobRun } from "./local-glue";
 import { EVENTBRIDGE_DIR } from "./reference";
+import { startLocalCloudWatch, type LocalCloudWatch } from "./local-cloudwatch";
 import { S3RVER_CREDENTIALS, startLocalS3, type LocalS3 } from "./local-s3";
 import { canonical, createTable, StreamRecorder, type Item, type StreamRecord } from "./stream-records";
 
@@ -64,6 +65,8 @@ export interface PipelineSummary {
   /** Invocations that found a WAITING run to rely on instead of starting one (the function logs it). */
   readonly reusedWaitingRuns: number;
   readonly deadLetters: number;
+  /** PutMetricData requests the apply runs sent. */
+  readonly metricRequests: number;
 }
 
 export interface Pipeline {
@@ -116,16 +119,24 @@ export async function startPipeline(configured: E2eEnvironment, options: Pipelin
   const cleanup = new Cleanup();
   let setupDone = false;
   try {
-    const [ddb, s3] = await startedTogether([dynamoDbLocal(), startLocalS3({ buckets: [bucket] })]);
+    const [ddb, s3, cloudwatch] = await startedTogether([dynamoDbLocal(), startLocalS3({ buckets: [bucket] }), startLocalCloudWatch()]);
     cleanup.closes(ddb);
     cleanup.closes(s3);
+    cleanup.closes(cloudwatch);
     // (createTable turns a stream on for both; nothing reads the backup's.) Dropped at the end: the
     // shared DynamoDB Local gets slower with every stream record it keeps.
     cleanup.add(undefined, () => dropTables(ddb, [sourceTable.name, backupTable.name]));
     const recorder = await StreamRecorder.create(ddb, sourceTable.name, sourceTable.schema);
     await createTable(ddb, backupTable.name, backupTable.schema);
 
-    const jobEnv: Record<string, string> = { AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint, AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_REGION: region, AWS_DEFAULT_REGION: region, ...credentials };
+    const jobEnv: Record<string, string> = {
+      AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint,
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      AWS_ENDPOINT_URL_CLOUDWATCH: cloudwatch.endpoint,
+      AWS_REGION: region,
+      AWS_DEFAULT_REGION: region,
+      ...credentials,
+    };
     const job = pythonJob({ python, script: applyJob.script, env: jobEnv });
     const sweeps = new SweepTracker();
     const glue = cleanup.closes(
@@ -145,8 +156,6 @@ export async function startPipeline(configured: E2eEnvironment, options: Pipelin
     );
     // Runs still executing when the pipeline closes are ended, not waited for forever.
     cleanup.add(undefined, () => job.crashRunning().then(() => undefined));
-    // A run that stops with manifests left queues its follow-up run here, not at AWS.
-    jobEnv.AWS_ENDPOINT_URL_GLUE = glue.endpoint;
 
     // The function as Lambda runs it: the synthesized zip, unzipped, loaded by its own node process.
     const [moduleName, exportName] = environment.lambda.handler.split(".");
@@ -179,7 +188,7 @@ export async function startPipeline(configured: E2eEnvironment, options: Pipelin
     }, environment.lambda.runtime);
     cleanup.add(undefined, () => fn.stop());
     sweeps.attach(fn);
-    const pipeline = assemble({ environment, ddb, s3, glue, job, recorder, handlerLogs, fn, cleanup, sweeps });
+    const pipeline = assemble({ environment, ddb, s3, glue, job, recorder, handlerLogs, fn, cleanup, sweeps, cloudwatch });
     setupDone = true;
     return pipeline;
   } finally {
@@ -268,9 +277,10 @@ interface Parts {
   readonly fn: BundledHandler;
   readonly cleanup: Cleanup;
   readonly sweeps: SweepTracker;
+  readonly cloudwatch: LocalCloudWatch;
 }
 
-function assemble({ environment, ddb, s3, glue, job, recorder, handlerLogs, fn, cleanup, sweeps }: Parts): Pipeline {
+function assemble({ environment, ddb, s3, glue, job, recorder, handlerLogs, fn, cleanup, sweeps, cloudwatch }: Parts): Pipeline {
   const { sourceTable, applyJob, bucket } = environment;
   const poller = new StreamPoller(environment.eventSourceMapping, (event) => fn.handler(event));
   const manifestPrefix = environment.lambda.environment.MANIFEST_PREFIX ?? "";
@@ -339,6 +349,7 @@ function assemble({ environment, ddb, s3, glue, job, recorder, handlerLogs, fn, 
         runsStartedBySweeps: sweeps.outcomes.filter((outcome) => typeof outcome === "object" && outcome !== null && "startedRun" in outcome).length,
         runsNotStarted: handlerLogs.filter(({ line }) => line.applyRunNotStarted !== undefined).length,
         sweepFailures: sweeps.errors.length,
+        metricRequests: cloudwatch.operations.PutMetricData ?? 0,
         reusedWaitingRuns: handlerLogs.filter(({ line }) => line.waitingRun !== undefined).length,
         deadLetters: poller.deadLetters.length,
       };

@@ -22,7 +22,9 @@
 import { GlueClient } from "@aws-sdk/client-glue";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { ensureApplyRun } from "./apply-job";
+import { publishBatchMetrics } from "./batch-metrics";
 import { loadConfig } from "./config";
+import { loadMetricsNamespace } from "./metrics-config";
 import { buildManifest } from "./manifest";
 import { selectRecords, sequenceNumberOf } from "./records";
 import { isSweepEvent, sweep, type SweepEvent, type SweepOutcome } from "./sweep";
@@ -30,6 +32,7 @@ import type { DynamoDBStreamEvent, StreamBatchResponse } from "./types";
 
 // Once per container: a bad setting fails the cold start with an error naming the variable.
 const config = loadConfig(process.env);
+const metricsNamespace = loadMetricsNamespace(process.env);
 const s3 = new S3Client({ forcePathStyle: config.s3ForcePathStyle });
 const glue = new GlueClient({});
 
@@ -135,6 +138,12 @@ async function handleBatch(records: readonly unknown[]): Promise<StreamBatchResp
       await s3.send(
         new PutObjectCommand({ Bucket: config.manifestBucket, Key: manifest.key, Body: manifest.body, ContentType: "application/json" }),
       );
+      publishBatchMetrics(metricsNamespace, {
+        records: records.length,
+        distinctKeys: manifest.content.keys.length,
+        manifestBytes: Buffer.byteLength(manifest.body, "utf8"),
+        functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
+      });
     } catch (error) {
       const from = firstMalformed === undefined ? firstSelected.index : Math.min(firstSelected.index, firstMalformed);
       return failFrom(records, from, { ...summary, message: "change-trigger batch failed; batch will be retried", step, ...errorFields(error) });

@@ -47,6 +47,7 @@ import uuid
 import ddb_batch
 import job_log
 import manifests
+import metrics as metrics_module
 import replicate
 import table_keys
 
@@ -117,6 +118,7 @@ class _Plan(object):
         self.owners = {}      # key id -> [manifest names]
         self.remaining = {}   # manifest name -> key ids not applied yet
         self.removals = {}    # key id -> RemovedEntry with the highest sequence number
+        self.latest_change = {}  # manifest name -> its newest record's time (epoch seconds), when known
 
     def add(self, listed, order, manifest):
         ids = set()
@@ -136,6 +138,8 @@ class _Plan(object):
                 self.removals[kid] = entry
         self.remaining[listed.name] = ids
         self.order[listed.name] = order
+        if manifest.latest_change is not None:
+            self.latest_change[listed.name] = manifest.latest_change
 
 
 class _PassOutcome(object):
@@ -147,6 +151,7 @@ class _PassOutcome(object):
         self.carried = 0
         self.hot_keys = []
         self.quarantined = {}
+        self.latencies = []   # seconds from each applied manifest's newest change to its keys being written
         self.stopped = False
         self.error = None
 
@@ -219,7 +224,7 @@ def _quarantine(s3, settings, plan, kid, key, reason, log):
     return name
 
 
-def _apply_pass(s3, replicator, settings, plan, out_of_time, log, state, s3_pool):
+def _apply_pass(s3, replicator, settings, plan, out_of_time, log, state, s3_pool, wall_clock=time.time):
     """Sync the plan's keys; delete each manifest once all its keys are done; write the remainder."""
     outcome = _PassOutcome()
     removals = plan.removals if replicator.delete_policy == "retain" else {}
@@ -241,6 +246,8 @@ def _apply_pass(s3, replicator, settings, plan, out_of_time, log, state, s3_pool
                 deletions.append(s3_pool.submit(manifests.delete_manifest, s3, settings.manifest_bucket, name))
                 outcome.deleted += 1
                 del plan.remaining[name]
+                if name in plan.latest_change:
+                    outcome.latencies.append(metrics_module.seconds_since(plan.latest_change[name], wall_clock()))
 
     def settle(chunk, aside, failure):
         if failure is not None:
@@ -320,14 +327,20 @@ def _write_remainder(s3, settings, plan, unfinished, outcome, s3_pool, log):
     log("remainder_written", manifest=name, keys=len(keys), replaces=len(replaced), reason=reason)
 
 
-def run(s3, replicator, settings, schema, clock=time.monotonic, log=job_log.log_event):
+def run(s3, replicator, settings, schema, clock=time.monotonic, log=job_log.log_event, metrics=None,
+        wall_clock=time.time):
     """Apply passes until no manifest is left or the time budget is spent; returns an ApplyResult.
+
+    `metrics` (metrics.ApplyMetrics, or NoMetrics by default) gets each pass's numbers (README, "Metrics"):
+    ManifestsPending is what the pass listed (at least that many wait; a count of all would need a full
+    listing every pass), OldestPendingManifestAge the age of the first one listed (the oldest: time order).
 
     A request that fails for good (e.g. RetryBudgetExceeded) is raised after the pass wrote its remainder."""
     result = ApplyResult()
     started = clock()
     stats = replicator.stats
     state = _RunState()
+    metrics = metrics or metrics_module.NoMetrics()
 
     def out_of_time():
         return clock() - started >= settings.time_budget_seconds
@@ -344,12 +357,16 @@ def run(s3, replicator, settings, schema, clock=time.monotonic, log=job_log.log_
                 break
             result.passes += 1
             pass_started = clock()
+            oldest = listed[0].last_modified
+            metrics.pass_started(len(listed), metrics_module.seconds_since(oldest, wall_clock()) if oldest else 0)
             before = stats.as_dict()
             rejected = []
             plan = _read_pass(s3, settings, listed, schema, log, rejected, s3_pool)
-            outcome = _apply_pass(s3, replicator, settings, plan, out_of_time, log, state, s3_pool)
+            outcome = _apply_pass(s3, replicator, settings, plan, out_of_time, log, state, s3_pool, wall_clock)
             del plan
             delta = stats.minus(before)
+            metrics.keys_written(outcome.latencies)
+            metrics.pass_done(outcome.keys, delta["retained_images"], len(outcome.quarantined))
             if outcome.remainder:
                 state.held.add(outcome.remainder)
                 result.remainders.append(outcome.remainder)

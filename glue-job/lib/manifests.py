@@ -171,11 +171,23 @@ class RemovedEntry(object):
 
 
 class Manifest(object):
-    """A parsed manifest: `keys` (typed key maps) and `removed` (RemovedEntry list, [] when absent)."""
+    """A parsed manifest: `keys` (typed key maps), `removed` (RemovedEntry list, [] when absent) and
+    `latest_change` (the newest record's ApproximateCreationDateTime, epoch seconds, or None)."""
 
-    def __init__(self, keys, removed):
+    def __init__(self, keys, removed, latest_change=None):
         self.keys = keys
         self.removed = removed
+        self.latest_change = latest_change
+
+
+def _latest_change(document):
+    """approximateCreationDateTime.latest when it is a usable time (it is audit, for the replication
+    latency metric: a missing or odd value means no latency for that manifest, never a rejection)."""
+    span = document.get("approximateCreationDateTime")
+    value = span.get("latest") if isinstance(span, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)) or not 0 <= value < 253402300800:
+        return None
+    return float(value)
 
 
 def _decode_key(raw_key, schema, where):
@@ -283,7 +295,7 @@ def parse_manifest_document(body, schema=None):
     removed = []
     if "removed" in document:
         removed = _decode_removed(document["removed"], set(table_keys.key_id(k) for k in keys), schema)
-    return Manifest(keys, removed)
+    return Manifest(keys, removed, _latest_change(document))
 
 
 def _encode_value(typed):
@@ -314,10 +326,11 @@ def _encode_removed(entry):
 
 def build_manifest(keys, event_names=("MODIFY",), first_sequence="0", last_sequence="0", records=None,
                    event_source_arn="arn:aws:dynamodb:local:000000000000:table/api-pagos/stream/local",
-                   removed=None, order=None):
+                   removed=None, order=None, changed_between=None):
     """(file name, body bytes) of a manifest in the Lambda's format: keys deduplicated, name =
     <order>-<sha256 of body>.json (with `order`, see order_from) or <sha256 of body>.json (the older form).
 
+    `changed_between`: (earliest, latest) ApproximateCreationDateTime of the batch's records.
     `removed`: (key, sequence number, old image[, approximateCreationDateTime]) tuples in the client's
     form; their keys are added to "keys" and the member is written only when given. Used by the tests and bench.py; the production
     writer is the Lambda (functions/).
@@ -337,6 +350,8 @@ def build_manifest(keys, event_names=("MODIFY",), first_sequence="0", last_seque
         "records": len(keys) if records is None else records,
         "eventSourceArn": event_source_arn,
     }
+    if changed_between is not None:
+        document["approximateCreationDateTime"] = {"earliest": changed_between[0], "latest": changed_between[1]}
     if removed is not None:
         document["removed"] = sorted((_encode_removed(entry) for entry in removed),
                                      key=lambda entry: json.dumps(entry["key"], sort_keys=True))

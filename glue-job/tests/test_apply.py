@@ -528,6 +528,39 @@ class ApplyEntryPointTest(ApplyTestCase):
         events = [e["event"] for e in support.json_lines(done.stdout.decode())]
         self.assertEqual(events[-3:], ["apply_done", "apply_summary", "apply_failed"])
 
+    def test_publishes_each_pass_and_the_run_to_the_stacks_namespace(self):
+        """The wiring of lib/metrics.py (issue 14): pending and oldest age at each pass's start; latency per
+        applied manifest (from its newest change), items applied, retained writes, quarantined items at its
+        end; ApplyRunsFinished once. Checked on a CloudWatch stand-in that validates against botocore's model."""
+        self.seed(4)
+        support.put_items(self.client, self.source, [item(i, 2) for i in range(4)], self.schema)
+        import time as time_module
+        changed = time_module.time() - 30
+        for group in ([key(0), key(1)], [key(2)], [key(3)]):
+            support.put_manifest(self.s3, self.bucket, self.prefix, group, changed_between=(changed - 5, changed))
+        support.put_manifest(self.s3, self.bucket, self.prefix, [], removed=[(key(9), "7", item(9))])  # no time: no latency
+        with support.LocalCloudWatch() as cloudwatch:
+            _, code, _, err = support.run_main(apply_changes.main, self.argv(
+                "--metrics_namespace", "Test/Replication", "--metrics_pipeline", "p", "--delete_policy", "retain"))
+        self.assertEqual(code, 0, err)
+        self.assertEqual([r["problems"] for r in cloudwatch.requests], [[]] * len(cloudwatch.requests))
+        datums = [d for body in cloudwatch.put_metric_data() for d in body["MetricData"]]
+        self.assertTrue(all(body["Namespace"] == "Test/Replication" for body in cloudwatch.put_metric_data()))
+        self.assertTrue(all(d["Dimensions"] == [{"Name": "Pipeline", "Value": "p"}] for d in datums))
+        by_name = {}
+        for datum in datums:
+            by_name.setdefault(datum["MetricName"], []).append(datum)
+        self.assertEqual([d["Value"] for d in by_name["ManifestsPending"]], [4.0])  # one pass
+        self.assertEqual([d["Value"] for d in by_name["ItemsApplied"]], [5.0])
+        self.assertEqual([d["Value"] for d in by_name["RetainedWrites"]], [1.0])
+        self.assertEqual([d["Value"] for d in by_name["QuarantinedItems"]], [0.0])
+        self.assertEqual([d["Value"] for d in by_name["ApplyRunsFinished"]], [1.0])
+        (latency,) = by_name["ReplicationLatency"]
+        self.assertEqual(latency["StatisticValues"]["SampleCount"], 3.0)  # the three manifests that carry a time
+        self.assertGreaterEqual(latency["StatisticValues"]["Minimum"], 30.0)
+        self.assertLess(latency["StatisticValues"]["Maximum"], 120.0)
+        self.assertGreaterEqual(by_name["OldestPendingManifestAge"][0]["Value"], 0.0)
+
     def test_budget_stop_exits_zero_leaving_a_remainder_and_starts_no_run(self):
         self.seed(2)
         self.put_manifests([[key(0), key(1)]])
