@@ -100,7 +100,8 @@ describe.each<[string, EnvironmentInput]>([
       repair: false,
       report_bucket: "replication-artifacts-1234",
       report_prefix: "verify/",
-      metrics_namespace: "api-pagos-replication/verify",
+      metrics_namespace: "DynamoDBReplication/api-pagos-replication",
+      metrics_pipeline: "api-pagos-replication",
       retained_attribute: input.retainedAttribute ?? "_deleted_from_source",
       transform,
     });

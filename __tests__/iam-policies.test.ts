@@ -45,7 +45,7 @@ describe.each([
 
   test("every trust policy admits its service only on behalf of this account (aws:SourceAccount)", () => {
     const roles = Object.values(stack.all("aws_iam_role"));
-    expect(roles).toHaveLength(3);
+    expect(roles).toHaveLength(5); // the function and the four jobs
     for (const role of roles) {
       const trust = documents[/aws_iam_policy_document\.([^.]+)\.json/.exec(role.assume_role_policy)![1]];
       expect(trust).toEqual([

@@ -110,7 +110,7 @@ describe("the pipeline dashboard", () => {
     const resourceOf: Record<string, string> = {
       FunctionName: "api-pagos-replication-change-trigger",
       QueueName: ref("aws_sqs_queue", stack.one("aws_sqs_queue").name, "name"),
-      RuleName: ref("aws_cloudwatch_event_rule", stack.one("aws_cloudwatch_event_rule").name, "name"),
+      RuleName: ref("aws_cloudwatch_event_rule", stack.find("aws_cloudwatch_event_rule", "alarms/glue-job-failed").name, "name"),
     };
     const shown: string[] = [];
     for (const widget of body.widgets.filter((w: { type: string }) => w.type === "metric")) {
@@ -170,7 +170,7 @@ describe("the pipeline dashboard", () => {
     const arn = "${aws_cloudwatch_metric_alarm.verify-drift.arn}";
     const topicDoc = Object.values(tf.data.aws_iam_policy_document).find((d) => d.statement.some((s: { sid?: string }) => s.sid === "CloudWatchAlarmsOfThisStack"))!;
     const sourceArns = topicDoc.statement[0].condition.find((c: { variable: string }) => c.variable === "aws:SourceArn").values;
-    expect(sourceArns).toHaveLength(8);
+    expect(sourceArns).toHaveLength(9);
     expect(sourceArns).toContain(arn);
     expect(Object.values(tf.resource.aws_cloudwatch_dashboard)[0].dashboard_body).toContain("aws_cloudwatch_metric_alarm.verify-drift.arn");
   });

@@ -210,7 +210,8 @@ describe("default stack (no configuration)", () => {
       "--repair": "false",
       "--report_bucket": bucketName,
       "--report_prefix": "verify/",
-      "--metrics_namespace": "api-pagos-replication/verify",
+      "--metrics_namespace": "DynamoDBReplication/api-pagos-replication",
+      "--metrics_pipeline": "api-pagos-replication",
     });
     expect(restore).toMatchObject({ name: "api-pagos-replication-restore", command: { name: "glueetl", script_location: `s3://${bucketName}/glue/restore.py` } });
     expect(restore.default_arguments).toMatchObject({
@@ -246,7 +247,7 @@ describe("default stack (no configuration)", () => {
       ReadSourceItems: [["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:Scan"], [source], undefined],
       CheckAndRepairBackupItems: [["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"], [backup], undefined],
       WriteVerifyReports: [["s3:PutObject"], [`${bucket}/verify/*`], undefined],
-      PublishJobMetrics: metrics(["Glue", "api-pagos-replication/verify"]),
+      PublishJobMetrics: metrics(["Glue", "DynamoDBReplication/api-pagos-replication"]),
     });
     const restoreTargets = "arn:${data.aws_partition.partition.partition}:dynamodb:us-east-1:${data.aws_caller_identity.account.account_id}:table/api-pos-backup-restore-*";
     expect(grants("restore")).toEqual({

@@ -60,11 +60,13 @@ describe("the review diagram", () => {
   test("is valid flowchart syntax: declared nodes with safe ids, quoted labels, edges between declared nodes", () => {
     expect(diagram.problems).toEqual([]);
     expect([...diagram.nodes.values()].sort()).toEqual([
-      "7 CloudWatch alarms",
+      "8 CloudWatch alarms",
       "DynamoDB table api-pagos",
       "DynamoDB table api-pos-backup",
       "Glue job api-pagos-replication-apply-changes",
       "Glue job api-pagos-replication-full-copy",
+      "Glue job api-pagos-replication-restore",
+      "Glue job api-pagos-replication-verify",
       "Lambda api-pagos-replication-change-trigger",
       "S3 bucket api-pagos-replication-*",
       "SNS topic api-pagos-replication-alarms",
@@ -77,14 +79,16 @@ describe("the review diagram", () => {
     expect(labelled(diagram, /^DynamoDB table api-pagos$/, /^stream/)).toEqual(["--> changes"]);
     expect(labelled(diagram, /^stream/, /^Lambda/)).toEqual(["--> event source mapping"]);
     expect(labelled(diagram, /^Lambda/, /^stream/)).toEqual(["--> dynamodb:DescribeStream, dynamodb:GetRecords, dynamodb:GetShardIterator"]);
-    expect(labelled(diagram, /^Lambda/, /^S3/)).toEqual(["--> s3:PutObject"]);
+    expect(labelled(diagram, /^Lambda/, /^S3/)).toEqual(["--> s3:ListBucket, s3:PutObject"]);
+    // The sweep: every end of an apply run invokes the function (the schedule has no source to draw).
+    expect(labelled(diagram, /^Glue job .*apply-changes$/, /^Lambda/)).toEqual(["-.-> run state change (EventBridge)"]);
     expect(labelled(diagram, /^Lambda/, /apply-changes/)).toEqual(["--> glue:GetJobRuns, glue:StartJobRun"]);
     expect(labelled(diagram, /^Lambda/, /^SQS/).sort()).toEqual(["--> sqs:SendMessage", "-.-> failed batches (on-failure destination)"]);
     expect(labelled(diagram, /apply-changes/, /api-pos-backup/)).toEqual(["--> dynamodb:GetItem, dynamodb:PutItem"]);
     expect(labelled(diagram, /apply-changes/, /^S3/)).toEqual(["--> s3:DeleteObject, s3:GetObject, s3:ListBucket, s3:PutObject"]);
-    expect(labelled(diagram, /apply-changes/, /apply-changes/)).toEqual(["--> glue:StartJobRun"]);
+    expect(labelled(diagram, /apply-changes/, /apply-changes/)).toEqual([]); // the job starts no runs: the sweep does
     expect(labelled(diagram, /full-copy/, /^DynamoDB table api-pagos$/)).toEqual(["--> dynamodb:BatchGetItem, dynamodb:DescribeTable, dynamodb:Scan"]);
-    expect(labelled(diagram, /^Glue job/, /^SNS/)).toEqual(["-.-> run state change (EventBridge)", "-.-> run state change (EventBridge)"]);
+    expect(labelled(diagram, /^Glue job/, /^SNS/)).toEqual(Array(4).fill("-.-> run state change (EventBridge)")); // the four jobs
     expect(labelled(diagram, /alarms$/, /^SNS/)).toEqual(["-.-> alarm actions"]);
   });
 

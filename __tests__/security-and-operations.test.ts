@@ -115,7 +115,7 @@ describe("default controls", () => {
   });
 
   test("an EventBridge rule sends every failed run of this stack's Glue jobs to the topic, which only it and CloudWatch may publish to", async () => {
-    const rule = stack.one("aws_cloudwatch_event_rule");
+    const rule = stack.find("aws_cloudwatch_event_rule", "alarms/glue-job-failed");
     const jobs = Object.keys(stack.all("aws_glue_job")).map((name) => ref("aws_glue_job", name, "name"));
     expect(await jsonencodeArgument(rule.body.event_pattern)).toEqual({
       source: ["aws.glue"],
@@ -123,11 +123,11 @@ describe("default controls", () => {
       detail: { jobName: expect.arrayContaining(jobs), state: ["FAILED", "TIMEOUT", "STOPPED", "ERROR"] },
     });
     const topic = ref("aws_sns_topic", stack.one("aws_sns_topic").name, "arn");
-    expect(stack.one("aws_cloudwatch_event_target").body).toMatchObject({ rule: ref("aws_cloudwatch_event_rule", rule.name, "name"), arn: topic });
+    expect(stack.find("aws_cloudwatch_event_target", "alarms/glue-job-failed-target").body).toMatchObject({ rule: ref("aws_cloudwatch_event_rule", rule.name, "name"), arn: topic });
     const topicPolicy = stack.one("aws_sns_topic_policy").body;
     expect(topicPolicy.arn).toBe(topic);
     const alarmArns = Object.keys(stack.all("aws_cloudwatch_metric_alarm")).map((name) => ref("aws_cloudwatch_metric_alarm", name, "arn"));
-    expect(alarmArns).toHaveLength(7);
+    expect(alarmArns).toHaveLength(8);
     expect(docOf(stack, topicPolicy.policy)).toEqual([
       expect.objectContaining({
         principals: [{ type: "Service", identifiers: ["cloudwatch.amazonaws.com"] }],
@@ -217,6 +217,9 @@ describe("configured controls", () => {
         "/aws-glue/jobs/api-pagos-replication-jobs-role/api-pagos-replication-full-copy/error",
         "/aws-glue/jobs/api-pagos-replication-jobs-role/api-pagos-replication-full-copy/logs-v2",
       ],
+      ...Object.fromEntries(
+        ["verify", "restore"].map((job) => [job, ["output", "error", "logs-v2"].map((kind) => `/aws-glue/jobs/api-pagos-replication-jobs-role/api-pagos-replication-${job}/${kind}`)]),
+      ),
     };
     const groupArn = (group: string) => expect.stringMatching(new RegExp(`^arn:\\$\\{data\\.aws_partition\\.[^}]+\\}:logs:us-east-1:\\$\\{data\\.aws_caller_identity\\.[^}]+\\}:log-group:${group.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`));
     for (const [job, groups] of Object.entries(expected)) {
