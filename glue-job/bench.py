@@ -26,7 +26,7 @@ client, and `cores` = CPU seconds / wall seconds (1.0 = one core busy the whole 
 `cpus`). The node process serves dynalite and s3rver on one event loop (one core at most); DynamoDB Local
 is a JVM (several threads). Ratios (computed from this run): apply-changes vs raw_sequential at each
 delay (aim at 20 ms: >= 2) and vs raw_concurrent (aim at 5 ms: >= 0.5). peak_rss_mb is this process's
-ru_maxrss. Numbers on local servers measure the client-side and server-side CPU on this machine plus the
+ru_maxrss; the load averages at start and end tell whether something else was using the machine. Numbers on local servers measure the client-side and server-side CPU on this machine plus the
 simulated delay; they are not DynamoDB's.
 """
 
@@ -384,7 +384,7 @@ def main():
     helper = ensure_servers()
     local = None
     results = {"items": options.items, "workers": options.workers, "chunk_workers": options.chunk_workers,
-               "dynamodb": options.dynamodb}
+               "dynamodb": options.dynamodb, "load_average_at_start": [round(v, 2) for v in os.getloadavg()]}
     try:
         endpoints = {"ddb": os.environ["AWS_ENDPOINT_URL_DYNAMODB"], "s3": os.environ["AWS_ENDPOINT_URL_S3"]}
         server_pids = {}
@@ -433,6 +433,7 @@ def main():
             ("%gms" % level["delay_ms"], dict((name, value["cpu"]["cores"]) for name, value in level.items()
                                                if isinstance(value, dict) and "cpu" in value))
             for level in results["levels"])
+        results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
         results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
         results["environment"] = {"python": platform.python_version(), "boto3": boto3.__version__,
                                   "botocore": botocore.__version__, "cpus": os.cpu_count(),

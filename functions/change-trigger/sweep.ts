@@ -41,7 +41,10 @@ export type SweepOutcome =
  * schedule comes round anyway.
  */
 export async function sweep(s3: S3Client, glue: GlueClient, config: ChangeTriggerConfig): Promise<SweepOutcome> {
-  const listed = await s3.send(new ListObjectsV2Command({ Bucket: config.manifestBucket, Prefix: config.manifestPrefix, MaxKeys: 1 }));
+  // StartAfter the prefix itself: a "folder" placeholder object named `changes/` is no manifest.
+  const listed = await s3.send(
+    new ListObjectsV2Command({ Bucket: config.manifestBucket, Prefix: config.manifestPrefix, MaxKeys: 1, ...(config.manifestPrefix ? { StartAfter: config.manifestPrefix } : {}) }),
+  );
   if ((listed.Contents ?? []).length === 0) return { pending: false };
   try {
     return { pending: true, ...(await ensureApplyRun(glue, config.applyJobName)) };
