@@ -9,7 +9,9 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { EVENTBRIDGE_DIR, STREAM_EVENTS_DIR } from "./helpers/reference";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { manifestOrder } from "../functions/change-trigger/manifest";
+import { S3RVER_CREDENTIALS } from "./helpers/local-s3";
 import { LAMBDA_RUNTIMES } from "../stacks/config/schema";
 import { buildChangeTrigger, startBundledHandler, unzipChangeTrigger, type UnzippedBundle } from "./helpers/change-trigger-bundle";
 import { runtimeMajor } from "./helpers/lambda-node";
@@ -498,8 +500,12 @@ describe.each(variants)("change-trigger handler (%s)", (_variant, tag, load) => 
       return { ...ended, detail: { ...(ended.detail as object), jobName: APPLY_JOB_NAME } };
     };
 
-    test("nothing pending: one listing, no Glue call", async () => {
-      const { handler } = await coldStart();
+    test("nothing pending (a folder placeholder is no manifest): one listing, no Glue call", async () => {
+      const { handler, prefix } = await coldStart();
+      // The console's "create folder" leaves an empty object named like the prefix.
+      const s3 = new S3Client({ endpoint: rig.s3.endpoint, region: "us-east-1", forcePathStyle: true, credentials: S3RVER_CREDENTIALS });
+      await s3.send(new PutObjectCommand({ Bucket: MANIFEST_BUCKET, Key: prefix, Body: "" }));
+      s3.destroy();
       const { result, logs } = await captureLogs(() => handler(event("scheduled-event.json")));
       expect(result).toEqual({ pending: false });
       expect(rig.glue.requests).toEqual([]);
