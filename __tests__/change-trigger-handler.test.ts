@@ -495,9 +495,9 @@ describe.each(variants)("change-trigger handler (%s)", (_variant, tag, load) => 
 
   describe("the sweep (EventBridge: an apply run ended, or the schedule)", () => {
     const event = (name: string): Record<string, unknown> => JSON.parse(fs.readFileSync(path.join(EVENTBRIDGE_DIR, name), "utf8"));
-    const runEnded = (): Record<string, unknown> => {
+    const runEnded = (state = "SUCCEEDED"): Record<string, unknown> => {
       const ended = event("glue-job-state-change-failed.json");
-      return { ...ended, detail: { ...(ended.detail as object), jobName: APPLY_JOB_NAME } };
+      return { ...ended, detail: { ...(ended.detail as object), jobName: APPLY_JOB_NAME, state } };
     };
 
     test("nothing pending (a folder placeholder is no manifest): one listing, no Glue call", async () => {
@@ -512,12 +512,16 @@ describe.each(variants)("change-trigger handler (%s)", (_variant, tag, load) => 
       expect(logs[0]).toMatchObject({ message: "apply sweep", trigger: "Scheduled Event", pending: false });
     });
 
-    test("a manifest pending when a run ended (FAILED): a run is started; with a WAITING run, none", async () => {
+    test("a manifest pending when a run SUCCEEDED: a run is started; with a WAITING run, none; after a FAILED run, the schedule restarts", async () => {
       const { handler } = await coldStart();
       rig.glue.failNext({ operation: "StartJobRun", errorType: "ConcurrentRunsExceededException" });
       const written = await captureWithWarnings(async () => handler({ Records: await recordWrites((r) => r.put({ id: { S: `${tag}-sweep-1` } })) }));
       expect(written.result).toEqual({ batchItemFailures: [] }); // refused start: the manifest waits for the sweep
       rig.reset();
+      // A failed run is restarted by the schedule only: a run that fails at once must not loop.
+      const failed = await captureLogs(() => handler(runEnded("FAILED")));
+      expect(failed.result).toEqual({ pending: "unknown", leftToSchedule: "FAILED" });
+      expect(rig.glue.requests).toEqual([]);
       const ended = await captureLogs(() => handler(runEnded()));
       expect(ended.result).toMatchObject({ pending: true, startedRun: expect.stringMatching(/^jr_/) });
       expect(rig.glue.requests.map((r) => r.operation)).toEqual(["GetJobRuns", "StartJobRun"]);

@@ -43,7 +43,7 @@ describe("bad configuration fails with the setting, the value and what is allowe
     ["unbounded record age", { stream: { maximumRecordAgeSeconds: -1 } }, "environments.prod.stream.maximumRecordAgeSeconds = -1: must be a whole number from 60 to 604800"],
     ["parallelization factor", { stream: { parallelizationFactor: 11 } }, "environments.prod.stream.parallelizationFactor = 11: must be a whole number from 1 to 10"],
     ["fractional batch size", { stream: { batchSize: 2.5 } }, "environments.prod.stream.batchSize = 2.5: must be a whole number from 1 to 10000"],
-    ["apply time budget beyond the job timeout", { applyChangesJob: { timeoutMinutes: 10, timeBudgetSeconds: 590 } }, "environments.prod.applyChangesJob.timeBudgetSeconds = 590: must end at least 120 s before the job's timeout (applyChangesJob.timeoutMinutes = 10)"],
+    ["apply time budget beyond the job timeout", { applyChangesJob: { timeoutMinutes: 10, timeBudgetSeconds: 590 } }, "environments.prod.applyChangesJob.timeBudgetSeconds = 590: must end at least 420 s before the job's timeout (applyChangesJob.timeoutMinutes = 10)"],
     ["unknown runtime", { lambda: { runtime: "python3.12" as "nodejs22.x" } }, 'environments.prod.lambda.runtime = "python3.12": must be one of "nodejs22.x", "nodejs24.x"'],
     ["the deprecated nodejs20.x runtime", { lambda: { runtime: "nodejs20.x" as "nodejs22.x" } }, 'environments.prod.lambda.runtime = "nodejs20.x": Node.js 20 reached end of life in April 2026 and AWS deprecated the nodejs20.x runtime: must be one of "nodejs22.x", "nodejs24.x"'],
     ["memory below 128", { lambda: { memoryMb: 64 } }, "environments.prod.lambda.memoryMb = 64: must be a whole number from 128 to 10240"],

@@ -115,7 +115,8 @@ const IAM_ACTIONS: Record<string, { action: string; on: "resource" | "manifests"
   put_object: [{ action: "s3:PutObject", on: "resource" }],
   list_objects_v2: [{ action: "s3:ListBucket", on: "resource" }],
   get_object: [{ action: "s3:GetObject", on: "resource" }],
-  delete_object: [{ action: "s3:DeleteObject", on: "resource" }],
+  // With a VersionId (a versioned bucket: AWS gives one, s3rver does not) DeleteObject needs DeleteObjectVersion.
+  delete_object: [{ action: "s3:DeleteObject", on: "resource" }, { action: "s3:DeleteObjectVersion", on: "resource" }],
   copy_object: [{ action: "s3:GetObject", on: "manifests" }, { action: "s3:PutObject", on: "resource" }],
 };
 

@@ -278,12 +278,12 @@ describe("default stack (no configuration)", () => {
     expect(list?.condition).toEqual([{ test: "StringEquals", variable: "s3:prefix", values: ["changes/"] }]);
   });
 
-  test("liveness: a rule on every end of an apply run and a schedule invoke the function's sweep, each allowed by its own source ARN", () => {
+  test("liveness: a rule on every apply run that succeeded and a schedule invoke the function's sweep, each allowed by its own source ARN", () => {
     const fn = stack.one("aws_lambda_function").name;
     const applyJob = stack.find("aws_glue_job", "apply-changes/job").name;
     const runEnded = stack.find("aws_cloudwatch_event_rule", "apply-sweep/run-ended");
     expect(runEnded.body.event_pattern).toBe(
-      `\${jsonencode({"source" = ["aws.glue"], "detail-type" = ["Glue Job State Change"], "detail" = {"jobName" = [${ref("aws_glue_job", applyJob, "name").slice(2, -1)}], "state" = ["SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR"]}})}`,
+      `\${jsonencode({"source" = ["aws.glue"], "detail-type" = ["Glue Job State Change"], "detail" = {"jobName" = [${ref("aws_glue_job", applyJob, "name").slice(2, -1)}], "state" = ["SUCCEEDED"]}})}`,
     );
     const schedule = stack.find("aws_cloudwatch_event_rule", "apply-sweep/schedule");
     expect(schedule.body.schedule_expression).toBe("rate(5 minutes)");

@@ -90,7 +90,8 @@ export function glueJobGrants(job: GlueJobKind, context: GlueGrantContext): Gran
       {
         // PutObject: a run that stops with keys left writes them into one new manifest (a remainder).
         sid: "ConsumeManifests",
-        actions: ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+        // DeleteObjectVersion: a consumed manifest is deleted by the version read, leaving no delete marker.
+        actions: ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:PutObject"],
         resources: [`${bucket.arn}/${BUCKET_LAYOUT.manifests}*`],
       },
       {

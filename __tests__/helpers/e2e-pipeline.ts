@@ -26,6 +26,7 @@ import { StreamPoller } from "./e2e-stream-poller";
 import { DynamoError, dynamoDbLocal, type LocalDynamo } from "./local-dynamodb";
 import { startLocalGlue, type LocalGlue, type LocalJobRun } from "./local-glue";
 import { EVENTBRIDGE_DIR } from "./reference";
+import { SWEPT_RUN_STATES } from "../../stacks/constructs/apply-sweep";
 import { startLocalCloudWatch, type LocalCloudWatch } from "./local-cloudwatch";
 import { S3RVER_CREDENTIALS, startLocalS3, type LocalS3 } from "./local-s3";
 import { canonical, createTable, StreamRecorder, type Item, type StreamRecord } from "./stream-records";
@@ -150,7 +151,9 @@ export async function startPipeline(configured: E2eEnvironment, options: Pipelin
           },
         },
         onRunEnded: (run) => {
-          if (options.runEndedEvents !== "lost") sweeps.deliver(runEndedEvent(run, region));
+          // The stack's rule matches these end states only (a failed run is the schedule's to restart).
+          const matched = (SWEPT_RUN_STATES as readonly string[]).includes(run.JobRunState);
+          if (options.runEndedEvents !== "lost" && matched) sweeps.deliver(runEndedEvent(run, region));
         },
       }),
     );

@@ -81,7 +81,7 @@ function failFrom(records: readonly unknown[], index: number, log: Record<string
 
 export async function handler(event: DynamoDBStreamEvent | SweepEvent): Promise<StreamBatchResponse | SweepOutcome> {
   if (isSweepEvent(event)) {
-    const outcome = await sweep(s3, glue, config);
+    const outcome = await sweep(s3, glue, config, event);
     console.log({ message: "apply sweep", trigger: event["detail-type"], endedRun: event.detail?.jobRunId ?? null, ...outcome });
     return outcome;
   }

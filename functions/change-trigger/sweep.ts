@@ -3,9 +3,11 @@
  * bounded time whatever Glue does with a start while a run is busy (queue it, or refuse it with
  * ConcurrentRunsExceededException), and even when a WAITING run later fails.
  *
- * Two EventBridge rules invoke it (stacks/constructs/apply-sweep.ts): every end of an apply run
- * ("Glue Job State Change": SUCCEEDED, FAILED, TIMEOUT, STOPPED), and a schedule, the safety net for
- * what the first cannot see (Glue sends its events best effort; a start refused or lost).
+ * Two EventBridge rules invoke it (stacks/constructs/apply-sweep.ts): every apply run that SUCCEEDED
+ * ("Glue Job State Change"), and a schedule, the safety net for what the first cannot see (Glue sends
+ * its events best effort; a start refused or lost; a WAITING run that failed) and the only restart
+ * after a run that FAILED, TIMED OUT or was STOPPED: a run that fails at once (a bad argument, the
+ * backup throttled) is thus restarted once a sweep interval, never in a tight loop.
  * One ListObjectsV2 (MaxKeys 1) and, when something is pending, at most two Glue calls.
  */
 import type { GlueClient } from "@aws-sdk/client-glue";
@@ -31,6 +33,7 @@ export function isSweepEvent(event: unknown): event is SweepEvent {
 
 export type SweepOutcome =
   | { readonly pending: false }
+  | { readonly pending: "unknown"; readonly leftToSchedule: string }
   | ({ readonly pending: true } & ApplyJobOutcome)
   | { readonly pending: true; readonly busy: string };
 
@@ -40,12 +43,16 @@ export type SweepOutcome =
  * sweeps again. Any other error is thrown: EventBridge's asynchronous invocation retries it, and the
  * schedule comes round anyway.
  */
-export async function sweep(s3: S3Client, glue: GlueClient, config: ChangeTriggerConfig): Promise<SweepOutcome> {
+export async function sweep(s3: S3Client, glue: GlueClient, config: ChangeTriggerConfig, event?: SweepEvent): Promise<SweepOutcome> {
+  const state = event?.source === "aws.glue" ? event.detail?.state : undefined;
+  if (state !== undefined && state !== "SUCCEEDED") return { pending: "unknown", leftToSchedule: state };
   // StartAfter the prefix itself: a "folder" placeholder object named `changes/` is no manifest.
   const listed = await s3.send(
     new ListObjectsV2Command({ Bucket: config.manifestBucket, Prefix: config.manifestPrefix, MaxKeys: 1, ...(config.manifestPrefix ? { StartAfter: config.manifestPrefix } : {}) }),
   );
-  if ((listed.Contents ?? []).length === 0) return { pending: false };
+  // An empty page that is truncated may still hide manifests (S3 returns "at most" MaxKeys; behind
+  // many delete markers a page can be empty): count it as pending, a run that finds nothing is cheap.
+  if ((listed.Contents ?? []).length === 0 && listed.IsTruncated !== true) return { pending: false };
   try {
     return { pending: true, ...(await ensureApplyRun(glue, config.applyJobName)) };
   } catch (error) {

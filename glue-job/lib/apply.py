@@ -16,12 +16,18 @@ and only then deletes the manifests it replaces: the next run never redoes finis
 between the two steps only means some keys are applied twice (idempotent).
 
 A key that keeps changing (hot: still changing after the Replicator's max_rounds of read-write-verify) is
-held per key: it goes into the pass's remainder, which this run does not list again; the run tries it at
-most `max_hot_attempts` times (a key met again in later passes is carried into their remainders untried)
-and carries on with everything else. The next run tries it again.
+held per key: it goes into the pass's remainder, which this run does not list again, and the run carries
+on with everything else. A key in a remainder of this run is carried untried by its later passes (so a
+key is tried once a run, and never written while an older entry of it waits in a held remainder). The
+next run tries it again.
+
+A pass takes manifests until it holds `max_pass_keys` keys too: small keys cost more memory per byte of
+JSON than images do. Manifests are deleted by the version read (in a versioned bucket no delete marker
+piles up in front of the live manifests of the listing).
 
 A key that cannot be written (DynamoDB refuses the item, e.g. over 400 KB after a rename or with the
-retained marker; a source item carrying the retained attribute) is quarantined: a manifest holding only
+retained marker; a source item carrying the retained attribute; any other error DynamoDB gives for that
+item alone, found by syncing a failing chunk key by key) is quarantined: a manifest holding only
 that key (and its removed entry), with the error, is written under the quarantine prefix, the key counts
 as done for its manifests, and the run ends FAILED at its end (KeysQuarantined) so that the alarm fires.
 Putting that object back under the manifest prefix replays it (README: "A key was quarantined").
@@ -44,6 +50,8 @@ import threading
 import time
 import uuid
 
+from botocore.exceptions import ClientError
+
 import ddb_batch
 import job_log
 import manifests
@@ -54,6 +62,15 @@ import table_keys
 # Names listed in the failure messages at most (the log lines carry them all).
 MAX_NAMES_IN_MESSAGE = 20
 DEFAULT_MAX_PASS_BYTES = 16 * 1024 * 1024
+# Small keys cost far more memory per byte of JSON than images do (about 600 bytes a key once folded):
+# a pass also stops taking manifests at this many keys (a manifest holds at most 10,000 of the Lambda's).
+DEFAULT_MAX_PASS_KEYS = 50000
+# Errors that are the job's or the account's, never one item's: they fail the pass, they never quarantine.
+SYSTEMIC_ERROR_CODES = frozenset([
+    "AccessDeniedException", "ResourceNotFoundException", "UnrecognizedClientException",
+    "MissingAuthenticationTokenException", "InvalidSignatureException", "ExpiredTokenException",
+    "KMSAccessDeniedException", "KMSDisabledException", "KMSInvalidStateException", "KMSNotFoundException",
+])
 
 
 class ApplyRunFailed(RuntimeError):
@@ -72,8 +89,8 @@ class ApplySettings(object):
     def __init__(self, manifest_bucket, manifest_prefix="changes/", rejected_prefix="rejected/",
                  time_budget_seconds=2700.0, keys_per_chunk=ddb_batch.MAX_GET_KEYS,
                  max_manifests_per_pass=1000, list_page_size=1000, quarantine_prefix="quarantine/",
-                 max_pass_bytes=DEFAULT_MAX_PASS_BYTES, chunk_workers=4, s3_workers=8, max_hot_attempts=2,
-                 writer_id=None):
+                 max_pass_bytes=DEFAULT_MAX_PASS_BYTES, max_pass_keys=DEFAULT_MAX_PASS_KEYS, chunk_workers=4,
+                 s3_workers=8, writer_id=None):
         self.manifest_bucket = manifest_bucket
         self.manifest_prefix = manifest_prefix
         self.rejected_prefix = rejected_prefix
@@ -82,10 +99,10 @@ class ApplySettings(object):
         self.keys_per_chunk = int(keys_per_chunk)
         self.max_manifests_per_pass = int(max_manifests_per_pass)
         self.max_pass_bytes = int(max_pass_bytes)
+        self.max_pass_keys = int(max_pass_keys)
         self.list_page_size = int(list_page_size)
         self.chunk_workers = max(1, int(chunk_workers))
         self.s3_workers = max(1, int(s3_workers))
-        self.max_hot_attempts = max(1, int(max_hot_attempts))
         # Goes into the remainders' bodies, so two runs never write one remainder name (see _finish_pass).
         self.writer_id = writer_id or uuid.uuid4().hex
 
@@ -119,8 +136,9 @@ class _Plan(object):
         self.remaining = {}   # manifest name -> key ids not applied yet
         self.removals = {}    # key id -> RemovedEntry with the highest sequence number
         self.latest_change = {}  # manifest name -> its newest record's time (epoch seconds), when known
+        self.version = {}     # manifest name -> the version read (versioned bucket), deleted by it
 
-    def add(self, listed, order, manifest):
+    def add(self, listed, order, manifest, version_id=None):
         ids = set()
         for key in manifest.keys:
             kid = table_keys.key_id(key)
@@ -138,6 +156,7 @@ class _Plan(object):
                 self.removals[kid] = entry
         self.remaining[listed.name] = ids
         self.order[listed.name] = order
+        self.version[listed.name] = version_id
         if manifest.latest_change is not None:
             self.latest_change[listed.name] = manifest.latest_change
 
@@ -159,27 +178,33 @@ class _PassOutcome(object):
 class _RunState(object):
     def __init__(self):
         self.held = set()          # remainders written by this run: not listed again
-        self.hot_attempts = {}     # key id -> times it was found hot in this run
+        # Keys this run put into a remainder: carried untried for the rest of the run, so a key is tried
+        # once a run, and a later pass never writes a key while an older entry of it waits in a held
+        # remainder (that entry, applied later, would replace the newer state until the next deletion).
+        self.carried = set()
 
 
 def _read_pass(s3, settings, listed, schema, log, rejected, pool):
     """The _Plan of the listed manifests; malformed ones are moved aside (appended to `rejected`)."""
     plan = _Plan()
     read = lambda entry: manifests.read_manifest(s3, settings.manifest_bucket, entry.name)  # noqa: E731
-    for entry, body in zip(listed, pool.map(read, listed)):
-        if body is None:
+    for entry, got in zip(listed, pool.map(read, listed)):
+        if got is None:
             continue  # another run applied it meanwhile
+        if len(plan.keys) >= settings.max_pass_keys:
+            break  # the rest waits for the next pass, untouched
+        body, version_id = got
         try:
             manifest = manifests.parse_manifest_document(body, schema)
         except manifests.ManifestError as error:
             target = manifests.reject_manifest(s3, settings.manifest_bucket, entry.name, settings.manifest_prefix,
-                                               settings.rejected_prefix, str(error))
+                                               settings.rejected_prefix, str(error), version_id)
             rejected.append({"manifest": entry.name, "moved_to": target, "reason": str(error)})
             log("manifest_rejected", manifest=entry.name, moved_to=target, reason=str(error))
             continue
-        del body
+        del body, got
         order = manifests.order_of(entry.name, settings.manifest_prefix, entry.last_modified)
-        plan.add(entry, order, manifest)
+        plan.add(entry, order, manifest, version_id)
     return plan
 
 
@@ -194,17 +219,55 @@ class _ChunkRunner(object):
     def __call__(self, chunk):
         local = copy.copy(self.replicator)
         local.stats = ddb_batch.Stats()
-        retained = dict((kid, self.removals[kid]) for kid, _ in chunk if kid in self.removals)
         aside = failure = None
         try:
-            local.sync_keys([key for _, key in chunk], retained=retained)
+            self._sync(local, chunk)
         except replicate.KeysSetAside as error:
             aside = error
+        except ClientError as error:
+            if _systemic(error) or len(chunk) == 1:
+                failure = error
+            else:
+                aside, failure = self._one_by_one(local, chunk)
         except Exception as error:  # noqa: BLE001 - reported by the pass after the other chunks
             failure = error
         with self.lock:
             self.replicator.stats.add(local.stats)
         return chunk, aside, failure
+
+    def _sync(self, local, chunk):
+        retained = dict((kid, self.removals[kid]) for kid, _ in chunk if kid in self.removals)
+        local.sync_keys([key for _, key in chunk], retained=retained)
+
+    def _one_by_one(self, local, chunk):
+        """A request failed with an error DynamoDB gives for an item (not throttling: those are retried,
+        not a systemic error): sync the chunk's keys one at a time; a key that fails alone, while another
+        of the chunk goes through, cannot be written (a poison item, e.g. its item collection over 10 GB).
+        Every key failing alone means the error is not the items': the chunk fails."""
+        hot, unwritable, failures = [], {}, []
+        for kid, key in chunk:
+            try:
+                self._sync(local, [(kid, key)])
+            except replicate.KeysSetAside as error:
+                hot.extend(error.hot)
+                unwritable.update((k, (key, reason)) for k, reason in error.unwritable.items())
+            except ClientError as error:
+                failures.append(error)
+                unwritable[kid] = (key, _error_text(error))
+        if failures and len(failures) == len(chunk):
+            return None, failures[0]
+        if not hot and not unwritable:
+            return None, None
+        return replicate.KeysSetAside("keys set aside one by one", hot, unwritable), None
+
+
+def _error_text(error):
+    details = error.response.get("Error", {})
+    return "%s: %s" % (details.get("Code", type(error).__name__), details.get("Message", str(error)))
+
+
+def _systemic(error):
+    return error.response.get("Error", {}).get("Code") in SYSTEMIC_ERROR_CODES
 
 
 def _quarantine(s3, settings, plan, kid, key, reason, log):
@@ -217,7 +280,7 @@ def _quarantine(s3, settings, plan, kid, key, reason, log):
         "quarantined": {"key": kid, "reason": reason, "at": at, "manifests": owners[:MAX_NAMES_IN_MESSAGE]}})
     name = manifests.ordered_name(settings.quarantine_prefix, order, body)
     manifests.write_manifest(s3, settings.manifest_bucket, name, body,
-                             metadata={"quarantine-reason": reason, "quarantine-key": kid})
+                             metadata={"quarantine-reason": reason, "quarantine-key": kid})  # (cut to fit S3's 2 KB)
     log("key_quarantined", key=kid, reason=reason, object=name, manifests=owners,
         action="every other key is applied; the run fails at its end so that the alarm fires; "
                "see the README runbook to repair and replay it")
@@ -231,8 +294,8 @@ def _apply_pass(s3, replicator, settings, plan, out_of_time, log, state, s3_pool
     unfinished = set()
     todo = []
     for kid, key in plan.keys:
-        if state.hot_attempts.get(kid, 0) >= settings.max_hot_attempts:
-            unfinished.add(kid)  # tried enough in this run: carried on untried
+        if kid in state.carried:
+            unfinished.add(kid)  # already in a remainder of this run: carried on untried
         else:
             todo.append((kid, key))
     chunks = [todo[start:start + settings.keys_per_chunk] for start in range(0, len(todo), settings.keys_per_chunk)]
@@ -243,7 +306,8 @@ def _apply_pass(s3, replicator, settings, plan, out_of_time, log, state, s3_pool
             left = plan.remaining[name]
             left.discard(kid)
             if not left:
-                deletions.append(s3_pool.submit(manifests.delete_manifest, s3, settings.manifest_bucket, name))
+                deletions.append(s3_pool.submit(manifests.delete_manifest, s3, settings.manifest_bucket, name,
+                                                plan.version.get(name)))
                 outcome.deleted += 1
                 del plan.remaining[name]
                 if name in plan.latest_change:
@@ -258,8 +322,6 @@ def _apply_pass(s3, replicator, settings, plan, out_of_time, log, state, s3_pool
         if aside is not None:
             hot = set(table_keys.key_id(k) for k in aside.hot)
             if hot:
-                for kid in hot:
-                    state.hot_attempts[kid] = state.hot_attempts.get(kid, 0) + 1
                 outcome.hot_keys.extend(sorted(hot))
                 log("keys_kept_changing", keys=sorted(hot), rounds=replicator.max_rounds,
                     action="held in this pass's remainder for a later pass or run; the run carries on")
@@ -267,7 +329,8 @@ def _apply_pass(s3, replicator, settings, plan, out_of_time, log, state, s3_pool
                 try:
                     name = _quarantine(s3, settings, plan, kid, dict(chunk)[kid], reason, log)
                 except Exception as error:  # noqa: BLE001 - the key stays unfinished: carried, not lost
-                    outcome.error = outcome.error or error
+                    log("quarantine_not_written", key=kid, reason=reason, error="%s: %s" % (type(error).__name__, error),
+                        action="the key is carried in the remainder")
                     hot.add(kid)
                     continue
                 outcome.quarantined[kid] = {"reason": reason, "object": name}
@@ -302,6 +365,7 @@ def _apply_pass(s3, replicator, settings, plan, out_of_time, log, state, s3_pool
         future.result()
     if unfinished:
         _write_remainder(s3, settings, plan, unfinished, outcome, s3_pool, log)
+        state.carried.update(unfinished)
     return outcome
 
 
@@ -311,14 +375,18 @@ def _write_remainder(s3, settings, plan, unfinished, outcome, s3_pool, log):
     keys = [key for kid, key in plan.keys if kid in unfinished]
     entries = [plan.removals[kid] for kid, _ in plan.keys if kid in unfinished and kid in plan.removals]
     reason = ("time budget spent" if outcome.stopped else "a request failed" if outcome.error
-              else "keys kept changing")
-    body = manifests.encode_document(keys, entries, {"remainder": {
-        "reason": reason, "replaces": len(replaced), "first": replaced[0] if replaced else None,
-        "writer": settings.writer_id}})
+              else "keys kept changing or could not be set aside")
+    extra = {"remainder": {"reason": reason, "replaces": len(replaced), "first": replaced[0] if replaced else None,
+                           "writer": settings.writer_id}}
+    times = [plan.latest_change[n] for n in replaced if n in plan.latest_change]
+    if times:  # the latency of what it carries keeps counting from the changes themselves
+        extra["approximateCreationDateTime"] = {"earliest": min(times), "latest": max(times)}
+    body = manifests.encode_document(keys, entries, extra)
     name = manifests.ordered_name(settings.manifest_prefix, min(plan.order[n] for n in replaced), body)
     manifests.write_manifest(s3, settings.manifest_bucket, name, body)
     # The writer id in the body makes the name new: deleting the replaced ones never deletes it.
-    futures = [s3_pool.submit(manifests.delete_manifest, s3, settings.manifest_bucket, n) for n in replaced if n != name]
+    futures = [s3_pool.submit(manifests.delete_manifest, s3, settings.manifest_bucket, n, plan.version.get(n))
+               for n in replaced if n != name]
     for future in futures:
         future.result()
     outcome.remainder = name
@@ -357,8 +425,7 @@ def run(s3, replicator, settings, schema, clock=time.monotonic, log=job_log.log_
                 break
             result.passes += 1
             pass_started = clock()
-            oldest = listed[0].last_modified
-            metrics.pass_started(len(listed), metrics_module.seconds_since(oldest, wall_clock()) if oldest else 0)
+            metrics.pass_started(len(listed), metrics_module.seconds_since(_written_at(listed[0], settings), wall_clock()))
             before = stats.as_dict()
             rejected = []
             plan = _read_pass(s3, settings, listed, schema, log, rejected, s3_pool)
@@ -410,6 +477,13 @@ def run(s3, replicator, settings, schema, clock=time.monotonic, log=job_log.log_
     else:
         log("apply_done", **result.as_dict())
     return result
+
+
+def _written_at(entry, settings):
+    """When the oldest listed manifest's changes were made: the time in its name (a remainder keeps the
+    oldest it replaced, so a key held run after run shows its real age), else its LastModified."""
+    order = manifests.order_of(entry.name, settings.manifest_prefix)
+    return manifests.order_time(order) if order else entry.last_modified
 
 
 def _names(values):

@@ -415,6 +415,16 @@ def order_of(name, prefix, last_modified=None):
     return last_modified.strftime("%Y%m%dT%H%M%SZ") + "-" + "0" * retained.SEQUENCE_DIGITS
 
 
+def order_time(order):
+    """Epoch seconds of an order's time part (the batch's first record), or None."""
+    try:
+        moment = datetime.datetime.strptime(order[:16], "%Y%m%dT%H%M%SZ")
+    except (TypeError, ValueError):
+        return None
+    delta = moment - datetime.datetime(1970, 1, 1)
+    return float(delta.days * 86400 + delta.seconds)
+
+
 def order_from(epoch_seconds, sequence):
     """The <time>-<sequence> name part for a record time (epoch seconds) and sequence number."""
     moment = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=int(epoch_seconds))
@@ -446,22 +456,29 @@ def _json_number(value):
 
 def write_manifest(s3, bucket, name, body, metadata=None):
     kwargs = {"Bucket": bucket, "Key": name, "Body": body, "ContentType": "application/json"}
-    if metadata:
-        kwargs["Metadata"] = dict((k, _metadata_text(v)) for k, v in metadata.items())
+    if metadata:  # 2 KB at most in all: each value gets its share
+        share = max(64, 1800 // len(metadata) - 32)
+        kwargs["Metadata"] = dict((k, _metadata_text(v, share)) for k, v in metadata.items())
     s3.put_object(**kwargs)
 
 
 def read_manifest(s3, bucket, name):
-    """The body bytes, or None when the object is gone (another run applied and deleted it)."""
+    """(body bytes, version id or None), or None when the object is gone (another run applied and deleted it)."""
     try:
         response = s3.get_object(Bucket=bucket, Key=name)
     except s3.exceptions.NoSuchKey:
         return None
-    return response["Body"].read()
+    return response["Body"].read(), response.get("VersionId")
 
 
-def delete_manifest(s3, bucket, name):
-    s3.delete_object(Bucket=bucket, Key=name)
+def delete_manifest(s3, bucket, name, version_id=None):
+    """Deletes a consumed manifest. With the version read (a versioned bucket), that version itself: no
+    delete marker is left in front of the live manifests of the listing, and a version written since (a
+    retried batch) stays to be applied."""
+    if version_id:
+        s3.delete_object(Bucket=bucket, Key=name, VersionId=version_id)
+    else:
+        s3.delete_object(Bucket=bucket, Key=name)
 
 
 def rejected_name(name, manifest_prefix, rejected_prefix):
@@ -469,19 +486,23 @@ def rejected_name(name, manifest_prefix, rejected_prefix):
     return rejected_prefix + relative
 
 
-def _metadata_text(text):
-    return "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in text)[:1024]
+def _metadata_text(text, limit=1024):
+    """Printable ASCII, cut at `limit`: S3 keeps at most 2 KB of user metadata (names and values) an object."""
+    return "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in text)[:limit]
 
 
-def reject_manifest(s3, bucket, name, manifest_prefix, rejected_prefix, reason):
+def reject_manifest(s3, bucket, name, manifest_prefix, rejected_prefix, reason, version_id=None):
     """Move a malformed manifest aside (copy, then delete); returns the new object key."""
     target = rejected_name(name, manifest_prefix, rejected_prefix)
+    source = {"Bucket": bucket, "Key": name}
+    if version_id:
+        source["VersionId"] = version_id
     s3.copy_object(
         Bucket=bucket,
         Key=target,
-        CopySource={"Bucket": bucket, "Key": name},
+        CopySource=source,
         MetadataDirective="REPLACE",
-        Metadata={"rejected-reason": _metadata_text(reason), "rejected-from": _metadata_text(name)},
+        Metadata={"rejected-reason": _metadata_text(reason, 900), "rejected-from": _metadata_text(name, 900)},
     )
-    s3.delete_object(Bucket=bucket, Key=name)
+    delete_manifest(s3, bucket, name, version_id)
     return target

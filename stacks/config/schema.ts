@@ -31,6 +31,8 @@ const LAMBDA_RUNTIME_VARIABLES = [
   "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_LAMBDA_RUNTIME_API", "AWS_REGION", "AWS_SECRET_ACCESS_KEY",
   "AWS_SESSION_TOKEN", "LAMBDA_RUNTIME_DIR", "LAMBDA_TASK_ROOT",
 ];
+/** Seconds between apply-changes' time budget and its Glue timeout: a request's retries (300 s) and the remainder's write. */
+const APPLY_TIMEOUT_MARGIN_SECONDS = 420;
 /** The retention periods CloudWatch Logs accepts (PutRetentionPolicy). */
 export const LOG_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
@@ -349,12 +351,14 @@ export const environmentSchema = z
         ctx.addIssue({ code: "custom", path: ["transform", "rename", from], input: to, message: `cannot rename to or from a key attribute (${keys.join(", ")})` });
       }
     }
-    if (env.applyChangesJob.timeBudgetSeconds > env.applyChangesJob.timeoutMinutes * 60 - 120) {
+    // A chunk started just before the budget ends may still retry a request for up to 300 s
+    // (ddb_batch's max_elapsed): the timeout must leave room for it and for the remainder's write.
+    if (env.applyChangesJob.timeBudgetSeconds > env.applyChangesJob.timeoutMinutes * 60 - APPLY_TIMEOUT_MARGIN_SECONDS) {
       ctx.addIssue({
         code: "custom",
         path: ["applyChangesJob", "timeBudgetSeconds"],
         input: env.applyChangesJob.timeBudgetSeconds,
-        message: `must end at least 120 s before the job's timeout (applyChangesJob.timeoutMinutes = ${env.applyChangesJob.timeoutMinutes})`,
+        message: `must end at least ${APPLY_TIMEOUT_MARGIN_SECONDS} s before the job's timeout (applyChangesJob.timeoutMinutes = ${env.applyChangesJob.timeoutMinutes})`,
       });
     }
     if (env.sourceTable.kmsKeyArn !== undefined && !env.sourceTable.existing) {

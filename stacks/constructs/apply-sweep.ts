@@ -4,8 +4,11 @@ import { CloudwatchEventRule } from "@cdktf/provider-aws/lib/cloudwatch-event-ru
 import { CloudwatchEventTarget } from "@cdktf/provider-aws/lib/cloudwatch-event-target";
 import { LambdaPermission } from "@cdktf/provider-aws/lib/lambda-permission";
 
-/** The states Glue sends "Glue Job State Change" for: a run that ended, however. */
-export const RUN_ENDED_STATES = ["SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR"] as const;
+/**
+ * The run ends the rule sweeps on: a success only. After a FAILED, TIMEOUT, STOPPED or ERROR run the
+ * schedule restarts (once an interval), so a run that fails at once never loops (sweep.ts).
+ */
+export const SWEPT_RUN_STATES = ["SUCCEEDED"] as const;
 
 export interface ApplySweepOptions {
   readonly namePrefix: string;
@@ -18,9 +21,9 @@ export interface ApplySweepOptions {
 
 /**
  * Liveness that does not depend on how Glue treats a start while a run is busy: when an apply run
- * ends (any state) and on a schedule, the function lists the manifest prefix and starts a run if
- * anything is pending. The schedule covers what the rule cannot: Glue sends its events best effort,
- * and a WAITING run may end without one being documented.
+ * succeeds and on a schedule, the function lists the manifest prefix and starts a run if anything is
+ * pending. The schedule covers what the rule cannot (Glue sends its events best effort; a WAITING
+ * run may fail) and restarts after a failed run, at most once an interval.
  */
 export class ApplySweep extends Construct {
   public readonly runEnded: CloudwatchEventRule;
@@ -31,12 +34,12 @@ export class ApplySweep extends Construct {
     const { namePrefix } = options;
     this.runEnded = new CloudwatchEventRule(this, "run-ended", {
       name: `${namePrefix}-apply-run-ended`,
-      description: "An apply-changes run ended: start the next one if manifests are pending",
+      description: "An apply-changes run succeeded: start the next one if manifests are pending",
       // jsonencode: the job name is a reference (see pipeline-alarms.ts).
       eventPattern: Fn.jsonencode({
         source: ["aws.glue"],
         "detail-type": ["Glue Job State Change"],
-        detail: { jobName: [options.applyJobName], state: [...RUN_ENDED_STATES] },
+        detail: { jobName: [options.applyJobName], state: [...SWEPT_RUN_STATES] },
       }),
     });
     const minutes = options.intervalMinutes;
