@@ -16,7 +16,7 @@ import { matchesPattern, StreamPoller, type BatchResponse, type EventSourceMappi
 import { startLocalGlue, type JobRunOutcome } from "./helpers/local-glue";
 import type { Item, StreamRecord, StreamRecorder } from "./helpers/stream-records";
 
-jest.setTimeout(60_000);
+jest.setTimeout(120_000); // on a loaded 2-core machine a pipeline test takes up to a minute
 
 /** The default environment (parseProjectConfig({})): api-pagos -> api-pos-backup, key `id` (S), deletes retained. */
 let retainEnv: E2eEnvironment;
