@@ -17,7 +17,8 @@ deleted), and runs the real entry point as a child process:
 
 twice, each with a fresh backup table and bucket: with the default --max_pass_bytes (16 MiB of manifest
 JSON per pass), and with `--huge-pass-bytes` (every manifest in one pass: the behaviour before passes were
-bounded by bytes). For each: the child's peak RSS (ru_maxrss from os.wait4 of that child, so each run is
+bounded by bytes; apply.py's cap on keys per pass, where there is one, must stay above the item count
+for that: 15,000 keys are under the 50,000 default). For each: the child's peak RSS (ru_maxrss from os.wait4 of that child, so each run is
 measured alone; resource.getrusage(RUSAGE_CHILDREN).ru_maxrss, the maximum over all children waited for
 so far, is reported too), a VmRSS sample every 0.1 s (peak, and when), wall time, passes, items written
 (retained images from the job's apply_summary line, and the backup's item count) against the 1 GB worker.

@@ -13,6 +13,7 @@ raised: an item that cannot be written fails the run, it is never skipped. Any o
 at once. Every retry is counted in Stats.retries.
 """
 
+import concurrent.futures
 import random
 import time
 
@@ -216,26 +217,49 @@ def _validation_error(error):
     return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") == "ValidationException"
 
 
-def batch_write(client, table, requests, schema, stats, policy, refused=None):
+def batch_write(client, table, requests, schema, stats, policy, refused=None, workers=1):
     """Apply put/delete requests to `table`; returns when every one is processed, else raises.
 
     With a `refused` dict: a batch DynamoDB refuses as invalid (ValidationException: one item over 400 KB
     fails the whole batch) is written again one request per batch, and the requests refused alone are
-    recorded as {key_id: reason} instead of raised, so one bad item never blocks the other 24."""
-    for chunk in _chunks(dedupe_requests(requests, schema), MAX_WRITE_REQUESTS):
-        try:
-            _write_chunk(client, table, chunk, stats, policy)
-        except ClientError as error:
-            if refused is None or not _validation_error(error):
-                raise
-            for request in chunk:
-                try:
-                    _write_chunk(client, table, [request], stats, policy)
-                except ClientError as alone:
-                    if not _validation_error(alone):
-                        raise
-                    kid = table_keys.key_id(_request_key(request, schema))
-                    refused[kid] = "%s: %s" % ("ValidationException", alone.response.get("Error", {}).get("Message", ""))
+    recorded as {key_id: reason} instead of raised, so one bad item never blocks the other 24.
+
+    With workers > 1 the batches of 25 are sent that many at once (their keys are distinct after
+    dedupe_requests, so their order does not matter); each counts into its own Stats, merged when all are
+    done, and the first error is raised after every batch has ended."""
+    chunks = list(_chunks(dedupe_requests(requests, schema), MAX_WRITE_REQUESTS))
+    if workers <= 1 or len(chunks) <= 1:
+        for chunk in chunks:
+            _write_batch(client, table, chunk, schema, stats, policy, refused)
+        return
+    parts = [(chunk, Stats(), None if refused is None else {}) for chunk in chunks]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(int(workers), len(chunks))) as pool:
+        futures = [pool.submit(_write_batch, client, table, chunk, schema, local, policy, aside)
+                   for chunk, local, aside in parts]
+        errors = [future.exception() for future in futures]
+    for _, local, aside in parts:
+        stats.add(local)
+        if aside:
+            refused.update(aside)
+    for error in errors:
+        if error is not None:
+            raise error
+
+
+def _write_batch(client, table, chunk, schema, stats, policy, refused):
+    try:
+        _write_chunk(client, table, chunk, stats, policy)
+    except ClientError as error:
+        if refused is None or not _validation_error(error):
+            raise
+        for request in chunk:
+            try:
+                _write_chunk(client, table, [request], stats, policy)
+            except ClientError as alone:
+                if not _validation_error(alone):
+                    raise
+                kid = table_keys.key_id(_request_key(request, schema))
+                refused[kid] = "%s: %s" % ("ValidationException", alone.response.get("Error", {}).get("Message", ""))
 
 
 def _write_chunk(client, table, chunk, stats, policy):
