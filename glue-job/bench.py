@@ -160,48 +160,10 @@ def rate(count, seconds, stats=None):
     return result
 
 
-def raw_batch_write(client, table, items, streams, meter):
-    """BatchWriteItem of 25, `streams` threads each sending its next batch when its last one answered."""
-    batches = [items[start:start + 25] for start in range(0, len(items), 25)]
-    lock = threading.Lock()
-    errors = []
-
-    def stream():
-        while True:
-            with lock:
-                if not batches or errors:
-                    return
-                batch = batches.pop()
-            try:
-                response = client.batch_write_item(
-                    RequestItems={table: [{"PutRequest": {"Item": it}} for it in batch]})
-                if response.get("UnprocessedItems"):
-                    raise RuntimeError("the server returned unprocessed items")
-            except Exception as error:  # noqa: BLE001 - raised below
-                errors.append(error)
-
-    requests = len(batches)
-    before = meter.snapshot()
-    threads = [threading.Thread(target=stream) for _ in range(streams)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    seconds, cpu = meter.since(before)
-    out = rate(len(items), seconds)
-    out["streams"] = streams
-    out["requests_per_item"] = round(requests / float(len(items)), 4)
-    out["cpu"] = cpu
-    return out
-
-
-def raw_put_item(client, table, items, streams, meter):
-    """Bare PutItem (no condition), one item a request, `streams` threads sharing one client: the floor
-    for apply-changes under retain, which sends one conditional PutItem per item from
-    chunk_workers x write_workers threads."""
-    pending = list(items)
+def _streams(work, streams, send, meter):
+    """Runs send(unit) over `work` from `streams` threads, each taking the next unit when its last one
+    answered; returns (seconds, cpu) of the whole, raising the first error."""
+    pending = list(work)
     lock = threading.Lock()
     errors = []
 
@@ -210,9 +172,9 @@ def raw_put_item(client, table, items, streams, meter):
             with lock:
                 if not pending or errors:
                     return
-                one = pending.pop()
+                unit = pending.pop()
             try:
-                client.put_item(TableName=table, Item=one)
+                send(unit)
             except Exception as error:  # noqa: BLE001 - raised below
                 errors.append(error)
 
@@ -224,7 +186,31 @@ def raw_put_item(client, table, items, streams, meter):
         thread.join()
     if errors:
         raise errors[0]
-    seconds, cpu = meter.since(before)
+    return meter.since(before)
+
+
+def raw_batch_write(client, table, items, streams, meter):
+    """BatchWriteItem of 25, `streams` threads each sending its next batch when its last one answered."""
+    batches = [items[start:start + 25] for start in range(0, len(items), 25)]
+
+    def send(batch):
+        response = client.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": it}} for it in batch]})
+        if response.get("UnprocessedItems"):
+            raise RuntimeError("the server returned unprocessed items")
+
+    seconds, cpu = _streams(batches, streams, send, meter)
+    out = rate(len(items), seconds)
+    out["streams"] = streams
+    out["requests_per_item"] = round(len(batches) / float(len(items)), 4)
+    out["cpu"] = cpu
+    return out
+
+
+def raw_put_item(client, table, items, streams, meter):
+    """Bare PutItem (no condition), one item a request, `streams` threads sharing one client: the floor
+    for apply-changes under retain, which sends one conditional PutItem per item from
+    chunk_workers x write_workers threads."""
+    seconds, cpu = _streams(items, streams, lambda one: client.put_item(TableName=table, Item=one), meter)
     out = rate(len(items), seconds)
     out["streams"] = streams
     out["cpu"] = cpu
