@@ -17,7 +17,7 @@ import { S3RVER_CREDENTIALS, startLocalS3, type LocalS3 } from "./helpers/local-
 import { synthesizeEnvironment } from "./helpers/synth";
 
 /** Number of Python tests in glue-job/tests; the run must report at least this many. */
-const EXPECTED_PYTHON_TESTS = 117;
+const EXPECTED_PYTHON_TESTS = 119;
 /** Where the Python tests record the AWS operations each job called (support.record_iam_surface). */
 const surfaceDir = fs.mkdtempSync(path.join(os.tmpdir(), "glue-iam-surface-"));
 

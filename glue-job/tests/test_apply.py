@@ -410,6 +410,10 @@ class HotKeyTest(ApplyTestCase):
         self.assertEqual(caught.exception.keys, [key(0)])
 
 
+class HotKeyOnDynamoDbLocalTest(support.OnDynamoDbLocal, HotKeyTest):
+    """The same on AWS's DynamoDB Local (issue 12 asks each scenario of it there)."""
+
+
 class PoisonKeyTest(ApplyTestCase):
     def test_a_key_failing_with_an_error_of_its_own_is_quarantined_not_retried_run_after_run(self):
         """A write DynamoDB refuses for one item with an error that is not ValidationException (here

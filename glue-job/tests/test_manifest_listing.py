@@ -52,5 +52,9 @@ class DrainListingCostTest(ApplyTestCase):
         self.assertEqual(counting.counts["list_objects_v2"], 3 * (per_pass // page) + 1)
 
 
+class DrainListingCostOnDynamoDbLocalTest(support.OnDynamoDbLocal, DrainListingCostTest):
+    """The same with AWS's DynamoDB Local holding the tables."""
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -41,7 +41,7 @@ import table_keys
 from transform import Transform
 
 SEED = int(os.environ.get("RETAIN_FUZZ_SEED") or 20261201)
-# 80 in `npm test` (about 12 s): every path below is taken; run more by hand, e.g. 2000 (README).
+# 80 in `npm test` (about 20 s): every path below is taken; run more by hand, e.g. 2000 (README).
 INTERLEAVINGS = int(os.environ.get("RETAIN_FUZZ_INTERLEAVINGS") or 80)
 ONLY_CASE = int(os.environ.get("RETAIN_FUZZ_CASE") or 0)  # replay one interleaving by its own seed
 KEYS = 3
