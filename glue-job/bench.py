@@ -61,6 +61,13 @@ ROOT = os.path.dirname(HERE)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def stop_servers(helper):
+    """Stops what ensure_servers started (None: the servers were the caller's)."""
+    if helper is not None:
+        helper.stdin.close()
+        helper.wait(timeout=30)
+
+
 def ensure_servers():
     if os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") and os.environ.get("AWS_ENDPOINT_URL_S3"):
         return None
@@ -460,9 +467,7 @@ def main():
         if local is not None:
             local.terminate()
             local.wait(timeout=30)
-        if helper is not None:
-            helper.stdin.close()
-            helper.wait(timeout=30)
+        stop_servers(helper)
 
 
 if __name__ == "__main__":

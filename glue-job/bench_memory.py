@@ -206,9 +206,7 @@ def main():
                                   "server": "dynalite (in-memory) and s3rver on loopback"}
         print(json.dumps(results, indent=2))
     finally:
-        if helper is not None:
-            helper.stdin.close()
-            helper.wait(timeout=30)
+        bench.stop_servers(helper)
 
 
 if __name__ == "__main__":

@@ -139,9 +139,7 @@ def main():
         out["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
         print(json.dumps(out, indent=2))
     finally:
-        if helper is not None:
-            helper.stdin.close()
-            helper.wait(timeout=30)
+        bench.stop_servers(helper)
 
 
 if __name__ == "__main__":

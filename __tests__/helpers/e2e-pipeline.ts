@@ -200,8 +200,10 @@ export async function startPipeline(configured: E2eEnvironment, options: Pipelin
 }
 
 /** A "Glue Job State Change" event for a run that ended, as the stack's rule delivers it (reference/eventbridge). */
+let runEndedTemplate: Record<string, unknown> | undefined;
 function runEndedEvent(run: LocalJobRun, region: string): Record<string, unknown> {
-  const template = JSON.parse(fs.readFileSync(path.join(EVENTBRIDGE_DIR, "glue-job-state-change-failed.json"), "utf8")) as Record<string, unknown>;
+  runEndedTemplate ??= JSON.parse(fs.readFileSync(path.join(EVENTBRIDGE_DIR, "glue-job-state-change-failed.json"), "utf8")) as Record<string, unknown>;
+  const template = runEndedTemplate;
   const succeeded = run.JobRunState === "SUCCEEDED";
   return {
     ...template,

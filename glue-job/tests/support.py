@@ -427,40 +427,112 @@ class TablePairTestCase(unittest.TestCase):
         self.schema = schema_of(self.client, self.source)
 
 
+class _QueryInput(object):
+    """Decodes a query-protocol body (form-encoded, dotted names) into the operation's input structure by
+    the service model's shapes, listing every way it breaks the model: unknown parameters, missing
+    required members, strings outside their length, pattern or enum, lists outside their length, bad
+    numbers. (botocore's ParamValidator checks structures; the query protocol flattens them first.)"""
+
+    def __init__(self, shapes, params):
+        self.shapes = shapes
+        self.params = params
+        # Every key and every dotted prefix of one, so that presence is one look-up.
+        self.prefixes = set()
+        for name in params:
+            parts = name.split(".")
+            self.prefixes.update(".".join(parts[:end]) for end in range(1, len(parts) + 1))
+        self.used = set()
+        self.problems = []
+
+    def decode(self, shape_name, prefix=""):
+        import re
+        shape = self.shapes[shape_name]
+        kind = shape["type"]
+        if kind == "structure":
+            value = {}
+            for member, spec in shape.get("members", {}).items():
+                key = prefix + "." + member if prefix else member
+                if key in self.prefixes:
+                    value[member] = self.decode(spec["shape"], key)
+            for member in shape.get("required", []):
+                if member not in value:
+                    self.problems.append("%s: required member %s missing" % (prefix or shape_name, member))
+            return value
+        if kind == "list":
+            items = []
+            while "%s.member.%d" % (prefix, len(items) + 1) in self.prefixes:
+                items.append(self.decode(shape["member"]["shape"], "%s.member.%d" % (prefix, len(items) + 1)))
+            self._length(prefix, len(items), shape)
+            return items
+        raw = self.params.get(prefix)
+        if raw is None:
+            self.problems.append("%s: expected a %s value" % (prefix, kind))
+            return None
+        self.used.add(prefix)
+        if kind == "string":
+            self._length(prefix, len(raw), shape)
+            if "enum" in shape and raw not in shape["enum"]:
+                self.problems.append("%s: %r is not one of %s" % (prefix, raw, shape["enum"]))
+            if "pattern" in shape and not re.match(shape["pattern"], raw):
+                self.problems.append("%s: %r does not match %s" % (prefix, raw, shape["pattern"]))
+            return raw
+        if kind in ("double", "integer", "long"):
+            try:
+                return float(raw) if kind == "double" else int(raw)
+            except ValueError:
+                self.problems.append("%s: %r is not a %s" % (prefix, raw, kind))
+                return None
+        if kind == "timestamp":
+            if not re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$", raw):
+                self.problems.append("%s: %r is not an ISO 8601 timestamp" % (prefix, raw))
+            return raw
+        if kind == "boolean":
+            if raw not in ("true", "false"):
+                self.problems.append("%s: %r is not a boolean" % (prefix, raw))
+            return raw == "true"
+        self.problems.append("%s: unexpected shape type %s" % (prefix, kind))
+        return raw
+
+    def _length(self, where, length, shape):
+        if length < shape.get("min", 0) or ("max" in shape and length > shape["max"]):
+            self.problems.append("%s: length %d outside %s..%s" % (where, length, shape.get("min", 0), shape.get("max", "")))
+
+    def unknown(self):
+        return sorted(set(self.params) - self.used - {"Action", "Version"})
+
+
 class LocalCloudWatch(_StandIn):
     """Stands in for CloudWatch's PutMetricData (stdlib http.server in a thread), checking each request
     against botocore's own CloudWatch service model (botocore.loaders): the request must use one of the
     protocols the model lists and be shaped as that protocol says (awsJson1_0: POST /, `X-Amz-Target:
     <targetPrefix>.<operation>`, application/x-amz-json-1.0; smithy-rpc-v2-cbor: POST
     /service/<targetPrefix>/operation/<operation>, `smithy-protocol: rpc-v2-cbor`, CBOR body decoded with
-    botocore's own decoder), be signed with SigV4 for the model's signing name, and its body must pass
-    botocore's ParamValidator for the operation's input shape. A bad request gets a 400 and its problems
-    are kept in `requests`. Use as a context manager: it sets AWS_ENDPOINT_URL_CLOUDWATCH while open."""
+    botocore's own decoder; query, the older boto3 of Glue's Python shell: POST / form-encoded with Action
+    and Version, decoded by the model's shapes), be signed with SigV4 for the model's signing name, its
+    input must pass the model's checks, and PutMetricData stay within its documented limits (1,000
+    metrics, 1 MB). A bad request gets a 400 and its problems are kept in `requests`; fail_next() scripts
+    errors. Use as a context manager: it sets AWS_ENDPOINT_URL_CLOUDWATCH while open."""
 
     ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_CLOUDWATCH"
 
     def __init__(self):
         import botocore.loaders
         import botocore.model
-        self.model = botocore.model.ServiceModel(botocore.loaders.Loader().load_service_model("cloudwatch", "service-2"))
-        self.requests = []   # {"operation", "protocol", "body", "problems"}
+        self.raw_model = botocore.loaders.Loader().load_service_model("cloudwatch", "service-2")
+        self.model = botocore.model.ServiceModel(self.raw_model)
+        self.requests = []   # {"operation", "protocol", "body", "problems", "bytes", "plain_bytes"}
+        self._failures = []  # (status, error code)
         self._lock = threading.Lock()
         watch = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's naming
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, protocol = watch._answer(self.path, self.headers, raw)
-                if protocol == "smithy-rpc-v2-cbor":
-                    content_type, body = "application/cbor", b"\xa0"  # CBOR: an empty map
-                else:
-                    content_type, body = "application/x-amz-json-1.0", b"{}"
-                if status != 200:
-                    body = json.dumps({"__type": "InvalidParameterValue", "message": "rejected by the stand-in"}).encode()
-                    content_type = "application/x-amz-json-1.0"
+                status, protocol, code = watch._answer(self.path, self.headers, raw)
+                content_type, body = watch._reply(protocol, status, code)
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
-                if protocol == "smithy-rpc-v2-cbor":
+                if protocol == "smithy-rpc-v2-cbor" and status == 200:
                     self.send_header("smithy-protocol", "rpc-v2-cbor")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -471,13 +543,36 @@ class LocalCloudWatch(_StandIn):
 
         self._serve(Handler)
 
+    def fail_next(self, status, code):
+        """Answer the next valid request with the error `code` and HTTP `status`."""
+        with self._lock:
+            self._failures.append((status, code))
+
     def put_metric_data(self):
         """Bodies of the valid PutMetricData requests."""
         return [r["body"] for r in self.requests if r["operation"] == "PutMetricData" and not r["problems"]]
 
+    @staticmethod
+    def _reply(protocol, status, code):
+        if protocol == "query":
+            ns = "http://monitoring.amazonaws.com/doc/2010-08-01/"
+            if status == 200:
+                text = ('<PutMetricDataResponse xmlns="%s"><ResponseMetadata><RequestId>local</RequestId>'
+                        "</ResponseMetadata></PutMetricDataResponse>" % ns)
+            else:
+                text = ('<ErrorResponse xmlns="%s"><Error><Type>Sender</Type><Code>%s</Code><Message>rejected by the '
+                        "stand-in</Message></Error><RequestId>local</RequestId></ErrorResponse>" % (ns, code))
+            return "text/xml", text.encode("utf-8")
+        if status != 200:
+            return "application/x-amz-json-1.0", json.dumps({"__type": code, "message": "rejected by the stand-in"}).encode()
+        if protocol == "smithy-rpc-v2-cbor":
+            return "application/cbor", b"\xa0"  # CBOR: an empty map
+        return "application/x-amz-json-1.0", b"{}"
+
     def _decode(self, path, headers, raw, problems):
         """(protocol, operation, body) of a request, by the protocol it claims."""
         from botocore.parsers import BaseCBORParser
+        from urllib.parse import parse_qsl
         prefix = self.model.metadata["targetPrefix"]
         content_type = headers.get("Content-Type", "").split(";")[0].strip()
         if content_type == "application/cbor":
@@ -493,14 +588,30 @@ class LocalCloudWatch(_StandIn):
             target = headers.get("X-Amz-Target", "")
             operation = target[len(prefix) + 1:] if target.startswith(prefix + ".") else None
             return "json", operation, json.loads(raw.decode("utf-8"))
+        if content_type == "application/x-www-form-urlencoded":
+            if path != "/":
+                problems.append("path is %r, not /" % path)
+            params = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+            operation = params.get("Action")
+            if params.get("Version") != self.model.api_version:
+                problems.append("version %r is not %s" % (params.get("Version"), self.model.api_version))
+            if operation not in self.model.operation_names:
+                return "query", operation, None
+            query = _QueryInput(self.raw_model["shapes"], params)
+            body = query.decode(self.model.operation_model(operation).input_shape.name)
+            problems.extend(query.problems)
+            problems.extend("unknown parameter %s" % name for name in query.unknown())
+            return "query", operation, body
         problems.append("content type %r is none of this stand-in's protocols" % content_type)
         return None, None, None
 
     def _answer(self, path, headers, raw):
+        """(HTTP status, protocol, error code) for a request, recorded in `requests`."""
         import gzip
         from botocore.validate import ParamValidator
         problems = []
-        if headers.get("Content-Encoding") == "gzip":
+        sent = len(raw)
+        if headers.get("Content-Encoding") == "gzip":  # botocore compresses large PutMetricData bodies
             raw = gzip.decompress(raw)
         try:
             protocol, operation, body = self._decode(path, headers, raw, problems)
@@ -511,17 +622,28 @@ class LocalCloudWatch(_StandIn):
             problems.append("protocol %s is not one the model lists" % protocol)
         if operation not in self.model.operation_names:
             problems.append("no operation %r in the model" % (operation,))
-        elif isinstance(body, dict):
+        elif not isinstance(body, dict):
+            problems.append("body is not an object")
+        elif protocol != "query":  # (the query decoder checked the shapes itself)
             report = ParamValidator().validate(body, self.model.operation_model(operation).input_shape)
             if report.has_errors():
                 problems.append(report.generate_report())
-        else:
-            problems.append("body is not an object")
+        if operation == "PutMetricData" and isinstance(body, dict):  # the documented request limits
+            if len(body.get("MetricData", [])) > 1000:
+                problems.append("%d metrics in one request (at most 1000)" % len(body["MetricData"]))
+            if sent > 1024 * 1024:
+                problems.append("request body of %d bytes (at most 1 MB)" % sent)
         if "/%s/aws4_request" % self.model.signing_name not in headers.get("Authorization", ""):
             problems.append("not signed with SigV4 for %s" % self.model.signing_name)
         with self._lock:
-            self.requests.append({"operation": operation, "protocol": protocol, "body": body, "problems": problems})
-        return (400 if problems else 200), protocol
+            self.requests.append({"operation": operation, "protocol": protocol, "body": body, "problems": problems,
+                                  "bytes": sent, "plain_bytes": len(raw)})
+            failure = self._failures.pop(0) if self._failures and not problems else None
+        if problems:
+            return 400, protocol, "InvalidParameterValue"
+        if failure is not None:
+            return failure[0], protocol, failure[1]
+        return 200, protocol, None
 
 
 class RecordedClients(object):
