@@ -43,6 +43,12 @@ def sampled_segments(derived, fraction, explicit, rng):
     return total, sorted(rng.sample(range(total), count))
 
 
+def unrepaired_report(unrepaired, sample_keys):
+    """The keys repair could not settle: how many, and a sample with each one's reason."""
+    return {"count": len(unrepaired),
+            "sample": [{"key": compare.key_json(key), "reason": reason} for key, reason in unrepaired[:sample_keys]]}
+
+
 def main(argv=None, spark_context=None, retry=None, rng=None, sleep=time.sleep):
     argv = sys.argv if argv is None else argv
     started_wall, started = time.time(), time.monotonic()
@@ -73,9 +79,11 @@ def main(argv=None, spark_context=None, retry=None, rng=None, sleep=time.sleep):
     if deferred:
         job_log.log_event("verify_settling", job=JOB, keys=len(deferred), settle_seconds=config.settle_seconds)
         work, settle_stats, waited = task.settle(deferred, tally, sleep=sleep)
-        works.append({"repaired": work.repaired, "items_read": work.items_read})
+        works.append({"repaired": work.repaired, "items_read": work.items_read, "unrepaired": work.unrepaired})
         stats.add(settle_stats)
+    unrepaired = []
     for result in works:
+        unrepaired.extend(result["unrepaired"])
         if "tally" in result:
             tally.merge(result["tally"])
         for name in repaired:
@@ -93,6 +101,7 @@ def main(argv=None, spark_context=None, retry=None, rng=None, sleep=time.sleep):
         "items_per_second": round(sum(items_read.values()) / seconds, 1) if seconds else None,
         "settle": {"seconds": config.settle_seconds, "deferred_keys": len(deferred), "waited": round(waited, 3)},
         "read_cost_estimate": estimate, "repair": config.repair, "repaired": repaired if config.repair else None,
+        "unrepaired": unrepaired_report(unrepaired, config.sample_keys) if config.repair else None,
         "requests": stats.as_dict(),
     }
     key = verify_report.report_key(config.report_prefix, started_wall, config.job_run_id)
@@ -100,8 +109,12 @@ def main(argv=None, spark_context=None, retry=None, rng=None, sleep=time.sleep):
     if config.metrics_namespace:
         verify_report.publish_metrics(aws_clients.cloudwatch_client(config.region), config.metrics_namespace,
                                       verify_report.metric_data(tally, config.metrics_pipeline, sum(items_read.values())))
+    for key, reason in unrepaired[:config.sample_keys]:
+        job_log.log_event("repair_failed", job=JOB, key=compare.key_json(key), reason=reason,
+                          action="the key is still drift (the alarm stays); see the README runbook")
     job_log.log_event("verify_done", job=JOB, drift=tally.drift, counts=tally.counts, report=report["report"],
-                      seconds=seconds, items_read=items_read, repaired=report["repaired"])
+                      seconds=seconds, items_read=items_read, repaired=report["repaired"],
+                      unrepaired=len(unrepaired) if config.repair else None)
     return report
 
 

@@ -122,9 +122,10 @@ export function glueJobGrants(job: GlueJobKind, context: GlueGrantContext): Gran
     return [
       { sid: "ReadSourceItems", actions: ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:Scan"], resources: [source.arn] },
       {
-        // Reads to compare; the writes are --repair's, the same writer as full-copy's.
+        // Reads to compare; the writes are --repair's, the same writer as full-copy's. UpdateItem (under
+        // retain): a backup item whose deletion was lost gets the retained marker alone, its content untouched.
         sid: "CheckAndRepairBackupItems",
-        actions: ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:Scan", ...backupWrites].sort(),
+        actions: ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:Scan", ...backupWrites, ...(mirror ? [] : ["dynamodb:UpdateItem"])].sort(),
         resources: [backup.arn],
       },
       { sid: "WriteVerifyReports", actions: ["s3:PutObject"], resources: [`${bucket.arn}/${BUCKET_LAYOUT.verifyReports}*`] },

@@ -41,6 +41,7 @@ DEFAULT_WORKERS = 8
 _LIVE = "attribute_not_exists(#r)"
 _RETAINED = "attribute_not_exists(#r) OR #r.#s < :v"
 _REPLACE_RETAINED = "#r.#s = :v"
+_MARK_DELETED = "attribute_exists(#k) AND attribute_not_exists(#r)"
 
 
 class _KeptChanging(Exception):
@@ -133,15 +134,52 @@ class ConditionalWriter(object):
         raise _KeptChanging()
 
     def write_retained(self, key, entry, stats):
-        """Write a deleted item's last state (a manifests.RemovedEntry) unless a newer one is there."""
+        """Write a deleted item's last state (a manifests.RemovedEntry) unless a newer one is there.
+
+        DynamoDB checks an item's size before its condition, so a last state too large for the marker is
+        refused even when the backup already holds a newer deletion of the key: then the write has
+        nothing to do (a stale replay), and only a refusal the backup cannot answer sets the key aside."""
         item = dict(self._live_item(entry.old_image))
+        version = retained.version(entry.sequence)
         item[self.attribute] = retained.marker(entry.sequence, entry.deleted_at)
-        if self._put(item, _RETAINED, stats, retained.version(entry.sequence)):
+        try:
+            written = self._put(item, _RETAINED, stats, version)
+        except _Unwritable:
+            seen = self._backup_version(key, stats)
+            if seen is None or seen < version:
+                raise
+            written = False
+        if written:
             stats.retained_images += 1
         else:
             self._backup_version(key, stats)  # the failed condition came from a newer version, not a malformed one
             stats.retained_skipped += 1
         return None
+
+    def mark_deleted(self, key, _argument, stats):
+        """Mark the backup's live item as a deleted item's last state at version 0 (its deletion is unknown:
+        any recorded deletion is newer). Only the marker is written (UpdateItem), never the item's content,
+        so whatever newer state another writer put there meanwhile stays as it is; an item already marked,
+        or gone, is left alone. True when marked."""
+        stats.write_requests += 1
+        try:
+            ddb_batch.call(self.client.update_item, {
+                "TableName": self.backup_table, "Key": key, "ConditionExpression": _MARK_DELETED,
+                "UpdateExpression": "SET #r = :m",
+                "ExpressionAttributeNames": {"#k": self.schema.names[0], "#r": self.attribute},
+                "ExpressionAttributeValues": {":m": retained.marker(0)},
+            }, stats, self.policy, "UpdateItem on %s" % self.backup_table)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code == "ValidationException":
+                raise _Unwritable("UpdateItem refused the marker: %s: %s"
+                                  % (code, error.response.get("Error", {}).get("Message", "")))
+            if code != CONDITION_FAILED:
+                raise
+            stats.condition_failures += 1
+            return False
+        stats.retained_images += 1
+        return True
 
     def run(self, tasks, stats):
         """Run [(key, write function, argument)]; returns ({key_id: state the backup reflects}, [hot keys],

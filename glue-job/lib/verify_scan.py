@@ -20,20 +20,26 @@ settle_seconds have passed since the last of them was seen and reads them all ag
 With repair, the drift of each chunk is fixed by the shared writer (replicate.Replicator, as full-copy):
 missing and different keys are synced from the source (conditional writes under "retain", so a retained
 item is only replaced by a newer state); extra keys are deleted under "mirror"; under "retain" an unmarked
-extra item is marked retained at version 0 (its deletion is unknown, so any recorded deletion is newer),
-after which the source is read again and the key synced if it has come back.
+extra item is marked retained at version 0 (its deletion is unknown, so any recorded deletion is newer)
+by writing the marker alone (item_writer.mark_deleted: the content the backup holds when the marker lands
+stays, so a newer state written meanwhile is never replaced by the copy verify read), after which the
+source is read again and the key synced if it has come back.
+
+A key repair cannot settle (DynamoDB refuses the marker or the item, the key keeps changing, a request
+fails for good) is counted and sampled as unrepaired with its reason; every other key is repaired and the
+run goes on, so the report and the metrics are always written.
 """
 
 import time
 
-import aws_clients
-import ddb_batch
-import retained
-import scan_copy
-import table_keys
 from botocore.exceptions import ClientError
 
+import aws_clients
 import compare
+import ddb_batch
+import replicate
+import scan_copy
+import table_keys
 
 CHUNK = ddb_batch.MAX_GET_KEYS
 DEFER_CAP = 10000
@@ -48,6 +54,7 @@ class SegmentVerify(object):
         self.repair = repair
         self.max_items_per_second = max_items_per_second
         self.repaired = dict((name, 0) for name in compare.DRIFT)
+        self.unrepaired = []  # [(typed key, reason)]
         self.items_read = {"source": 0, "backup": 0}
         self.settle = settle
         self.deferred = []  # (typed key, fingerprint of the source item, time.time() it was seen)
@@ -133,36 +140,50 @@ class SegmentVerify(object):
 
     def _repair(self, drift):
         r = self.replicator
+        failed = {}  # key_id -> (typed key, reason)
         stale = [key for key, _ in drift[compare.MISSING] + drift[compare.DIFFERENT]]
         if r.delete_policy == "mirror":
             stale += [key for key, _ in drift[compare.EXTRA]]  # absent from the source: sync_keys deletes them
         else:
-            came_back = [key for key, item in drift[compare.EXTRA] if self._mark_retained(key, item)]
-            stale += came_back
+            stale += self._mark_deleted([key for key, _ in drift[compare.EXTRA]], failed)
         if stale:
-            r.sync_keys(stale)
+            self._sync(stale, failed)
         for name in compare.DRIFT:
-            self.repaired[name] += len(drift[name])
+            self.repaired[name] += len([k for k, _ in drift[name] if table_keys.key_id(k) not in failed])
+        self.unrepaired.extend(failed.values())
 
-    def _mark_retained(self, key, item):
-        """Mark an unmarked extra backup item retained at version 0; True when its key is back in the source."""
-        r = self.replicator
-        marked = dict(item)
-        marked[r.retained_attribute] = retained.marker(0)
-        r.stats.write_requests += 1
+    def _sync(self, keys, failed):
         try:
-            ddb_batch.call(r.client.put_item, {
-                "TableName": r.backup_table, "Item": marked, "ConditionExpression": "attribute_not_exists(#r)",
-                "ExpressionAttributeNames": {"#r": r.retained_attribute},
-            }, r.stats, r.policy, "PutItem on %s" % r.backup_table)
-            r.stats.retained_images += 1
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
-            r.stats.condition_failures += 1  # marked (or replaced by a retained state) meanwhile
-        # A live write may have landed between our read and our put: the source decides (sync_keys replaces
-        # a version-0 item with the live state).
-        return bool(self._get(r.source_table, [key], True, "source"))
+            self.replicator.sync_keys(keys)
+        except replicate.KeysSetAside as error:
+            for key in error.hot:
+                failed[table_keys.key_id(key)] = (key, "kept changing in the source while it was repaired")
+            for key in error.keys:
+                kid = table_keys.key_id(key)
+                if kid in error.unwritable:
+                    failed[kid] = (key, error.unwritable[kid])
+        except (ClientError, ddb_batch.ReplicationError) as error:
+            for key in keys:
+                failed[table_keys.key_id(key)] = (key, "%s: %s" % (type(error).__name__, error))
+
+    def _mark_deleted(self, keys, failed):
+        """Mark unmarked extra backup items retained at version 0; returns the keys back in the source."""
+        if not keys:
+            return []
+        r = self.replicator
+        try:
+            _, _, refused = r.writer.run([(key, r.writer.mark_deleted, None) for key in keys], r.stats)
+        except (ClientError, ddb_batch.ReplicationError) as error:
+            for key in keys:
+                failed[table_keys.key_id(key)] = (key, "%s: %s" % (type(error).__name__, error))
+            return []
+        for key in keys:
+            if table_keys.key_id(key) in refused:
+                failed[table_keys.key_id(key)] = (key, refused[table_keys.key_id(key)])
+        # A live write may have landed before the marker: the source decides (sync_keys replaces a
+        # version-0 item with the live state).
+        present = self._get(r.source_table, keys, True, "source")
+        return [key for key in keys if table_keys.key_id(key) in present]
 
 
 class SegmentVerifyTask(scan_copy._SegmentTask):
@@ -184,7 +205,7 @@ class SegmentVerifyTask(scan_copy._SegmentTask):
         work = self._work(client, replicator, tally, self.settings["settle_seconds"] > 0)
         work.run(segment, self.settings["total_segments"])
         return {"tally": tally.to_dict(), "repaired": work.repaired, "items_read": work.items_read,
-                "deferred": work.deferred}
+                "deferred": work.deferred, "unrepaired": work.unrepaired}
 
     def settle(self, deferred, tally, sleep=time.sleep, clock=time.time):
         """On the driver: wait until settle_seconds have passed since the last deferred key was seen, then

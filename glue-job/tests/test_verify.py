@@ -203,7 +203,8 @@ class VerifyTest(VerifyTestCase):
         self.assertEqual(used, {
             ("describe_table", self.source), ("describe_table", self.backup), ("scan", self.source),
             ("scan", self.backup), ("batch_get_item", self.source), ("batch_get_item", self.backup),
-            ("put_item", self.backup), ("get_item", self.backup), ("put_object", self.bucket)})
+            ("put_item", self.backup), ("get_item", self.backup), ("update_item", self.backup),
+            ("put_object", self.bucket)})
         support.record_iam_surface("verify-retain", used, {self.source: "source", self.backup: "backup",
                                                            self.bucket: "verify-reports"})
 
