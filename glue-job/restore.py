@@ -4,10 +4,13 @@ full-copy segment machinery (lib/spark_segments.py; per segment lib/restore_copy
 Arguments: --backup_table --target_table --report_bucket (required); --source_table (the replicated
 source: a target only with --allow_source_target true), --allowed_targets (JSON list; a new table named
 <backup>-restore-* is always allowed), --mode missing-only|overwrite, --include_retained true|false,
---deleted_after ISO-8601, --dry_run true|false, --create_target true|false, --transform (the replication
-transform, inverted), --retained_attribute, --region, --scan_segments, --max_items_per_second,
---report_prefix (restore/), --sample_keys. Exit status 2 on a bad argument, a target that does not exist
-(without --create_target) or has another key than the backup.
+--deleted_after / --deleted_before ISO-8601, --dry_run true|false, --create_target true|false, --transform
+(the replication transform, inverted), --retained_attribute, --region, --scan_segments,
+--max_items_per_second, --report_prefix (restore/), --sample_keys. Into the source (restore_guard.py):
+--manifest_bucket, --manifest_prefix, --rejected_prefix, --quarantine_prefix, --dead_letter_queue_url,
+--delivery_seconds, --catch_up_seconds, --poll_seconds. Exit status 2 on a bad argument, a target that
+does not exist (without --create_target) or has another key than the backup, or, into the source, a
+backup that has not caught up (the message says what is behind).
 """
 
 import os
@@ -27,12 +30,16 @@ import job_args  # noqa: E402
 import job_log  # noqa: E402
 import job_setup  # noqa: E402
 import restore_copy  # noqa: E402
+import restore_guard  # noqa: E402
 import restore_plan  # noqa: E402
+import retained  # noqa: E402
 import spark_segments  # noqa: E402
 import table_keys  # noqa: E402
 import verify_report  # noqa: E402
 
 JOB = "restore"
+# Quarantine objects a restore into the source reads (each names one key); more: resolve them first.
+QUARANTINE_LIMIT = 10000
 
 
 def _describe(client, table, stats, policy):
@@ -75,9 +82,28 @@ def _target_schema(config, client, schema, backup_description, stats, policy):
     return True
 
 
-def main(argv=None, spark_context=None, retry=None):
+def _guard(config, schema, started_wall, clock, sleep):
+    """Into the source: the restore's upper time bound and the quarantined keys, once the backup has
+    caught up with the restore's start (restore_guard.py); exits 2 when it has not."""
+    start_text = retained.deleted_at(int(started_wall))
+    if config.deleted_before and config.deleted_before > start_text:
+        job_setup.fail(JOB, "--deleted_before %s is after the restore's start (%s): a deletion made while the "
+                            "restore runs is never restored" % (config.deleted_before, start_text))
+    s3 = aws_clients.s3_client(config.region)
+    log = lambda event, **fields: job_log.log_event(event, job=JOB, **fields)  # noqa: E731
+    try:
+        restore_guard.check_caught_up(s3, aws_clients.sqs_client(config.region), config, started_wall,
+                                      clock, sleep, log)
+        quarantined = restore_guard.quarantined_keys(s3, config.manifest_bucket, config.quarantine_prefix, schema,
+                                                     QUARANTINE_LIMIT)
+    except restore_guard.BackupNotCaughtUp as error:
+        job_setup.fail(JOB, "not restoring into the source table %s: %s" % (config.target_table, error))
+    return config.deleted_before or start_text, quarantined
+
+
+def main(argv=None, spark_context=None, retry=None, clock=time.time, sleep=time.sleep):
     argv = sys.argv if argv is None else argv
-    started_wall, started = time.time(), time.monotonic()
+    started_wall, started = clock(), time.monotonic()
     try:
         config = job_args.restore_config(argv)
     except job_args.ArgumentError as error:
@@ -95,13 +121,17 @@ def main(argv=None, spark_context=None, retry=None):
     if lost:
         job_log.log_event("restore_transform_not_invertible", job=JOB, notes=lost)
     exists = _target_schema(config, client, schema, backup_description, stats, policy)
+    deleted_before, quarantined = config.deleted_before, ()
+    if config.into_source:
+        deleted_before, quarantined = _guard(config, schema, started_wall, clock, sleep)
     sc = spark_context if spark_context is not None else spark_segments.spark_context()
     total = config.scan_segments or spark_segments.derive_total_segments(sc)
     task = restore_copy.SegmentRestoreTask(
         config.backup_table, config.target_table, schema, config.transform, total, config.mode,
         config.include_retained, config.deleted_after, config.dry_run, config.retained_attribute,
         region=config.region, max_items_per_second=config.max_items_per_second, retry=policy,
-        sample_keys=config.sample_keys, target_exists=exists)
+        sample_keys=config.sample_keys, target_exists=exists, deleted_before=deleted_before,
+        guard=config if config.into_source else None, quarantined_keys=quarantined)
     totals, results = spark_segments.run_segments(sc, total, task)
     tally = compare.Tally(config.sample_keys, classes=restore_copy.CLASSES, counters=())
     for result in results:
@@ -111,6 +141,8 @@ def main(argv=None, spark_context=None, retry=None):
         "job": JOB, "job_run_id": config.job_run_id, "backup_table": config.backup_table,
         "target_table": config.target_table, "mode": config.mode, "dry_run": config.dry_run,
         "include_retained": config.include_retained, "deleted_after": config.deleted_after or None,
+        "deleted_before": deleted_before or None, "into_source": config.into_source,
+        "not_restored_ambiguous": sum(tally.counts[name] for name in restore_copy.AMBIGUOUS),
         "transform_notes": lost, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_wall)),
         "seconds": seconds, "segments": total, "counts": tally.counts, "sample_keys": tally.samples,
         "items_read": totals.scanned, "requests": totals.as_dict(),

@@ -56,3 +56,13 @@ def cloudwatch_client(region=None):
         endpoint_url=_endpoint("AWS_ENDPOINT_URL_CLOUDWATCH"),
         config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=15),
     )
+
+
+def sqs_client(region=None):
+    """For restore's look at the dead-letter queue (GetQueueAttributes)."""
+    return boto3.client(
+        "sqs",
+        region_name=region or None,
+        endpoint_url=_endpoint("AWS_ENDPOINT_URL_SQS"),
+        config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+    )

@@ -63,6 +63,8 @@ RESTORE_DEFAULTS = {
     "mode": "missing-only",        # missing-only | overwrite
     "include_retained": "false",   # true = also restore retained (deleted-in-source) items, unmarked
     "deleted_after": "",           # with include_retained: only items deleted at or after this ISO-8601 UTC time
+    "deleted_before": "",          # with include_retained: only items deleted before this time (into the source:
+                                   # at most the restore's start, its default)
     "dry_run": "false",
     "create_target": "false",      # true = create a missing target with the backup's key schema (on demand)
     "transform": "{}",             # the replication transform, inverted here
@@ -73,6 +75,15 @@ RESTORE_DEFAULTS = {
     "report_bucket": None,
     "report_prefix": "restore/",
     "sample_keys": "20",
+    # Into the source (restore_guard.py): where the pipeline keeps what the backup has not recorded yet.
+    "manifest_bucket": "",
+    "manifest_prefix": "changes/",
+    "rejected_prefix": "rejected/",
+    "quarantine_prefix": "quarantine/",
+    "dead_letter_queue_url": "",
+    "delivery_seconds": "450",     # a stream record is in a manifest or dead-lettered by then (the stack derives it)
+    "catch_up_seconds": "900",     # how long to wait for apply-changes to catch up before refusing
+    "poll_seconds": "10",
     "JOB_RUN_ID": "",
 }
 RESTORE_MODES = ("missing-only", "overwrite")
@@ -274,10 +285,16 @@ def restore_config(argv):
     if source and target == source and not values["allow_source_target"]:
         raise ArgumentError("--target_table is the source table %s: writing into it needs --allow_source_target true"
                             % source)
-    if values["deleted_after"] and not values["include_retained"]:
-        raise ArgumentError("--deleted_after selects retained items to restore: it needs --include_retained true")
-    if values["deleted_after"]:
-        values["deleted_after"] = _iso_time("deleted_after", values["deleted_after"])
+    for name in ("deleted_after", "deleted_before"):
+        if values[name] and not values["include_retained"]:
+            raise ArgumentError("--%s selects retained items to restore: it needs --include_retained true" % name)
+        if values[name]:
+            values[name] = _iso_time(name, values[name])
+    for name in ("delivery_seconds", "catch_up_seconds", "poll_seconds"):
+        values[name] = _number(name, values[name], float, 0)
+    values["into_source"] = bool(source) and target == source
+    if values["into_source"]:
+        _check_into_source(values)
     try:
         values["retained_attribute"] = retained.check_attribute_name(values["retained_attribute"])
         values["transform"] = transform_module.Transform.parse(values["transform"])
@@ -285,6 +302,20 @@ def restore_config(argv):
         raise ArgumentError(str(error))
     values["region"] = values["region"] or None
     return JobConfig(values)
+
+
+def _check_into_source(values):
+    """Into the source only recorded deletions inside a window come back (restore_guard.py)."""
+    if values["mode"] != "missing-only":
+        raise ArgumentError("--mode %s into the source table would put the backup's states over newer ones the "
+                            "application wrote: into the source only --mode missing-only is allowed" % values["mode"])
+    if not (values["include_retained"] and values["deleted_after"]):
+        raise ArgumentError("into the source table only items whose deletion the backup recorded are restored: pass "
+                            "--include_retained true and --deleted_after <ISO-8601 UTC time just before the "
+                            "mistake> (and --deleted_before <just after it>)")
+    if not values["manifest_bucket"]:
+        raise ArgumentError("into the source table the restore checks what the backup has not recorded yet: "
+                            "--manifest_bucket is required (the stack sets it)")
 
 
 def _iso_time(name, text):

@@ -9,6 +9,12 @@ and write the planned items (restore_plan.py) into the target.
   items it would write.
 The scan's rate limit (Scan Limit + a limiter between chunks, scan_copy.scanned_chunks) paces the writes
 too: at most max_items_per_second items per segment.
+
+Into the source (restore_guard.py says why), only missing-only, and only items whose deletion the backup
+recorded, inside the chosen window: per chunk, right before writing, the keys named by a pending manifest
+and the keys whose marker changed since the scan are skipped (changed_since_start), then the source is
+read (already_present); an unmarked backup item absent from the source is not_recorded, a key held in
+quarantine is quarantined: reported, never written.
 """
 
 import time
@@ -19,7 +25,9 @@ import aws_clients
 import compare
 import ddb_batch
 import item_writer
+import restore_guard
 import restore_plan
+import retained
 import scan_copy
 import table_keys
 import transform as transform_module
@@ -27,11 +35,16 @@ import transform as transform_module
 WRITTEN = "written"
 WOULD_WRITE = "would_write"
 ALREADY_PRESENT = "already_present"
-CLASSES = (WRITTEN, WOULD_WRITE, ALREADY_PRESENT, restore_plan.RETAINED_SKIPPED)
+# Into the source: items never written because the backup may not hold their latest change.
+NOT_RECORDED = "not_recorded"              # live in the backup, absent from the source: deletion not recorded
+QUARANTINED = "quarantined"                # a quarantine object holds the key
+CHANGED_SINCE_START = "changed_since_start"  # a pending manifest names it, or its marker changed
+AMBIGUOUS = (NOT_RECORDED, QUARANTINED, CHANGED_SINCE_START)
+CLASSES = (WRITTEN, WOULD_WRITE, ALREADY_PRESENT, restore_plan.RETAINED_SKIPPED) + AMBIGUOUS
 
 
 class SegmentRestore(object):
-    def __init__(self, client, settings, stats, policy, tally):
+    def __init__(self, client, settings, stats, policy, tally, s3=None):
         self.client = client
         self.s = settings
         self.schema = table_keys.KeySchema.from_dict(settings["schema"])
@@ -40,24 +53,68 @@ class SegmentRestore(object):
         self.tally = tally
         self.plan = restore_plan.RestorePlan(transform_module.Transform.parse(settings["transform"]),
                                              settings["retained_attribute"], settings["include_retained"],
-                                             settings["deleted_after"] or None)
+                                             settings["deleted_after"] or None, settings["deleted_before"] or None)
         self.writer = item_writer.ConditionalWriter(client, settings["backup_table"], settings["target_table"],
                                                     self.schema, self.plan.inverse, settings["retained_attribute"],
                                                     policy)
+        self.pending = None
+        self.quarantined = frozenset(settings["quarantined_keys"])
+        if settings["into_source"]:
+            self.pending = restore_guard.PendingKeys(s3, settings["manifest_bucket"], settings["manifest_prefix"],
+                                                     self.schema)
 
     def run(self, segment):
         kwargs = scan_copy.segment_scan(self.s["backup_table"], segment, self.s["total_segments"])
         for chunk in scan_copy.scanned_chunks(self.client, self.stats, self.policy, kwargs, ddb_batch.MAX_GET_KEYS,
                                               self.s["max_items_per_second"]):
-            items = []
+            entries = []
             for backup_item in chunk:
-                verdict, item = self.plan.item(backup_item)
+                verdict, item, version = self.plan.item(backup_item)
                 if verdict == restore_plan.RETAINED_SKIPPED:
                     self.tally.count(verdict, table_keys.extract_key(backup_item, self.schema))
                 else:
-                    items.append(item)
-            if items:
-                self._write(items)
+                    entries.append((table_keys.extract_key(item, self.schema), item, version))
+            if entries and self.pending is not None:
+                self._into_source(entries)
+            elif entries:
+                self._write([item for _, item, _ in entries])
+
+    def _into_source(self, entries):
+        """Sort out what the backup may not have recorded, then write the rest (restore_guard.py)."""
+        recorded = []
+        for key, item, version in entries:
+            kid = table_keys.key_id(key)
+            if kid in self.quarantined:
+                self.tally.count(QUARANTINED, key)
+            else:
+                recorded.append((key, item, version))
+        self.pending.refresh()
+        markers = ddb_batch.batch_get(self.client, self.s["backup_table"], [k for k, _, v in recorded if v],
+                                      self.schema, self.stats, self.policy)
+        present = ddb_batch.batch_get(self.client, self.s["target_table"], [k for k, _, _ in recorded],
+                                      self.schema, self.stats, self.policy)
+        writes = []
+        for key, item, version in recorded:
+            kid = table_keys.key_id(key)
+            if kid in present:
+                self.tally.count(ALREADY_PRESENT, key)
+            elif version is None:
+                self.tally.count(NOT_RECORDED, key)
+            elif (self.pending.holds(kid)
+                  or retained.stored_version(markers.get(kid), self.s["retained_attribute"]) != version):
+                self.tally.count(CHANGED_SINCE_START, key)
+            else:
+                writes.append((key, item))
+        if self.s["dry_run"]:
+            for key, _ in writes:
+                self.tally.count(WOULD_WRITE, key)
+        elif writes:
+            self._put_all(writes)
+
+    def _put_all(self, writes):
+        written, _, _ = self.writer.run([(key, self._put_if_absent, item) for key, item in writes], self.stats)
+        for key, _ in writes:
+            self.tally.count(WRITTEN if written[table_keys.key_id(key)] else ALREADY_PRESENT, key)
 
     def _write(self, items):
         keys = [table_keys.extract_key(item, self.schema) for item in items]
@@ -74,10 +131,7 @@ class SegmentRestore(object):
             for key in keys:
                 self.tally.count(WRITTEN, key)
         else:
-            written, _, _ = self.writer.run([(key, self._put_if_absent, item) for key, item in zip(keys, items)],
-                                            self.stats)
-            for key in keys:
-                self.tally.count(WRITTEN if written[table_keys.key_id(key)] else ALREADY_PRESENT, key)
+            self._put_all(list(zip(keys, items)))
 
     def _put_if_absent(self, key, item, stats):
         stats.write_requests += 1
@@ -100,7 +154,8 @@ class SegmentRestoreTask(object):
 
     def __init__(self, backup_table, target_table, schema, transform, total_segments, mode, include_retained,
                  deleted_after, dry_run, retained_attribute, region=None, max_items_per_second=0, retry=None,
-                 sample_keys=compare.DEFAULT_SAMPLE_KEYS, target_exists=True):
+                 sample_keys=compare.DEFAULT_SAMPLE_KEYS, target_exists=True, deleted_before=None, guard=None,
+                 quarantined_keys=()):
         if target_table == backup_table:
             raise ValueError("restore never writes the backup table %s" % backup_table)
         self.settings = {
@@ -110,7 +165,10 @@ class SegmentRestoreTask(object):
             "retained_attribute": retained_attribute, "region": region,
             "max_items_per_second": float(max_items_per_second),
             "retry": (retry or ddb_batch.RetryPolicy()).to_dict(), "sample_keys": int(sample_keys),
-            "target_exists": bool(target_exists),
+            "target_exists": bool(target_exists), "deleted_before": deleted_before,
+            # Into the source: where the pending manifests are (restore_guard.PendingKeys).
+            "into_source": guard is not None, "manifest_bucket": guard and guard.manifest_bucket,
+            "manifest_prefix": guard and guard.manifest_prefix, "quarantined_keys": sorted(quarantined_keys),
         }
 
     def __call__(self, segment):
@@ -118,8 +176,9 @@ class SegmentRestoreTask(object):
         stats = ddb_batch.Stats()
         tally = compare.Tally(self.settings["sample_keys"], classes=CLASSES, counters=())
         client = aws_clients.dynamodb_client(self.settings["region"])
+        s3 = aws_clients.s3_client(self.settings["region"]) if self.settings["into_source"] else None
         SegmentRestore(client, self.settings, stats, ddb_batch.RetryPolicy.from_dict(self.settings["retry"]),
-                       tally).run(segment)
+                       tally, s3).run(segment)
         result = stats.as_dict()
         result.update({"segment": int(segment), "seconds": round(time.monotonic() - started, 3),
                        "tally": tally.to_dict()})

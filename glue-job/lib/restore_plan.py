@@ -8,12 +8,12 @@ logs it before it copies anything.
 
 Retained items (the backup's last state of an item deleted from the source, marked with the retained
 attribute) are restored only with include_retained, optionally only those deleted at or after
-deleted_after (the marker's deletedAt, ISO-8601 UTC, compares as text); restored, they lose the marker
-(a live item never carries it). An item without deletedAt is not selected by deleted_after: its time is
-unknown.
+deleted_after and before deleted_before (the marker's deletedAt, ISO-8601 UTC, compares as text);
+restored, they lose the marker (a live item never carries it). An item without deletedAt is not selected
+by a time window: its time is unknown.
 """
 
-import retained as retained_module
+import retained
 import transform as transform_module
 
 RESTORE = "restore"
@@ -35,24 +35,30 @@ def lost_attributes(transform):
 
 
 class RestorePlan(object):
-    def __init__(self, transform, retained_attribute, include_retained=False, deleted_after=None):
+    def __init__(self, transform, retained_attribute, include_retained=False, deleted_after=None,
+                 deleted_before=None):
         self.inverse = inverse(transform)
         self.attribute = retained_attribute
         self.include_retained = include_retained
         self.deleted_after = deleted_after
+        self.deleted_before = deleted_before
 
     def _selected(self, marker):
         if not self.include_retained:
             return False
-        if not self.deleted_after:
+        if not (self.deleted_after or self.deleted_before):
             return True
-        when = ((marker or {}).get("M") or {}).get(retained_module.DELETED_AT, {}).get("S")
-        return bool(when) and when >= self.deleted_after
+        when = ((marker or {}).get("M") or {}).get(retained.DELETED_AT, {}).get("S")
+        return (bool(when) and (not self.deleted_after or when >= self.deleted_after)
+                and (not self.deleted_before or when < self.deleted_before))
 
     def item(self, backup_item):
-        """(RESTORE, the item to write) or (RETAINED_SKIPPED, None)."""
+        """(RESTORE, the item to write, the marker's version or None for a live item) or
+        (RETAINED_SKIPPED, None, None)."""
+        version = None
         if self.attribute in backup_item:
             if not self._selected(backup_item[self.attribute]):
-                return RETAINED_SKIPPED, None
+                return RETAINED_SKIPPED, None, None
+            version = retained.stored_version(backup_item, self.attribute)
             backup_item = dict((k, v) for k, v in backup_item.items() if k != self.attribute)
-        return RESTORE, self.inverse.apply(backup_item)
+        return RESTORE, self.inverse.apply(backup_item), version

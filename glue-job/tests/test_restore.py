@@ -3,9 +3,11 @@ bulk delete, missing-only brings back exactly the deleted items; a new table equ
 transform, retained items only when asked); the backup is never written; a dry run writes nothing; the
 AWS calls the role must grant."""
 
+import time
 import unittest
 
 import support
+import manifests
 import restore
 import retained
 import restore_plan
@@ -23,7 +25,8 @@ class RestoreTest(support.RecordedClients, support.OnDynamoDbLocal, support.Tabl
                 "--source_table", self.source, "--report_bucket", self.bucket,
                 "--report_prefix", support.unique("restore") + "/", "--scan_segments", "2"] + list(extra)
         report, code, out, err = support.run_main(restore.main, argv, spark_context=support.FakeSparkContext(2),
-                                                  retry=support.fast_retry())
+                                                  retry=support.fast_retry(), clock=kwargs.get("clock", time.time),
+                                                  sleep=kwargs.get("sleep", time.sleep))
         if kwargs.get("code", 0) == 0:
             self.assertEqual(code, 0, err)
             return report, support.json_lines(out)
@@ -33,30 +36,101 @@ class RestoreTest(support.RecordedClients, support.OnDynamoDbLocal, support.Tabl
     def table(self, name):
         return dict((k, support.comparable(v)) for k, v in support.scan_all(self.client, name, self.schema).items())
 
-    def test_missing_only_into_the_source_after_a_bulk_delete_brings_back_exactly_the_deleted_items(self):
+    def into_source(self, *extra, **kwargs):
+        """restore into the source, as the runbook runs it, with the pipeline's prefixes of this test."""
+        return self.restore(self.source, "--include_retained", "true", "--allowed_targets", '["%s"]' % self.source,
+                            "--allow_source_target", "true", "--manifest_bucket", self.bucket,
+                            "--manifest_prefix", self.changes, "--rejected_prefix", self.rejected,
+                            "--quarantine_prefix", self.quarantine, "--delivery_seconds", "0",
+                            "--catch_up_seconds", "0", *extra, **kwargs)
+
+    def setUp(self):
+        super(RestoreTest, self).setUp()
+        self.changes, self.rejected, self.quarantine = (support.unique(p) + "/" for p in ("changes", "rejected", "quarantine"))
+
+    def test_into_the_source_only_deletions_the_backup_recorded_inside_the_window_come_back(self):
         support.put_items(self.client, self.source, [item(i) for i in range(80)], self.schema)
         support.put_items(self.client, self.backup, [item(i) for i in range(80)], self.schema)
         support.put_items(self.client, self.backup, [marked(i, 3, "2020-05-01T00:00:00Z") for i in (500, 501, 502)],
                           self.schema)  # deleted on purpose long ago
         original = self.table(self.source)
-        deleted = list(range(10, 30))
-        for i in deleted:  # the bulk delete, as apply-changes leaves it under retain
+        mistake = list(range(10, 30))
+        for i in mistake:  # the bulk delete, as apply-changes leaves it under retain
             self.client.delete_item(TableName=self.source, Key=key(i))
             self.client.put_item(TableName=self.backup, Item=marked(i, 900 + i, "2026-03-02T10:00:%02dZ" % (i % 60)))
-        for i in (40, 41):  # changed by the application since: missing-only must leave them
+        for i in (40, 41):  # changed by the application since: missing-only leaves them
             self.client.put_item(TableName=self.source, Item=item(i, 7))
-        err, _ = self.restore(self.source, "--include_retained", "true", "--allowed_targets", '["%s"]' % self.source,
-                              code=2)
-        self.assertIn("--allow_source_target true", err)
-        report, _ = self.restore(self.source, "--include_retained", "true", "--deleted_after", "2026-03-02T09:00:00Z",
-                                 "--allowed_targets", '["%s"]' % self.source, "--allow_source_target", "true")
-        self.assertEqual((report["counts"]["written"], report["counts"]["already_present"],
-                          report["counts"]["retained_skipped"]), (20, 60, 3))
-        expected = dict(original)
+        for i in (50, 51, 52):  # deleted on purpose; the backup has not recorded it (a lost or late manifest)
+            self.client.delete_item(TableName=self.source, Key=key(i))
+        self.client.put_item(TableName=self.backup, Item=marked(60, 990, "2026-03-02T10:00:30Z"))  # quarantined later
+        self.client.delete_item(TableName=self.source, Key=key(60))
+        support.put_manifest(self.s3, self.bucket, self.quarantine, [], removed=[(key(60), "995", item(60, 9))])
+        self.client.put_item(TableName=self.backup, Item=marked(61, 991, "2026-03-02T10:00:31Z"))  # changed since:
+        self.client.delete_item(TableName=self.source, Key=key(61))
+        support.put_manifest(self.s3, self.bucket, self.changes, [key(61)],  # re-inserted and deleted again
+                             order=manifests.order_from(time.time() + 5, 1))
+        self.client.put_item(TableName=self.backup, Item=marked(62, 992, "2026-03-02T11:30:00Z"))  # after the window
+        self.client.delete_item(TableName=self.source, Key=key(62))
+        for args, message in (((), "--deleted_after"), (("--deleted_after", "2026-03-02T09:00:00Z", "--mode", "overwrite"),
+                                                         "only --mode missing-only")):
+            err, _ = self.into_source(*args, code=2)
+            self.assertIn(message, err)
+        window = ("--deleted_after", "2026-03-02T09:00:00Z", "--deleted_before", "2026-03-02T11:00:00Z")
+        dry, _ = self.into_source(*window + ("--dry_run", "true"))
+        report, _ = self.into_source(*window)
+        counts = dict((name, report["counts"][name]) for name in
+                      ("written", "already_present", "retained_skipped", "not_recorded", "quarantined", "changed_since_start"))
+        self.assertEqual(counts, {"written": 20, "already_present": 54, "retained_skipped": 4, "not_recorded": 3,
+                                  "quarantined": 1, "changed_since_start": 1})
+        self.assertEqual((dry["counts"]["would_write"], dry["counts"]["not_recorded"], dry["counts"]["written"]), (20, 3, 0))
+        self.assertEqual(report["not_restored_ambiguous"], 5)
+        expected = dict((kid, v) for kid, v in original.items()
+                        if kid not in set(table_keys.key_id(key(i)) for i in (50, 51, 52, 60, 61, 62)))
         for i in (40, 41):
             expected[table_keys.key_id(key(i))] = support.comparable(item(i, 7))
         self.assertEqual(self.table(self.source), expected)
-        self.assertEqual(sorted(k["id"]["S"] for k in report["sample_keys"]["written"]), ["k%05d" % i for i in deleted])
+        self.assertEqual(sorted(k["id"]["S"] for k in report["sample_keys"]["written"]), ["k%05d" % i for i in mistake])
+        self.assertEqual(sorted(k["id"]["S"] for k in dry["sample_keys"]["not_recorded"]), ["k00050", "k00051", "k00052"])
+
+    def test_into_the_source_waits_for_the_backup_to_catch_up_and_refuses_what_it_cannot_see(self):
+        support.put_items(self.client, self.backup, [marked(i, 900 + i, "2026-03-02T10:00:00Z") for i in range(5)],
+                          self.schema)
+        window = ("--deleted_after", "2026-03-02T09:00:00Z")
+        # A manifest of changes made before the restore started, still pending: it waits, then refuses ...
+        pending = support.put_manifest(self.s3, self.bucket, self.changes, [key(3)],
+                                       order=manifests.order_from(time.time() - 60, 7))
+        now, slept = [time.time()], []
+
+        def sleep(seconds):
+            slept.append(seconds)
+            now[0] += seconds
+
+        err, _ = self.into_source(*window + ("--catch_up_seconds", "30", "--poll_seconds", "10"), code=2,
+                                  clock=lambda: now[0], sleep=sleep)
+        self.assertIn("has not caught up", err)
+        self.assertIn(pending, err)
+        self.assertEqual(sum(slept), 30)
+        # ... and goes on once apply-changes has applied it (here: during its wait).
+        def applied(seconds):
+            self.s3.delete_object(Bucket=self.bucket, Key=pending)
+            sleep(seconds)
+
+        report, log = self.into_source(*window + ("--catch_up_seconds", "30", "--poll_seconds", "10"),
+                                       clock=lambda: now[0], sleep=applied)
+        self.assertEqual(report["counts"]["written"], 5)
+        self.assertIn("restore_backup_caught_up", [e["event"] for e in log])
+        # A rejected manifest, or dead letters: refused at once, saying what to do.
+        rejected = support.put_manifest(self.s3, self.bucket, self.rejected, [key(1)])
+        err, _ = self.into_source(*window, code=2)
+        self.assertIn(rejected, err)
+        self.s3.delete_object(Bucket=self.bucket, Key=rejected)
+        with support.LocalSqs(messages=2) as sqs:
+            err, _ = self.into_source(*window + ("--dead_letter_queue_url", "https://sqs.local/q"), code=2)
+            self.assertIn("dead-letter queue holds 2 message(s)", err)
+            sqs.messages = 0
+            report, _ = self.into_source(*window + ("--dead_letter_queue_url", "https://sqs.local/q"))
+            self.assertEqual(report["counts"]["already_present"], 5)
+        self.assertEqual([body["QueueUrl"] for _, body in sqs.requests], ["https://sqs.local/q"] * 2)
 
     def test_a_new_table_equals_the_backup_with_the_transform_inverted_and_retained_items_only_when_asked(self):
         forward = Transform.parse(TRANSFORM)
@@ -115,13 +189,19 @@ class RestorePlanTest(unittest.TestCase):
         plan = restore_plan.RestorePlan(forward, retained.DEFAULT_ATTRIBUTE, include_retained=True,
                                         deleted_after="2026-01-01T00:00:00Z")
         source = {"id": {"S": "1"}, "a": {"N": "1"}, "b": {"N": "2"}, "c": {"S": "c"}}
-        self.assertEqual(plan.item(forward.apply(source)), (restore_plan.RESTORE, source))
+        self.assertEqual(plan.item(forward.apply(source)), (restore_plan.RESTORE, source, None))
         old = dict(forward.apply(source), **{retained.DEFAULT_ATTRIBUTE: retained.marker(1, "2025-12-31T23:59:59Z")})
         new = dict(forward.apply(source), **{retained.DEFAULT_ATTRIBUTE: retained.marker(2, "2026-01-01T00:00:00Z")})
+        late = dict(forward.apply(source), **{retained.DEFAULT_ATTRIBUTE: retained.marker(4, "2026-02-01T00:00:00Z")})
         unknown = dict(forward.apply(source), **{retained.DEFAULT_ATTRIBUTE: retained.marker(3)})
-        self.assertEqual(plan.item(old), (restore_plan.RETAINED_SKIPPED, None))
-        self.assertEqual(plan.item(new), (restore_plan.RESTORE, source))
-        self.assertEqual(plan.item(unknown), (restore_plan.RETAINED_SKIPPED, None))
+        self.assertEqual(plan.item(old), (restore_plan.RETAINED_SKIPPED, None, None))
+        self.assertEqual(plan.item(new), (restore_plan.RESTORE, source, retained.version(2)))
+        self.assertEqual(plan.item(unknown), (restore_plan.RETAINED_SKIPPED, None, None))
+        window = restore_plan.RestorePlan(forward, retained.DEFAULT_ATTRIBUTE, include_retained=True,
+                                          deleted_after="2026-01-01T00:00:00Z", deleted_before="2026-02-01T00:00:00Z")
+        self.assertEqual([window.item(i)[0] for i in (old, new, late, unknown)],
+                         [restore_plan.RETAINED_SKIPPED, restore_plan.RESTORE, restore_plan.RETAINED_SKIPPED,
+                          restore_plan.RETAINED_SKIPPED])
         notes = restore_plan.lost_attributes(forward)
         self.assertEqual(notes[0], "dropped by the transform, not in the backup, not restored: x")
         self.assertEqual(restore_plan.lost_attributes(Transform.parse("{}")), [])
