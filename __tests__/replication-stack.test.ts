@@ -245,7 +245,7 @@ describe("default stack (no configuration)", () => {
     const metrics = (namespaces: string[]) => [["cloudwatch:PutMetricData"], ["*"], [{ test: "StringEquals", variable: "cloudwatch:namespace", values: namespaces }]];
     expect(grants("verify")).toEqual({
       ReadSourceItems: [["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:Scan"], [source], undefined],
-      CheckAndRepairBackupItems: [["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"], [backup], undefined],
+      CheckAndRepairBackupItems: [["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"], [backup], undefined],
       WriteVerifyReports: [["s3:PutObject"], [`${bucket}/verify/*`], undefined],
       PublishJobMetrics: metrics(["Glue", "DynamoDBReplication/api-pagos-replication"]),
     });
@@ -355,6 +355,22 @@ describe("configured stack", () => {
     const writes = statements.filter((s) => (s.actions ?? []).some((a) => /Put|Write|Create|Delete|Update/.test(a)));
     for (const statement of writes) expect(statement.resources).not.toContain(backup);
     expect(stack.find("aws_glue_job", "restore/job").body.default_arguments["--allowed_targets"]).toBe('["api-pagos","payments-recovered"]');
+    // The source is a target: the role reads what the backup has not recorded yet, nothing more.
+    const bucket = ref("aws_s3_bucket", stack.one("aws_s3_bucket").name, "arn");
+    const sid = (name: string) => statements.find((s) => s.sid === name);
+    expect([sid("ListPendingChanges")?.actions, sid("ListPendingChanges")?.resources]).toEqual([["s3:ListBucket"], [bucket]]);
+    expect([sid("ReadPendingChanges")?.actions, sid("ReadPendingChanges")?.resources]).toEqual([["s3:GetObject"], [`${bucket}/changes/*`, `${bucket}/quarantine/*`]]);
+    expect([sid("CountDeadLetters")?.actions, sid("CountDeadLetters")?.resources]).toEqual([
+      ["sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+      ["arn:${data.aws_partition.partition.partition}:sqs:us-east-1:${data.aws_caller_identity.account.account_id}:api-pagos-replication-change-trigger-dlq"],
+    ]);
+    const restoreArguments = stack.find("aws_glue_job", "restore/job").body.default_arguments;
+    expect([restoreArguments["--dead_letter_queue_name"], restoreArguments["--delivery_seconds"], restoreArguments["--manifest_prefix"]]).toEqual(["api-pagos-replication-change-trigger-dlq", "450", "changes/"]);
+    expect(stack.find("aws_sqs_queue", "change-trigger/dead-letters").body.name).toBe(restoreArguments["--dead_letter_queue_name"]);
+    // Without the source among the targets, none of it.
+    const plain = permissionsOf(synthesizeEnvironment({}).json, stack.find("aws_iam_role_policy", "jobs/restore/role/policy").name).map((s) => s.sid);
+    expect(plain).not.toContain("CountDeadLetters");
+    expect(plain).not.toContain("ReadPendingChanges");
     expect(stack.find("aws_glue_job", "verify/job").body.default_arguments["--sample_fraction"]).toBe("0.1");
     expect(Object.values(stack.all("aws_glue_trigger")).map((t) => t.name)).toEqual(["api-pagos-replication-full-copy-schedule"]);
   });

@@ -85,7 +85,7 @@ describe("the review diagram", () => {
     expect(labelled(diagram, /^Lambda/, /apply-changes/)).toEqual(["--> glue:GetJobRuns, glue:StartJobRun"]);
     expect(labelled(diagram, /^Lambda/, /^SQS/).sort()).toEqual(["--> sqs:SendMessage", "-.-> failed batches (on-failure destination)"]);
     expect(labelled(diagram, /apply-changes/, /api-pos-backup/)).toEqual(["--> dynamodb:GetItem, dynamodb:PutItem"]);
-    expect(labelled(diagram, /apply-changes/, /^S3/)).toEqual(["--> s3:DeleteObject, s3:DeleteObjectVersion, s3:GetObject, s3:ListBucket, s3:PutObject"]);
+    expect(labelled(diagram, /apply-changes/, /^S3/)).toEqual(["--> s3:DeleteObject, s3:DeleteObjectVersion, s3:GetObject, s3:GetObjectVersion, s3:ListBucket, s3:PutObject"]);
     expect(labelled(diagram, /apply-changes/, /apply-changes/)).toEqual([]); // the job starts no runs: the sweep does
     expect(labelled(diagram, /full-copy/, /^DynamoDB table api-pagos$/)).toEqual(["--> dynamodb:BatchGetItem, dynamodb:DescribeTable, dynamodb:Scan"]);
     expect(labelled(diagram, /^Glue job/, /^SNS/)).toEqual(Array(4).fill("-.-> run state change (EventBridge)")); // the four jobs

@@ -7,7 +7,7 @@ source: a target only with --allow_source_target true), --allowed_targets (JSON 
 --deleted_after / --deleted_before ISO-8601, --dry_run true|false, --create_target true|false, --transform
 (the replication transform, inverted), --retained_attribute, --region, --scan_segments,
 --max_items_per_second, --report_prefix (restore/), --sample_keys. Into the source (restore_guard.py):
---manifest_bucket, --manifest_prefix, --rejected_prefix, --quarantine_prefix, --dead_letter_queue_url,
+--manifest_bucket, --manifest_prefix, --rejected_prefix, --quarantine_prefix, --dead_letter_queue_name,
 --delivery_seconds, --catch_up_seconds, --poll_seconds. Exit status 2 on a bad argument, a target that
 does not exist (without --create_target) or has another key than the backup, or, into the source, a
 backup that has not caught up (the message says what is behind).

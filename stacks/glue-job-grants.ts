@@ -24,6 +24,11 @@ export interface GlueGrantContext {
   readonly bucket: S3Bucket;
   /** restore: the ARNs (patterns) of the tables it may write; never the backup's. */
   readonly restoreTargetArns?: string[];
+  /**
+   * restore, when the source is one of its targets: the change-trigger's dead-letter queue, which it
+   * reads with the pending, rejected and quarantined manifests to see what the backup has not recorded.
+   */
+  readonly restoreIntoSource?: { readonly deadLetterQueueArn: string };
 }
 
 // Where Glue writes job logs; these groups are shared by every Glue job of the account.
@@ -91,7 +96,9 @@ export function glueJobGrants(job: GlueJobKind, context: GlueGrantContext): Gran
         // PutObject: a run that stops with keys left writes them into one new manifest (a remainder).
         sid: "ConsumeManifests",
         // DeleteObjectVersion: a consumed manifest is deleted by the version read, leaving no delete marker.
-        actions: ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:PutObject"],
+        // GetObjectVersion: a malformed manifest is copied to rejected/ by that version (CopySource.VersionId);
+        // without it S3 refuses the copy and the manifest stays first in the listing.
+        actions: ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
         resources: [`${bucket.arn}/${BUCKET_LAYOUT.manifests}*`],
       },
       {
@@ -105,8 +112,14 @@ export function glueJobGrants(job: GlueJobKind, context: GlueGrantContext): Gran
   if (job === "restore") {
     const targets = context.restoreTargetArns ?? [];
     if (targets.includes(backup.arn)) throw new Error("the restore job must never be allowed to write the backup table");
+    const intoSource = context.restoreIntoSource;
     return [
-      { sid: "ReadBackupItems", actions: ["dynamodb:DescribeTable", "dynamodb:Scan"], resources: [backup.arn] },
+      {
+        // BatchGetItem: into the source, each key's marker is read again right before it is written.
+        sid: "ReadBackupItems",
+        actions: ["dynamodb:DescribeTable", "dynamodb:Scan", ...(intoSource ? ["dynamodb:BatchGetItem"] : [])],
+        resources: [backup.arn],
+      },
       {
         // CreateTable: --create_target; BatchGetItem: a missing-only dry run; PutItem: missing-only
         // (conditional); BatchWriteItem: overwrite.
@@ -115,6 +128,19 @@ export function glueJobGrants(job: GlueJobKind, context: GlueGrantContext): Gran
         resources: targets,
       },
       { sid: "WriteRestoreReports", actions: ["s3:PutObject"], resources: [`${bucket.arn}/${BUCKET_LAYOUT.restoreReports}*`] },
+      ...(intoSource
+        ? [
+            // What the backup has not recorded yet (glue-job/lib/restore_guard.py): the first pending,
+            // rejected and quarantined manifests and the keys they name, and the dead letters' count.
+            { sid: "ListPendingChanges", actions: ["s3:ListBucket"], resources: [bucket.arn] },
+            {
+              sid: "ReadPendingChanges",
+              actions: ["s3:GetObject"],
+              resources: [BUCKET_LAYOUT.manifests, BUCKET_LAYOUT.quarantine].map((prefix) => `${bucket.arn}/${prefix}*`),
+            },
+            { sid: "CountDeadLetters", actions: ["sqs:GetQueueAttributes", "sqs:GetQueueUrl"], resources: [intoSource.deadLetterQueueArn] },
+          ]
+        : []),
       ...common,
     ];
   }

@@ -8,7 +8,7 @@ import { configureBackend } from "./backend";
 import { type EnvironmentConfig, stalledApplyMinutes } from "./config/schema";
 import { ArtifactBucket, BUCKET_LAYOUT } from "./constructs/artifact-bucket";
 import { ApplySweep } from "./constructs/apply-sweep";
-import { ChangeTrigger } from "./constructs/change-trigger";
+import { ChangeTrigger, deadLetterQueueName } from "./constructs/change-trigger";
 import { PipelineAlarms } from "./constructs/pipeline-alarms";
 import { PipelineDashboard } from "./constructs/pipeline-dashboard";
 import { PipelineKey } from "./constructs/pipeline-key";
@@ -48,6 +48,7 @@ export class ReplicationStack extends TerraformStack {
       rejectedManifestDays: config.bucket.rejectedManifestDays,
       kmsKeyArn: dataKeyArn,
     });
+    const functionName = `${prefix}-change-trigger`;
     const jobs = new ReplicationJobs(this, "jobs", {
       config,
       source: tables.source,
@@ -56,8 +57,8 @@ export class ReplicationStack extends TerraformStack {
       partition,
       accountId,
       kmsKeyArn: dataKeyArn,
+      deadLetterQueueName: deadLetterQueueName(functionName),
     });
-    const functionName = `${prefix}-change-trigger`;
     const namespace = metricsNamespace(prefix);
     const trigger = new ChangeTrigger(this, "change-trigger", {
       functionName,

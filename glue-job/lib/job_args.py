@@ -80,7 +80,7 @@ RESTORE_DEFAULTS = {
     "manifest_prefix": "changes/",
     "rejected_prefix": "rejected/",
     "quarantine_prefix": "quarantine/",
-    "dead_letter_queue_url": "",
+    "dead_letter_queue_name": "",  # the change-trigger function's (in this account and region)
     "delivery_seconds": "450",     # a stream record is in a manifest or dead-lettered by then (the stack derives it)
     "catch_up_seconds": "900",     # how long to wait for apply-changes to catch up before refusing
     "poll_seconds": "10",

@@ -32,8 +32,9 @@ class BackupNotCaughtUp(Exception):
     """The restore into the source cannot start: the message says what is behind and what to do."""
 
 
-def dead_letters(sqs, queue_url):
+def dead_letters(sqs, queue_name):
     """Messages in the dead-letter queue (visible, in flight and delayed)."""
+    queue_url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(DLQ_ATTRIBUTES))["Attributes"]
     return sum(int(attributes.get(name, 0)) for name in DLQ_ATTRIBUTES)
 
@@ -50,8 +51,8 @@ def _first(s3, bucket, prefix):
 def check_caught_up(s3, sqs, settings, started, clock, sleep, log):
     """Wait until the backup holds every change made before `started` (epoch seconds); raise
     BackupNotCaughtUp when it cannot, or not within settings.catch_up_seconds."""
-    if settings.dead_letter_queue_url:
-        count = dead_letters(sqs, settings.dead_letter_queue_url)
+    if settings.dead_letter_queue_name:
+        count = dead_letters(sqs, settings.dead_letter_queue_name)
         if count:
             raise BackupNotCaughtUp(
                 "the dead-letter queue holds %d message(s): stream ranges the backup never received, which may "

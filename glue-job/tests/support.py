@@ -168,12 +168,16 @@ class FlakyDynamoDB(object):
               RuntimeError (a request that failed for good), or HardCrash (the worker died: the job's own
               error handling never runs).
     before: {method: callable(kwargs, call_number)} run before a call is forwarded.
+    versioned_bucket: stand in for a versioned bucket, as deployed (s3rver keeps no versions): every
+              GetObject answer carries a VersionId, as S3 gives one, and a VersionId the code sends back
+              (DeleteObject's, CopyObject's CopySource's) is kept in `calls` but not sent on to s3rver.
     Every forwarded call's kwargs are kept in `calls` as (method, kwargs).
     """
 
     def __init__(self, client, throttle=None, partial=None, stuck=None, crash_on=None, before=None,
-                 crash_error=RuntimeError):
+                 crash_error=RuntimeError, versioned_bucket=False):
         self._client = client
+        self.versioned_bucket = versioned_bucket
         self.crash_error = crash_error
         self.stuck = dict(stuck or {})
         self.throttle = dict(throttle or {})
@@ -207,9 +211,21 @@ class FlakyDynamoDB(object):
             if number <= self.partial.get(name, 0):
                 return self._partial(name, attribute, kwargs)
             self.calls.append((name, kwargs))
+            if self.versioned_bucket:
+                return self._versioned(name, attribute, kwargs)
             return attribute(**kwargs)
 
         return method
+
+    @staticmethod
+    def _versioned(name, attribute, kwargs):
+        sent = dict((k, v) for k, v in kwargs.items() if k != "VersionId")
+        if isinstance(sent.get("CopySource"), dict):
+            sent["CopySource"] = dict((k, v) for k, v in sent["CopySource"].items() if k != "VersionId")
+        response = attribute(**sent)
+        if name == "get_object" and not response.get("VersionId"):
+            response["VersionId"] = uuid.uuid4().hex
+        return response
 
     def _partial(self, name, attribute, kwargs):
         (table, request), = kwargs["RequestItems"].items()
@@ -342,10 +358,29 @@ def put_manifest(client, bucket, prefix, keys, **kwargs):
     return prefix + name
 
 
+# Request parameters that change the IAM action a call is authorized with: a specific version of an
+# object is read with s3:GetObjectVersion and deleted with s3:DeleteObjectVersion.
+_AUTHORIZING_PARAMETERS = (("VersionId",), ("CopySource", "VersionId"))
+
+
+def iam_operation(name, kwargs):
+    """A call's operation as record_iam_surface records it: the boto3 name, then in brackets the request
+    parameters of _AUTHORIZING_PARAMETERS it carried, e.g. copy_object[CopySource.VersionId]."""
+    carried = []
+    for path in _AUTHORIZING_PARAMETERS:
+        value = kwargs
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if value:
+            carried.append(".".join(path))
+    return "%s[%s]" % (name, ",".join(carried)) if carried else name
+
+
 def record_iam_surface(job, used, roles):
     """Writes the (operation, resource) pairs a job used to $GLUE_IAM_SURFACE_DIR/<job>.json, with the
     test's random resource names replaced by their roles (source, backup, manifests, rejected), so the
-    jest side can check them against the IAM grants the stack synthesizes."""
+    jest side can check them against the IAM grants the stack synthesizes. Operations are named as
+    iam_operation names them."""
     directory = os.environ.get("GLUE_IAM_SURFACE_DIR")
     if not directory:
         return
@@ -679,5 +714,46 @@ class RecordedClients(object):
                 where = ",".join(sorted(kwargs["RequestItems"]))
             else:
                 where = kwargs.get("TableName") or kwargs.get("Bucket")
-            pairs.add((name, where))
+            pairs.add((iam_operation(name, kwargs), where))
         return pairs
+
+
+class LocalSqs(_StandIn):
+    """Stands in for SQS's GetQueueUrl and GetQueueAttributes (the JSON protocol botocore's model gives
+    SQS), answering with `messages` visible messages; each request (target, body) is kept in `requests`. Use as a context
+    manager: it sets AWS_ENDPOINT_URL_SQS while open."""
+
+    ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_SQS"
+
+    def __init__(self, messages=0):
+        import botocore.loaders
+        model = botocore.loaders.Loader().load_service_model("sqs", "service-2")
+        self.target_prefix = model["metadata"]["targetPrefix"]
+        self.messages = messages
+        self.requests = []
+        sqs = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                target = self.headers.get("X-Amz-Target", "")
+                sqs.requests.append((target, body))
+                if target == sqs.target_prefix + ".GetQueueUrl" and "QueueName" in body:
+                    status, reply = 200, {"QueueUrl": "%s/000000000000/%s" % (sqs.endpoint, body["QueueName"])}
+                elif target != sqs.target_prefix + ".GetQueueAttributes" or "QueueUrl" not in body:
+                    status, reply = 400, {"__type": "com.amazonaws.sqs#InvalidAction", "message": target}
+                else:
+                    status, reply = 200, {"Attributes": {"ApproximateNumberOfMessages": str(sqs.messages),
+                                                         "ApproximateNumberOfMessagesNotVisible": "0",
+                                                         "ApproximateNumberOfMessagesDelayed": "0"}}
+                data = json.dumps(reply).encode("utf-8")
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-amz-json-1.0")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *_args):
+                pass
+
+        self._serve(Handler)

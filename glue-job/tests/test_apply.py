@@ -462,15 +462,17 @@ class ApplyEntryPointTest(ApplyTestCase):
         The run holds a key that keeps changing (a remainder under the manifest prefix), quarantines an
         item the backup refuses (too large once renamed), and rejects a malformed manifest, so it ends with
         ManifestsRejected after doing everything else. Under retain it also writes a retained item and
-        replaces one (key 0, re-inserted after a delete). It never calls Glue."""
+        replaces one (key 0, re-inserted after a delete). It never calls Glue. The bucket stands in for a
+        versioned one, as deployed: manifests are deleted and rejected by the version read."""
         for policy in ("mirror", "retain"):
             if policy == "retain":
                 self.setUp()  # fresh tables and prefixes for the second run
             writes = ({("batch_write_item", self.backup)} if policy == "mirror"
                       else {("put_item", self.backup), ("get_item", self.backup)})
             common = {("describe_table", self.source), ("batch_get_item", self.source),
-                      ("list_objects_v2", self.prefix), ("get_object", self.prefix), ("delete_object", self.prefix),
-                      ("put_object", self.prefix), ("put_object", self.quarantine), ("copy_object", self.rejected)}
+                      ("list_objects_v2", self.prefix), ("get_object", self.prefix),
+                      ("delete_object[VersionId]", self.prefix), ("put_object", self.prefix),
+                      ("put_object", self.quarantine), ("copy_object[CopySource.VersionId]", self.rejected)}
             with self.subTest(policy=policy):
                 used = self.used_by_a_run(policy)
                 self.assertEqual(used, common | writes)
@@ -496,14 +498,14 @@ class ApplyEntryPointTest(ApplyTestCase):
         proxies = []
         originals = (aws_clients.dynamodb_client, aws_clients.s3_client)
 
-        def recording(make, before=None):
+        def recording(make, before=None, versioned_bucket=False):
             def client(region=None):
-                proxies.append(support.FlakyDynamoDB(make(region), before=before))
+                proxies.append(support.FlakyDynamoDB(make(region), before=before, versioned_bucket=versioned_bucket))
                 return proxies[-1]
             return client
 
         aws_clients.dynamodb_client = recording(originals[0], {"batch_get_item": churn})
-        aws_clients.s3_client = recording(originals[1])
+        aws_clients.s3_client = recording(originals[1], versioned_bucket=True)
         rename = '{"rename": {"payload": "%s"}}' % ("a_much_longer_attribute_name_" * 8)
         try:
             error, code, _, err = support.run_main_failing(apply_changes.main, self.argv(
@@ -522,7 +524,7 @@ class ApplyEntryPointTest(ApplyTestCase):
                     where = kwargs["TableName"]
                 else:
                     where = kwargs["Key"].split("/")[0] + "/" if "Key" in kwargs else kwargs.get("Prefix")
-                used.add((name, where))
+                used.add((support.iam_operation(name, kwargs), where))
         backup = self.backup_items()
         self.assertEqual(backup[table_keys.key_id(key(0))]["version"], item(0)["version"])  # live again
         self.assertNotIn(table_keys.key_id(key(4)), backup)

@@ -125,12 +125,17 @@ class RestoreTest(support.RecordedClients, support.OnDynamoDbLocal, support.Tabl
         self.assertIn(rejected, err)
         self.s3.delete_object(Bucket=self.bucket, Key=rejected)
         with support.LocalSqs(messages=2) as sqs:
-            err, _ = self.into_source(*window + ("--dead_letter_queue_url", "https://sqs.local/q"), code=2)
+            err, _ = self.into_source(*window + ("--dead_letter_queue_name", "p-change-trigger-dlq"), code=2)
             self.assertIn("dead-letter queue holds 2 message(s)", err)
             sqs.messages = 0
-            report, _ = self.into_source(*window + ("--dead_letter_queue_url", "https://sqs.local/q"))
+            report, _ = self.into_source(*window + ("--dead_letter_queue_name", "p-change-trigger-dlq"))
             self.assertEqual(report["counts"]["already_present"], 5)
-        self.assertEqual([body["QueueUrl"] for _, body in sqs.requests], ["https://sqs.local/q"] * 2)
+        self.assertEqual([(target.split(".")[1], body) for target, body in sqs.requests][:2], [
+            ("GetQueueUrl", {"QueueName": "p-change-trigger-dlq"}),
+            ("GetQueueAttributes", {"QueueUrl": sqs.endpoint + "/000000000000/p-change-trigger-dlq",
+                                    "AttributeNames": ["ApproximateNumberOfMessages",
+                                                       "ApproximateNumberOfMessagesNotVisible",
+                                                       "ApproximateNumberOfMessagesDelayed"]})])
 
     def test_a_new_table_equals_the_backup_with_the_transform_inverted_and_retained_items_only_when_asked(self):
         forward = Transform.parse(TRANSFORM)

@@ -50,7 +50,7 @@ export class ChangeTrigger extends Construct {
       kmsKeyId: options.kmsKeyArn,
     });
     this.deadLetterQueue = new SqsQueue(this, "dead-letters", {
-      name: `${functionName}-dlq`,
+      name: deadLetterQueueName(functionName),
       messageRetentionSeconds: FOURTEEN_DAYS,
       ...(options.kmsKeyArn ? { kmsMasterKeyId: options.kmsKeyArn } : { sqsManagedSseEnabled: true }),
     });
@@ -147,4 +147,9 @@ export class ChangeTrigger extends Construct {
       dependsOn: [this.role.policy],
     });
   }
+}
+
+/** The change-trigger function's dead-letter queue, named after it (restore checks it by name). */
+export function deadLetterQueueName(functionName: string): string {
+  return `${functionName}-dlq`;
 }

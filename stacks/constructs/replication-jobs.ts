@@ -25,6 +25,8 @@ export interface ReplicationJobsOptions {
   readonly accountId: string;
   /** Customer-managed key: SSE-KMS, encrypted logs and bookmarks; SSE-S3 without one. */
   readonly kmsKeyArn?: string;
+  /** The change-trigger's dead-letter queue (in this account and region), which restore checks. */
+  readonly deadLetterQueueName: string;
 }
 
 /**
@@ -165,6 +167,7 @@ export class ReplicationJobs extends Construct {
     }, {});
 
     const restore = config.restore;
+    const intoSource = restore.allowedTargets.includes(config.sourceTable.name);
     const tableArn = (name: string) => `arn:${options.partition}:dynamodb:${config.region}:${options.accountId}:table/${name}`;
     // On demand only: every run names its target (--target_table).
     this.restore = sparkJob(
@@ -186,8 +189,21 @@ export class ReplicationJobs extends Construct {
         max_items_per_second: String(restore.maxItemsPerSecond),
         report_bucket: bucket.bucket,
         report_prefix: BUCKET_LAYOUT.restoreReports,
+        ...(intoSource
+          ? {
+              manifest_bucket: bucket.bucket,
+              manifest_prefix: BUCKET_LAYOUT.manifests,
+              rejected_prefix: BUCKET_LAYOUT.rejected,
+              quarantine_prefix: BUCKET_LAYOUT.quarantine,
+              dead_letter_queue_name: options.deadLetterQueueName,
+              delivery_seconds: String(streamDeliverySeconds(config)),
+            }
+          : {}),
       },
-      { restoreTargetArns: [tableArn(`${config.backupTable.name}${RESTORE_TARGET_SUFFIX}*`), ...restore.allowedTargets.map(tableArn)] },
+      {
+        restoreTargetArns: [tableArn(`${config.backupTable.name}${RESTORE_TARGET_SUFFIX}*`), ...restore.allowedTargets.map(tableArn)],
+        ...(intoSource ? { restoreIntoSource: { deadLetterQueueArn: `arn:${options.partition}:sqs:${config.region}:${options.accountId}:${options.deadLetterQueueName}` } } : {}),
+      },
     );
     // Each role is named after its job (glue-job.ts).
     const encryption = (roleName: string) => (kmsKeyArn ? { securityConfigurationName, roleName } : undefined);
@@ -196,4 +212,14 @@ export class ReplicationJobs extends Construct {
       ...(["full-copy", "verify", "restore"] as const).flatMap((kind) => glueJobLogGroups("glueetl", encryption(`${prefix}-${kind}`))),
     ];
   }
+}
+
+/**
+ * How long a stream record may take to reach a manifest or the dead-letter queue while the function
+ * works: every attempt (the first and maximumRetryAttempts retries) a batching window plus a timeout,
+ * and a minute of margin. Restore into the source waits this long after its start (restore_guard.py).
+ */
+export function streamDeliverySeconds(config: EnvironmentConfig): number {
+  const attempts = config.stream.maximumRetryAttempts + 1;
+  return attempts * (config.stream.batchingWindowSeconds + config.lambda.timeoutSeconds) + 60;
 }
