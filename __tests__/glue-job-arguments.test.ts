@@ -27,7 +27,8 @@ function argvOf(stack: SynthesizedStack, job: string): string[] {
   const values: Record<string, string> = {};
   for (const [name, table] of Object.entries(stack.all("aws_dynamodb_table"))) values[`aws_dynamodb_table.${name}.name`] = table.name;
   for (const name of Object.keys(stack.all("aws_s3_bucket"))) values[`aws_s3_bucket.${name}.bucket`] = "replication-artifacts-1234";
-  return Object.entries(body.default_arguments as Record<string, string>).flatMap(([flag, value]) => [
+  const all = { ...(body.default_arguments as Record<string, string>), ...((body.non_overridable_arguments ?? {}) as Record<string, string>) };
+  return Object.entries(all).flatMap(([flag, value]) => [
     flag,
     value.replace(/\$\{([^}]+)\}/g, (_, expression: string) => {
       if (!(expression in values)) throw new Error(`no stand-in for \${${expression}}`);

@@ -16,9 +16,10 @@ import { ENDPOINT_VARIABLE } from "./helpers/dynamodb-local-server";
 import { dynamoDbLocal, startDynalite, type LocalDynamo } from "./helpers/local-dynamodb";
 import { S3RVER_CREDENTIALS, startLocalS3, type LocalS3 } from "./helpers/local-s3";
 import { synthesizeEnvironment } from "./helpers/synth";
+import type { EnvironmentInput } from "../stacks/config/schema";
 
 /** Number of Python tests in glue-job/tests; the run must report at least this many. */
-const EXPECTED_PYTHON_TESTS = 124;
+const EXPECTED_PYTHON_TESTS = 131;
 /** Where the Python tests record the AWS operations each job called (support.record_iam_surface). */
 const surfaceDir = fs.mkdtempSync(path.join(os.tmpdir(), "glue-iam-surface-"));
 
@@ -218,6 +219,12 @@ test("the reference map covers every operation the jobs call, with actions AWS d
   expect(requirement("S3.DeleteObject", "s3:DeleteObjectVersion", new Set(["VersionId"]))).toBe("resource");
 });
 
+/** The recorded surfaces of a role's code: one file, or, for restore with the source allowed, its three. */
+const SURFACES: Record<string, string[]> = { "restore-into-source": ["restore", "restore-into-source", "restore-into-source-queue"] };
+const surfaceCalls = (surface: string) =>
+  (SURFACES[surface] ?? [surface]).flatMap((name) => JSON.parse(fs.readFileSync(path.join(surfaceDir, `${name}.json`), "utf8")) as [string, string][]);
+const ENVIRONMENT_OF: Record<string, EnvironmentInput> = { "restore-into-source": { restore: { allowedTargets: ["api-pagos"] } } };
+
 describe.each([
   ["apply-changes", "apply-changes-retain", "retain"],
   ["apply-changes", "apply-changes-mirror", "mirror"],
@@ -226,10 +233,11 @@ describe.each([
   ["verify", "verify-retain", "retain"],
   ["verify", "verify-mirror", "mirror"],
   ["restore", "restore", "retain"],
+  ["restore", "restore-into-source", "retain"],
 ] as const)("the %s role grants exactly what its code called (%s)", (job, surface, deletes) => {
   test("every call is granted on its resource, and every data grant is called", () => {
-    const calls = JSON.parse(fs.readFileSync(path.join(surfaceDir, `${surface}.json`), "utf8")) as [string, string][];
-    const stack = synthesizeEnvironment({ deletes });
+    const calls = surfaceCalls(surface);
+    const stack = synthesizeEnvironment({ deletes, ...ENVIRONMENT_OF[surface] });
     const bucket = `\${aws_s3_bucket.${stack.one("aws_s3_bucket").name}.arn}`;
     const arnOf: Record<string, string> = {
       source: `\${aws_dynamodb_table.${stack.find("aws_dynamodb_table", "tables/source").name}.arn}`,
@@ -240,6 +248,7 @@ describe.each([
       "verify-reports": `${bucket}/verify/*`,
       "restore-reports": `${bucket}/restore/*`,
       "restore-target": "arn:${data.aws_partition.partition.partition}:dynamodb:us-east-1:${data.aws_caller_identity.account.account_id}:table/api-pos-backup-restore-*",
+      "dead-letters": "arn:${data.aws_partition.partition.partition}:sqs:us-east-1:${data.aws_caller_identity.account.account_id}:api-pagos-replication-change-trigger-dlq",
     };
     const needed = new Set<string>();
     for (const [operation, role] of calls) {
@@ -258,7 +267,7 @@ describe.each([
     for (const statement of permissionsOf(stack.json, stack.find("aws_iam_role_policy", `jobs/${job}/role/policy`).name)) {
       for (const action of statement.actions ?? []) {
         for (const resource of statement.resources ?? []) {
-          const data = /^(dynamodb|s3|glue):/.test(action) && !resource.endsWith("/glue/*"); // scripts are read by Glue itself
+          const data = /^(dynamodb|s3|glue|sqs):/.test(action) && !resource.endsWith("/glue/*"); // scripts are read by Glue itself
           if (data) granted.add(`${action} ${resource}`);
         }
       }
@@ -267,7 +276,7 @@ describe.each([
   });
 
   test("with the customer-managed key, the key policy lets the role use it for the S3 objects it reads and writes", () => {
-    const calls = JSON.parse(fs.readFileSync(path.join(surfaceDir, `${surface}.json`), "utf8")) as [string, string][];
+    const calls = surfaceCalls(surface);
     const needed = new Set(calls.flatMap(([operation]) => S3_KMS_ACTIONS[parseOperation(operation).method] ?? []));
     const stack = synthesizeEnvironment({ deletes, encryption: { customerManagedKey: true } });
     const role = `\${aws_iam_role.${stack.find("aws_iam_role", `jobs/${job}/role/role`).name}.arn}`;

@@ -214,10 +214,14 @@ describe("default stack (no configuration)", () => {
       "--metrics_pipeline": "api-pagos-replication",
     });
     expect(restore).toMatchObject({ name: "api-pagos-replication-restore", command: { name: "glueetl", script_location: `s3://${bucketName}/glue/restore.py` } });
-    expect(restore.default_arguments).toMatchObject({
+    // What tells the source apart is not a run's to change (Glue's non-overridable arguments).
+    expect(restore.non_overridable_arguments).toEqual({
       "--backup_table": ref(TABLE, stack.find(TABLE, "tables/backup").name, "name"),
       "--source_table": ref(TABLE, stack.find(TABLE, "tables/source").name, "name"),
       "--allowed_targets": "[]",
+      "--retained_attribute": "_deleted_from_source",
+    });
+    expect(restore.default_arguments).toMatchObject({
       "--mode": "missing-only",
       "--include_retained": "false",
       "--dry_run": "false",
@@ -350,11 +354,14 @@ describe("configured stack", () => {
     const stack = synthesizeEnvironment({ restore: { allowedTargets: ["api-pagos", "payments-recovered"] }, verifyJob: { schedule: null, sampleFraction: 0.1 } });
     const statements = permissionsOf(stack.json, stack.find("aws_iam_role_policy", "jobs/restore/role/policy").name);
     const table = (name: string) => `arn:\${data.aws_partition.partition.partition}:dynamodb:us-east-1:\${data.aws_caller_identity.account.account_id}:table/${name}`;
-    expect(statements.find((s) => s.sid === "WriteRestoreTargets")!.resources).toEqual([table("api-pos-backup-restore-*"), table("api-pagos"), table("payments-recovered")]);
+    expect(statements.find((s) => s.sid === "WriteRestoreTargets")!.resources).toEqual([table("api-pos-backup-restore-*"), table("payments-recovered")]);
+    // The source: only what missing-only needs (no CreateTable, no BatchWriteItem).
+    const source = ref(TABLE, stack.find(TABLE, "tables/source").name, "arn");
+    expect([statements.find((s) => s.sid === "RestoreIntoSource")?.actions, statements.find((s) => s.sid === "RestoreIntoSource")?.resources]).toEqual([["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:PutItem"], [source]]);
     const backup = ref(TABLE, stack.find(TABLE, "tables/backup").name, "arn");
     const writes = statements.filter((s) => (s.actions ?? []).some((a) => /Put|Write|Create|Delete|Update/.test(a)));
     for (const statement of writes) expect(statement.resources).not.toContain(backup);
-    expect(stack.find("aws_glue_job", "restore/job").body.default_arguments["--allowed_targets"]).toBe('["api-pagos","payments-recovered"]');
+    expect(stack.find("aws_glue_job", "restore/job").body.non_overridable_arguments["--allowed_targets"]).toBe('["api-pagos","payments-recovered"]');
     // The source is a target: the role reads what the backup has not recorded yet, nothing more.
     const bucket = ref("aws_s3_bucket", stack.one("aws_s3_bucket").name, "arn");
     const sid = (name: string) => statements.find((s) => s.sid === name);
@@ -364,7 +371,7 @@ describe("configured stack", () => {
       ["sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
       ["arn:${data.aws_partition.partition.partition}:sqs:us-east-1:${data.aws_caller_identity.account.account_id}:api-pagos-replication-change-trigger-dlq"],
     ]);
-    const restoreArguments = stack.find("aws_glue_job", "restore/job").body.default_arguments;
+    const restoreArguments = stack.find("aws_glue_job", "restore/job").body.non_overridable_arguments;
     expect([restoreArguments["--dead_letter_queue_name"], restoreArguments["--delivery_seconds"], restoreArguments["--manifest_prefix"]]).toEqual(["api-pagos-replication-change-trigger-dlq", "450", "changes/"]);
     expect(stack.find("aws_sqs_queue", "change-trigger/dead-letters").body.name).toBe(restoreArguments["--dead_letter_queue_name"]);
     // Without the source among the targets, none of it.

@@ -38,8 +38,6 @@ import table_keys  # noqa: E402
 import verify_report  # noqa: E402
 
 JOB = "restore"
-# Quarantine objects a restore into the source reads (each names one key); more: resolve them first.
-QUARANTINE_LIMIT = 10000
 
 
 def _describe(client, table, stats, policy):
@@ -82,23 +80,26 @@ def _target_schema(config, client, schema, backup_description, stats, policy):
     return True
 
 
-def _guard(config, schema, started_wall, clock, sleep):
-    """Into the source: the restore's upper time bound and the quarantined keys, once the backup has
-    caught up with the restore's start (restore_guard.py); exits 2 when it has not."""
-    start_text = retained.deleted_at(int(started_wall))
-    if config.deleted_before and config.deleted_before > start_text:
-        job_setup.fail(JOB, "--deleted_before %s is after the restore's start (%s): a deletion made while the "
-                            "restore runs is never restored" % (config.deleted_before, start_text))
-    s3 = aws_clients.s3_client(config.region)
+def _guard(config, started_wall, clock, sleep):
+    """Into the source: the window's end (at most RECORD_TIME_MARGIN_SECONDS before the start) and the
+    guard's settings, once the backup has caught up with the restore's start (restore_guard.py); exits 2
+    when it has not."""
+    latest = int(started_wall) - restore_guard.RECORD_TIME_MARGIN_SECONDS
+    before = retained.epoch_seconds(config.deleted_before) if config.deleted_before else latest
+    if before > latest:
+        job_setup.fail(JOB, "--deleted_before %s is too late: into the source it must be at least %d s before the "
+                            "restore's start (at most %s), since a stream record's time is rounded down (to the "
+                            "second on AWS, to the minute on DynamoDB Local) and a deletion made while the restore "
+                            "runs must never fall inside the window"
+                       % (config.deleted_before, restore_guard.RECORD_TIME_MARGIN_SECONDS, retained.deleted_at(latest)))
+    guard = restore_guard.GuardSettings.of(config)
     log = lambda event, **fields: job_log.log_event(event, job=JOB, **fields)  # noqa: E731
     try:
-        restore_guard.check_caught_up(s3, aws_clients.sqs_client(config.region), config, started_wall,
-                                      clock, sleep, log)
-        quarantined = restore_guard.quarantined_keys(s3, config.manifest_bucket, config.quarantine_prefix, schema,
-                                                     QUARANTINE_LIMIT)
+        restore_guard.check_caught_up(aws_clients.s3_client(config.region), aws_clients.sqs_client(config.region),
+                                      guard, started_wall, clock, sleep, log)
     except restore_guard.BackupNotCaughtUp as error:
         job_setup.fail(JOB, "not restoring into the source table %s: %s" % (config.target_table, error))
-    return config.deleted_before or start_text, quarantined
+    return config.deleted_before or retained.deleted_at(latest), guard
 
 
 def main(argv=None, spark_context=None, retry=None, clock=time.time, sleep=time.sleep):
@@ -121,9 +122,9 @@ def main(argv=None, spark_context=None, retry=None, clock=time.time, sleep=time.
     if lost:
         job_log.log_event("restore_transform_not_invertible", job=JOB, notes=lost)
     exists = _target_schema(config, client, schema, backup_description, stats, policy)
-    deleted_before, quarantined = config.deleted_before, ()
+    deleted_before, guard = config.deleted_before, None
     if config.into_source:
-        deleted_before, quarantined = _guard(config, schema, started_wall, clock, sleep)
+        deleted_before, guard = _guard(config, started_wall, clock, sleep)
     sc = spark_context if spark_context is not None else spark_segments.spark_context()
     total = config.scan_segments or spark_segments.derive_total_segments(sc)
     task = restore_copy.SegmentRestoreTask(
@@ -131,7 +132,7 @@ def main(argv=None, spark_context=None, retry=None, clock=time.time, sleep=time.
         config.include_retained, config.deleted_after, config.dry_run, config.retained_attribute,
         region=config.region, max_items_per_second=config.max_items_per_second, retry=policy,
         sample_keys=config.sample_keys, target_exists=exists, deleted_before=deleted_before,
-        guard=config if config.into_source else None, quarantined_keys=quarantined)
+        guard=guard)
     totals, results = spark_segments.run_segments(sc, total, task)
     tally = compare.Tally(config.sample_keys, classes=restore_copy.CLASSES, counters=())
     for result in results:

@@ -111,6 +111,7 @@ export function glueJobGrants(job: GlueJobKind, context: GlueGrantContext): Gran
   }
   if (job === "restore") {
     const targets = context.restoreTargetArns ?? [];
+    if (targets.includes(source.arn)) throw new Error("the source is a restore target through restoreIntoSource only");
     if (targets.includes(backup.arn)) throw new Error("the restore job must never be allowed to write the backup table");
     const intoSource = context.restoreIntoSource;
     return [
@@ -127,6 +128,8 @@ export function glueJobGrants(job: GlueJobKind, context: GlueGrantContext): Gran
         actions: ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:PutItem"],
         resources: targets,
       },
+      // Into the source only missing-only: the presence check and the conditional put, nothing else.
+      ...(intoSource ? [{ sid: "RestoreIntoSource", actions: ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:PutItem"], resources: [source.arn] }] : []),
       { sid: "WriteRestoreReports", actions: ["s3:PutObject"], resources: [`${bucket.arn}/${BUCKET_LAYOUT.restoreReports}*`] },
       ...(intoSource
         ? [

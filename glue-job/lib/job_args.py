@@ -64,7 +64,7 @@ RESTORE_DEFAULTS = {
     "include_retained": "false",   # true = also restore retained (deleted-in-source) items, unmarked
     "deleted_after": "",           # with include_retained: only items deleted at or after this ISO-8601 UTC time
     "deleted_before": "",          # with include_retained: only items deleted before this time (into the source:
-                                   # at most the restore's start, its default)
+                                   # at most 60 s before the restore's start, its default)
     "dry_run": "false",
     "create_target": "false",      # true = create a missing target with the backup's key schema (on demand)
     "transform": "{}",             # the replication transform, inverted here

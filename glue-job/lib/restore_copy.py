@@ -12,9 +12,10 @@ too: at most max_items_per_second items per segment.
 
 Into the source (restore_guard.py says why), only missing-only, and only items whose deletion the backup
 recorded, inside the chosen window: per chunk, right before writing, the keys named by a pending manifest
-and the keys whose marker changed since the scan are skipped (changed_since_start), then the source is
-read (already_present); an unmarked backup item absent from the source is not_recorded, a key held in
-quarantine is quarantined: reported, never written.
+and the keys whose marker changed since the scan are skipped (changed_since_start; every key of the chunk
+while dead letters or rejected manifests exist), so are the keys a quarantine object holds (quarantined);
+then the source is read (already_present); an unmarked backup item absent from the source is
+not_recorded: reported, never written.
 """
 
 import time
@@ -37,8 +38,8 @@ WOULD_WRITE = "would_write"
 ALREADY_PRESENT = "already_present"
 # Into the source: items never written because the backup may not hold their latest change.
 NOT_RECORDED = "not_recorded"              # live in the backup, absent from the source: deletion not recorded
-QUARANTINED = "quarantined"                # a quarantine object holds the key
-CHANGED_SINCE_START = "changed_since_start"  # a pending manifest names it, or its marker changed
+QUARANTINED = restore_guard.QUARANTINED    # a quarantine object holds the key
+CHANGED_SINCE_START = restore_guard.CHANGED_SINCE_START  # a pending manifest names it, or its marker changed
 AMBIGUOUS = (NOT_RECORDED, QUARANTINED, CHANGED_SINCE_START)
 CLASSES = (WRITTEN, WOULD_WRITE, ALREADY_PRESENT, restore_plan.RETAINED_SKIPPED) + AMBIGUOUS
 
@@ -57,11 +58,11 @@ class SegmentRestore(object):
         self.writer = item_writer.ConditionalWriter(client, settings["backup_table"], settings["target_table"],
                                                     self.schema, self.plan.inverse, settings["retained_attribute"],
                                                     policy)
-        self.pending = None
-        self.quarantined = frozenset(settings["quarantined_keys"])
+        self.unrecorded = None
         if settings["into_source"]:
-            self.pending = restore_guard.PendingKeys(s3, settings["manifest_bucket"], settings["manifest_prefix"],
-                                                     self.schema)
+            guard = restore_guard.GuardSettings.from_dict(settings["guard"])
+            self.unrecorded = restore_guard.Unrecorded(s3, aws_clients.sqs_client(settings["region"]), guard,
+                                                       self.schema, time.time, time.sleep)
 
     def run(self, segment):
         kwargs = scan_copy.segment_scan(self.s["backup_table"], segment, self.s["total_segments"])
@@ -74,34 +75,30 @@ class SegmentRestore(object):
                     self.tally.count(verdict, table_keys.extract_key(backup_item, self.schema))
                 else:
                     entries.append((table_keys.extract_key(item, self.schema), item, version))
-            if entries and self.pending is not None:
+            if entries and self.unrecorded is not None:
                 self._into_source(entries)
             elif entries:
                 self._write([item for _, item, _ in entries])
 
     def _into_source(self, entries):
         """Sort out what the backup may not have recorded, then write the rest (restore_guard.py)."""
-        recorded = []
-        for key, item, version in entries:
-            kid = table_keys.key_id(key)
-            if kid in self.quarantined:
-                self.tally.count(QUARANTINED, key)
-            else:
-                recorded.append((key, item, version))
-        self.pending.refresh()
-        markers = ddb_batch.batch_get(self.client, self.s["backup_table"], [k for k, _, v in recorded if v],
+        self.unrecorded.refresh()
+        recorded = [(key, item, version) for key, item, version in entries if version is not None]
+        markers = ddb_batch.batch_get(self.client, self.s["backup_table"], [k for k, _, _ in recorded],
                                       self.schema, self.stats, self.policy)
-        present = ddb_batch.batch_get(self.client, self.s["target_table"], [k for k, _, _ in recorded],
+        present = ddb_batch.batch_get(self.client, self.s["target_table"], [k for k, _, _ in entries],
                                       self.schema, self.stats, self.policy)
         writes = []
-        for key, item, version in recorded:
+        for key, item, version in entries:
             kid = table_keys.key_id(key)
+            why = self.unrecorded.why(kid)
             if kid in present:
                 self.tally.count(ALREADY_PRESENT, key)
             elif version is None:
                 self.tally.count(NOT_RECORDED, key)
-            elif (self.pending.holds(kid)
-                  or retained.stored_version(markers.get(kid), self.s["retained_attribute"]) != version):
+            elif why is not None:
+                self.tally.count(why, key)
+            elif retained.stored_version(markers.get(kid), self.s["retained_attribute"]) != version:
                 self.tally.count(CHANGED_SINCE_START, key)
             else:
                 writes.append((key, item))
@@ -154,8 +151,7 @@ class SegmentRestoreTask(object):
 
     def __init__(self, backup_table, target_table, schema, transform, total_segments, mode, include_retained,
                  deleted_after, dry_run, retained_attribute, region=None, max_items_per_second=0, retry=None,
-                 sample_keys=compare.DEFAULT_SAMPLE_KEYS, target_exists=True, deleted_before=None, guard=None,
-                 quarantined_keys=()):
+                 sample_keys=compare.DEFAULT_SAMPLE_KEYS, target_exists=True, deleted_before=None, guard=None):
         if target_table == backup_table:
             raise ValueError("restore never writes the backup table %s" % backup_table)
         self.settings = {
@@ -166,9 +162,8 @@ class SegmentRestoreTask(object):
             "max_items_per_second": float(max_items_per_second),
             "retry": (retry or ddb_batch.RetryPolicy()).to_dict(), "sample_keys": int(sample_keys),
             "target_exists": bool(target_exists), "deleted_before": deleted_before,
-            # Into the source: where the pending manifests are (restore_guard.PendingKeys).
-            "into_source": guard is not None, "manifest_bucket": guard and guard.manifest_bucket,
-            "manifest_prefix": guard and guard.manifest_prefix, "quarantined_keys": sorted(quarantined_keys),
+            # Into the source: where the changes the backup has not recorded yet wait (restore_guard.py).
+            "into_source": guard is not None, "guard": guard.to_dict() if guard is not None else None,
         }
 
     def __call__(self, segment):

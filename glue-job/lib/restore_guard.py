@@ -2,30 +2,72 @@
 
 The backup records a deletion (the retained marker, retained.py) only when apply-changes applies the
 manifest that carries it. Until then a deleted item looks live in the backup, and writing it into the
-source would undo a deletion the application made on purpose. So a restore into the source writes only
-items whose deletion the backup has recorded, and only once the backup has caught up:
+source would undo a deletion the application made on purpose. A change the stream delivered sits in
+exactly one of these places until the backup records it: a manifest under the changes prefix (or the
+remainder that replaced one), a quarantine object, a rejected manifest, or a dead letter. So a restore
+into the source writes only items whose deletion the backup has recorded, and only:
 
-- gate (before the scan, once): the dead-letter queue is empty (a dead-lettered range may hold any
-  key's later changes), nothing waits under the rejected prefix (a malformed manifest's changes were
-  never applied), `delivery_seconds` have passed since the restore started (a stream record is in a
-  manifest or dead-lettered by then: the Lambda's retries are bounded) and no manifest older than the
-  restore's start is pending (names sort in time order: the first one listed tells). It waits up to
-  `catch_up_seconds` for the last two; then the restore stops, saying what is behind.
-- per key: the keys of quarantine objects are never written (their deletion may be unrecorded), and,
-  right before each write, the keys named by any pending manifest are skipped as changed since the
-  restore started (PendingKeys), as are keys whose marker the backup no longer holds at the version
-  scanned.
+- after the gate (before the scan, once): `delivery_seconds` have passed since the restore started (a
+  stream record is in a manifest or dead-lettered by then: the function's retries are bounded) and no
+  manifest of changes made before the start is pending (apply-changes has applied them); it waits up
+  to `catch_up_seconds`, then the restore stops, saying what is behind;
+- per chunk, right before its writes (Unrecorded.refresh): none of its keys is named by a pending
+  manifest or a quarantine object, nothing waits under the rejected prefix and the dead-letter queue
+  is empty (their keys are unknown: every key counts as changed), and each key's marker is still the
+  one scanned. A manifest that vanishes between the listing and its read may have been replaced by a
+  remainder (written before the original is deleted), so the listing is taken again until every name
+  listed could be read.
 
 What no check can see: a key the application re-creates and deletes again inside the pipeline's
 delivery lag (the stream batch not yet in a manifest) just before the restore writes it. That window is
 the batching window plus one invocation; the README's runbook says so.
 """
 
+import dataclasses
+
 import manifests
 import table_keys
 
+# A stream record's ApproximateCreationDateTime is rounded down: to the second on AWS (DynamoDB API
+# Reference, StreamRecord), to the minute on DynamoDB Local. The window of deletions restored into the
+# source ends at least this long before the restore starts, so that no deletion made while it runs can
+# carry a time inside the window, whichever rounding applies.
+RECORD_TIME_MARGIN_SECONDS = 60
 DLQ_ATTRIBUTES = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
                   "ApproximateNumberOfMessagesDelayed")
+# What a chunk's check holds at most: past either, every key of the chunk waits (then counts as changed).
+MAX_PENDING_MANIFESTS = 5000
+MAX_PENDING_KEYS = 500000
+# Listings taken again when names vanish between a listing and their reads.
+MAX_LISTINGS = 5
+QUARANTINED = "quarantined"
+CHANGED_SINCE_START = "changed_since_start"
+
+
+@dataclasses.dataclass(frozen=True)
+class GuardSettings:
+    """Where the changes the backup has not recorded yet wait, and how long to wait for them."""
+
+    manifest_bucket: str
+    manifest_prefix: str = "changes/"
+    rejected_prefix: str = "rejected/"
+    quarantine_prefix: str = "quarantine/"
+    dead_letter_queue_name: str = ""
+    delivery_seconds: float = 450.0
+    catch_up_seconds: float = 900.0
+    poll_seconds: float = 10.0
+
+    @classmethod
+    def of(cls, config):
+        """From a restore JobConfig (job_args.restore_config)."""
+        return cls(**dict((field.name, getattr(config, field.name)) for field in dataclasses.fields(cls)))
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(**data)
 
 
 class BackupNotCaughtUp(Exception):
@@ -44,32 +86,37 @@ def _first(s3, bucket, prefix):
     response = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, StartAfter=prefix, MaxKeys=10)
     for entry in response.get("Contents", []):
         if not entry["Key"].endswith("/"):
-            return entry
+            return entry["Key"]
+    return None
+
+
+def _blocking(s3, sqs, settings):
+    """Why no key can be written now (dead letters, rejected manifests), or None."""
+    if settings.dead_letter_queue_name:
+        count = dead_letters(sqs, settings.dead_letter_queue_name)
+        if count:
+            return ("the dead-letter queue holds %d message(s): stream ranges the backup never received, which may "
+                    "hold later changes of any key. Replay them first (README: \"A batch reached the dead-letter "
+                    "queue\"); a range gone from the stream cannot be replayed: judge it, then move its messages "
+                    "out of the queue, and run the restore again" % count)
+    rejected = _first(s3, settings.manifest_bucket, settings.rejected_prefix)
+    if rejected is not None:
+        return ("malformed manifests wait under %s (e.g. %s): their changes were never applied. Repair and replay "
+                "them, or judge and remove them (README: \"A manifest was rejected\"), then run the restore again"
+                % (settings.rejected_prefix, rejected))
     return None
 
 
 def check_caught_up(s3, sqs, settings, started, clock, sleep, log):
     """Wait until the backup holds every change made before `started` (epoch seconds); raise
     BackupNotCaughtUp when it cannot, or not within settings.catch_up_seconds."""
-    if settings.dead_letter_queue_name:
-        count = dead_letters(sqs, settings.dead_letter_queue_name)
-        if count:
-            raise BackupNotCaughtUp(
-                "the dead-letter queue holds %d message(s): stream ranges the backup never received, which may "
-                "hold later changes of any key. Replay them first (README: \"A batch reached the dead-letter "
-                "queue\"); a range gone from the stream cannot be replayed: judge it, then move its messages "
-                "out of the queue, and run the restore again" % count)
-    rejected = _first(s3, settings.manifest_bucket, settings.rejected_prefix)
-    if rejected is not None:
-        raise BackupNotCaughtUp(
-            "malformed manifests wait under %s (e.g. %s): their changes were never applied. Repair and replay "
-            "them, or judge and remove them (README: \"A manifest was rejected\"), then run the restore again"
-            % (settings.rejected_prefix, rejected["Key"]))
+    blocked = _blocking(s3, sqs, settings)
+    if blocked:
+        raise BackupNotCaughtUp(blocked)
     deadline = started + settings.catch_up_seconds
     while True:
         now = clock()
-        oldest = _first(s3, settings.manifest_bucket, settings.manifest_prefix)
-        behind = _behind(oldest, settings.manifest_prefix, started)
+        behind = _behind(s3, settings, started)
         if now >= started + settings.delivery_seconds and behind is None:
             log("restore_backup_caught_up", waited=round(now - started, 3))
             return
@@ -83,77 +130,87 @@ def check_caught_up(s3, sqs, settings, started, clock, sleep, log):
         sleep(min(settings.poll_seconds, max(0.0, deadline - now)))
 
 
-def _behind(oldest, prefix, started):
-    """Why the backup is behind `started` (the oldest pending manifest is older), or None."""
-    if oldest is None:
-        return None
-    order = manifests.order_of(oldest["Key"], prefix, oldest.get("LastModified"))
-    when = manifests.order_time(order) if order else None
-    if when is not None and when >= int(started):
-        return None
-    return "manifest %s, of changes made before the restore started, is still pending" % oldest["Key"]
+def _behind(s3, settings, started):
+    """Why the backup is behind `started`: a pending manifest of changes made before it (its name's time,
+    or for a name of the older hash-only form its LastModified, which sorts anywhere), or a backlog too
+    long to look through; None when it is caught up."""
+    listed = manifests.list_manifests(s3, settings.manifest_bucket, settings.manifest_prefix,
+                                      limit=MAX_PENDING_MANIFESTS + 1)
+    if len(listed) > MAX_PENDING_MANIFESTS:
+        return "more than %d manifests are pending" % MAX_PENDING_MANIFESTS
+    for entry in listed:
+        order = manifests.order_of(entry.name, settings.manifest_prefix, entry.last_modified)
+        when = manifests.order_time(order) if order else None
+        if when is None or when < int(started):
+            return "manifest %s, of changes made before the restore started, is still pending" % entry.name
+    return None
 
 
-def quarantined_keys(s3, bucket, prefix, schema, limit):
-    """The key ids of every quarantine object (each holds one key); BackupNotCaughtUp past `limit` objects."""
-    keys = set()
-    kwargs = {"Bucket": bucket, "Prefix": prefix}
-    while True:
-        response = s3.list_objects_v2(**kwargs)
-        for entry in response.get("Contents", []):
-            if entry["Key"].endswith("/"):
-                continue
-            if len(keys) >= limit:
-                raise BackupNotCaughtUp(
-                    "more than %d quarantine objects under %s: replay or resolve them first (README: \"A key "
-                    "was quarantined\")" % (limit, prefix))
-            got = manifests.read_manifest(s3, bucket, entry["Key"])
-            if got is None:
-                continue
-            try:
-                document = manifests.parse_manifest_document(got[0], schema)
-            except manifests.ManifestError as error:
-                raise BackupNotCaughtUp("quarantine object %s is not a manifest (%s): resolve it first"
-                                        % (entry["Key"], error))
-            keys.update(table_keys.key_id(k) for k in document.keys)
-        if not response.get("IsTruncated"):
-            return keys
-        kwargs["ContinuationToken"] = response["NextContinuationToken"]
+class Unrecorded(object):
+    """Per chunk: the keys whose latest change the backup may not hold (named by a pending manifest or a
+    quarantine object), or, when dead letters or rejected manifests exist or the backlog is past what
+    it holds, every key (`everything` says why). Names are content hashes: a name read once is not read
+    again, and names gone from the listings are forgotten, so memory follows the backlog, bounded."""
 
-
-class PendingKeys(object):
-    """The keys named by the manifests pending under the prefix, read again before each write: a key
-    there changed after the backup's state was scanned. Manifest names are content hashes, so a name read
-    once is never read again; names gone from the listing are forgotten (memory follows the backlog,
-    which the gate found drained). Past `limit` names, every key counts as pending (nothing is written
-    until apply-changes catches up)."""
-
-    def __init__(self, s3, bucket, prefix, schema, limit=2000):
+    def __init__(self, s3, sqs, settings, schema, clock, sleep):
         self.s3 = s3
-        self.bucket = bucket
-        self.prefix = prefix
+        self.sqs = sqs
+        self.settings = settings
         self.schema = schema
-        self.limit = limit
+        self.clock = clock
+        self.sleep = sleep
         self.by_name = {}
-        self.overflow = False
+        self.everything = None
 
     def refresh(self):
-        listed = manifests.list_manifests(self.s3, self.bucket, self.prefix, limit=self.limit + 1)
-        names = set(entry.name for entry in listed)
-        self.overflow = len(names) > self.limit
-        for name in set(self.by_name) - names:
-            del self.by_name[name]
-        for name in names - set(self.by_name):
-            got = manifests.read_manifest(self.s3, self.bucket, name)
-            if got is None:
-                continue  # applied meanwhile: the backup's marker check sees it
-            try:
-                keys = manifests.parse_manifest_document(got[0], self.schema).keys
-            except manifests.ManifestError:
-                self.overflow = True  # unreadable: its keys are unknown, so any key may be in it
-                continue
-            self.by_name[name] = frozenset(table_keys.key_id(k) for k in keys)
-        return self
+        """Take the listings again; while the backlog is past the bounds, wait for apply-changes (up to
+        catch_up_seconds) before every key counts as changed."""
+        deadline = self.clock() + self.settings.catch_up_seconds
+        while True:
+            self.everything = _blocking(self.s3, self.sqs, self.settings) or self._read_listings()
+            if self.everything is None or self.clock() >= deadline:
+                return self
+            self.sleep(min(self.settings.poll_seconds, max(0.0, deadline - self.clock())))
 
-    def holds(self, kid):
-        return self.overflow or any(kid in keys for keys in self.by_name.values())
+    def _read_listings(self):
+        for _ in range(MAX_LISTINGS):
+            listed = []
+            for prefix in (self.settings.manifest_prefix, self.settings.quarantine_prefix):
+                listed.extend(entry.name for entry in manifests.list_manifests(
+                    self.s3, self.settings.manifest_bucket, prefix, limit=MAX_PENDING_MANIFESTS + 1))
+            if len(listed) > 2 * MAX_PENDING_MANIFESTS:
+                return "more than %d manifests are pending or quarantined" % MAX_PENDING_MANIFESTS
+            for name in set(self.by_name) - set(listed):
+                del self.by_name[name]
+            vanished = False
+            for name in listed:
+                if name in self.by_name:
+                    continue
+                got = manifests.read_manifest(self.s3, self.settings.manifest_bucket, name)
+                if got is None:
+                    vanished = True  # applied, or replaced by a remainder written before it went: list again
+                    continue
+                try:
+                    keys = manifests.parse_manifest_document(got[0], self.schema).keys
+                except manifests.ManifestError as error:
+                    return "%s is not a readable manifest (%s): its keys are unknown" % (name, error)
+                self.by_name[name] = frozenset(table_keys.key_id(k) for k in keys)
+            if sum(len(keys) for keys in self.by_name.values()) > MAX_PENDING_KEYS:
+                return "more than %d keys are pending or quarantined" % MAX_PENDING_KEYS
+            if not vanished:
+                return None
+        return "manifests kept vanishing between the listing and their reads (%d listings)" % MAX_LISTINGS
+
+    def why(self, kid):
+        """None when nothing the backup has not recorded names the key; else "quarantined" (a quarantine
+        object holds it) or "changed_since_start" (a pending manifest names it, or every key counts)."""
+        if self.everything is not None:
+            return CHANGED_SINCE_START
+        found = None
+        for name, keys in self.by_name.items():
+            if kid in keys:
+                if not name.startswith(self.settings.quarantine_prefix):
+                    return CHANGED_SINCE_START
+                found = QUARANTINED
+        return found
+

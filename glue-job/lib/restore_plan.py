@@ -40,17 +40,18 @@ class RestorePlan(object):
         self.inverse = inverse(transform)
         self.attribute = retained_attribute
         self.include_retained = include_retained
-        self.deleted_after = deleted_after
-        self.deleted_before = deleted_before
+        self.deleted_after = retained.epoch_seconds(deleted_after) if deleted_after else None
+        self.deleted_before = retained.epoch_seconds(deleted_before) if deleted_before else None
 
     def _selected(self, marker):
         if not self.include_retained:
             return False
-        if not (self.deleted_after or self.deleted_before):
+        if self.deleted_after is None and self.deleted_before is None:
             return True
-        when = ((marker or {}).get("M") or {}).get(retained.DELETED_AT, {}).get("S")
-        return (bool(when) and (not self.deleted_after or when >= self.deleted_after)
-                and (not self.deleted_before or when < self.deleted_before))
+        text = ((marker or {}).get("M") or {}).get(retained.DELETED_AT, {}).get("S")
+        when = retained.epoch_seconds(text) if text else None
+        return (when is not None and (self.deleted_after is None or when >= self.deleted_after)
+                and (self.deleted_before is None or when < self.deleted_before))
 
     def item(self, backup_item):
         """(RESTORE, the item to write, the marker's version or None for a live item) or

@@ -64,6 +64,19 @@ def deleted_at(epoch_seconds):
     return text + "Z"
 
 
+def epoch_seconds(text):
+    """Epoch seconds of a deletedAt text (ISO-8601 UTC, with or without milliseconds), or None. Times are
+    compared as numbers, never as text: "...:00.500Z" sorts before "...:00Z"."""
+    for layout in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
+        try:
+            moment = datetime.datetime.strptime(text, layout)
+        except (TypeError, ValueError):
+            continue
+        delta = moment - datetime.datetime(1970, 1, 1)
+        return delta.days * 86400 + delta.seconds + delta.microseconds / 1e6
+    return None
+
+
 def marker(sequence, deleted_at_text=None):
     """The attribute value that marks a retained item, version `sequence`."""
     members = {SEQUENCE: {"S": version(sequence)}}

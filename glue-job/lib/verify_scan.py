@@ -182,8 +182,15 @@ class SegmentVerify(object):
                 failed[table_keys.key_id(key)] = (key, refused[table_keys.key_id(key)])
         # A live write may have landed before the marker: the source decides (sync_keys replaces a
         # version-0 item with the live state).
-        present = self._get(r.source_table, keys, True, "source")
-        return [key for key in keys if table_keys.key_id(key) in present]
+        marked = [key for key in keys if table_keys.key_id(key) not in failed]
+        try:
+            present = self._get(r.source_table, marked, True, "source")
+        except (ClientError, ddb_batch.ReplicationError) as error:
+            for key in marked:
+                failed[table_keys.key_id(key)] = (key, "marked deleted, but the source could not be read again to "
+                                                       "see whether it came back: %s: %s" % (type(error).__name__, error))
+            return []
+        return [key for key in marked if table_keys.key_id(key) in present]
 
 
 class SegmentVerifyTask(scan_copy._SegmentTask):

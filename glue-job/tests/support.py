@@ -707,13 +707,17 @@ class RecordedClients(object):
     def calls(self, name):
         return [kw for proxy in self.proxies for n, kw in proxy.calls if n == name]
 
-    def used(self):
+    def used(self, prefixes=False):
+        """(operation, table or bucket) pairs; with prefixes, an object call names <bucket>/<its key's first
+        folder>/ instead of the bucket (several prefixes of one bucket are several resources)."""
         pairs = set()
         for name, kwargs in [call for proxy in self.proxies for call in proxy.calls]:
             if "RequestItems" in kwargs:
                 where = ",".join(sorted(kwargs["RequestItems"]))
             else:
                 where = kwargs.get("TableName") or kwargs.get("Bucket")
+                if prefixes and "Key" in kwargs:
+                    where = "%s/%s/" % (where, kwargs["Key"].split("/")[0])
             pairs.add((iam_operation(name, kwargs), where))
         return pairs
 

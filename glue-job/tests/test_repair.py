@@ -17,6 +17,7 @@ import aws_clients
 import manifests
 import retained
 import table_keys
+import verify
 from test_verify import VerifyTestCase, item, key
 
 R = retained.DEFAULT_ATTRIBUTE
@@ -84,6 +85,34 @@ class RepairTest(VerifyTestCase):
         stored = self.table(self.backup)[table_keys.key_id(key(2))]
         self.assertEqual(dict((k, v) for k, v in stored.items() if k != R), support.comparable(newer))
         self.assertEqual(stored[R], support.comparable(retained.marker(0)))  # B, kept as the last state
+
+
+    def test_a_failed_read_after_marking_is_reported_and_the_report_still_written(self):
+        self.seed(5)
+        self.client.delete_item(TableName=self.source, Key=key(2))  # a lost deletion: repair marks it
+        marked = []
+
+        def throttle_source(kwargs, _number):  # the source read after the marker: throttled past the budget
+            request = kwargs["RequestItems"].get(self.source)
+            if marked and request and request.get("ConsistentRead") and key(2) in request["Keys"]:
+                raise support.throttle_error("BatchGetItem")
+
+        original = aws_clients.dynamodb_client
+        aws_clients.dynamodb_client = lambda region=None: support.FlakyDynamoDB(original(region), before={
+            "update_item": lambda *_: marked.append(True), "batch_get_item": throttle_source})
+        try:
+            report, _, _, err = support.run_main(verify.main, [
+                "verify.py", "--JOB_RUN_ID", "jr", "--source_table", self.source, "--backup_table", self.backup,
+                "--report_bucket", self.bucket, "--report_prefix", self.reports, "--settle_seconds", "0",
+                "--repair", "true"], spark_context=support.FakeSparkContext(2), retry=support.fast_retry(0.3))
+        finally:
+            aws_clients.dynamodb_client = original
+        self.assertTrue(marked)
+        self.assertIsNotNone(report, err)
+        (failed,) = report["unrepaired"]["sample"]
+        self.assertEqual(failed["key"], key(2))
+        self.assertIn("could not be read again", failed["reason"])
+        self.assertEqual(len(support.list_keys(self.s3, self.bucket, self.reports)), 1)
 
 
 class QuarantineReplayTest(support.OnDynamoDbLocal, support.TablePairTestCase):

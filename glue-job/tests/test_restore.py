@@ -91,6 +91,23 @@ class RestoreTest(support.RecordedClients, support.OnDynamoDbLocal, support.Tabl
         self.assertEqual(self.table(self.source), expected)
         self.assertEqual(sorted(k["id"]["S"] for k in report["sample_keys"]["written"]), ["k%05d" % i for i in mistake])
         self.assertEqual(sorted(k["id"]["S"] for k in dry["sample_keys"]["not_recorded"]), ["k00050", "k00051", "k00052"])
+        used = self.used(prefixes=True)
+        roles = {self.backup: "backup", self.source: "source", self.bucket: "manifests",
+                 self.bucket + "/" + self.changes: "manifests", self.bucket + "/" + self.quarantine: "quarantine"}
+        roles.update((where, "restore-reports") for _, where in used if where.startswith(self.bucket + "/restore-"))
+        self.assertIn(("get_object", self.bucket + "/" + self.quarantine), used)
+        support.record_iam_surface("restore-into-source", used, roles)
+
+    def test_into_the_source_a_deletion_made_while_it_runs_is_never_inside_the_window(self):
+        now = time.time()
+        for i, when in ((1, now - 120), (2, now), (3, now + 5)):  # the last two: made while it runs, applied
+            self.client.put_item(TableName=self.backup, Item=marked(i, 900 + i, retained.deleted_at(int(when) // 60 * 60)))
+        report, _ = self.into_source("--deleted_after", "2026-03-02T09:00:00Z")
+        self.assertEqual((report["counts"]["written"], report["counts"]["retained_skipped"]), (1, 2))
+        self.assertEqual(report["sample_keys"]["written"], [key(1)])
+        err, _ = self.into_source("--deleted_after", "2026-03-02T09:00:00Z", "--deleted_before",
+                                  retained.deleted_at(int(now) - 30), code=2)
+        self.assertIn("at least 60 s before the restore's start", err)
 
     def test_into_the_source_waits_for_the_backup_to_catch_up_and_refuses_what_it_cannot_see(self):
         support.put_items(self.client, self.backup, [marked(i, 900 + i, "2026-03-02T10:00:00Z") for i in range(5)],
@@ -130,6 +147,13 @@ class RestoreTest(support.RecordedClients, support.OnDynamoDbLocal, support.Tabl
             sqs.messages = 0
             report, _ = self.into_source(*window + ("--dead_letter_queue_name", "p-change-trigger-dlq"))
             self.assertEqual(report["counts"]["already_present"], 5)
+        queue_calls = set(("get_queue_url" if target.endswith("Url") else "get_queue_attributes", "p-change-trigger-dlq")
+                          for target, _ in sqs.requests)
+        used = self.used(prefixes=True) | queue_calls
+        roles = {self.backup: "backup", self.source: "source", self.bucket: "manifests", "p-change-trigger-dlq": "dead-letters",
+                 self.bucket + "/" + self.changes: "manifests", self.bucket + "/" + self.quarantine: "quarantine"}
+        roles.update((where, "restore-reports") for _, where in used if where.startswith(self.bucket + "/restore-"))
+        support.record_iam_surface("restore-into-source-queue", used, roles)
         self.assertEqual([(target.split(".")[1], body) for target, body in sqs.requests][:2], [
             ("GetQueueUrl", {"QueueName": "p-change-trigger-dlq"}),
             ("GetQueueAttributes", {"QueueUrl": sqs.endpoint + "/000000000000/p-change-trigger-dlq",

@@ -193,24 +193,24 @@ class RestoreInterleavingsTest(support.OnDynamoDbLocal, support.TablePairTestCas
     def test_restore_and_repair_racing_the_application_and_apply_changes(self):
         rng = random.Random(SEED)
         totals = {"restore": 0, "repair": 0, "written": 0, "races": 0, "unseen_window": 0}
-        original_client, original_refresh = support.aws_clients.dynamodb_client, restore_guard.PendingKeys.refresh
+        original_client, original_refresh = support.aws_clients.dynamodb_client, restore_guard.Unrecorded.refresh
         for number in range(INTERLEAVINGS):
             world = World(self, random.Random(rng.getrandbits(64)), number)
             world.history()
             support.aws_clients.dynamodb_client = lambda region=None, w=world: Recorder(original_client(region), w)
 
-            def refresh(pending, w=world):
+            def refresh(unrecorded, w=world):
                 w.log.append(("checked", None))
-                return original_refresh(pending)
+                return original_refresh(unrecorded)
 
-            restore_guard.PendingKeys.refresh = refresh
+            restore_guard.Unrecorded.refresh = refresh
             try:
                 if world.rng.random() < 0.6:
                     self.restore_case(world, totals)
                 else:
                     self.repair_case(world, totals)
             finally:
-                support.aws_clients.dynamodb_client, restore_guard.PendingKeys.refresh = original_client, original_refresh
+                support.aws_clients.dynamodb_client, restore_guard.Unrecorded.refresh = original_client, original_refresh
             totals["races"] += world.races
         print("restore interleavings: %d (seed %d): %d restores writing %d items, %d repairs, %d races; "
               "%d writes inside the delivery lag no check can see" % (

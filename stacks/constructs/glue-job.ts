@@ -19,6 +19,11 @@ export interface ReplicationGlueJobOptions {
   readonly libraryPath: string;
   /** Job arguments without their leading `--`. */
   readonly arguments: Record<string, string>;
+  /**
+   * Arguments a run cannot override (Glue's non-overridable arguments), without their leading `--`:
+   * what a run's safety rests on. Default: none.
+   */
+  readonly fixedArguments?: Record<string, string>;
   readonly timeoutMinutes: number;
   /** Queue runs started while one is busy instead of failing them. */
   readonly queueRuns: boolean;
@@ -52,9 +57,9 @@ export class ReplicationGlueJob extends Construct {
       sourceAccount: options.accountId,
       grants: options.grants,
     });
-    const jobArguments = Object.fromEntries(
-      Object.entries(options.arguments).map(([name, value]) => [`--${name}`, value]),
-    );
+    const flags = (values: Record<string, string>) => Object.fromEntries(Object.entries(values).map(([name, value]) => [`--${name}`, value]));
+    const jobArguments = flags(options.arguments);
+    const fixedArguments = options.fixedArguments ? flags(options.fixedArguments) : undefined;
     this.job = new HclSafeGlueJob(this, "job", {
       name: options.jobName,
       description: options.description,
@@ -82,6 +87,7 @@ export class ReplicationGlueJob extends Construct {
         "--job-bookmark-option": "job-bookmark-disable",
         ...jobArguments,
       },
+      ...(fixedArguments ? { nonOverridableArguments: fixedArguments } : {}),
       dependsOn: [this.role.policy, ...options.scripts],
     });
     if (options.schedule) {

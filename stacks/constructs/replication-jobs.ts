@@ -128,6 +128,7 @@ export class ReplicationJobs extends Construct {
       settings: { workerType: string; numberOfWorkers: number; timeoutMinutes: number; schedule?: string | null },
       jobArguments: Record<string, string>,
       grants: Partial<GlueGrantContext>,
+      fixedArguments?: Record<string, string>,
     ) => {
       const jobName = `${prefix}-${id}`;
       return new ReplicationGlueJob(this, id, {
@@ -140,6 +141,7 @@ export class ReplicationJobs extends Construct {
         queueRuns: false,
         schedule: settings.schedule ?? undefined,
         arguments: jobArguments,
+        fixedArguments,
         grants: glueJobGrants(id, { ...grantContext, ...grants, jobName, compute: "glueetl" }),
       });
     };
@@ -176,12 +178,8 @@ export class ReplicationJobs extends Construct {
       `Restores ${config.backupTable.name} into a new table (or, when allowed, into ${config.sourceTable.name}); on demand only`,
       { ...restore, schedule: null },
       {
-        backup_table: backup.name,
-        source_table: source.name,
-        allowed_targets: JSON.stringify(restore.allowedTargets),
         transform: common.arguments.transform,
         region: config.region,
-        retained_attribute: config.retainedAttribute,
         mode: "missing-only",
         include_retained: "false",
         dry_run: "false",
@@ -189,6 +187,21 @@ export class ReplicationJobs extends Construct {
         max_items_per_second: String(restore.maxItemsPerSecond),
         report_bucket: bucket.bucket,
         report_prefix: BUCKET_LAYOUT.restoreReports,
+      },
+      {
+        restoreTargetArns: [
+          tableArn(`${config.backupTable.name}${RESTORE_TARGET_SUFFIX}*`),
+          ...restore.allowedTargets.filter((name) => name !== config.sourceTable.name).map(tableArn),
+        ],
+        ...(intoSource ? { restoreIntoSource: { deadLetterQueueArn: `arn:${options.partition}:sqs:${config.region}:${options.accountId}:${options.deadLetterQueueName}` } } : {}),
+      },
+      // What tells the source apart, and where its unrecorded changes wait: a run cannot change them, so
+      // no run argument can turn a restore into the source into one that skips the checks.
+      {
+        backup_table: backup.name,
+        source_table: source.name,
+        allowed_targets: JSON.stringify(restore.allowedTargets),
+        retained_attribute: config.retainedAttribute,
         ...(intoSource
           ? {
               manifest_bucket: bucket.bucket,
@@ -199,10 +212,6 @@ export class ReplicationJobs extends Construct {
               delivery_seconds: String(streamDeliverySeconds(config)),
             }
           : {}),
-      },
-      {
-        restoreTargetArns: [tableArn(`${config.backupTable.name}${RESTORE_TARGET_SUFFIX}*`), ...restore.allowedTargets.map(tableArn)],
-        ...(intoSource ? { restoreIntoSource: { deadLetterQueueArn: `arn:${options.partition}:sqs:${config.region}:${options.accountId}:${options.deadLetterQueueName}` } } : {}),
       },
     );
     // Each role is named after its job (glue-job.ts).
