@@ -60,11 +60,14 @@ class Recorder(support.FlakyDynamoDB):
             return method
 
         def raced(**kwargs):
-            self.world.race()
+            self.world.race(name, kwargs)
             response = method(**kwargs)
             if name == "put_item" and kwargs.get("TableName") == self.world.source:
                 self.world.log.append(("restore_write", table_keys.key_id(table_keys.extract_key(
                     kwargs["Item"], self.world.schema)), kwargs["Item"]))
+            if name in ("put_item", "update_item") and kwargs.get("TableName") == self.world.backup:
+                self.world.repair_wrote(table_keys.key_id(table_keys.extract_key(
+                    kwargs.get("Key") or kwargs["Item"], self.world.schema)))
             return response
 
         return raced
@@ -88,6 +91,9 @@ class World(object):
         self.racing = False
         self.races = 0
         self.lost = None  # a key whose deletion the backup lost (repair cases)
+        self.apply_wrote = {}  # key id -> the content apply-changes last wrote (races included)
+        self.repairing = None  # while verify runs: (content held at its start, states the source held since)
+        self.regressions = []
 
     # -- the application and the change-trigger ---------------------------------------------------
 
@@ -129,18 +135,37 @@ class World(object):
         self.log.append(("delivered", None))
 
     def apply(self):
+        before = self.backup_items()
+        self._apply()
+        after = self.backup_items()
+        for kid, item in after.items():
+            if item != before.get(kid):
+                self.apply_wrote[kid] = _content(item)
+
+    def _apply(self):
         replicator = replicate.Replicator(self.client, self.source, self.backup, self.schema, Transform(), "retain",
                                           ddb_batch.Stats(), support.fast_retry())
         settings = apply.ApplySettings(self.bucket, self.changes, "rfuzz-rejected/", 3600,
                                        quarantine_prefix=self.quarantine, max_manifests_per_pass=self.rng.randint(1, 4))
         apply.run(self.s3, replicator, settings, self.schema, log=lambda *a, **k: None)
-        self.log.append(("applied", self.backup_items()))
+
+    def repair_wrote(self, kid):
+        """Right after a repair write lands (a later deletion's manifest would hide it): the key's content
+        is what apply-changes last wrote (or what was there at the start), or a state the source held."""
+        if self.repairing is None:
+            return
+        held, start = self.repairing
+        content = _content(self.backup_items().get(kid, {}))
+        states = [support.comparable(e[2]) for e in self.log[start:] if e[0] == "put"] + held["live"]
+        newest = self.apply_wrote.get(kid, held["backup"].get(kid))
+        if content and content != newest and content not in states:
+            self.regressions.append((kid, content, newest))
 
     def backup_items(self):
         return dict((kid, support.comparable(item)) for kid, item in
                     support.scan_all(self.client, self.backup, self.schema).items())
 
-    def race(self):
+    def race(self, call, kwargs):
         """At the job's reads and writes: the application and the pipeline go on."""
         if not self.racing or self.rng.random() < 0.4:
             return
@@ -148,7 +173,11 @@ class World(object):
         try:
             self.races += 1
             absent = [k for k in self.keys if self.current[table_keys.key_id(k)] is None]
-            if absent and self.rng.random() < 0.3:  # re-created, applied and deleted again, all in one race
+            # Right before a write to the backup of the key whose deletion it lost (repair marking it), or at
+            # random: the key is re-created, applied and deleted again, all in one race.
+            marking = (call in ("put_item", "update_item") and kwargs.get("TableName") == self.backup
+                       and self.lost is not None and kwargs.get("Key", kwargs.get("Item", {})).get("id") == self.lost["id"])
+            if absent and (marking or self.rng.random() < 0.3):
                 key = self.lost if self.lost in absent else self.rng.choice(absent)
                 self.change(key)
                 self.deliver(everything=True)
@@ -273,6 +302,9 @@ class RestoreInterleavingsTest(support.OnDynamoDbLocal, support.TablePairTestCas
                     break
         started = len(world.log)
         at_start = [support.comparable(s) for s in world.current.values() if s is not None]
+        held = dict((kid, _content(item)) for kid, item in world.backup_items().items())
+        world.apply_wrote = {}
+        world.repairing = ({"backup": held, "live": at_start}, started)
         world.racing = True
         argv = ["verify.py", "--source_table", world.source, "--backup_table", world.backup, "--report_bucket",
                 self.bucket, "--report_prefix", "rfuzz-verify/", "--settle_seconds", "0", "--repair", "true",
@@ -280,22 +312,28 @@ class RestoreInterleavingsTest(support.OnDynamoDbLocal, support.TablePairTestCas
         _, code, _, err = support.run_main(verify.main, argv, spark_context=support.FakeSparkContext(2),
                                            retry=support.fast_retry())
         world.racing = False
+        world.repairing = None
         self.assertEqual(code, 0, err)
-        applied = [e[1] for e in world.log if e[0] == "applied"][-1]
+        self.assertEqual(world.regressions, [], "repair wrote an older state over a newer one (seed %d)" % SEED)
         seen_states = [support.comparable(e[2]) for e in world.log[started:] if e[0] == "put"]
         seen_states += at_start
         for kid, item in world.backup_items().items():
-            content = dict((k, v) for k, v in item.items() if k != R)
-            before = dict((k, v) for k, v in applied.get(kid, {}).items() if k != R)
-            self.assertTrue(content == before or content in seen_states,
+            content = _content(item)
+            newest = world.apply_wrote.get(kid, held.get(kid))  # what apply-changes last wrote, else what was there
+            self.assertTrue(content == newest or content in seen_states,
                             "repair left %s as %r, older than what apply-changes wrote (%r) (seed %d)"
-                            % (kid, content, before, SEED))
+                            % (kid, content, newest, SEED))
         world.deliver(everything=True)
         world.apply()
         for kid, state in world.current.items():
             item = world.backup_items().get(kid)
             if state is not None:
                 self.assertEqual(item, support.comparable(state), "key %s after the drain (seed %d)" % (kid, SEED))
+
+
+def _content(item):
+    """A backup item without the retained marker."""
+    return dict((k, v) for k, v in item.items() if k != R)
 
 
 if __name__ == "__main__":
