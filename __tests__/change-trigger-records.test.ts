@@ -111,6 +111,23 @@ describe("selectRecords on the reference events", () => {
     expect(mirror.content).not.toHaveProperty("removed");
   });
 
+  test("a Time to Live deletion (the userIdentity AWS documents for it) is marked timeToLive; a writer's deletion and an INSERT are not", () => {
+    // The same AWS-authored batch, its REMOVE carrying the identity the file's INSERT carries: type
+    // "Service", principalId "dynamodb.amazonaws.com", which the DynamoDB API Reference (Streams Record,
+    // userIdentity) gives for items the Time to Live process deleted.
+    const { Records } = readEvent("java-libs_tests_ddb_dynamo_event.json");
+    const identity = (Records[0] as { userIdentity: unknown }).userIdentity;
+    expect(identity).toEqual({ principalId: "dynamodb.amazonaws.com", type: "Service" });
+    const expired = [Records[0], Records[1], { ...Records[2], userIdentity: identity }];
+    const manifest = buildManifest(selectRecords(expired, "retain").selected, "changes/");
+    expect(manifest.content.removed).toEqual([expect.objectContaining({ sequenceNumber: "4421584500000000017450439093", timeToLive: true })]);
+    expect(manifest.body).toContain(',"approximateCreationDateTime":1428537600,"timeToLive":true}]}');
+    expect(JSON.parse(manifest.body)).toEqual(manifest.content);
+    // Another principal, or no identity: a deletion made by a writer.
+    const other = [Records[0], Records[1], { ...Records[2], userIdentity: { type: "Service", principalId: "other.amazonaws.com" } }];
+    expect(buildManifest(selectRecords(other, "retain").selected, "changes/").body).not.toContain("timeToLive");
+  });
+
   test("a REMOVE followed by an INSERT of another key (aws-lambda-java-libs event model): the removed item is listed", () => {
     const { Records } = readEvent("java-libs_event_models_dynamodb_event.json");
     const manifest = buildManifest(selectRecords(Records, "retain").selected, "changes/");

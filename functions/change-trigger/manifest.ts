@@ -32,7 +32,8 @@ export interface ManifestBody {
    * selected record in the batch is a REMOVE carrying an OldImage, sorted by the canonical JSON
    * of the key: `{"key": <typed key>, "sequenceNumber": "<digits>", "oldImage": <typed item>}`, plus
    * `"approximateCreationDateTime": <epoch seconds>` when the REMOVE record carries it (optional: a
-   * reader must accept entries with and without it). Every such key is also in `keys`. Lets the apply
+   * reader must accept entries with and without it), and `"timeToLive": true` when Time to Live deleted
+   * the item. Every such key is also in `keys`. Lets the apply
    * job keep an item's last state in the backup even when the item was gone from the source before a
    * run read it; the sequence number versions that state, so the newest deletion wins in any order.
    */
@@ -67,10 +68,12 @@ export function buildManifest(selected: readonly SelectedRecord[], prefix: strin
   // JSON.stringify would put integer-like names such as "10" first, in numeric order). The bytes
   // depend only on the content. Without removed items the field is absent, so such a batch gives
   // the same bytes (and name) as before the field existed.
-  // The time goes last and only when known, so an entry without it has the bytes it always had.
+  // The time, then the Time to Live flag, go last and only when present, so an entry without them has
+  // the bytes it always had.
   const removedJson = (entry: RemovedItem): string =>
     `{"key":${canonicalJson(entry.key)},"sequenceNumber":${JSON.stringify(entry.sequenceNumber)},"oldImage":${canonicalJson(entry.oldImage)}` +
     (entry.approximateCreationDateTime === undefined ? "" : `,"approximateCreationDateTime":${JSON.stringify(entry.approximateCreationDateTime)}`) +
+    (entry.timeToLive ? `,"timeToLive":true` : "") +
     "}";
   const body =
     `{"version":${content.version},` +

@@ -19,6 +19,8 @@ export interface SelectedRecord {
   readonly oldImage?: AttributeMap;
   /** dynamodb.ApproximateCreationDateTime (epoch seconds), when usable: names the manifest, dates a retained item. */
   readonly approximateCreationDateTime?: number;
+  /** A REMOVE made by Time to Live, not by a writer (see timeToLiveDeletion). */
+  readonly timeToLive?: true;
 }
 
 /** A record that cannot be handled: it is reported as a batch item failure, never dropped. */
@@ -58,6 +60,11 @@ export interface RemovedItem {
    * non-negative number): the time is audit information, and the apply job leaves deletedAt out.
    */
   readonly approximateCreationDateTime?: number;
+  /**
+   * The item expired (the table's Time to Live deleted it): the backup's retained item says so, and a
+   * restore into the source never brings it back. Absent for a deletion a writer made.
+   */
+  readonly timeToLive?: true;
 }
 
 const EVENT_NAMES: readonly string[] = ["INSERT", "MODIFY", "REMOVE"];
@@ -77,6 +84,7 @@ type Parsed =
       eventSourceArn: string;
       oldImage: unknown;
       approximateCreationDateTime?: number;
+      timeToLive?: true;
       eventID?: string;
     }
   | { ok: false; sequenceNumber?: string; eventID?: string; reason: string };
@@ -92,6 +100,18 @@ export function sequenceNumberOf(record: unknown): string | undefined {
 function usableTime(value: unknown): { approximateCreationDateTime?: number } {
   return typeof value === "number" && Number.isFinite(value) && value >= 0 && value < 253402300800
     ? { approximateCreationDateTime: value }
+    : {};
+}
+
+/**
+ * Whether a record is a Time to Live deletion: DynamoDB API Reference, Streams Record.userIdentity,
+ * "Items that are deleted by the Time to Live process after expiration have ... userIdentity.type
+ * "Service", userIdentity.principalId "dynamodb.amazonaws.com"".
+ */
+function timeToLiveDeletion(record: Record<string, unknown>): { timeToLive?: true } {
+  const identity = record.userIdentity;
+  return record.eventName === "REMOVE" && isObject(identity) && identity.type === "Service" && identity.principalId === "dynamodb.amazonaws.com"
+    ? { timeToLive: true }
     : {};
 }
 
@@ -133,6 +153,7 @@ function parseRecord(record: unknown): Parsed {
     eventSourceArn: record.eventSourceARN,
     oldImage: data.OldImage,
     ...usableTime(data.ApproximateCreationDateTime),
+    ...timeToLiveDeletion(record),
     eventID,
   };
 }
@@ -192,7 +213,8 @@ export function selectRecords(records: readonly unknown[], deletePolicy: DeleteP
       }
     }
     const time = parsed.approximateCreationDateTime !== undefined ? { approximateCreationDateTime: parsed.approximateCreationDateTime } : {};
-    selected.push({ index, eventName, sequenceNumber, keys, eventSourceArn, ...(oldImage !== undefined ? { oldImage } : {}), ...time });
+    const expired = parsed.timeToLive ? { timeToLive: true as const } : {};
+    selected.push({ index, eventName, sequenceNumber, keys, eventSourceArn, ...(oldImage !== undefined ? { oldImage } : {}), ...time, ...expired });
   });
   return { selected, malformed, removesWithoutImage };
 }
@@ -226,6 +248,7 @@ export function removedItems(selected: readonly SelectedRecord[]): RemovedItem[]
         sequenceNumber: record.sequenceNumber,
         oldImage: record.oldImage,
         ...(time !== undefined ? { approximateCreationDateTime: time } : {}),
+        ...(record.timeToLive ? { timeToLive: true as const } : {}),
       });
     }
   }

@@ -141,7 +141,7 @@ class ConditionalWriter(object):
         nothing to do (a stale replay), and only a refusal the backup cannot answer sets the key aside."""
         item = dict(self._live_item(entry.old_image))
         version = retained.version(entry.sequence)
-        item[self.attribute] = retained.marker(entry.sequence, entry.deleted_at)
+        item[self.attribute] = retained.marker(entry.sequence, entry.deleted_at, entry.expired)
         try:
             written = self._put(item, _RETAINED, stats, version)
         except _Unwritable:

@@ -23,7 +23,9 @@ Optional (version stays 1; a manifest without it is valid), written only under D
 
 one entry per key whose last selected record in the batch is a REMOVE carrying an OldImage (the item's
 last state before the delete); every such key is also in "keys". approximateCreationDateTime (optional,
-the record's dynamodb.ApproximateCreationDateTime, epoch seconds) becomes the retained item's deletedAt.
+the record's dynamodb.ApproximateCreationDateTime, epoch seconds) becomes the retained item's deletedAt;
+"timeToLive": true (optional) says the table's Time to Live deleted the item, and the retained item says
+so too (a restore into the source never brings an expired item back).
 The entry's sequence number is the retained item's version (retained.py), so an entry is applied right
 whatever manifest it comes in and whenever: one rebuilt later from the stream is handled the same way.
 
@@ -49,7 +51,7 @@ _DIGITS = re.compile(r"^[0-9]+$")
 _MAX_KEY_BYTES = {0: 2048, 1: 1024}  # partition key, sort key
 _MAX_DEPTH = 32  # DynamoDB's nesting limit for maps and lists
 _REMOVED_MEMBERS = frozenset(["key", "sequenceNumber", "oldImage"])
-_REMOVED_OPTIONAL = frozenset(["approximateCreationDateTime"])
+_REMOVED_OPTIONAL = frozenset(["approximateCreationDateTime", "timeToLive"])
 _MAX_SEQUENCE_DIGITS = retained.SEQUENCE_DIGITS
 _SET_ELEMENT = {"SS": "S", "NS": "N", "BS": "B"}
 _ORDERED_NAME = re.compile(r"^(\d{8}T\d{6}Z-\d{%d})-[0-9a-f]{64}\.json$" % retained.SEQUENCE_DIGITS)
@@ -159,12 +161,13 @@ class RemovedEntry(object):
     """One "removed" entry: the key, its REMOVE record's sequence number (int), the item's last state,
     and the record's time as ISO-8601 UTC text (None when the manifest does not carry it)."""
 
-    def __init__(self, key, sequence, old_image, deleted_at=None, created=None):
+    def __init__(self, key, sequence, old_image, deleted_at=None, created=None, expired=False):
         self.key = key
         self.sequence = sequence
         self.old_image = old_image
         self.deleted_at = deleted_at
         self.created = created  # the approximateCreationDateTime as given (epoch seconds), carried on as it is
+        self.expired = expired  # Time to Live deleted it
 
     def __repr__(self):
         return "RemovedEntry(%r, %d)" % (table_keys.key_id(self.key), self.sequence)
@@ -241,6 +244,8 @@ def _decode_removed(raw_removed, key_ids, schema):
             raise ManifestError("%s.sequenceNumber must be a string of at most %d digits, got %r"
                                 % (where, _MAX_SEQUENCE_DIGITS, sequence))
         deleted_at = _decode_time(raw.get("approximateCreationDateTime"), where)
+        if raw.get("timeToLive", True) is not True:
+            raise ManifestError("%s.timeToLive must be true when present, got %r" % (where, raw["timeToLive"]))
         raw_image = raw["oldImage"]
         if not isinstance(raw_image, dict) or not raw_image:
             raise ManifestError("%s.oldImage must be a non-empty object of typed attributes" % where)
@@ -257,7 +262,8 @@ def _decode_removed(raw_removed, key_ids, schema):
         if kid in seen:
             raise ManifestError("%s.key appears in more than one removed entry" % where)
         seen.add(kid)
-        entries.append(RemovedEntry(key, int(sequence), image, deleted_at, raw.get("approximateCreationDateTime")))
+        entries.append(RemovedEntry(key, int(sequence), image, deleted_at, raw.get("approximateCreationDateTime"),
+                                    "timeToLive" in raw))
     return entries
 
 
@@ -321,6 +327,8 @@ def _encode_removed(entry):
     encoded = {"key": _encode_key(key), "sequenceNumber": str(sequence), "oldImage": _encode_key(image)}
     if len(entry) > 3 and entry[3] is not None:
         encoded["approximateCreationDateTime"] = entry[3]
+    if len(entry) > 4 and entry[4]:
+        encoded["timeToLive"] = True
     return encoded
 
 
@@ -331,7 +339,7 @@ def build_manifest(keys, event_names=("MODIFY",), first_sequence="0", last_seque
     <order>-<sha256 of body>.json (with `order`, see order_from) or <sha256 of body>.json (the older form).
 
     `changed_between`: (earliest, latest) ApproximateCreationDateTime of the batch's records.
-    `removed`: (key, sequence number, old image[, approximateCreationDateTime]) tuples in the client's
+    `removed`: (key, sequence number, old image[, approximateCreationDateTime[, Time to Live]]) tuples in the client's
     form; their keys are added to "keys" and the member is written only when given. Used by the tests and bench.py; the production
     writer is the Lambda (functions/).
     """
@@ -441,7 +449,7 @@ def encode_document(keys, removed_entries=(), extra=None):
     (RemovedEntry, each key also in `keys`), plus audit members `extra`; canonical JSON."""
     document = {"version": MANIFEST_VERSION, "keys": [_encode_key(k) for k in keys]}
     if removed_entries:
-        document["removed"] = [_encode_removed((e.key, e.sequence, e.old_image, e.created))
+        document["removed"] = [_encode_removed((e.key, e.sequence, e.old_image, e.created, e.expired))
                                for e in removed_entries]
     document.update(extra or {})
     return json.dumps(document, separators=(",", ":"), sort_keys=True, default=_json_number).encode("utf-8")

@@ -15,7 +15,7 @@ recorded, inside the chosen window: per chunk, right before writing, the keys na
 and the keys whose marker changed since the scan are skipped (changed_since_start; every key of the chunk
 while dead letters or rejected manifests exist), so are the keys a quarantine object holds (quarantined);
 then the source is read (already_present); an unmarked backup item absent from the source is
-not_recorded: reported, never written.
+not_recorded, an item Time to Live deleted is expired: reported, never written.
 """
 
 import time
@@ -26,6 +26,7 @@ import aws_clients
 import compare
 import ddb_batch
 import item_writer
+import job_log
 import restore_guard
 import restore_plan
 import retained
@@ -41,7 +42,7 @@ NOT_RECORDED = "not_recorded"              # live in the backup, absent from the
 QUARANTINED = restore_guard.QUARANTINED    # a quarantine object holds the key
 CHANGED_SINCE_START = restore_guard.CHANGED_SINCE_START  # a pending manifest names it, or its marker changed
 AMBIGUOUS = (NOT_RECORDED, QUARANTINED, CHANGED_SINCE_START)
-CLASSES = (WRITTEN, WOULD_WRITE, ALREADY_PRESENT, restore_plan.RETAINED_SKIPPED) + AMBIGUOUS
+CLASSES = (WRITTEN, WOULD_WRITE, ALREADY_PRESENT, restore_plan.RETAINED_SKIPPED, restore_plan.EXPIRED) + AMBIGUOUS
 
 
 class SegmentRestore(object):
@@ -54,7 +55,8 @@ class SegmentRestore(object):
         self.tally = tally
         self.plan = restore_plan.RestorePlan(transform_module.Transform.parse(settings["transform"]),
                                              settings["retained_attribute"], settings["include_retained"],
-                                             settings["deleted_after"] or None, settings["deleted_before"] or None)
+                                             settings["deleted_after"] or None, settings["deleted_before"] or None,
+                                             include_expired=not settings["into_source"])
         self.writer = item_writer.ConditionalWriter(client, settings["backup_table"], settings["target_table"],
                                                     self.schema, self.plan.inverse, settings["retained_attribute"],
                                                     policy)
@@ -62,7 +64,7 @@ class SegmentRestore(object):
         if settings["into_source"]:
             guard = restore_guard.GuardSettings.from_dict(settings["guard"])
             self.unrecorded = restore_guard.Unrecorded(s3, aws_clients.sqs_client(settings["region"]), guard,
-                                                       self.schema, time.time, time.sleep)
+                                                       self.schema, time.time, time.sleep, job_log.log_event)
 
     def run(self, segment):
         kwargs = scan_copy.segment_scan(self.s["backup_table"], segment, self.s["total_segments"])
@@ -71,7 +73,7 @@ class SegmentRestore(object):
             entries = []
             for backup_item in chunk:
                 verdict, item, version = self.plan.item(backup_item)
-                if verdict == restore_plan.RETAINED_SKIPPED:
+                if verdict in (restore_plan.RETAINED_SKIPPED, restore_plan.EXPIRED):
                     self.tally.count(verdict, table_keys.extract_key(backup_item, self.schema))
                 else:
                     entries.append((table_keys.extract_key(item, self.schema), item, version))

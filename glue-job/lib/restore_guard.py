@@ -38,8 +38,8 @@ DLQ_ATTRIBUTES = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNot
 # What a chunk's check holds at most: past either, every key of the chunk waits (then counts as changed).
 MAX_PENDING_MANIFESTS = 5000
 MAX_PENDING_KEYS = 500000
-# Listings taken again when names vanish between a listing and their reads.
-MAX_LISTINGS = 5
+# Listings taken at most per chunk before two in a row agree.
+MAX_LISTINGS = 6
 QUARANTINED = "quarantined"
 CHANGED_SINCE_START = "changed_since_start"
 
@@ -150,56 +150,85 @@ class Unrecorded(object):
     """Per chunk: the keys whose latest change the backup may not hold (named by a pending manifest or a
     quarantine object), or, when dead letters or rejected manifests exist or the backlog is past what
     it holds, every key (`everything` says why). Names are content hashes: a name read once is not read
-    again, and names gone from the listings are forgotten, so memory follows the backlog, bounded."""
+    again, and names gone from the listings are forgotten, so memory follows the backlog, bounded.
 
-    def __init__(self, s3, sqs, settings, schema, clock, sleep):
+    A listing of two prefixes, paged, is no snapshot: a remainder written and the manifests it replaces
+    deleted while it is taken, or an object moved from one prefix to the other, can leave a key in
+    neither. So the listings are taken until two in a row name the same objects (and every one could be
+    read): whatever moved in between changed the names listed."""
+
+    def __init__(self, s3, sqs, settings, schema, clock, sleep, log):
         self.s3 = s3
         self.sqs = sqs
         self.settings = settings
         self.schema = schema
         self.clock = clock
         self.sleep = sleep
+        self.log = log
         self.by_name = {}
         self.everything = None
+        self.deadline = None  # one wait for a backlog per segment, however many chunks meet it
 
     def refresh(self):
-        """Take the listings again; while the backlog is past the bounds, wait for apply-changes (up to
-        catch_up_seconds) before every key counts as changed."""
-        deadline = self.clock() + self.settings.catch_up_seconds
+        """Take the listings again. Dead letters or rejected manifests need an operator: every key counts
+        as changed at once. A backlog past the bounds is apply-changes': wait for it (once a segment, up
+        to catch_up_seconds), then every key counts as changed."""
         while True:
-            self.everything = _blocking(self.s3, self.sqs, self.settings) or self._read_listings()
-            if self.everything is None or self.clock() >= deadline:
+            blocked = _blocking(self.s3, self.sqs, self.settings)
+            self.everything = blocked or self._read_listings()
+            if self.everything is None or blocked:
+                if blocked:
+                    self.log("restore_chunk_not_written", reason=blocked)
                 return self
-            self.sleep(min(self.settings.poll_seconds, max(0.0, deadline - self.clock())))
+            if self.deadline is None:
+                self.deadline = self.clock() + self.settings.catch_up_seconds
+            if self.clock() >= self.deadline:
+                self.log("restore_chunk_not_written", reason=self.everything)
+                return self
+            self.log("restore_waiting_for_backup", behind=self.everything,
+                     seconds_left=round(self.deadline - self.clock(), 3))
+            self.sleep(min(self.settings.poll_seconds, max(0.0, self.deadline - self.clock())))
+
+    def _list(self):
+        """Every object name under the manifest and quarantine prefixes, or None past the bound."""
+        names = []
+        for prefix in (self.settings.quarantine_prefix, self.settings.manifest_prefix):
+            listed = manifests.list_manifests(self.s3, self.settings.manifest_bucket, prefix,
+                                              limit=MAX_PENDING_MANIFESTS + 1)
+            names.extend(entry.name for entry in listed)
+            if len(names) > MAX_PENDING_MANIFESTS:
+                return None
+        return frozenset(names)
 
     def _read_listings(self):
+        previous = None
         for _ in range(MAX_LISTINGS):
-            listed = []
-            for prefix in (self.settings.manifest_prefix, self.settings.quarantine_prefix):
-                listed.extend(entry.name for entry in manifests.list_manifests(
-                    self.s3, self.settings.manifest_bucket, prefix, limit=MAX_PENDING_MANIFESTS + 1))
-            if len(listed) > 2 * MAX_PENDING_MANIFESTS:
+            names = self._list()
+            if names is None:
+                self.by_name.clear()
                 return "more than %d manifests are pending or quarantined" % MAX_PENDING_MANIFESTS
-            for name in set(self.by_name) - set(listed):
+            for name in set(self.by_name) - names:
                 del self.by_name[name]
-            vanished = False
-            for name in listed:
-                if name in self.by_name:
-                    continue
+            held = sum(len(keys) for keys in self.by_name.values())
+            complete = True
+            for name in names - set(self.by_name):
                 got = manifests.read_manifest(self.s3, self.settings.manifest_bucket, name)
                 if got is None:
-                    vanished = True  # applied, or replaced by a remainder written before it went: list again
+                    complete = False  # applied, or replaced by a remainder: list again
                     continue
                 try:
                     keys = manifests.parse_manifest_document(got[0], self.schema).keys
                 except manifests.ManifestError as error:
                     return "%s is not a readable manifest (%s): its keys are unknown" % (name, error)
+                held += len(keys)
+                if held > MAX_PENDING_KEYS:
+                    self.by_name.clear()
+                    return "more than %d keys are pending or quarantined" % MAX_PENDING_KEYS
                 self.by_name[name] = frozenset(table_keys.key_id(k) for k in keys)
-            if sum(len(keys) for keys in self.by_name.values()) > MAX_PENDING_KEYS:
-                return "more than %d keys are pending or quarantined" % MAX_PENDING_KEYS
-            if not vanished:
+            if complete and names == previous:
                 return None
-        return "manifests kept vanishing between the listing and their reads (%d listings)" % MAX_LISTINGS
+            previous = names if complete else None
+        return "the manifests kept changing while they were listed (%d listings)" % MAX_LISTINGS
 
     def why(self, kid):
         """None when nothing the backup has not recorded names the key; else "quarantined" (a quarantine

@@ -18,6 +18,7 @@ import transform as transform_module
 
 RESTORE = "restore"
 RETAINED_SKIPPED = "retained_skipped"
+EXPIRED = "expired"  # Time to Live deleted it: not brought back where expired items must stay gone
 
 
 def inverse(transform):
@@ -36,12 +37,13 @@ def lost_attributes(transform):
 
 class RestorePlan(object):
     def __init__(self, transform, retained_attribute, include_retained=False, deleted_after=None,
-                 deleted_before=None):
+                 deleted_before=None, include_expired=True):
         self.inverse = inverse(transform)
         self.attribute = retained_attribute
         self.include_retained = include_retained
         self.deleted_after = retained.epoch_seconds(deleted_after) if deleted_after else None
         self.deleted_before = retained.epoch_seconds(deleted_before) if deleted_before else None
+        self.include_expired = include_expired
 
     def _selected(self, marker):
         if not self.include_retained:
@@ -54,12 +56,14 @@ class RestorePlan(object):
                 and (self.deleted_before is None or when < self.deleted_before))
 
     def item(self, backup_item):
-        """(RESTORE, the item to write, the marker's version or None for a live item) or
-        (RETAINED_SKIPPED, None, None)."""
+        """(RESTORE, the item to write, the marker's version or None for a live item), or
+        (RETAINED_SKIPPED or EXPIRED, None, None)."""
         version = None
         if self.attribute in backup_item:
             if not self._selected(backup_item[self.attribute]):
                 return RETAINED_SKIPPED, None, None
+            if not self.include_expired and retained.expired(backup_item[self.attribute]):
+                return EXPIRED, None, None
             version = retained.stored_version(backup_item, self.attribute)
             backup_item = dict((k, v) for k, v in backup_item.items() if k != self.attribute)
         return RESTORE, self.inverse.apply(backup_item), version

@@ -6,6 +6,9 @@ transformed) plus one attribute, named by --retained_attribute (default "_delete
     {"M": {"sequenceNumber": {"S": "<the REMOVE record's sequence number, 40 digits, zero-padded>"},
            "deletedAt": {"S": "<ApproximateCreationDateTime of the record, ISO-8601 UTC>"}}}
 
+plus "timeToLive": {"BOOL": true} when the table's Time to Live deleted the item (the stream record's
+userIdentity says so): such an item is never restored into the source.
+
 deletedAt is left out when the manifest does not carry the record's time (a manifest written before the
 field existed, or a record without ApproximateCreationDateTime): unknown is absent, never a made-up time.
 
@@ -25,6 +28,7 @@ DEFAULT_ATTRIBUTE = "_deleted_from_source"
 SEQUENCE_DIGITS = 40
 SEQUENCE = "sequenceNumber"
 DELETED_AT = "deletedAt"
+TIME_TO_LIVE = "timeToLive"
 # ApproximateCreationDateTime is epoch seconds; anything from 1970 to the year 9999 is a usable time.
 _MAX_EPOCH_SECONDS = Decimal(253402300800)
 
@@ -77,12 +81,20 @@ def epoch_seconds(text):
     return None
 
 
-def marker(sequence, deleted_at_text=None):
-    """The attribute value that marks a retained item, version `sequence`."""
+def marker(sequence, deleted_at_text=None, expired=False):
+    """The attribute value that marks a retained item, version `sequence`; `expired`: Time to Live
+    deleted it (member timeToLive, present only then)."""
     members = {SEQUENCE: {"S": version(sequence)}}
     if deleted_at_text:
         members[DELETED_AT] = {"S": deleted_at_text}
+    if expired:
+        members[TIME_TO_LIVE] = {"BOOL": True}
     return {"M": members}
+
+
+def expired(item_marker):
+    """Whether a marker says Time to Live deleted the item."""
+    return ((item_marker or {}).get("M") or {}).get(TIME_TO_LIVE) == {"BOOL": True}
 
 
 def check_source_item(item, attribute, schema):

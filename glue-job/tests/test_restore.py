@@ -7,6 +7,7 @@ import time
 import unittest
 
 import support
+import apply_changes
 import manifests
 import restore
 import retained
@@ -97,6 +98,28 @@ class RestoreTest(support.RecordedClients, support.OnDynamoDbLocal, support.Tabl
         roles.update((where, "restore-reports") for _, where in used if where.startswith(self.bucket + "/restore-"))
         self.assertIn(("get_object", self.bucket + "/" + self.quarantine), used)
         support.record_iam_surface("restore-into-source", used, roles)
+
+    def test_an_item_time_to_live_deleted_is_kept_marked_and_never_restored_into_the_source(self):
+        when = 1772445600  # 2026-03-02T10:00:00Z, inside the window
+        support.put_manifest(self.s3, self.bucket, self.changes, [], event_names=["REMOVE"], removed=[
+            (key(5), "1000", item(5), when, True), (key(6), "1001", item(6), when)])
+        argv = ["apply_changes.py", "--JOB_RUN_ID", "jr_t", "--source_table", self.source, "--backup_table", self.backup,
+                "--manifest_bucket", self.bucket, "--manifest_prefix", self.changes, "--rejected_prefix", self.rejected,
+                "--quarantine_prefix", self.quarantine]
+        self.assertEqual(support.run_main(apply_changes.main, argv)[1], 0)
+        backup = self.table(self.backup)
+        self.assertEqual(backup[table_keys.key_id(key(5))][retained.DEFAULT_ATTRIBUTE],
+                         support.comparable(retained.marker(1000, "2026-03-02T10:00:00Z", expired=True)))
+        self.assertNotIn("timeToLive", backup[table_keys.key_id(key(6))][retained.DEFAULT_ATTRIBUTE]["M"])
+        report, _ = self.into_source("--deleted_after", "2026-03-02T09:00:00Z")
+        self.assertEqual((report["counts"]["written"], report["counts"]["expired"]), (1, 1))
+        self.assertEqual(report["sample_keys"]["expired"], [key(5)])
+        target = self.backup + "-restore-ttl"
+        copied, _ = self.restore(target, "--create_target", "true", "--include_retained", "true")
+        self.assertEqual((copied["counts"]["written"], copied["counts"]["expired"]), (2, 0))  # a copy keeps them
+        with self.assertRaises(manifests.ManifestError):
+            manifests.parse_manifest_document(b'{"version":1,"keys":[{"id":{"S":"a"}}],"removed":[{"key":{"id":{"S":"a"}},'
+                                              b'"sequenceNumber":"1","oldImage":{"id":{"S":"a"}},"timeToLive":false}]}')
 
     def test_into_the_source_a_deletion_made_while_it_runs_is_never_inside_the_window(self):
         now = time.time()

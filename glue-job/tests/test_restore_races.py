@@ -1,9 +1,14 @@
-"""Restore into the source against what an adversarial review found, each on AWS's DynamoDB Local
+"""Restore into the source against what two adversarial reviews found, each on AWS's DynamoDB Local
 through the real entry points (restore.main, apply_changes.main, apply.run): a deliberate deletion that
 apply-changes sets aside after the gate (quarantined, or its manifest rejected), or replaces by a
-remainder between the restore's listing and its read, is never undone; the window compares deletion
-times as times, not text; the gate sees a pending manifest of the older hash-only name form."""
+remainder while the restore lists (before its read, or across the pages of a long listing), or that the
+operator replays from quarantine between the restore's two listings, is never undone; dead letters or
+a rejected manifest appearing mid-run stop the writes at once, without a wait per chunk; the window
+compares deletion times as times, not text; the gate sees a pending manifest of the older hash-only
+name form."""
 
+import concurrent.futures
+import threading
 import time
 
 import support
@@ -159,3 +164,136 @@ class RestoreRacesTest(support.OnDynamoDbLocal, support.TablePairTestCase):
         with self.assertRaises(restore_guard.BackupNotCaughtUp) as caught:
             restore_guard.check_caught_up(self.s3, None, settings, started, time.time, time.sleep, lambda *a, **k: None)
         self.assertIn(older, str(caught.exception))
+
+    def test_a_replay_from_quarantine_between_the_two_listings_is_still_seen(self):
+        self.client.put_item(TableName=self.backup, Item=mistaken(7))
+        moved = []
+
+        def app_and_pipeline():
+            self.deleted_again(7, near_limit(7))
+            self.assertIsInstance(self.apply()[0], apply.KeysQuarantined)
+
+        previous = []
+
+        def operator_replays(kwargs, _number):  # the runbook's `aws s3 mv` back under changes/, between the
+            prefix = kwargs.get("Prefix")         # listings of the two prefixes (whichever comes second)
+            pair = (self.changes, self.quarantine)
+            second = prefix in pair and previous and previous[-1] in pair and previous[-1] != prefix
+            previous.append(prefix)
+            if moved or not second:
+                return
+            for name in support.list_keys(self.s3, self.bucket, self.quarantine):
+                self.s3.copy_object(Bucket=self.bucket, Key=self.changes + name[len(self.quarantine):],
+                                    CopySource={"Bucket": self.bucket, "Key": name})
+                self.s3.delete_object(Bucket=self.bucket, Key=name)
+                moved.append(name)
+
+        report = self.restore(*WINDOW, dynamodb=self.on_first_scan(app_and_pipeline),
+                              s3={"list_objects_v2": operator_replays})
+        self.assertEqual(len(moved), 1)
+        self.assertEqual(report["counts"]["written"], 0)
+        self.assertFalse(self.in_source(7))
+
+    def test_a_remainder_written_across_the_pages_of_a_long_listing_is_still_seen(self):
+        support.put_items(self.client, self.backup, [mistaken(i) for i in range(101)], self.schema)
+        last = {"id": self.client.scan(TableName=self.backup)["Items"][100]["id"]}  # the second chunk's one key
+        number = int(last["id"]["S"][1:])
+        start, state = time.time(), {"writes": 0}
+        paused, go = threading.Event(), threading.Event()
+        plain_s3, plain_ddb = support.s3(), support.ddb()  # apply-changes' own clients: not the restore's hooked ones
+
+        def app_after_gate():  # the last key re-created and deleted on purpose: manifests P (other) and O
+            self.client.put_item(TableName=self.source, Item=item(number, 5))
+            self.client.delete_item(TableName=self.source, Key=last)
+            support.put_manifest(self.s3, self.bucket, self.changes, [{"id": {"S": "p-other"}}],
+                                 order=manifests.order_from(start, 1))
+            support.put_manifest(self.s3, self.bucket, self.changes, [], event_names=["INSERT", "REMOVE"],
+                                 removed=[(last, "5000", item(number, 5), int(start))],
+                                 order=manifests.order_from(start + 100, 5000))
+
+        class PausedBeforeRemainder(object):  # apply-changes' S3: waits right before writing its remainder
+            def __init__(self, inner):
+                self.inner = inner
+
+            def __getattr__(self, name):
+                method = getattr(self.inner, name)
+                if name != "put_object":
+                    return method
+
+                def put(**kwargs):
+                    paused.set()
+                    go.wait(60)
+                    return method(**kwargs)
+                return put
+
+        def apply_replacing_p_and_o():
+            ticks = iter([0, 0, 0] + [10 ** 9] * 100)  # its budget spent before its first chunk: a remainder
+            replicator = replicate.Replicator(plain_ddb, self.source, self.backup, self.schema, Transform(),
+                                              "retain", ddb_batch.Stats(), support.fast_retry())
+            settings = apply.ApplySettings(self.bucket, self.changes, self.rejected, quarantine_prefix=self.quarantine)
+            state["apply"] = apply.run(PausedBeforeRemainder(plain_s3), replicator, settings, self.schema,
+                                       clock=lambda: next(ticks), log=lambda *a, **k: None)
+
+        def count_writes(kwargs, _number):
+            if kwargs.get("TableName") == self.source:
+                state["writes"] += 1
+
+        def listing(kwargs, _number):  # the second chunk's check: apply-changes runs across its pages
+            if "raced" in state or state["writes"] < 100 or kwargs.get("Prefix") != self.changes:
+                return
+            if "ContinuationToken" not in kwargs:
+                state["thread"] = threading.Thread(target=apply_replacing_p_and_o)
+                state["thread"].start()
+                paused.wait(60)
+                with concurrent.futures.ThreadPoolExecutor(16) as pool:  # late manifests of other shards: a 2nd page
+                    list(pool.map(lambda j: support.put_manifest(
+                        self.s3, self.bucket, self.changes, [{"id": {"S": "late-%d" % j}}],
+                        order=manifests.order_from(start + 10, 10 + j)), range(999)))
+            else:
+                state["raced"] = True
+                go.set()
+                state["thread"].join()
+
+        report = self.restore(*WINDOW, dynamodb=dict(self.on_first_scan(app_after_gate), put_item=count_writes),
+                              s3={"list_objects_v2": listing})
+        self.assertEqual(state["apply"].manifests_replaced, 2)
+        self.assertEqual((report["counts"]["written"], report["counts"]["changed_since_start"]), (100, 1))
+        self.assertFalse(self.in_source(number))
+
+    def test_dead_letters_or_rejected_manifests_mid_run_stop_the_writes_without_a_wait_per_chunk(self):
+        support.put_items(self.client, self.backup, [mistaken(i) for i in range(500)], self.schema)  # 5 chunks
+
+        def rejected_after_gate():
+            self.s3.put_object(Bucket=self.bucket, Key=self.rejected + "x.json", Body=b"{}")
+
+        slept = []
+        original_sleep = time.sleep
+        time.sleep = lambda seconds: slept.append(seconds)
+        try:
+            report = self.restore(*WINDOW + ("--catch_up_seconds", "30"), dynamodb=self.on_first_scan(rejected_after_gate))
+        finally:
+            time.sleep = original_sleep
+        self.assertEqual((report["counts"]["written"], report["counts"]["changed_since_start"]), (0, 500))
+        self.assertEqual(slept, [])
+
+
+    def test_a_backlog_past_the_key_bound_is_dropped_from_memory_and_nothing_is_written(self):
+        self.client.put_item(TableName=self.backup, Item=mistaken(7))
+        for n in range(3):  # 1,500 pending keys against a bound of 1,000
+            support.put_manifest(self.s3, self.bucket, self.changes, [{"id": {"S": "p%d-%d" % (n, j)}} for j in range(500)],
+                                 order=manifests.order_from(time.time() + 5, n + 1))
+        held = []
+        refresh = restore_guard.Unrecorded.refresh
+
+        def watched(unrecorded):
+            held.append(refresh(unrecorded).by_name)
+            return unrecorded
+
+        bound, restore_guard.MAX_PENDING_KEYS, restore_guard.Unrecorded.refresh = restore_guard.MAX_PENDING_KEYS, 1000, watched
+        try:
+            report = self.restore(*WINDOW)
+        finally:
+            restore_guard.MAX_PENDING_KEYS, restore_guard.Unrecorded.refresh = bound, refresh
+        self.assertEqual((report["counts"]["written"], report["counts"]["changed_since_start"]), (0, 1))
+        self.assertEqual(held, [{}])  # what it read is let go at once
+        self.assertFalse(self.in_source(7))
