@@ -41,6 +41,8 @@ DEFAULT_WORKERS = 8
 _LIVE = "attribute_not_exists(#r)"
 _RETAINED = "attribute_not_exists(#r) OR #r.#s < :v"
 _REPLACE_RETAINED = "#r.#s = :v"
+# UpdateItem "adds a new item to the table if it does not already exist" (DynamoDB API Reference,
+# UpdateItem): attribute_exists on the partition key keeps a marker from landing where no item is.
 _MARK_DELETED = "attribute_exists(#k) AND attribute_not_exists(#r)"
 
 

@@ -75,7 +75,9 @@ class BackupNotCaughtUp(Exception):
 
 
 def dead_letters(sqs, queue_name):
-    """Messages in the dead-letter queue (visible, in flight and delayed)."""
+    """Messages in the dead-letter queue (visible, in flight and delayed). The counts are approximate:
+    they "may not achieve consistency until at least 1 minute after the producers stop sending messages"
+    (SQS API Reference, GetQueueAttributes), which the README's residual window counts in."""
     queue_url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(DLQ_ATTRIBUTES))["Attributes"]
     return sum(int(attributes.get(name, 0)) for name in DLQ_ATTRIBUTES)

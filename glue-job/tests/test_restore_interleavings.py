@@ -241,7 +241,7 @@ class RestoreInterleavingsTest(support.OnDynamoDbLocal, support.TablePairTestCas
             finally:
                 support.aws_clients.dynamodb_client, restore_guard.Unrecorded.refresh = original_client, original_refresh
             totals["races"] += world.races
-        print("restore interleavings: %d (seed %d): %d restores writing %d items, %d repairs, %d races; "
+        print("\nrestore interleavings: %d (seed %d): %d restores writing %d items, %d repairs, %d races; "
               "%d writes inside the delivery lag no check can see" % (
                   INTERLEAVINGS, SEED, totals["restore"], totals["written"], totals["repair"], totals["races"],
                   totals["unseen_window"]))

@@ -20,8 +20,9 @@ export interface ReplicationGlueJobOptions {
   /** Job arguments without their leading `--`. */
   readonly arguments: Record<string, string>;
   /**
-   * Arguments a run cannot override (Glue's non-overridable arguments), without their leading `--`:
-   * what a run's safety rests on. Default: none.
+   * Arguments a run cannot override, without their leading `--`: what a run's safety rests on. Glue's
+   * NonOverridableArguments: "Arguments for this job that are not overridden when providing job
+   * arguments in a job run" (AWS Glue API, Job). Default: none.
    */
   readonly fixedArguments?: Record<string, string>;
   readonly timeoutMinutes: number;
