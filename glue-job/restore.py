@@ -135,8 +135,11 @@ def main(argv=None, spark_context=None, retry=None, clock=time.time, sleep=time.
         guard=guard)
     totals, results = spark_segments.run_segments(sc, total, task)
     tally = compare.Tally(config.sample_keys, classes=restore_copy.CLASSES, counters=())
+    held_back = {}
     for result in results:
         tally.merge(result["tally"])
+        for reason, keys in result["not_written_because"].items():
+            held_back[reason] = held_back.get(reason, 0) + keys
     seconds = round(time.monotonic() - started, 3)
     report = {
         "job": JOB, "job_run_id": config.job_run_id, "backup_table": config.backup_table,
@@ -144,6 +147,9 @@ def main(argv=None, spark_context=None, retry=None, clock=time.time, sleep=time.
         "include_retained": config.include_retained, "deleted_after": config.deleted_after or None,
         "deleted_before": deleted_before or None, "into_source": config.into_source,
         "not_restored_ambiguous": sum(tally.counts[name] for name in restore_copy.AMBIGUOUS),
+        # Keys counted changed_since_start because a whole chunk was held back, by reason (an operator's
+        # to act on: dead letters, rejected manifests; or apply-changes behind).
+        "not_written_because": held_back,
         "transform_notes": lost, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_wall)),
         "seconds": seconds, "segments": total, "counts": tally.counts, "sample_keys": tally.samples,
         "items_read": totals.scanned, "requests": totals.as_dict(),

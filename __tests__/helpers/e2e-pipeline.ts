@@ -416,7 +416,10 @@ export function expectedBackup(pipeline: Pipeline, source: ReadonlyMap<string, s
  */
 function retainedVersion(record: StreamRecord): Item[string] {
   const deletedAt = new Date(record.dynamodb.ApproximateCreationDateTime * 1000).toISOString().replace(".000Z", "Z");
-  return { M: { sequenceNumber: { S: record.dynamodb.SequenceNumber.padStart(40, "0") }, deletedAt: { S: deletedAt } } };
+  // Time to Live deletions (the userIdentity AWS documents for them) are marked as such; DynamoDB Local
+  // sends none, its TTL deletions are filtered out (README, DynamoDB Local quirks).
+  const expired = record.userIdentity?.type === "Service" && record.userIdentity.principalId === "dynamodb.amazonaws.com";
+  return { M: { sequenceNumber: { S: record.dynamodb.SequenceNumber.padStart(40, "0") }, deletedAt: { S: deletedAt }, ...(expired ? { timeToLive: { BOOL: true } } : {}) } };
 }
 
 /**

@@ -61,6 +61,7 @@ class SegmentRestore(object):
                                                     self.schema, self.plan.inverse, settings["retained_attribute"],
                                                     policy)
         self.unrecorded = None
+        self.not_written_because = {}  # why whole chunks were held back (dead letters, rejected, a backlog): keys
         if settings["into_source"]:
             guard = restore_guard.GuardSettings.from_dict(settings["guard"])
             self.unrecorded = restore_guard.Unrecorded(s3, aws_clients.sqs_client(settings["region"]), guard,
@@ -100,6 +101,9 @@ class SegmentRestore(object):
                 self.tally.count(NOT_RECORDED, key)
             elif why is not None:
                 self.tally.count(why, key)
+                if self.unrecorded.everything is not None:
+                    reason = self.unrecorded.everything
+                    self.not_written_because[reason] = self.not_written_because.get(reason, 0) + 1
             elif retained.stored_version(markers.get(kid), self.s["retained_attribute"]) != version:
                 self.tally.count(CHANGED_SINCE_START, key)
             else:
@@ -174,9 +178,10 @@ class SegmentRestoreTask(object):
         tally = compare.Tally(self.settings["sample_keys"], classes=CLASSES, counters=())
         client = aws_clients.dynamodb_client(self.settings["region"])
         s3 = aws_clients.s3_client(self.settings["region"]) if self.settings["into_source"] else None
-        SegmentRestore(client, self.settings, stats, ddb_batch.RetryPolicy.from_dict(self.settings["retry"]),
-                       tally, s3).run(segment)
+        work = SegmentRestore(client, self.settings, stats, ddb_batch.RetryPolicy.from_dict(self.settings["retry"]),
+                              tally, s3)
+        work.run(segment)
         result = stats.as_dict()
         result.update({"segment": int(segment), "seconds": round(time.monotonic() - started, 3),
-                       "tally": tally.to_dict()})
+                       "tally": tally.to_dict(), "not_written_because": work.not_written_because})
         return result

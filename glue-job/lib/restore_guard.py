@@ -154,10 +154,12 @@ class Unrecorded(object):
     it holds, every key (`everything` says why). Names are content hashes: a name read once is not read
     again, and names gone from the listings are forgotten, so memory follows the backlog, bounded.
 
-    A listing of two prefixes, paged, is no snapshot: a remainder written and the manifests it replaces
-    deleted while it is taken, or an object moved from one prefix to the other, can leave a key in
-    neither. So the listings are taken until two in a row name the same objects (and every one could be
-    read): whatever moved in between changed the names listed."""
+    A listing of three prefixes, paged, is no snapshot: a remainder written and the manifests it replaces
+    deleted while it is taken, or an object moved from one prefix to another (quarantined, rejected,
+    replayed), can leave a key in none. Every such move deletes a name, so the listings are taken again
+    until one holds every name the one before held, and every new name could be read; a rejected
+    manifest, seen in any listing, makes every key count as changed. New names alone (the function
+    keeps writing) never hold a listing back: they are read."""
 
     def __init__(self, s3, sqs, settings, schema, clock, sleep, log):
         self.s3 = s3
@@ -177,7 +179,10 @@ class Unrecorded(object):
         to catch_up_seconds), then every key counts as changed."""
         while True:
             blocked = _blocking(self.s3, self.sqs, self.settings)
-            self.everything = blocked or self._read_listings()
+            behind = None
+            if not blocked:
+                blocked, behind = self._read_listings()
+            self.everything = blocked or behind
             if self.everything is None or blocked:
                 if blocked:
                     self.log("restore_chunk_not_written", reason=blocked)
@@ -192,9 +197,9 @@ class Unrecorded(object):
             self.sleep(min(self.settings.poll_seconds, max(0.0, self.deadline - self.clock())))
 
     def _list(self):
-        """Every object name under the manifest and quarantine prefixes, or None past the bound."""
+        """Every object name under the rejected, quarantine and manifest prefixes, or None past the bound."""
         names = []
-        for prefix in (self.settings.quarantine_prefix, self.settings.manifest_prefix):
+        for prefix in (self.settings.rejected_prefix, self.settings.quarantine_prefix, self.settings.manifest_prefix):
             listed = manifests.list_manifests(self.s3, self.settings.manifest_bucket, prefix,
                                               limit=MAX_PENDING_MANIFESTS + 1)
             names.extend(entry.name for entry in listed)
@@ -203,12 +208,18 @@ class Unrecorded(object):
         return frozenset(names)
 
     def _read_listings(self):
+        """(why no key may be written until an operator acts, why apply-changes is behind): None, None when
+        the listings agree and every key they name is held."""
         previous = None
         for _ in range(MAX_LISTINGS):
             names = self._list()
             if names is None:
                 self.by_name.clear()
-                return "more than %d manifests are pending or quarantined" % MAX_PENDING_MANIFESTS
+                return None, "more than %d manifests are pending or quarantined" % MAX_PENDING_MANIFESTS
+            rejected = sorted(name for name in names if name.startswith(self.settings.rejected_prefix))
+            if rejected:
+                return ("malformed manifests wait under %s (e.g. %s): their changes were never applied; the rest "
+                        "of this restore writes nothing" % (self.settings.rejected_prefix, rejected[0])), None
             for name in set(self.by_name) - names:
                 del self.by_name[name]
             held = sum(len(keys) for keys in self.by_name.values())
@@ -221,16 +232,16 @@ class Unrecorded(object):
                 try:
                     keys = manifests.parse_manifest_document(got[0], self.schema).keys
                 except manifests.ManifestError as error:
-                    return "%s is not a readable manifest (%s): its keys are unknown" % (name, error)
+                    return "%s is not a readable manifest (%s): its keys are unknown" % (name, error), None
                 held += len(keys)
                 if held > MAX_PENDING_KEYS:
                     self.by_name.clear()
-                    return "more than %d keys are pending or quarantined" % MAX_PENDING_KEYS
+                    return None, "more than %d keys are pending or quarantined" % MAX_PENDING_KEYS
                 self.by_name[name] = frozenset(table_keys.key_id(k) for k in keys)
-            if complete and names == previous:
-                return None
+            if complete and previous is not None and previous <= names:
+                return None, None
             previous = names if complete else None
-        return "the manifests kept changing while they were listed (%d listings)" % MAX_LISTINGS
+        return None, "the manifests kept vanishing while they were listed (%d listings)" % MAX_LISTINGS
 
     def why(self, kid):
         """None when nothing the backup has not recorded names the key; else "quarantined" (a quarantine

@@ -104,6 +104,23 @@ class ManifestFormatTest(unittest.TestCase):
         self.assertEqual(manifests.parse_manifest_document(old, SCHEMA).removed, [])
         self.assertEqual(manifests.parse_manifest(data, SCHEMA), manifest.keys)
 
+    def test_a_time_to_live_removal_as_the_function_writes_it(self):
+        # The body __tests__/change-trigger-records.test.ts builds from the AWS-authored java-libs event with
+        # its REMOVE deleted by Time to Live (the function's bytes, verbatim).
+        body = ('{"version":1,"keys":[{"Id":{"N":"101"}}],"eventNames":["INSERT","MODIFY","REMOVE"],'
+                '"sequenceNumbers":{"first":"4421584500000000017450439091","last":"4421584500000000017450439093"},'
+                '"records":3,"eventSourceArn":"arn:aws:dynamodb:eu-central-1:123456789012:table/ExampleTableWithStream/'
+                'stream/2015-06-27T00:48:05.899","approximateCreationDateTime":{"earliest":1428537600,'
+                '"latest":1635734407.1234567},"removed":[{"key":{"Id":{"N":"101"}},"sequenceNumber":'
+                '"4421584500000000017450439093","oldImage":{"Id":{"N":"101"},"Message":{"S":"This item has changed"}},'
+                '"approximateCreationDateTime":1428537600,"timeToLive":true}]}')
+        (entry,) = manifests.parse_manifest_document(body.encode("utf-8")).removed
+        self.assertTrue(entry.expired)
+        self.assertIn(b'"timeToLive":true', manifests.encode_document([entry.key], [entry]))  # kept in remainders
+        (plain,) = manifests.parse_manifest_document(body.replace(',"timeToLive":true', "").encode("utf-8")).removed
+        self.assertFalse(plain.expired)
+        self.assertNotIn(b"timeToLive", manifests.encode_document([plain.key], [plain]))
+
     def test_malformed_removed_entries_reject_the_manifest(self):
         key = {"pk": {"N": "1"}, "sk": {"S": "x"}}
         image = {"pk": {"N": "1"}, "sk": {"S": "x"}, "amount": {"N": "10"}}

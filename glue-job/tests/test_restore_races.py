@@ -275,6 +275,9 @@ class RestoreRacesTest(support.OnDynamoDbLocal, support.TablePairTestCase):
             time.sleep = original_sleep
         self.assertEqual((report["counts"]["written"], report["counts"]["changed_since_start"]), (0, 500))
         self.assertEqual(slept, [])
+        (reason, keys), = report["not_written_because"].items()
+        self.assertEqual(keys, 500)
+        self.assertIn("malformed manifests wait under " + self.rejected, reason)
 
 
     def test_a_backlog_past_the_key_bound_is_dropped_from_memory_and_nothing_is_written(self):
@@ -297,3 +300,59 @@ class RestoreRacesTest(support.OnDynamoDbLocal, support.TablePairTestCase):
         self.assertEqual((report["counts"]["written"], report["counts"]["changed_since_start"]), (0, 1))
         self.assertEqual(held, [{}])  # what it read is let go at once
         self.assertFalse(self.in_source(7))
+
+    def rejected_deletion(self, i):
+        """The application re-creates key i and deletes it on purpose; its manifest is one apply-changes rejects."""
+        self.client.put_item(TableName=self.source, Item=item(i, 3))
+        self.client.delete_item(TableName=self.source, Key=key(i))
+        body = (b'{"version":1,"keys":[{"id":{"S":"k%05d"}}],"removed":[{"key":{"id":{"S":"k%05d"}},'
+                b'"sequenceNumber":"5000","oldImage":{}}]}' % (i, i))
+        self.s3.put_object(Bucket=self.bucket, Body=body,
+                           Key=self.changes + manifests.order_from(time.time(), 5000) + "-" + "0" * 64 + ".json")
+
+    def test_a_manifest_rejected_between_its_listing_and_its_read_is_never_taken_for_applied(self):
+        self.client.put_item(TableName=self.backup, Item=mistaken(8))
+        rejected = []
+
+        def reject_before_read(kwargs, _number):
+            if rejected or not kwargs.get("Key", "").startswith(self.changes):
+                return
+            rejected.append(True)
+            self.assertIsInstance(self.apply()[0], apply.ManifestsRejected)
+
+        report = self.restore(*WINDOW, dynamodb=self.on_first_scan(lambda: self.rejected_deletion(8)),
+                              s3={"get_object": reject_before_read})
+        self.assertEqual(rejected, [True])
+        self.assertEqual((report["counts"]["written"], report["counts"]["changed_since_start"]), (0, 1))
+        self.assertFalse(self.in_source(8))
+
+    def test_a_manifest_rejected_while_the_chunk_lists_is_never_undone(self):
+        self.client.put_item(TableName=self.backup, Item=mistaken(8))
+        fired = []
+
+        def mid_listing(kwargs, _number):  # after rejected/ was listed, before the other prefixes
+            if fired or kwargs.get("Prefix") != self.quarantine:
+                return
+            fired.append(True)
+            self.rejected_deletion(8)
+            self.assertIsInstance(self.apply()[0], apply.ManifestsRejected)
+
+        report = self.restore(*WINDOW, s3={"list_objects_v2": mid_listing})
+        self.assertEqual(fired, [True])
+        self.assertEqual(report["counts"]["written"], 0)
+        self.assertFalse(self.in_source(8))
+
+    def test_a_busy_table_new_manifests_of_other_keys_never_hold_the_writes_back(self):
+        support.put_items(self.client, self.backup, [mistaken(i) for i in range(3)], self.schema)
+        written = [0]
+
+        def other_shards(kwargs, _number):  # the function writes a manifest of another key at every listing
+            if kwargs.get("Prefix") == self.changes and "ContinuationToken" not in kwargs:
+                written[0] += 1
+                support.put_manifest(self.s3, self.bucket, self.changes, [{"id": {"S": "other-%d" % written[0]}}],
+                                     order=manifests.order_from(time.time() + 5, written[0]))
+
+        report = self.restore(*WINDOW, s3={"list_objects_v2": other_shards})
+        self.assertGreater(written[0], 2)
+        self.assertEqual(report["counts"]["written"], 3)
+
