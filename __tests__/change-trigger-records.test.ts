@@ -343,7 +343,7 @@ describe("removed items (DELETE_POLICY=retain)", () => {
   });
 });
 
-describe("manifest names (issue 12: S3's listing order is time order)", () => {
+describe("manifest names (S3's listing order is time order)", () => {
   const record = (seq: bigint, time: number, id: string): Record<string, unknown> => ({
     eventName: "MODIFY",
     eventSource: "aws:dynamodb",

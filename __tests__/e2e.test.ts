@@ -1,5 +1,5 @@
 /**
- * End to end on one machine (issue #5): a change written to api-pagos shows up in api-pos-backup.
+ * End to end on one machine: a change written to api-pagos shows up in api-pos-backup.
  *
  * Real pieces: dynalite holds both tables (created from the stack's config), writes to the source
  * become DynamoDB Streams records, a stand-in for the event source mapping delivers them with the

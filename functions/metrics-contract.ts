@@ -30,7 +30,7 @@ export const APPLY_METRICS = {
   ApplyRunsFinished: "Count",
 } as const;
 
-/** Published by the verify job (another issue) with the Pipeline dimension: items that differ between the tables. */
+/** Published by the verify job with the Pipeline dimension: items that differ between the tables. */
 export const VERIFY_METRICS = { DriftItems: "Count" } as const;
 
 /** Published by change-trigger per batch through the embedded metric format. */

@@ -1,6 +1,6 @@
 /**
  * Synth performance: the app command of cdktf.json against a script that only loads cdktf and the
- * root of @cdktf/provider-aws, measured in the same run. Targets (issue #2): at least 6 times
+ * root of @cdktf/provider-aws, measured in the same run. Targets: at least 6 times
  * faster, and under 150 MB peak memory. Prints JSON; exits 1 when a target is missed.
  *
  *   npm run bench [-- --runs 5]

@@ -167,11 +167,19 @@ def unique_keys(keys):
     return result
 
 
-def batch_get(client, table, keys, schema, stats, policy, consistent=True):
-    """Current items for `keys`: {key_id: item}; a key absent from the table is absent from the dict."""
+def projection(names):
+    """ProjectionExpression and ExpressionAttributeNames reading only the attributes `names`."""
+    return {"ProjectionExpression": ", ".join("#k%d" % i for i in range(len(names))),
+            "ExpressionAttributeNames": dict(("#k%d" % i, name) for i, name in enumerate(names))}
+
+
+def batch_get(client, table, keys, schema, stats, policy, consistent=True, projected=None):
+    """Current items for `keys`: {key_id: item}; a key absent from the table is absent from the dict.
+    `projected`: only these attributes (they must include the key attributes)."""
     found = {}
     for chunk in _chunks(unique_keys(keys), MAX_GET_KEYS):
-        request = {table: {"Keys": list(chunk), "ConsistentRead": bool(consistent)}}
+        request = {table: dict({"Keys": list(chunk), "ConsistentRead": bool(consistent)},
+                               **(projection(projected) if projected else {}))}
         backoff = _Backoff(policy, stats, "BatchGetItem on %s" % table)
         while True:
             stats.read_requests += 1

@@ -77,19 +77,26 @@ class ConditionalWriter(object):
         if value is not None:
             names["#s"] = retained.SEQUENCE
             kwargs["ExpressionAttributeValues"] = {":v": {"S": value}}
+        if not self._conditional(self.client.put_item, "PutItem", kwargs, stats):
+            return False
+        stats.puts += 1
+        return True
+
+    def _conditional(self, call, operation, kwargs, stats):
+        """One conditional write to the backup: True when written, False when the condition failed;
+        _Unwritable when DynamoDB refuses the request itself (ValidationException: e.g. over 400 KB)."""
         stats.write_requests += 1
         try:
-            ddb_batch.call(self.client.put_item, kwargs, stats, self.policy, "PutItem on %s" % self.backup_table)
+            ddb_batch.call(call, kwargs, stats, self.policy, "%s on %s" % (operation, self.backup_table))
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code")
             if code == "ValidationException":
-                raise _Unwritable("PutItem refused the item: %s: %s"
-                                  % (code, error.response.get("Error", {}).get("Message", "")))
+                raise _Unwritable("%s refused: %s: %s"
+                                  % (operation, code, error.response.get("Error", {}).get("Message", "")))
             if code != CONDITION_FAILED:
                 raise
             stats.condition_failures += 1
             return False
-        stats.puts += 1
         return True
 
     def _backup_version(self, key, stats):
@@ -163,22 +170,11 @@ class ConditionalWriter(object):
         any recorded deletion is newer). Only the marker is written (UpdateItem), never the item's content,
         so whatever newer state another writer put there meanwhile stays as it is; an item already marked,
         or gone, is left alone. True when marked."""
-        stats.write_requests += 1
-        try:
-            ddb_batch.call(self.client.update_item, {
+        if not self._conditional(self.client.update_item, "UpdateItem", {
                 "TableName": self.backup_table, "Key": key, "ConditionExpression": _MARK_DELETED,
                 "UpdateExpression": "SET #r = :m",
                 "ExpressionAttributeNames": {"#k": self.schema.names[0], "#r": self.attribute},
-                "ExpressionAttributeValues": {":m": retained.marker(0)},
-            }, stats, self.policy, "UpdateItem on %s" % self.backup_table)
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code")
-            if code == "ValidationException":
-                raise _Unwritable("UpdateItem refused the marker: %s: %s"
-                                  % (code, error.response.get("Error", {}).get("Message", "")))
-            if code != CONDITION_FAILED:
-                raise
-            stats.condition_failures += 1
+                "ExpressionAttributeValues": {":m": retained.marker(0)}}, stats):
             return False
         stats.retained_images += 1
         return True

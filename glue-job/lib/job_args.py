@@ -319,7 +319,8 @@ def _check_into_source(values):
 
 
 def _iso_time(name, text):
-    """The same ISO-8601 UTC form as the retained marker's deletedAt (so they compare as strings)."""
+    """The same ISO-8601 UTC form as the retained marker's deletedAt (both are read back as times:
+    retained.epoch_seconds)."""
     import datetime
     for layout in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%MZ", "%Y-%m-%d"):
         try:

@@ -86,11 +86,13 @@ class SegmentRestore(object):
     def _into_source(self, entries):
         """Sort out what the backup may not have recorded, then write the rest (restore_guard.py)."""
         self.unrecorded.refresh()
-        recorded = [(key, item, version) for key, item, version in entries if version is not None]
-        markers = ddb_batch.batch_get(self.client, self.s["backup_table"], [k for k, _, _ in recorded],
-                                      self.schema, self.stats, self.policy)
+        # Only the keys and the marker are needed: the scan already read the items.
+        keys_only = list(self.schema.names)
+        markers = ddb_batch.batch_get(self.client, self.s["backup_table"], [k for k, _, v in entries if v],
+                                      self.schema, self.stats, self.policy,
+                                      projected=keys_only + [self.s["retained_attribute"]])
         present = ddb_batch.batch_get(self.client, self.s["target_table"], [k for k, _, _ in entries],
-                                      self.schema, self.stats, self.policy)
+                                      self.schema, self.stats, self.policy, projected=keys_only)
         writes = []
         for key, item, version in entries:
             kid = table_keys.key_id(key)

@@ -7,20 +7,18 @@ exactly one of these places until the backup records it: a manifest under the ch
 remainder that replaced one), a quarantine object, a rejected manifest, or a dead letter. So a restore
 into the source writes only items whose deletion the backup has recorded, and only:
 
-- after the gate (before the scan, once): `delivery_seconds` have passed since the restore started (a
-  stream record is in a manifest or dead-lettered by then: the function's retries are bounded) and no
-  manifest of changes made before the start is pending (apply-changes has applied them); it waits up
-  to `catch_up_seconds`, then the restore stops, saying what is behind;
-- per chunk, right before its writes (Unrecorded.refresh): none of its keys is named by a pending
-  manifest or a quarantine object, nothing waits under the rejected prefix and the dead-letter queue
-  is empty (their keys are unknown: every key counts as changed), and each key's marker is still the
-  one scanned. A manifest that vanishes between the listing and its read may have been replaced by a
-  remainder (written before the original is deleted), so the listing is taken again until every name
-  listed could be read.
+- after the gate (before the scan, once): no dead letters, nothing under the rejected prefix,
+  `delivery_seconds` passed since the restore started (a stream record is in a manifest or dead-lettered
+  by then: the function's retries are bounded) and no manifest of changes made before the start pending
+  (apply-changes has applied them); it waits up to `catch_up_seconds`, then the restore stops, saying
+  what is behind;
+- per chunk, right before its writes (Unrecorded.refresh): no dead letters, no rejected manifest (either
+  holds every key back), none of its keys named by a pending manifest or a quarantine object, and each
+  key's marker still the one scanned (restore_copy.py reads it).
 
 What no check can see: a key the application re-creates and deletes again inside the pipeline's
-delivery lag (the stream batch not yet in a manifest) just before the restore writes it. That window is
-the batching window plus one invocation; the README's runbook says so.
+delivery lag (the stream batch not yet in a manifest, or a dead letter SQS does not count yet) just
+before the restore writes it; the README's runbook says how long that is.
 """
 
 import dataclasses
@@ -38,7 +36,7 @@ DLQ_ATTRIBUTES = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNot
 # What a chunk's check holds at most: past either, every key of the chunk waits (then counts as changed).
 MAX_PENDING_MANIFESTS = 5000
 MAX_PENDING_KEYS = 500000
-# Listings taken at most per chunk before two in a row agree.
+# Listings taken at most per chunk before one holds every name the one before held.
 MAX_LISTINGS = 6
 QUARANTINED = "quarantined"
 CHANGED_SINCE_START = "changed_since_start"
@@ -83,30 +81,27 @@ def dead_letters(sqs, queue_name):
     return sum(int(attributes.get(name, 0)) for name in DLQ_ATTRIBUTES)
 
 
-def _first(s3, bucket, prefix):
-    """The first object name under prefix (folder placeholders skipped), or None."""
-    response = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, StartAfter=prefix, MaxKeys=10)
-    for entry in response.get("Contents", []):
-        if not entry["Key"].endswith("/"):
-            return entry["Key"]
-    return None
+def _dead_letters_waiting(sqs, settings):
+    """Why no key can be written while the dead-letter queue holds messages, or None."""
+    count = dead_letters(sqs, settings.dead_letter_queue_name) if settings.dead_letter_queue_name else 0
+    if not count:
+        return None
+    return ("the dead-letter queue holds %d message(s): stream ranges the backup never received, which may "
+            "hold later changes of any key. Replay them first (README: \"A batch reached the dead-letter "
+            "queue\"); a range gone from the stream cannot be replayed: judge it, then move its messages "
+            "out of the queue, and run the restore again" % count)
+
+
+def _rejected_waiting(settings, name):
+    return ("malformed manifests wait under %s (e.g. %s): their changes were never applied. Repair and replay "
+            "them, or judge and remove them (README: \"A manifest was rejected\"), then run the restore again"
+            % (settings.rejected_prefix, name))
 
 
 def _blocking(s3, sqs, settings):
     """Why no key can be written now (dead letters, rejected manifests), or None."""
-    if settings.dead_letter_queue_name:
-        count = dead_letters(sqs, settings.dead_letter_queue_name)
-        if count:
-            return ("the dead-letter queue holds %d message(s): stream ranges the backup never received, which may "
-                    "hold later changes of any key. Replay them first (README: \"A batch reached the dead-letter "
-                    "queue\"); a range gone from the stream cannot be replayed: judge it, then move its messages "
-                    "out of the queue, and run the restore again" % count)
-    rejected = _first(s3, settings.manifest_bucket, settings.rejected_prefix)
-    if rejected is not None:
-        return ("malformed manifests wait under %s (e.g. %s): their changes were never applied. Repair and replay "
-                "them, or judge and remove them (README: \"A manifest was rejected\"), then run the restore again"
-                % (settings.rejected_prefix, rejected))
-    return None
+    rejected = manifests.list_manifests(s3, settings.manifest_bucket, settings.rejected_prefix, limit=1)
+    return _dead_letters_waiting(sqs, settings) or (_rejected_waiting(settings, rejected[0].name) if rejected else None)
 
 
 def check_caught_up(s3, sqs, settings, started, clock, sleep, log):
@@ -178,7 +173,7 @@ class Unrecorded(object):
         as changed at once. A backlog past the bounds is apply-changes': wait for it (once a segment, up
         to catch_up_seconds), then every key counts as changed."""
         while True:
-            blocked = _blocking(self.s3, self.sqs, self.settings)
+            blocked = _dead_letters_waiting(self.sqs, self.settings)  # rejected manifests: in the listings
             behind = None
             if not blocked:
                 blocked, behind = self._read_listings()
@@ -218,8 +213,7 @@ class Unrecorded(object):
                 return None, "more than %d manifests are pending or quarantined" % MAX_PENDING_MANIFESTS
             rejected = sorted(name for name in names if name.startswith(self.settings.rejected_prefix))
             if rejected:
-                return ("malformed manifests wait under %s (e.g. %s): their changes were never applied; the rest "
-                        "of this restore writes nothing" % (self.settings.rejected_prefix, rejected[0])), None
+                return _rejected_waiting(self.settings, rejected[0]), None
             for name in set(self.by_name) - names:
                 del self.by_name[name]
             held = sum(len(keys) for keys in self.by_name.values())

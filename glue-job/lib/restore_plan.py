@@ -8,7 +8,7 @@ logs it before it copies anything.
 
 Retained items (the backup's last state of an item deleted from the source, marked with the retained
 attribute) are restored only with include_retained, optionally only those deleted at or after
-deleted_after and before deleted_before (the marker's deletedAt, ISO-8601 UTC, compares as text);
+deleted_after and before deleted_before (the marker's deletedAt, ISO-8601 UTC, compared as a time);
 restored, they lose the marker (a live item never carries it). An item without deletedAt is not selected
 by a time window: its time is unknown.
 """

@@ -72,8 +72,7 @@ def segment_scan(table, segment, total_segments, projected=None):
     """Scan arguments of one parallel-scan segment; `projected`: only these attributes (ProjectionExpression)."""
     kwargs = {"TableName": table, "Segment": int(segment), "TotalSegments": int(total_segments)}
     if projected:
-        kwargs["ProjectionExpression"] = ", ".join("#k%d" % i for i in range(len(projected)))
-        kwargs["ExpressionAttributeNames"] = dict(("#k%d" % i, name) for i, name in enumerate(projected))
+        kwargs.update(ddb_batch.projection(projected))
     return kwargs
 
 

@@ -163,8 +163,7 @@ class SegmentVerify(object):
                 if kid in error.unwritable:
                     failed[kid] = (key, error.unwritable[kid])
         except (ClientError, ddb_batch.ReplicationError) as error:
-            for key in keys:
-                failed[table_keys.key_id(key)] = (key, "%s: %s" % (type(error).__name__, error))
+            _fail_all(keys, failed, "%s: %s" % (type(error).__name__, error))
 
     def _mark_deleted(self, keys, failed):
         """Mark unmarked extra backup items retained at version 0; returns the keys back in the source."""
@@ -174,8 +173,7 @@ class SegmentVerify(object):
         try:
             _, _, refused = r.writer.run([(key, r.writer.mark_deleted, None) for key in keys], r.stats)
         except (ClientError, ddb_batch.ReplicationError) as error:
-            for key in keys:
-                failed[table_keys.key_id(key)] = (key, "%s: %s" % (type(error).__name__, error))
+            _fail_all(keys, failed, "%s: %s" % (type(error).__name__, error))
             return []
         for key in keys:
             if table_keys.key_id(key) in refused:
@@ -186,11 +184,15 @@ class SegmentVerify(object):
         try:
             present = self._get(r.source_table, marked, True, "source")
         except (ClientError, ddb_batch.ReplicationError) as error:
-            for key in marked:
-                failed[table_keys.key_id(key)] = (key, "marked deleted, but the source could not be read again to "
-                                                       "see whether it came back: %s: %s" % (type(error).__name__, error))
+            _fail_all(marked, failed, "marked deleted, but the source could not be read again to see whether it "
+                                      "came back: %s: %s" % (type(error).__name__, error))
             return []
         return [key for key in marked if table_keys.key_id(key) in present]
+
+
+def _fail_all(keys, failed, reason):
+    for key in keys:
+        failed[table_keys.key_id(key)] = (key, reason)
 
 
 class SegmentVerifyTask(scan_copy._SegmentTask):

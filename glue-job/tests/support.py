@@ -376,6 +376,21 @@ def iam_operation(name, kwargs):
     return "%s[%s]" % (name, ",".join(carried)) if carried else name
 
 
+def batch_manifest(batch, retain=True, order=None):
+    """The manifest the change-trigger writes for one batch of stream records, each (sequence number, key,
+    event name, old image, time, ...) in stream order: (name, body, {key id: the key's last record},
+    removed entries), a removed entry for each key whose last record is a REMOVE (under retain only)."""
+    import manifests
+    last = {}
+    for record in batch:
+        last[table_keys.key_id(record[1])] = record
+    removed = [(r[1], str(r[0]), r[3], r[4]) for r in last.values() if r[2] == "REMOVE"] if retain else []
+    name, body = manifests.build_manifest([r[1] for r in batch], event_names=[r[2] for r in batch],
+                                          first_sequence=batch[0][0], last_sequence=batch[-1][0],
+                                          records=len(batch), removed=removed or None, order=order)
+    return name, body, last, removed
+
+
 def record_iam_surface(job, used, roles):
     """Writes the (operation, resource) pairs a job used to $GLUE_IAM_SURFACE_DIR/<job>.json, with the
     test's random resource names replaced by their roles (source, backup, manifests, rejected), so the
@@ -395,9 +410,29 @@ class _StandIn(object):
 
     ENDPOINT_VARIABLE = None
 
-    def _serve(self, handler):
+    def _respond(self, path, headers, raw):
+        """(HTTP status, response headers, body bytes) of one POST."""
+        raise NotImplementedError
+
+    def _serve(self):
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, headers, body = stand_in._respond(self.path, self.headers, raw)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args):
+                pass
+
         self._previous_endpoint = None
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.endpoint = "http://127.0.0.1:%d" % self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -558,25 +593,13 @@ class LocalCloudWatch(_StandIn):
         self.requests = []   # {"operation", "protocol", "body", "problems", "bytes", "plain_bytes"}
         self._failures = []  # (status, error code)
         self._lock = threading.Lock()
-        watch = self
+        self._serve()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, protocol, code = watch._answer(self.path, self.headers, raw)
-                content_type, body = watch._reply(protocol, status, code)
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                if protocol == "smithy-rpc-v2-cbor" and status == 200:
-                    self.send_header("smithy-protocol", "rpc-v2-cbor")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_args):
-                pass
-
-        self._serve(Handler)
+    def _respond(self, path, headers, raw):
+        status, protocol, code = self._answer(path, headers, raw)
+        content_type, body = self._reply(protocol, status, code)
+        extra = {"smithy-protocol": "rpc-v2-cbor"} if protocol == "smithy-rpc-v2-cbor" and status == 200 else {}
+        return status, dict({"Content-Type": content_type}, **extra), body
 
     def fail_next(self, status, code):
         """Answer the next valid request with the error `code` and HTTP `status`."""
@@ -735,29 +758,18 @@ class LocalSqs(_StandIn):
         self.target_prefix = model["metadata"]["targetPrefix"]
         self.messages = messages
         self.requests = []
-        sqs = self
+        self._serve()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-                target = self.headers.get("X-Amz-Target", "")
-                sqs.requests.append((target, body))
-                if target == sqs.target_prefix + ".GetQueueUrl" and "QueueName" in body:
-                    status, reply = 200, {"QueueUrl": "%s/000000000000/%s" % (sqs.endpoint, body["QueueName"])}
-                elif target != sqs.target_prefix + ".GetQueueAttributes" or "QueueUrl" not in body:
-                    status, reply = 400, {"__type": "com.amazonaws.sqs#InvalidAction", "message": target}
-                else:
-                    status, reply = 200, {"Attributes": {"ApproximateNumberOfMessages": str(sqs.messages),
-                                                         "ApproximateNumberOfMessagesNotVisible": "0",
-                                                         "ApproximateNumberOfMessagesDelayed": "0"}}
-                data = json.dumps(reply).encode("utf-8")
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-amz-json-1.0")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *_args):
-                pass
-
-        self._serve(Handler)
+    def _respond(self, path, headers, raw):
+        body = json.loads(raw or b"{}")
+        target = headers.get("X-Amz-Target", "")
+        self.requests.append((target, body))
+        if target == self.target_prefix + ".GetQueueUrl" and "QueueName" in body:
+            status, reply = 200, {"QueueUrl": "%s/000000000000/%s" % (self.endpoint, body["QueueName"])}
+        elif target != self.target_prefix + ".GetQueueAttributes" or "QueueUrl" not in body:
+            status, reply = 400, {"__type": "com.amazonaws.sqs#InvalidAction", "message": target}
+        else:
+            status, reply = 200, {"Attributes": {"ApproximateNumberOfMessages": str(self.messages),
+                                                 "ApproximateNumberOfMessagesNotVisible": "0",
+                                                 "ApproximateNumberOfMessagesDelayed": "0"}}
+        return status, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(reply).encode("utf-8")

@@ -411,7 +411,7 @@ class HotKeyTest(ApplyTestCase):
 
 
 class HotKeyOnDynamoDbLocalTest(support.OnDynamoDbLocal, HotKeyTest):
-    """The same on AWS's DynamoDB Local (issue 12 asks each scenario of it there)."""
+    """The same on AWS's DynamoDB Local: its item-size limit and errors decide, not dynalite's."""
 
 
 class PoisonKeyTest(ApplyTestCase):
@@ -576,7 +576,7 @@ class ApplyEntryPointTest(ApplyTestCase):
         self.assertEqual(events[-3:], ["apply_done", "apply_summary", "apply_failed"])
 
     def test_publishes_each_pass_and_the_run_to_the_stacks_namespace(self):
-        """The wiring of lib/metrics.py (issue 14): pending and oldest age at each pass's start; latency per
+        """The wiring of lib/metrics.py: pending and oldest age at each pass's start; latency per
         applied manifest (from its newest change), items applied, retained writes, quarantined items at its
         end; ApplyRunsFinished once. Checked on a CloudWatch stand-in that validates against botocore's model."""
         self.seed(4)

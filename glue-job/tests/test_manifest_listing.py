@@ -1,5 +1,5 @@
-"""Manifests are taken in time order from the first page(s) of the listing only (issue 12, scenario 6:
-each pass used to list every page under the prefix to take the oldest 1,000, quadratic in the backlog)."""
+"""Manifests are taken in time order from the first page(s) of the listing only (each pass
+used to list every page under the prefix to take the oldest 1,000, quadratic in the backlog)."""
 
 import random
 import unittest

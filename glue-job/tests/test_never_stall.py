@@ -1,4 +1,4 @@
-"""Replication never stalls (issue 12): each scenario the review reproduced, scaled to run quickly, through
+"""Replication never stalls: each scenario the review reproduced, scaled to run quickly, through
 the real entry points, on dynalite and on AWS's DynamoDB Local. Each one failed on the code before it:
 1. a bulk delete's backlog: every pass parsed all it listed, so memory grew with the backlog;
 2. a large manifest and a slow backup: each run redid the same first keys and never finished;

@@ -121,13 +121,7 @@ class World(object):
             return
         size = len(self.unbatched) if everything else self.rng.randint(1, len(self.unbatched))
         batch, self.unbatched = self.unbatched[:size], self.unbatched[size:]
-        last = {}
-        for record in batch:
-            last[table_keys.key_id(record[1])] = record
-        removed = [(r[1], str(r[0]), r[3], r[4]) for r in last.values() if r[2] == "REMOVE"]
-        name, body = manifests.build_manifest([r[1] for r in batch], event_names=[r[2] for r in batch],
-                                              removed=removed or None,
-                                              order=manifests.order_from(batch[0][4], batch[0][0]))
+        name, body, _, _ = support.batch_manifest(batch, order=manifests.order_from(batch[0][4], batch[0][0]))
         self.s3.put_object(Bucket=self.bucket, Key=self.changes + name, Body=body)
         for record in batch:
             if record[5] is not None:

@@ -105,14 +105,8 @@ class RestoreRacesTest(support.OnDynamoDbLocal, support.TablePairTestCase):
         self.client.put_item(TableName=self.backup, Item=mistaken(8))
 
         def app_and_pipeline():
-            self.client.put_item(TableName=self.source, Item=item(8, 3))
-            self.client.delete_item(TableName=self.source, Key=key(8))
-            body = (b'{"version":1,"keys":[{"id":{"S":"k00008"}}],"removed":[{"key":{"id":{"S":"k00008"}},'
-                    b'"sequenceNumber":"5000","oldImage":{}}]}')  # one apply-changes rejects
-            self.s3.put_object(Bucket=self.bucket, Body=body,
-                               Key=self.changes + manifests.order_from(time.time(), 5000) + "-" + "0" * 64 + ".json")
-            error, _, _, _ = self.apply()
-            self.assertIsInstance(error, apply.ManifestsRejected)
+            self.rejected_deletion(8)
+            self.assertIsInstance(self.apply()[0], apply.ManifestsRejected)
 
         report = self.restore(*WINDOW, dynamodb=self.on_first_scan(app_and_pipeline))
         self.assertEqual((report["counts"]["written"], report["counts"]["changed_since_start"]), (0, 1))

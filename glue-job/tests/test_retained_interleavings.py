@@ -109,15 +109,8 @@ class Interleaving(object):
             return
         size = len(self.unbatched) if everything else self.rng.randint(1, len(self.unbatched))
         batch, self.unbatched = self.unbatched[:size], self.unbatched[size:]
-        last = {}
-        for record in batch:
-            last[table_keys.key_id(record[1])] = record
-        removed = [(r[1], str(r[0]), r[3], r[4]) for r in last.values() if r[2] == "REMOVE"]
-        if self.policy == "mirror":
-            removed = []  # the Lambda writes them only under retain
-        name, body = manifests.build_manifest([r[1] for r in batch], event_names=[r[2] for r in batch],
-                                              first_sequence=batch[0][0], last_sequence=batch[-1][0],
-                                              records=len(batch), removed=removed or None)
+        # The Lambda writes removed entries only under retain.
+        name, body, last, removed = support.batch_manifest(batch, retain=self.policy == "retain")
         self.pending.append((self.prefix + name, body, set(last)))
         self.trace.append("manifest %s: %s removed %s" % (name[:6], sorted(r[1]["id"]["S"] for r in batch),
                                                           [(r[0]["id"]["S"], r[1]) for r in removed]))

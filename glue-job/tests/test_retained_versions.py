@@ -1,6 +1,6 @@
 """Retained items (delete policy "retain") keep a deleted payment's NEWEST last state, whatever order the
 writes land in: a pass stopped by the budget or by a crash, manifests listed newest first, full-copy
-racing apply-changes, two apply runs at once, re-inserts and repeated deletes (issue 11).
+racing apply-changes, two apply runs at once, re-inserts and repeated deletes.
 
 Every scenario here left an older last state in the backup before retained items were versioned."""
 
