@@ -3,10 +3,28 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { ConfigError, loadProjectConfig, parseProjectConfig } from "../stacks/config/load";
 import type { EnvironmentInput } from "../stacks/config/schema";
+import { EVERY_SETTING } from "./helpers/variants";
 
 const reject = (input: EnvironmentInput) => () => parseProjectConfig({ environments: { prod: input } }, "replication.config.json");
 
+/** Each setting's path and value; objects are walked, arrays and records of the user's are values. */
+function leaves(value: unknown, at = "", found = new Map<string, string>()): Map<string, string> {
+  const records = new Set(["tags", "transform.rename", "lambda.environment"]);
+  if (value && typeof value === "object" && !Array.isArray(value) && !records.has(at)) {
+    for (const [key, inner] of Object.entries(value)) leaves(inner, at ? `${at}.${key}` : key, found);
+  } else found.set(at, JSON.stringify(value));
+  return found;
+}
+
 describe("configuration defaults", () => {
+  test("EVERY_SETTING, the configuration the Terraform tests apply, sets every setting away from its default", () => {
+    const defaults = leaves(parseProjectConfig({}).environments["api-pagos-replication"]);
+    const every = leaves(parseProjectConfig({ environments: { every: EVERY_SETTING } }).environments.every);
+    const same = [...defaults].filter(([setting, value]) => every.get(setting) === value).map(([setting]) => setting);
+    expect(same).toEqual([]);
+    expect([...defaults.keys()].filter((setting) => !every.has(setting))).toEqual([]);
+  });
+
   test("no configuration is the seed pipeline api-pagos -> api-pos-backup in us-east-1", () => {
     const { environments } = parseProjectConfig({});
     expect(Object.keys(environments)).toEqual(["api-pagos-replication"]);

@@ -104,8 +104,42 @@ describe("backend and environment settings are checked at synth", () => {
     ["a malformed account id", { environments: { prod: { allowedAccountIds: ["12345"] } } }, 'environments.prod.allowedAccountIds.0 = "12345": must be a 12-digit AWS account ID'],
     ["two environments managing the same tables", { environments: { a: {}, b: { namePrefix: "other-prefix" } } }, 'environments.b.sourceTable.name = "api-pagos": is also used by environment "a" in us-east-1'],
     ["no environment", { environments: {} }, "environments: must declare at least one environment"],
+    // IAM role names and CloudWatch dashboards are account-wide: another region does not keep them apart.
+    [
+      "the same namePrefix in two regions of one account",
+      { environments: { a: {}, b: { region: "eu-west-1" } } },
+      'environments.b.namePrefix = "api-pagos-replication": is also used by environment "a" in us-east-1: its IAM roles and its CloudWatch dashboard are named account-wide',
+    ],
+    [
+      "a provider constraint that allows a version older than the project is proven with",
+      { environments: { prod: { providerVersion: "~> 5.50" } } },
+      'environments.prod.providerVersion = "~> 5.50": allows hashicorp/aws 5.50.0, older than 5.100.0, the oldest version this project\'s Terraform is validated, planned and applied with',
+    ],
+    [
+      "a provider constraint without a lower bound",
+      { environments: { prod: { providerVersion: "< 7.0" } } },
+      'environments.prod.providerVersion = "< 7.0": allows hashicorp/aws 0.0.0, older than 5.100.0',
+    ],
+    [
+      "a provider constraint that allows a version that does not know the runtime",
+      { environments: { prod: { providerVersion: ">= 6.0", lambda: { runtime: "nodejs24.x" } } } },
+      'environments.prod.providerVersion = ">= 6.0": allows hashicorp/aws 6.0.0, older than 6.20.0, the first that accepts lambda.runtime "nodejs24.x"',
+    ],
   ])("%s", (_label, config, message) => {
     expect(reject(config)).toThrow(message);
+  });
+
+  test("environments in different regions may reuse table names; with their own namePrefix nothing clashes", () => {
+    const config = parseProjectConfig({ environments: { a: {}, b: { region: "eu-west-1", namePrefix: "payments-eu" } } });
+    expect(Object.keys(config.environments)).toEqual(["a", "b"]);
+  });
+
+  test.each(["6.25.0", "~> 6.25", ">= 6.20, < 7.0", "> 6.20.0", "= 6.20.0"])("the constraint %s allows nodejs24.x", (providerVersion) => {
+    expect(() => parseProjectConfig({ environments: { prod: { providerVersion, lambda: { runtime: "nodejs24.x" } } } })).not.toThrow();
+  });
+
+  test.each(["5.100.0", "~> 5.100", ">= 5.100.0, != 6.0.0"])("the constraint %s allows the default configuration", (providerVersion) => {
+    expect(() => parseProjectConfig({ environments: { prod: { providerVersion } } })).not.toThrow();
   });
 
   test("environments in separate accounts may reuse names", () => {

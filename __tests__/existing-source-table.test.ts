@@ -17,7 +17,11 @@ describe("an existing source table", () => {
     expect(source.name).toBe("api-pagos");
     expect(source.lifecycle.postcondition).toEqual([
       { condition: '${self.stream_enabled && self.stream_view_type == "NEW_AND_OLD_IMAGES"}', error_message: expect.stringContaining("NEW_AND_OLD_IMAGES") },
-      { condition: '${self.hash_key == "pk" && (self.range_key == null ? "" : self.range_key) == "sk"}', error_message: expect.stringContaining("pk, sk") },
+      {
+        condition:
+          '${self.hash_key == "pk" && (self.range_key == null ? "" : self.range_key) == "sk" && anytrue([for a in self.attribute : a.name == "pk" && a.type == "S"]) && anytrue([for a in self.attribute : a.name == "sk" && a.type == "N"])}',
+        error_message: expect.stringContaining("pk (S), sk (N)"),
+      },
     ]);
   });
 

@@ -12,45 +12,8 @@ import { runAppCommand } from "./helpers/app-command";
 import { blockStructureProblems, configurationDifferences, parseHcl } from "./helpers/hcl";
 import { loadProviderSchema } from "./helpers/provider-schema";
 import { referencedFiles } from "./helpers/synth";
-import { COMPOSITE_KEY_SPARK, CONFIGURED_CONTROLS, TWO_ENVIRONMENTS } from "./helpers/variants";
+import { DEFAULT_STACK, VARIANTS } from "./helpers/variants";
 
-/** Each configuration another test file synthesizes, as one environment of a project. */
-const VARIANTS = {
-  environments: {
-    "customer-managed-key": {
-      allowedAccountIds: ["100000000001"],
-      encryption: { customerManagedKey: true },
-      deletes: "mirror",
-      alarms: { email: "oncall@example.com" },
-    },
-    "configured-controls": { ...CONFIGURED_CONTROLS, allowedAccountIds: ["100000000002"] },
-    "backup-keeps-expired": {
-      allowedAccountIds: ["100000000003"],
-      sourceTable: { ttlAttribute: "expires_at" },
-      backupTable: { expireWithSource: false },
-    },
-    "existing-source-table": {
-      allowedAccountIds: ["100000000004"],
-      sourceTable: { existing: true, partitionKey: { name: "pk", type: "S" }, sortKey: { name: "sk", type: "N" } },
-    },
-    transform: {
-      allowedAccountIds: ["100000000005"],
-      deletes: "mirror",
-      transform: { rename: { amount: "importe" }, drop: ["debug"] },
-      fullCopyJob: { verifyWrites: false, scanSegments: 64 },
-      applyChangesJob: { timeBudgetSeconds: 900 },
-    },
-    "composite-key-spark": COMPOSITE_KEY_SPARK,
-    "cloud-workspace-tags": {
-      allowedAccountIds: ["100000000006"],
-      backend: { type: "cloud", organization: "acme", workspaceTags: ["replication", "prod"], hostname: "tfe.example.com" },
-      providerVersion: ">= 6.25, < 7.0",
-    },
-    // The two environments of environments.test.ts: an S3 backend, and Terraform Cloud.
-    ...TWO_ENVIRONMENTS.environments,
-  },
-} satisfies ProjectConfigInput;
-const DEFAULT_STACK = "api-pagos-replication";
 
 /** The schema of hashicorp/aws 6.25.0, the version the stack pins (see SOURCES.md beside it). */
 

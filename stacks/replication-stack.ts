@@ -46,6 +46,7 @@ export class ReplicationStack extends TerraformStack {
       bucketPrefix: `${prefix}-`,
       noncurrentVersionDays: config.bucket.noncurrentVersionDays,
       rejectedManifestDays: config.bucket.rejectedManifestDays,
+      forceDestroy: config.bucket.forceDestroy,
       kmsKeyArn: dataKeyArn,
     });
     const functionName = `${prefix}-change-trigger`;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { providerRequirements, unmetRequirement } from "./provider-requirements";
 
 /**
  * The configuration of one environment (one Terraform stack). Every setting has a default, so an
@@ -124,7 +125,10 @@ export const environmentSchema = z
       .default("api-pagos-replication"),
     /** Tags added to every resource (merged over the default tags application/environment/managed-by). */
     tags: z.record(z.string(), z.string()).default({}),
-    /** AWS provider version constraint written to required_providers. */
+    /**
+     * AWS provider version constraint written to required_providers. Its lowest allowed version must
+     * be one this configuration can plan with (see provider-requirements.ts), or synth fails.
+     */
     providerVersion: z
       .string()
       .regex(PROVIDER_CONSTRAINT, { error: 'must be a Terraform version constraint such as "6.25.0", "~> 6.25" or ">= 6.25, < 7.0"' })
@@ -199,6 +203,12 @@ export const environmentSchema = z
         noncurrentVersionDays: int(1, 3650).default(30),
         /** Days a rejected (malformed) manifest is kept for inspection. */
         rejectedManifestDays: int(1, 3650).default(90),
+        /**
+         * Let `terraform destroy` delete the bucket with every object version in it (manifests,
+         * quarantined keys, verify and restore reports). Off, a bucket the pipeline has written to
+         * cannot be destroyed (BucketNotEmpty): turn it on, apply, then destroy (README, "Destroying an environment").
+         */
+        forceDestroy: z.boolean().default(false),
       })
       .prefault({}),
     alarms: z
@@ -400,6 +410,15 @@ export const environmentSchema = z
       }
     });
     checkRetainedAttribute(env, keys, ctx);
+    const unmet = unmetRequirement(env.providerVersion, providerRequirements(env));
+    if (unmet) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["providerVersion"],
+        input: env.providerVersion,
+        message: `allows hashicorp/aws ${unmet.allows}, older than ${unmet.need.version}, ${unmet.need.because}`,
+      });
+    }
     env.restore.allowedTargets.forEach((name, i) => {
       if (name === env.backupTable.name) {
         ctx.addIssue({ code: "custom", path: ["restore", "allowedTargets", i], input: name, message: "cannot be backupTable.name: restore reads the backup and never writes it" });
@@ -478,22 +497,23 @@ export const projectConfigSchema = z
       for (const b of names.slice(i + 1)) {
         const [x, y] = [environments[a], environments[b]];
         const separateAccounts = x.allowedAccountIds && y.allowedAccountIds && !x.allowedAccountIds.some((id) => y.allowedAccountIds!.includes(id));
-        if (x.region !== y.region || separateAccounts) continue;
-        const clashes = (
-          [
-            ["namePrefix", x.namePrefix, y.namePrefix],
-            ["sourceTable.name", x.sourceTable.name, y.sourceTable.name],
-            ["backupTable.name", x.backupTable.name, y.backupTable.name],
-          ] as const
-        ).filter(([, p, q]) => p === q);
-        for (const [setting, value] of clashes) {
+        if (separateAccounts) continue;
+        const clash = (setting: string, value: string, why: string) =>
           ctx.addIssue({
             code: "custom",
             path: ["environments", b, ...setting.split(".")],
             input: value,
-            message: `is also used by environment "${a}" in ${x.region}: two stacks would manage the same resources (use another name, or set allowedAccountIds to keep them in separate accounts)`,
+            message: `is also used by environment "${a}" in ${x.region}: ${why} (use another name, or set allowedAccountIds to keep them in separate accounts)`,
           });
+        // IAM role names and CloudWatch dashboards ("global, not region-specific", PutDashboard) are
+        // account-wide, so the prefix that names them clashes whatever the regions.
+        if (x.namePrefix === y.namePrefix) {
+          const why = x.region === y.region ? "two stacks would manage the same resources" : "its IAM roles and its CloudWatch dashboard are named account-wide";
+          clash("namePrefix", x.namePrefix, why);
         }
+        if (x.region !== y.region) continue;
+        if (x.sourceTable.name === y.sourceTable.name) clash("sourceTable.name", x.sourceTable.name, "two stacks would manage the same resources");
+        if (x.backupTable.name === y.backupTable.name) clash("backupTable.name", x.backupTable.name, "two stacks would manage the same resources");
       }
     }
   });

@@ -28,6 +28,8 @@ export interface ArtifactBucketOptions {
   readonly rejectedManifestDays: number;
   /** Customer-managed key (SSE-KMS with a bucket key); SSE-S3 without one. */
   readonly kmsKeyArn?: string;
+  /** Destroy deletes every object version first; otherwise destroying a non-empty bucket fails. */
+  readonly forceDestroy: boolean;
 }
 
 /**
@@ -39,7 +41,7 @@ export class ArtifactBucket extends Construct {
 
   constructor(scope: Construct, id: string, options: ArtifactBucketOptions) {
     super(scope, id);
-    this.bucket = new S3Bucket(this, "bucket", { bucketPrefix: options.bucketPrefix });
+    this.bucket = new S3Bucket(this, "bucket", { bucketPrefix: options.bucketPrefix, forceDestroy: options.forceDestroy });
     const bucketRef = { bucket: this.bucket.id };
     new S3BucketPublicAccessBlock(this, "public-access-block", {
       ...bucketRef,

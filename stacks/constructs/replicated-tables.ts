@@ -61,6 +61,9 @@ export class ReplicatedTables extends Construct {
  * Reads a source table managed elsewhere; plan fails unless it has the configured key and a
  * NEW_AND_OLD_IMAGES stream, and, with sourceTable.kmsKeyArn, unless that is the key it is encrypted with.
  */
+/** HCL: the table's attribute definitions give `key` its configured type. */
+const typed = (key: KeyAttribute) => `anytrue([for a in self.attribute : a.name == ${JSON.stringify(key.name)} && a.type == ${JSON.stringify(key.type)}])`;
+
 function existingSource(scope: Construct, name: string, keys: KeyAttribute[], kmsKeyArn: string | undefined): HclSafeDataAwsDynamodbTable {
   const [partitionKey, sortKey] = keys;
   const rangeKey = '(self.range_key == null ? "" : self.range_key)';
@@ -73,8 +76,9 @@ function existingSource(scope: Construct, name: string, keys: KeyAttribute[], km
           errorMessage: `Table ${name} must have its stream enabled with view type NEW_AND_OLD_IMAGES to be replicated.`,
         },
         {
-          condition: `\${self.hash_key == ${JSON.stringify(partitionKey.name)} && ${rangeKey} == ${JSON.stringify(sortKey?.name ?? "")}}`,
-          errorMessage: `Table ${name} must have the key of sourceTable.partitionKey and sourceTable.sortKey (${keys.map((k) => k.name).join(", ")}).`,
+          // Names and types: a key of another type would make every replicated write fail.
+          condition: `\${self.hash_key == ${JSON.stringify(partitionKey.name)} && ${rangeKey} == ${JSON.stringify(sortKey?.name ?? "")} && ${keys.map(typed).join(" && ")}}`,
+          errorMessage: `Table ${name} must have the key of sourceTable.partitionKey and sourceTable.sortKey: ${keys.map((k) => `${k.name} (${k.type})`).join(", ")}.`,
         },
         ...(kmsKeyArn
           ? [

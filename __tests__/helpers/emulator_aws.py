@@ -1,0 +1,106 @@
+"""What the Terraform tests do on the AWS emulator through boto3: tables that exist before a stack
+(sourceTable.existing), objects the pipeline would leave in its bucket, and checks that the applied
+resources are wired as the stack declares. One JSON request on stdin, one JSON answer on stdout."""
+
+import json
+import sys
+from typing import Any, Dict, List
+
+import boto3
+
+
+def session(request: Dict[str, Any]) -> boto3.session.Session:
+    """Credentials in the request's account: moto's STS acts in the account of an assumed role."""
+    base = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=request["region"])
+    account = request.get("account")
+    if not account or account == "123456789012":
+        return base
+    sts = base.client("sts", endpoint_url=request["endpoint"])
+    credentials = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/terraform-tests", RoleSessionName="terraform-tests")["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=request["region"],
+    )
+
+
+def create_table(request: Dict[str, Any]) -> Dict[str, Any]:
+    dynamodb = session(request).client("dynamodb", endpoint_url=request["endpoint"])
+    keys = request["keys"]
+    arguments: Dict[str, Any] = {
+        "TableName": request["name"],
+        "KeySchema": [{"AttributeName": k["name"], "KeyType": "HASH" if i == 0 else "RANGE"} for i, k in enumerate(keys)],
+        "AttributeDefinitions": [{"AttributeName": k["name"], "AttributeType": k["type"]} for k in keys],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if request.get("streamViewType"):
+        arguments["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": request["streamViewType"]}
+    if request.get("kmsKeyArn"):
+        arguments["SSESpecification"] = {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": request["kmsKeyArn"]}
+    table = dynamodb.create_table(**arguments)["TableDescription"]
+    return {"arn": table["TableArn"]}
+
+
+def fill_bucket(request: Dict[str, Any]) -> Dict[str, Any]:
+    """A manifest in two versions (a remainder written over it) and a verify report, as the pipeline
+    leaves them. Not the delete marker an applied manifest leaves: moto 5.2 cannot delete one (its
+    _VersionedKeyStore.pop calls dispose() on a FakeDeleteMarker, which has none: 500), so no destroy
+    could empty the bucket on the emulator."""
+    s3 = session(request).client("s3", endpoint_url=request["endpoint"])
+    bucket = request["bucket"]
+    for body in (b'{"version":1}', b'{"version":2}'):
+        s3.put_object(Bucket=bucket, Key="changes/manifest.json", Body=body)
+    s3.put_object(Bucket=bucket, Key="verify/report.json", Body=b"{}")
+    listed = s3.list_object_versions(Bucket=bucket)
+    return {"versions": len(listed.get("Versions", [])), "deleteMarkers": len(listed.get("DeleteMarkers", []))}
+
+
+def check_wiring(request: Dict[str, Any]) -> Dict[str, Any]:
+    """What AWS holds after apply, against the stack's outputs: one line per problem."""
+    aws = session(request)
+    out = request["outputs"]
+    client = lambda name: aws.client(name, endpoint_url=request["endpoint"])  # noqa: E731
+    problems: List[str] = []
+    checks = 0
+
+    def check(label: str, actual: Any, expected: Any) -> None:
+        nonlocal checks
+        checks += 1
+        if actual != expected:
+            problems.append(f"{label}: {actual!r}, expected {expected!r}")
+
+    dynamodb, lambda_, glue, s3 = client("dynamodb"), client("lambda"), client("glue"), client("s3")
+    source = dynamodb.describe_table(TableName=out["source_table_name"])["Table"]
+    backup = dynamodb.describe_table(TableName=out["backup_table_name"])["Table"]
+    check("backup key schema", backup["KeySchema"], source["KeySchema"])
+    key_types = lambda table: {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}  # noqa: E731
+    check("backup key types", key_types(backup), key_types(source))
+    check("source stream", source.get("StreamSpecification", {}).get("StreamViewType"), "NEW_AND_OLD_IMAGES")
+    function = lambda_.get_function(FunctionName=out["change_trigger_function_name"])["Configuration"]
+    variables = function["Environment"]["Variables"]
+    check("function MANIFEST_BUCKET", variables.get("MANIFEST_BUCKET"), out["bucket_name"])
+    check("function APPLY_JOB_NAME", variables.get("APPLY_JOB_NAME"), out["apply_changes_job_name"])
+    # moto filters ListEventSourceMappings by the function's ARN only, AWS by its name too.
+    mappings = lambda_.list_event_source_mappings(FunctionName=function["FunctionArn"])["EventSourceMappings"]
+    check("event source mappings", [m["EventSourceArn"] for m in mappings], [out["source_table_stream_arn"]])
+    for name in ("apply_changes_job_name", "full_copy_job_name", "verify_job_name", "restore_job_name"):
+        job = glue.get_job(JobName=out[name])["Job"]
+        location = job["Command"]["ScriptLocation"]
+        check(f"{name} script in the bucket", location.startswith(f"s3://{out['bucket_name']}/glue/"), True)
+        key = location.split("/", 3)[3]
+        check(f"{name} script uploaded", s3.head_object(Bucket=out["bucket_name"], Key=key)["ContentLength"] > 0, True)
+        arguments = {**job.get("DefaultArguments", {}), **job.get("NonOverridableArguments", {})}
+        check(f"{name} --backup_table", arguments.get("--backup_table"), out["backup_table_name"])
+    check("bucket versioning", s3.get_bucket_versioning(Bucket=out["bucket_name"]).get("Status"), "Enabled")
+    return {"checks": checks, "problems": problems}
+
+
+def main() -> None:
+    request = json.load(sys.stdin)
+    action = {"create-table": create_table, "fill-bucket": fill_bucket, "check-wiring": check_wiring}[request["action"]]
+    json.dump(action(request), sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

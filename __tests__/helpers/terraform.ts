@@ -1,0 +1,211 @@
+/**
+ * Runs Terraform itself, with the real hashicorp/aws provider, on a synthesized stack folder against
+ * an AWS emulator: the CLI configuration that installs the provider, the override file that points
+ * it at the emulator, and each command timed.
+ */
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+const PROVIDER = "registry.terraform.io/hashicorp/aws";
+/** Services the stack calls: each gets the emulator's endpoint. */
+const SERVICES = ["cloudwatch", "dynamodb", "events", "glue", "iam", "kms", "lambda", "logs", "s3", "sns", "sqs", "sts"];
+/** Longer than any command takes on the emulator (an apply: about 80 s beside three others). */
+const COMMAND_TIMEOUT_MS = 480_000;
+/** moto's default account, the one its credentials act in unless a role of another is assumed. */
+export const EMULATOR_ACCOUNT = "123456789012";
+
+/** Where an unpacked provider mirror is looked for: TERRAFORM_PROVIDER_MIRROR, then the usual places. */
+function mirrorCandidates(): string[] {
+  const home = os.homedir();
+  return [
+    process.env.TERRAFORM_PROVIDER_MIRROR,
+    "/opt/tf-plugins",
+    path.join(home, ".terraform.d", "plugins"),
+    path.join(home, ".local", "share", "terraform", "plugins"),
+    "/usr/local/share/terraform/plugins",
+    "/usr/share/terraform/plugins",
+  ].filter((dir): dir is string => !!dir);
+}
+
+const platform = () => `${os.platform()}_${{ x64: "amd64", arm64: "arm64" }[os.arch() as "x64" | "arm64"] ?? os.arch()}`;
+
+const byVersion = (a: string, b: string) => {
+  const [x, y] = [a, b].map((v) => v.split(/[.-]/).map((part) => Number(part) || 0));
+  for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
+  return 0;
+};
+
+export interface ProviderChoice {
+  readonly version: string;
+  /** The unpacked mirror it is installed from; undefined: the registry. */
+  readonly mirror?: string;
+  /** One line for the test log: which provider, from where, and why. */
+  readonly description: string;
+}
+
+/**
+ * The pinned version when a mirror holds it, else the newest a mirror holds, else the pinned version
+ * from the registry (which needs the network).
+ */
+export function chooseProvider(pinned: string): ProviderChoice {
+  for (const mirror of mirrorCandidates()) {
+    const dir = path.join(mirror, PROVIDER);
+    if (!fs.existsSync(dir)) continue;
+    const versions = fs.readdirSync(dir).filter((version) => fs.existsSync(path.join(dir, version, platform()))).sort(byVersion);
+    if (versions.length === 0) continue;
+    if (versions.includes(pinned)) return { version: pinned, mirror, description: `hashicorp/aws ${pinned} (pinned) from the mirror ${mirror}` };
+    const newest = versions[versions.length - 1];
+    return { version: newest, mirror, description: `hashicorp/aws ${newest} from the mirror ${mirror}: the pinned ${pinned} is not there, so the newest it holds` };
+  }
+  return { version: pinned, description: `hashicorp/aws ${pinned} (pinned) from the registry: no provider mirror was found (${mirrorCandidates().join(", ")})` };
+}
+
+export interface CommandResult {
+  readonly code: number;
+  readonly output: string;
+  readonly seconds: number;
+}
+
+export interface EmulatorTarget {
+  readonly endpoint: string;
+  /** The account the stack must act in (allowed_account_ids): reached by assuming a role in it. */
+  readonly accountId?: string;
+}
+
+/** A stack folder prepared for Terraform on the emulator. */
+export class TerraformWorkdir {
+  private readonly env: NodeJS.ProcessEnv;
+  private commands = 0;
+
+  constructor(
+    readonly dir: string,
+    readonly provider: ProviderChoice,
+    target: EmulatorTarget,
+    /** Arguments of resources replaced only on the emulator, each for a reason listed in emulator-differences.ts. */
+    resourceOverrides: Record<string, Record<string, Record<string, unknown>>> = {},
+  ) {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "terraform-cli-"));
+    const cliConfig = path.join(home, "terraform.rc");
+    fs.writeFileSync(cliConfig, cliConfiguration(provider));
+    this.env = { ...process.env, TF_CLI_CONFIG_FILE: cliConfig, TF_IN_AUTOMATION: "1", TF_INPUT: "0", CHECKPOINT_DISABLE: "1" };
+    const override = {
+      terraform: {
+        // The stack's own backend (local state beside the project, S3 or Terraform Cloud) is replaced by
+        // a state file in the folder: tests never share or reach a state.
+        backend: { local: { path: "terraform.tfstate" } },
+        required_providers: { aws: { source: "hashicorp/aws", version: provider.version } },
+      },
+      provider: { aws: [emulatorProvider(target)] },
+      ...(Object.keys(resourceOverrides).length ? { resource: resourceOverrides } : {}),
+    };
+    fs.writeFileSync(path.join(dir, "override.tf.json"), JSON.stringify(override, null, 2));
+  }
+
+  /** Runs one command; its output is also kept in the folder (terraform-<n>-<command>.log) to read after a failure. */
+  run(args: string[]): Promise<CommandResult> {
+    const started = process.hrtime.bigint();
+    const log = path.join(this.dir, `terraform-${++this.commands}-${args[0]}.log`);
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.env.TERRAFORM || "terraform", [...args, "-no-color"], { cwd: this.dir, env: this.env });
+      let output = "";
+      const keep = (chunk: Buffer) => {
+        output += chunk;
+        fs.appendFileSync(log, chunk);
+      };
+      child.stdout.on("data", keep);
+      child.stderr.on("data", keep);
+      // Never a hung run: a command past its time is stopped and reported with what it printed.
+      const timer = setTimeout(() => child.kill("SIGTERM"), COMMAND_TIMEOUT_MS);
+      child.on("error", reject);
+      child.on("close", (code, signal) => {
+        clearTimeout(timer);
+        if (signal) return reject(new Error(`terraform ${args.join(" ")} in ${this.dir} was stopped (${signal}) after ${COMMAND_TIMEOUT_MS / 1000} s:\n${output.slice(-6000)}`));
+        resolve({ code: code ?? -1, output, seconds: Number(process.hrtime.bigint() - started) / 1e9 });
+      });
+    });
+  }
+
+  /** Runs a command and fails with its output unless it exits with one of `codes`. */
+  async expect(args: string[], codes: number[] = [0]): Promise<CommandResult> {
+    const result = await this.run(args);
+    if (!codes.includes(result.code)) {
+      throw new Error(`terraform ${args.join(" ")} in ${this.dir} exited ${result.code}:\n${result.output.slice(-6000)}`);
+    }
+    return result;
+  }
+
+  init = () => this.expect(["init", "-input=false"]);
+  validate = () => this.expect(["validate"]);
+
+  /** `plan -detailed-exitcode` to a plan file, and the plan as `terraform show -json` gives it. */
+  async plan(): Promise<{ result: CommandResult; plan: TerraformPlan }> {
+    const result = await this.planOnly();
+    const show = await this.expect(["show", "-json", "tfplan"]);
+    return { result: { ...result, seconds: result.seconds + show.seconds }, plan: JSON.parse(show.output) };
+  }
+
+  /** `plan -detailed-exitcode` alone: exit 2 when there are changes, and the summary line it printed. */
+  planOnly = () => this.expect(["plan", "-input=false", "-detailed-exitcode", "-out=tfplan"], [0, 2]);
+
+  apply = () => this.expect(["apply", "-input=false", "-auto-approve"]);
+  destroy = () => this.expect(["destroy", "-input=false", "-auto-approve"]);
+  output = async () => JSON.parse((await this.expect(["output", "-json"])).output) as Record<string, { value: any }>;
+}
+
+/** One download of the provider for the whole run when it comes from the registry. */
+const registryCache = path.join(os.tmpdir(), "terraform-tests-plugin-cache");
+
+function cliConfiguration(provider: ProviderChoice): string {
+  if (!provider.mirror) {
+    fs.mkdirSync(registryCache, { recursive: true });
+    return `plugin_cache_dir = ${JSON.stringify(registryCache)}\nplugin_cache_may_break_dependency_lock_file = true\n`;
+  }
+  return `provider_installation {
+  filesystem_mirror {
+    path    = ${JSON.stringify(provider.mirror)}
+    include = ["${PROVIDER}"]
+  }
+  direct {
+    exclude = ["${PROVIDER}"]
+  }
+}
+`;
+}
+
+/** Merged into the stack's provider block (same alias): region, default tags and allowed accounts stay. */
+function emulatorProvider(target: EmulatorTarget): Record<string, unknown> {
+  return {
+    access_key: "test",
+    secret_key: "test",
+    skip_credentials_validation: true,
+    skip_metadata_api_check: true,
+    s3_use_path_style: true,
+    endpoints: [Object.fromEntries(SERVICES.map((service) => [service, target.endpoint]))],
+    // moto's STS hands out credentials that later calls act with in the role's account.
+    ...(target.accountId && target.accountId !== EMULATOR_ACCOUNT
+      ? { assume_role: [{ role_arn: `arn:aws:iam::${target.accountId}:role/terraform-tests`, session_name: "terraform-tests" }] }
+      : {}),
+  };
+}
+
+/** What `terraform show -json` says of a saved plan (the parts the tests read). */
+export interface TerraformPlan {
+  readonly resource_changes?: ResourceChange[];
+  readonly planned_values?: { root_module: PlannedModule };
+  readonly configuration?: unknown;
+}
+
+export interface ResourceChange {
+  readonly address: string;
+  readonly mode: "managed" | "data";
+  readonly type: string;
+  readonly name: string;
+  readonly action_reason?: string;
+  readonly change: { actions: string[]; before: any; after: any; after_unknown?: any };
+}
+
+export interface PlannedModule {
+  readonly resources?: { address: string; type: string; values: Record<string, unknown> }[];
+}

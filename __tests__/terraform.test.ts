@@ -1,0 +1,326 @@
+/**
+ * The synthesized Terraform, proven by Terraform itself: every configuration the suite synthesizes
+ * is initialized, validated and planned with the real hashicorp/aws provider against moto's server,
+ * and a representative set is applied, planned again (no changes but the emulator's listed
+ * differences), checked through boto3 and destroyed the way the README tells operators to.
+ */
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { parseProjectConfig } from "../stacks/config/load";
+import { providerRequirements, unmetRequirement } from "../stacks/config/provider-requirements";
+import type { EnvironmentConfig, EnvironmentInput } from "../stacks/config/schema";
+import { runAppCommand } from "./helpers/app-command";
+import { emulatorBucketPolicy, unexplainedChanges } from "./helpers/emulator-differences";
+import { startMotoServer, type MotoServer } from "./helpers/moto-server";
+import { chooseProvider, TerraformWorkdir, type TerraformPlan } from "./helpers/terraform";
+import { DEFAULT_STACK, VARIANTS } from "./helpers/variants";
+
+jest.setTimeout(900_000);
+
+const ENVIRONMENTS: Record<string, EnvironmentInput> = { [DEFAULT_STACK]: {}, ...VARIANTS.environments };
+const PINNED = parseProjectConfig({}).environments[DEFAULT_STACK].providerVersion;
+const provider = chooseProvider(PINNED);
+/** Applied, planned again and destroyed: between them every kind of resource and setting the stack has. */
+const APPLIED = new Set([DEFAULT_STACK, "configured-controls", "composite-key-spark", "existing-source-table", "every-setting"]);
+/** Planned from `cdktf synth --hcl` too, and compared value by value with the JSON's plan. */
+const HCL = [DEFAULT_STACK, "configured-controls"];
+/** How to run the emulator's concurrent Terraform runs: most of an apply is waiting on the emulator. */
+const CONCURRENCY = 4;
+
+interface Row {
+  configuration: string;
+  validate?: string;
+  plan?: string;
+  apply?: string;
+  secondPlan?: string;
+  destroy?: string;
+  seconds: number;
+  notes: string[];
+}
+
+const rows = new Map<string, Row>();
+const row = (configuration: string): Row => {
+  if (!rows.has(configuration)) rows.set(configuration, { configuration, seconds: 0, notes: [] });
+  return rows.get(configuration)!;
+};
+const timed = (r: Row, step: keyof Pick<Row, "validate" | "plan" | "apply" | "secondPlan" | "destroy">, seconds: number, what = "ok") => {
+  r[step] = `${what} (${seconds.toFixed(1)} s)`;
+  r.seconds += seconds;
+};
+
+const tempDir = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+const config = (name: string, input: EnvironmentInput): EnvironmentConfig => parseProjectConfig({ environments: { [name]: input } }).environments[name];
+
+/** Synthesizes environments with the project's own app command (as `cdktf synth` does) and returns each stack's folder. */
+function synth(environments: Record<string, EnvironmentInput>, hcl = false): Record<string, string> {
+  const outdir = tempDir("terraform-synth-");
+  const file = path.join(outdir, "replication.config.json");
+  fs.writeFileSync(file, JSON.stringify({ environments }));
+  runAppCommand({ outdir, hcl, env: { REPLICATION_CONFIG: file } });
+  return Object.fromEntries(Object.keys(environments).map((name) => [name, path.join(outdir, "stacks", name)]));
+}
+
+/** The configuration run when the chosen provider cannot validate the one the suite synthesizes. */
+function closestSupported(input: EnvironmentInput): EnvironmentInput {
+  return { ...input, lambda: { ...input.lambda, runtime: "nodejs22.x" } };
+}
+
+/**
+ * boto3 on the emulator (helpers/emulator_aws.py): one request, one answer. Never synchronous: a
+ * blocked event loop stops reading the output of the Terraform runs beside it, which then block
+ * while holding the emulator's connections.
+ */
+function emulatorAws(request: Record<string, unknown>): Promise<any> {
+  return new Promise((resolve, reject) => {
+    const child = execFile("python3", [path.join(__dirname, "helpers", "emulator_aws.py")], { encoding: "utf8" }, (error, stdout, stderr) =>
+      error ? reject(new Error(`emulator_aws.py ${request.action}: ${stderr || error.message}`)) : resolve(JSON.parse(stdout)),
+    );
+    child.stdin!.end(JSON.stringify(request));
+  });
+}
+
+function workdir(dir: string, env: EnvironmentConfig, endpoint: string): TerraformWorkdir {
+  return new TerraformWorkdir(dir, provider, { endpoint, accountId: env.allowedAccountIds?.[0] }, bucketPolicyOverride(dir));
+}
+
+/** The name of a resource type's one resource in a stack folder, JSON or HCL. */
+function resourceName(dir: string, type: string): string {
+  const text = fs.readFileSync(path.join(dir, fs.existsSync(path.join(dir, "cdk.tf.json")) ? "cdk.tf.json" : "cdk.tf"), "utf8");
+  const name = new RegExp(`"?${type}"?[\\s:{]+"([\\w-]+)"`).exec(text)?.[1];
+  if (!name) throw new Error(`no ${type} in ${dir}`);
+  return name;
+}
+const bucketResource = (dir: string) => resourceName(dir, "aws_s3_bucket");
+
+/** The bucket policy that replaces the TLS-only one on the emulator (emulator-differences.ts). */
+function bucketPolicyOverride(dir: string): Record<string, Record<string, Record<string, unknown>>> {
+  return { aws_s3_bucket_policy: { [resourceName(dir, "aws_s3_bucket_policy")]: { policy: emulatorBucketPolicy(`aws_s3_bucket.${bucketResource(dir)}`) } } };
+}
+
+/** Runs `jobs` with at most `limit` at once; each result (or error) is kept by name. */
+function pool<T>(limit: number, jobs: [string, () => Promise<T>][]): Map<string, Promise<T>> {
+  const results = new Map<string, Promise<T>>();
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  for (const [name, job] of jobs) {
+    const promise = (async () => {
+      if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+      running++;
+      try {
+        return await job();
+      } finally {
+        running--;
+        waiting.shift()?.();
+      }
+    })();
+    promise.catch(() => undefined);
+    results.set(name, promise);
+  }
+  return results;
+}
+
+let moto: MotoServer;
+let runs: Map<string, Promise<unknown>>;
+
+/** Tables that exist before the stacks that adopt them (sourceTable.existing). */
+async function createExistingSources(endpoint: string): Promise<void> {
+  for (const [name, input] of Object.entries(ENVIRONMENTS)) {
+    const env = config(name, input);
+    if (!env.sourceTable.existing) continue;
+    const keys = [env.sourceTable.partitionKey, env.sourceTable.sortKey].filter(Boolean);
+    await emulatorAws({
+      action: "create-table",
+      endpoint,
+      region: env.region,
+      account: env.allowedAccountIds?.[0],
+      name: env.sourceTable.name,
+      keys,
+      streamViewType: "NEW_AND_OLD_IMAGES",
+      kmsKeyArn: env.sourceTable.kmsKeyArn,
+    });
+  }
+}
+
+/** init, validate, plan; for APPLIED also apply, a second plan, the wiring checks and the README's destroy. */
+async function lifecycle(name: string, dir: string, input: EnvironmentInput): Promise<{ plan: TerraformPlan }> {
+  const env = config(name, input);
+  const r = row(name);
+  const tf = workdir(dir, env, moto.endpoint);
+  r.seconds += (await tf.init()).seconds;
+  const unsupported = unmetRequirement(`= ${provider.version}`, providerRequirements(env));
+  if (unsupported) {
+    // The version this run has cannot validate it: say so by name, prove it, and run the closest configuration it can.
+    const refused = await tf.run(["validate"]);
+    if (refused.code === 0) throw new Error(`${name}: hashicorp/aws ${provider.version} validated it, but provider-requirements.ts says it needs ${unsupported.need.version}`);
+    timed(r, "validate", refused.seconds, `refused by ${provider.version}, needs ${unsupported.need.version}`);
+    r.notes.push(`hashicorp/aws ${provider.version} cannot validate it (${unsupported.need.because}; validate said: ${firstError(refused.output)}); the rest ran with lambda.runtime nodejs22.x`);
+    const closest = closestSupported(input);
+    return lifecycleOf(name, synth({ [name]: closest })[name], closest, r);
+  }
+  return lifecycleOf(name, dir, input, r, tf);
+}
+
+const firstError = (output: string) => (/Error: (.*)/.exec(output)?.[1] ?? output.trim().split("\n")[0]).replace(/\[[^\]]{80,}\]/, "[…]").trim();
+
+async function lifecycleOf(name: string, dir: string, input: EnvironmentInput, r: Row, existing?: TerraformWorkdir): Promise<{ plan: TerraformPlan }> {
+  const env = config(path.basename(dir), input);
+  const tf = existing ?? workdir(dir, env, moto.endpoint);
+  if (!existing) r.seconds += (await tf.init()).seconds;
+  const validated = await tf.validate();
+  if (!r.validate) timed(r, "validate", validated.seconds);
+  // The plan's JSON costs a `terraform show` (a provider start): read only where it is compared.
+  const first = HCL.includes(name.replace(" (--hcl)", "")) ? await tf.plan() : { result: await tf.planOnly(), plan: {} };
+  if (first.result.code !== 2) throw new Error(`${name}: the first plan shows no changes:\n${first.result.output.slice(-3000)}`);
+  const summary = /Plan: (\d+) to add, (\d+) to change, (\d+) to destroy/.exec(first.result.output);
+  if (!summary || summary[2] !== "0" || summary[3] !== "0") throw new Error(`${name}: the first plan is not only creations:\n${first.result.output.slice(-3000)}`);
+  timed(r, "plan", first.result.seconds, `${summary[1]} to create`);
+  if (!APPLIED.has(name)) return { plan: first.plan };
+
+  timed(r, "apply", (await tf.apply()).seconds);
+  const second = await tf.plan();
+  const unexplained = unexplainedChanges(second.plan);
+  if (unexplained.length) throw new Error(`${name}: the second plan shows changes no emulator difference explains:\n${unexplained.join("\n")}`);
+  timed(r, "secondPlan", second.result.seconds, second.result.code === 0 ? "no changes" : "only listed differences");
+  const outputs = Object.fromEntries(Object.entries(await tf.output()).map(([key, { value }]) => [key, value]));
+  const wiring = await emulatorAws({ action: "check-wiring", endpoint: moto.endpoint, region: env.region, account: env.allowedAccountIds?.[0], outputs });
+  if (wiring.problems.length) throw new Error(`${name}: applied resources not wired as declared:\n${wiring.problems.join("\n")}`);
+  r.notes.push(`${wiring.checks} wiring checks through boto3`);
+  await destroyAsTheReadmeSays(name, input, env, tf, outputs.bucket_name, r);
+  return { plan: first.plan };
+}
+
+/**
+ * The pipeline has written to its bucket. With bucket.forceDestroy off, destroy stops at the bucket
+ * (the data is kept); the README's steps (deletionProtection false, bucket.forceDestroy true, apply,
+ * destroy) then remove everything.
+ */
+async function destroyAsTheReadmeSays(name: string, input: EnvironmentInput, env: EnvironmentConfig, tf: TerraformWorkdir, bucket: string, r: Row): Promise<void> {
+  await emulatorAws({ action: "fill-bucket", endpoint: moto.endpoint, region: env.region, account: env.allowedAccountIds?.[0], bucket });
+  const stoppedAtBucket = !env.bucket.forceDestroy && !env.deletionProtection;
+  if (stoppedAtBucket) {
+    const kept = await tf.run(["destroy", "-input=false", "-auto-approve"]);
+    if (kept.code === 0 || !/BucketNotEmpty/.test(kept.output)) throw new Error(`${name}: destroy of a bucket holding versions did not stop with BucketNotEmpty:\n${kept.output.slice(-3000)}`);
+    const left = (await tf.expect(["state", "list"])).output.trim().split("\n");
+    if (left.filter((address) => address.startsWith("aws_")).join() !== `aws_s3_bucket.${bucketResource(tf.dir)}`) throw new Error(`${name}: a destroy stopped at the bucket left more:\n${left.join("\n")}`);
+    r.seconds += kept.seconds;
+    r.notes.push("destroy with bucket.forceDestroy off stopped at the bucket (BucketNotEmpty) and kept it with its objects; bucket.forceDestroy applied to it alone (-target), destroy then ended it");
+  }
+  if (!env.bucket.forceDestroy || env.deletionProtection) {
+    const destroyable = { ...input, deletionProtection: false, bucket: { ...input.bucket, forceDestroy: true } };
+    const dir = synth({ [name]: destroyable })[name];
+    for (const entry of ["cdk.tf.json", "assets"]) {
+      fs.rmSync(path.join(tf.dir, entry), { recursive: true, force: true });
+      fs.cpSync(path.join(dir, entry), path.join(tf.dir, entry), { recursive: true });
+    }
+    const turnedOff = await tf.plan();
+    // Only the protections change (besides the emulator's listed differences): nothing is replaced.
+    // After a destroy stopped at the bucket, the rest would be created again: only the bucket is applied.
+    const changes = unexplainedChanges(turnedOff.plan).filter((line) => !stoppedAtBucket || !/: (create|read during apply)/.test(line));
+    const protections = changes.filter((line) => /^aws_dynamodb_table\.[^.]+\.deletion_protection_enabled: true -> false$|^aws_s3_bucket\.[^.]+\.force_destroy: false -> true$/.test(line));
+    const wanted = (env.deletionProtection ? (env.sourceTable.existing ? 1 : 2) : 0) + (env.bucket.forceDestroy ? 0 : 1);
+    if (protections.length !== changes.length || protections.length !== wanted) {
+      throw new Error(`${name}: turning the protections off plans other changes than the ${wanted} expected:\n${changes.join("\n")}`);
+    }
+    // Applied to those resources only: a whole apply would also "apply" the emulator's differences,
+    // and such an apply did not finish on moto (measured: it hung after the protections were off).
+    const targets = [...new Set(protections.map((line) => line.split(".").slice(0, 2).join(".")))].map((address) => `-target=${address}`);
+    r.seconds += turnedOff.result.seconds + (await tf.expect(["apply", "-input=false", "-auto-approve", ...targets])).seconds;
+  }
+  const destroyed = await tf.destroy();
+  const left = (await tf.expect(["state", "list"])).output.trim();
+  if (left) throw new Error(`${name}: destroy left resources in the state:\n${left}`);
+  timed(r, "destroy", destroyed.seconds, env.bucket.forceDestroy && !env.deletionProtection ? "ok" : "ok, after the README's steps");
+}
+
+const ADOPTED_KEY = { partitionKey: { name: "pk", type: "S" }, sortKey: { name: "sk", type: "N" } } as const;
+/** An existing source table unlike the configuration: each must fail the plan with its own message. */
+const MISMATCHED_SOURCES: [string, { keys: { name: string; type: string }[]; streamViewType?: string; kmsKeyArn?: string } | undefined, string][] = [
+  ["no such table", undefined, "reading Dynamodb Table (api-pagos): couldn't find resource"],
+  ["stream off", { keys: [ADOPTED_KEY.partitionKey, ADOPTED_KEY.sortKey] }, "must have its stream enabled with view type NEW_AND_OLD_IMAGES"],
+  ["stream without old images", { keys: [ADOPTED_KEY.partitionKey, ADOPTED_KEY.sortKey], streamViewType: "NEW_IMAGE" }, "must have its stream enabled with view type NEW_AND_OLD_IMAGES"],
+  ["another key name", { keys: [ADOPTED_KEY.partitionKey], streamViewType: "NEW_AND_OLD_IMAGES" }, "must have the key of sourceTable.partitionKey and sourceTable.sortKey: pk (S), sk (N)"],
+  ["the key's type differs", { keys: [{ name: "pk", type: "N" }, ADOPTED_KEY.sortKey], streamViewType: "NEW_AND_OLD_IMAGES" }, "must have the key of sourceTable.partitionKey and sourceTable.sortKey: pk (S), sk (N)"],
+  [
+    "encrypted with another key",
+    { keys: [ADOPTED_KEY.partitionKey, ADOPTED_KEY.sortKey], streamViewType: "NEW_AND_OLD_IMAGES", kmsKeyArn: "key/11111111-1111-4111-8111-111111111111" },
+    "must be encrypted with sourceTable.kmsKeyArn",
+  ],
+];
+
+/** Each mismatch in an account of its own, so that all share the emulator. */
+async function mismatchedSource(index: number): Promise<void> {
+  const [label, table, message] = MISMATCHED_SOURCES[index];
+  const name = `mismatched-source-${index}`;
+  const account = `1000000001${String(index).padStart(2, "0")}`;
+  const keyArn = (id: string) => `arn:aws:kms:us-east-1:${account}:${id}`;
+  // The configuration names one key; the table of the last case is encrypted with another.
+  const kmsKeyArn = table?.kmsKeyArn ? keyArn("key/00000000-0000-4000-8000-000000000000") : undefined;
+  const input: EnvironmentInput = { allowedAccountIds: [account], sourceTable: { existing: true, ...ADOPTED_KEY, kmsKeyArn } };
+  if (table) {
+    const kms = table.kmsKeyArn ? { kmsKeyArn: keyArn(table.kmsKeyArn) } : {};
+    await emulatorAws({ action: "create-table", endpoint: moto.endpoint, region: "us-east-1", account, name: "api-pagos", ...table, ...kms });
+  }
+  const r = row(`existing source: ${label}`);
+  const tf = workdir(synth({ [name]: input })[name], config(name, input), moto.endpoint);
+  r.seconds += (await tf.init()).seconds;
+  const planned = await tf.run(["plan", "-input=false"]);
+  r.seconds += planned.seconds;
+  if (planned.code !== 1 || !planned.output.replace(/\s+/g, " ").includes(message)) {
+    throw new Error(`${label}: the plan did not fail with "${message}" (exit ${planned.code}):\n${planned.output.slice(-3000)}`);
+  }
+  r.plan = `fails as it must (${planned.seconds.toFixed(1)} s)`;
+}
+
+beforeAll(async () => {
+  console.log(`Terraform tier: ${provider.description}`);
+  moto = await startMotoServer();
+  await createExistingSources(moto.endpoint);
+  const json = { ...synth({ [DEFAULT_STACK]: {} }), ...synth(VARIANTS.environments) };
+  const hcl = Object.assign({}, ...HCL.map((name) => synth({ [name]: ENVIRONMENTS[name] }, true))) as Record<string, string>;
+  runs = pool(CONCURRENCY, [
+    // The applies first: they are the longest, and mostly wait on the emulator.
+    ...Object.keys(ENVIRONMENTS)
+      .sort((a, b) => Number(APPLIED.has(b)) - Number(APPLIED.has(a)))
+      .map((name) => [name, () => lifecycle(name, json[name], ENVIRONMENTS[name])] as [string, () => Promise<unknown>]),
+    ...MISMATCHED_SOURCES.map((_, i) => [`mismatched-source-${i}`, () => mismatchedSource(i)] as [string, () => Promise<unknown>]),
+    ...HCL.map((name) => [`${name} (--hcl)`, () => lifecycleOf(`${name} (--hcl)`, hcl[name], ENVIRONMENTS[name], row(`${name} (--hcl)`))] as [string, () => Promise<unknown>]),
+  ]);
+});
+
+afterAll(async () => {
+  await Promise.allSettled([...(runs?.values() ?? [])]);
+  await moto?.stop();
+  const header = "| configuration | validate | plan | apply | second plan | destroy | seconds |\n|---|---|---|---|---|---|---|";
+  const lines = [...rows.values()].map((r) => `| ${r.configuration} | ${r.validate ?? "–"} | ${r.plan ?? "–"} | ${r.apply ?? "–"} | ${r.secondPlan ?? "–"} | ${r.destroy ?? "–"} | ${r.seconds.toFixed(0)} |`);
+  const notes = [...rows.values()].flatMap((r) => r.notes.map((note) => `- ${r.configuration}: ${note}`));
+  console.log(`Terraform tier with ${provider.description}\n\n${header}\n${lines.join("\n")}\n\n${notes.join("\n")}`);
+});
+
+describe(`Terraform ${provider.version} on moto: init, validate, plan`, () => {
+  test.each(Object.keys(ENVIRONMENTS).filter((name) => !APPLIED.has(name)))("%s", async (name) => {
+    await runs.get(name);
+  });
+});
+
+describe("applied, planned again with no changes but the emulator's differences, checked and destroyed", () => {
+  test.each([...APPLIED])("%s", async (name) => {
+    await runs.get(name);
+  });
+});
+
+describe("an existing source table unlike the configuration fails the plan, naming what differs", () => {
+  test.each(MISMATCHED_SOURCES.map(([label], i) => [label, i] as const))("%s", async (_label, i) => {
+    await runs.get(`mismatched-source-${i}`);
+  });
+});
+
+describe("cdktf synth --hcl plans to what cdk.tf.json plans", () => {
+  test.each(HCL)("%s", async (name) => {
+    const [fromJson, fromHcl] = (await Promise.all([runs.get(name), runs.get(`${name} (--hcl)`)])) as { plan: TerraformPlan }[];
+    const values = (plan: TerraformPlan) => (plan.planned_values?.root_module.resources ?? []).map(({ address, values }) => ({ address, values })).sort((a, b) => a.address.localeCompare(b.address));
+    expect(values(fromHcl.plan).length).toBeGreaterThan(50);
+    expect(values(fromHcl.plan)).toEqual(values(fromJson.plan));
+  });
+});
