@@ -101,6 +101,7 @@ describe("backend and environment settings are checked at synth", () => {
     ["a setting of another backend type", { environments: { prod: { backend: { type: "local", bucket: "x" } as never } } }, 'environments.prod.backend: unknown setting "bucket"'],
     ["an absolute local state path", { environments: { prod: { backend: { type: "local", path: "/var/state.tfstate" } } } }, 'environments.prod.backend.path = "/var/state.tfstate": must be a relative path'],
     ["a malformed provider constraint", { environments: { prod: { providerVersion: "latest" } } }, 'environments.prod.providerVersion = "latest": must be a Terraform version constraint'],
+    ["an empty account list (which would allow any account, yet count as separate)", { environments: { prod: { allowedAccountIds: [] } } }, "environments.prod.allowedAccountIds = []: must name at least one account (leave it out to allow any)"],
     ["a malformed account id", { environments: { prod: { allowedAccountIds: ["12345"] } } }, 'environments.prod.allowedAccountIds.0 = "12345": must be a 12-digit AWS account ID'],
     ["two environments managing the same tables", { environments: { a: {}, b: { namePrefix: "other-prefix" } } }, 'environments.b.sourceTable.name = "api-pagos": is also used by environment "a" in us-east-1'],
     ["no environment", { environments: {} }, "environments: must declare at least one environment"],
@@ -136,6 +137,23 @@ describe("backend and environment settings are checked at synth", () => {
 
   test.each(["6.25.0", "~> 6.25", ">= 6.20, < 7.0", "> 6.20.0", "= 6.20.0"])("the constraint %s allows nodejs24.x", (providerVersion) => {
     expect(() => parseProjectConfig({ environments: { prod: { providerVersion, lambda: { runtime: "nodejs24.x" } } } })).not.toThrow();
+  });
+
+  test.each<[string, string]>([
+    ["= 6.20.0-beta1", "allows hashicorp/aws 6.20.0-beta1, older than 6.20.0"],
+    ["> 6.19.99", "allows hashicorp/aws versions just above 6.19.99, older than 6.20.0"],
+  ])("with nodejs24.x, the constraint %s is refused: it %s", (providerVersion, message) => {
+    expect(() => parseProjectConfig({ environments: { prod: { providerVersion, lambda: { runtime: "nodejs24.x" } } } })).toThrow(message);
+  });
+
+  test.each([">= 6.20.0-beta1", ">= 6.20.0-beta1, >= 6.20.0", ">= 6.20.0, >= 6.20.0-beta1", "~> 6", "6.20"])("with nodejs24.x, the constraint %s is allowed", (providerVersion) => {
+    const message = () => parseProjectConfig({ environments: { prod: { providerVersion, lambda: { runtime: "nodejs24.x" } } } });
+    if (providerVersion === "~> 6") expect(message).toThrow("allows hashicorp/aws 6.0.0, older than 6.20.0");
+    else expect(message).not.toThrow();
+  });
+
+  test.each(["=> 6.25", ">=  6.25", "~ 6.25", "== 6.25", "<> 6.25", ">= 6.25, => 5.0"])("%s is not a Terraform version constraint", (providerVersion) => {
+    expect(() => parseProjectConfig({ environments: { prod: { providerVersion } } })).toThrow("must be a Terraform version constraint");
   });
 
   test.each(["5.100.0", "~> 5.100", ">= 5.100.0, != 6.0.0"])("the constraint %s allows the default configuration", (providerVersion) => {

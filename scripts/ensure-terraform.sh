@@ -7,19 +7,20 @@ set -u
 here="$(cd "$(dirname "$0")" && pwd)"
 wanted="$(cat "$here/../.terraform-version" 2>/dev/null || echo 1.11.4)"
 
-for candidate in ${TERRAFORM:+"$TERRAFORM"} terraform; do
+# The tests run $TERRAFORM when it is set, so then only it is judged.
+for candidate in ${TERRAFORM:-terraform}; do
   resolved="$(command -v "$candidate" 2>/dev/null)" || continue
   # `terraform version` prints e.g.: Terraform v1.11.4
   version="$("$resolved" version 2>/dev/null | sed -n 's/^Terraform v\([0-9]*\.[0-9]*\).*/\1/p' | head -n 1)"
   major="${version%%.*}"
   minor="${version#*.}"
-  if [ -n "$version" ] && { [ "$major" -gt 1 ] || [ "$minor" -ge 10 ]; }; then
+  if [ -n "$version" ] && { [ "$major" -gt 1 ] || { [ "$major" -eq 1 ] && [ "$minor" -ge 10 ]; }; }; then
     printf '%s\n' "$resolved"
     exit 0
   fi
 done
 
-echo "ensure-terraform: no Terraform 1.10 or newer (tried: ${TERRAFORM:+$TERRAFORM }terraform). The tests run the synthesized Terraform." >&2
+echo "ensure-terraform: no Terraform 1.10 or newer (tried: ${TERRAFORM:-terraform}). The tests run the synthesized Terraform." >&2
 echo "Install Terraform $wanted: 'tfenv install' in the project root, or HashiCorp's apt repository ('apt-get install terraform'), or 'brew install hashicorp/tap/terraform';" >&2
 echo "or point TERRAFORM at its binary." >&2
 exit 1

@@ -4,17 +4,18 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as net from "node:net";
+import * as path from "node:path";
 
 export interface MotoServer {
   readonly endpoint: string;
   stop(): Promise<void>;
 }
 
-/** `moto_server` when it is on PATH, else the module of the python3 first on PATH. */
+/** The command scripts/ensure-moto.sh finds (it names what to install when there is none). */
 function motoCommand(): string[] {
-  if (spawnSync("moto_server", ["--help"], { stdio: "ignore" }).status === 0) return ["moto_server"];
-  if (spawnSync("python3", ["-c", "import moto.server"], { stdio: "ignore" }).status === 0) return ["python3", "-m", "moto.server"];
-  throw new Error("moto's server is not installed: pip install 'moto[server]>=5.2' (README.md, Prerequisites)");
+  const found = spawnSync("bash", [path.join(__dirname, "..", "..", "scripts", "ensure-moto.sh")], { encoding: "utf8" });
+  if (found.status !== 0) throw new Error(found.stderr.trim());
+  return found.stdout.trim().split(" ");
 }
 
 function freePort(): Promise<number> {
@@ -33,7 +34,7 @@ async function waitUntilUp(endpoint: string, child: ChildProcess, log: () => str
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`moto_server exited with ${child.exitCode}:\n${log()}`);
     try {
-      if ((await fetch(`${endpoint}/moto-api/data.json`)).ok) return;
+      if ((await fetch(`${endpoint}/moto-api/data.json`, { signal: AbortSignal.timeout(5000) })).ok) return;
     } catch {
       // Not listening yet.
     }
@@ -52,7 +53,12 @@ export async function startMotoServer(): Promise<MotoServer> {
   child.stderr!.on("data", (chunk: Buffer) => {
     tail = (tail + chunk.toString()).slice(-4000);
   });
-  await waitUntilUp(endpoint, child, () => tail);
+  try {
+    await waitUntilUp(endpoint, child, () => tail);
+  } catch (error) {
+    child.kill("SIGKILL");
+    throw error;
+  }
   return {
     endpoint,
     stop: () =>

@@ -85,8 +85,11 @@ export class TerraformWorkdir {
     target: EmulatorTarget,
     /** Arguments of resources replaced only on the emulator, each for a reason listed in emulator-differences.ts. */
     resourceOverrides: Record<string, Record<string, Record<string, unknown>>> = {},
+    /** Where the folders this writes are listed, for the caller to remove. */
+    written: string[] = [],
   ) {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), "terraform-cli-"));
+    written.push(home);
     const cliConfig = path.join(home, "terraform.rc");
     fs.writeFileSync(cliConfig, cliConfiguration(provider));
     this.env = { ...process.env, TF_CLI_CONFIG_FILE: cliConfig, TF_IN_AUTOMATION: "1", TF_INPUT: "0", CHECKPOINT_DISABLE: "1" };
@@ -108,7 +111,8 @@ export class TerraformWorkdir {
     const started = process.hrtime.bigint();
     const log = path.join(this.dir, `terraform-${++this.commands}-${args[0]}.log`);
     return new Promise((resolve, reject) => {
-      const child = spawn(process.env.TERRAFORM || "terraform", [...args, "-no-color"], { cwd: this.dir, env: this.env });
+      // Its own process group: a stop reaches the provider plugin it started too.
+      const child = spawn(process.env.TERRAFORM || "terraform", [...args, "-no-color"], { cwd: this.dir, env: this.env, detached: true });
       let output = "";
       const keep = (chunk: Buffer) => {
         output += chunk;
@@ -116,8 +120,18 @@ export class TerraformWorkdir {
       };
       child.stdout.on("data", keep);
       child.stderr.on("data", keep);
-      // Never a hung run: a command past its time is stopped and reported with what it printed.
-      const timer = setTimeout(() => child.kill("SIGTERM"), COMMAND_TIMEOUT_MS);
+      // Never a hung run: a command past its time is stopped (SIGKILL if it does not stop) and reported with what it printed.
+      const stop = (signal: NodeJS.Signals) => {
+        try {
+          process.kill(-child.pid!, signal);
+        } catch {
+          // Already gone.
+        }
+      };
+      const timer = setTimeout(() => {
+        stop("SIGTERM");
+        setTimeout(() => stop("SIGKILL"), 15_000).unref();
+      }, COMMAND_TIMEOUT_MS);
       child.on("error", reject);
       child.on("close", (code, signal) => {
         clearTimeout(timer);
@@ -136,7 +150,8 @@ export class TerraformWorkdir {
     return result;
   }
 
-  init = () => this.expect(["init", "-input=false"]);
+  /** From the registry, inits take turns: concurrent inits race on the shared plugin cache (hashicorp/terraform#31964). */
+  init = () => (this.provider.mirror ? this.expect(["init", "-input=false"]) : oneAtATime(() => this.expect(["init", "-input=false"])));
   validate = () => this.expect(["validate"]);
 
   /** `plan -detailed-exitcode` to a plan file, and the plan as `terraform show -json` gives it. */
@@ -156,6 +171,13 @@ export class TerraformWorkdir {
 
 /** One download of the provider for the whole run when it comes from the registry. */
 const registryCache = path.join(os.tmpdir(), "terraform-tests-plugin-cache");
+
+let turn: Promise<unknown> = Promise.resolve();
+function oneAtATime<T>(job: () => Promise<T>): Promise<T> {
+  const result = turn.then(job, job);
+  turn = result.catch(() => undefined);
+  return result;
+}
 
 function cliConfiguration(provider: ProviderChoice): string {
   if (!provider.mirror) {

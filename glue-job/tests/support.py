@@ -629,11 +629,12 @@ class LocalCloudWatch(_StandIn):
 
     def _decode(self, path, headers, raw, problems):
         """(protocol, operation, body) of a request, by the protocol it claims."""
-        from botocore.parsers import BaseCBORParser
         from urllib.parse import parse_qsl
-        prefix = self.model.metadata["targetPrefix"]
+        prefix = self.model.metadata.get("targetPrefix", "")  # (a query-only model has none)
         content_type = headers.get("Content-Type", "").split(";")[0].strip()
         if content_type == "application/cbor":
+            # Only a botocore that speaks CBOR has its parser (Debian 12's 1.29 speaks query).
+            from botocore.parsers import BaseCBORParser
             if headers.get("smithy-protocol") != "rpc-v2-cbor":
                 problems.append("smithy-protocol header %r" % headers.get("smithy-protocol"))
             route = "/service/%s/operation/" % prefix
@@ -746,21 +747,24 @@ class RecordedClients(object):
 
 
 class LocalSqs(_StandIn):
-    """Stands in for SQS's GetQueueUrl and GetQueueAttributes (the JSON protocol botocore's model gives
-    SQS), answering with `messages` visible messages; each request (target, body) is kept in `requests`. Use as a context
-    manager: it sets AWS_ENDPOINT_URL_SQS while open."""
+    """Stands in for SQS's GetQueueUrl and GetQueueAttributes, in the protocol botocore's model gives SQS
+    (JSON; query in an older botocore such as Debian 12's), answering with `messages` visible messages;
+    each request is kept in `requests` as (target, body), a query request as the JSON one would be. Use as
+    a context manager: it sets AWS_ENDPOINT_URL_SQS while open."""
 
     ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_SQS"
 
     def __init__(self, messages=0):
         import botocore.loaders
         model = botocore.loaders.Loader().load_service_model("sqs", "service-2")
-        self.target_prefix = model["metadata"]["targetPrefix"]
+        self.target_prefix = model["metadata"].get("targetPrefix", "AmazonSQS")
         self.messages = messages
         self.requests = []
         self._serve()
 
     def _respond(self, path, headers, raw):
+        if headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+            return self._respond_query(raw)
         body = json.loads(raw or b"{}")
         target = headers.get("X-Amz-Target", "")
         self.requests.append((target, body))
@@ -769,7 +773,30 @@ class LocalSqs(_StandIn):
         elif target != self.target_prefix + ".GetQueueAttributes" or "QueueUrl" not in body:
             status, reply = 400, {"__type": "com.amazonaws.sqs#InvalidAction", "message": target}
         else:
-            status, reply = 200, {"Attributes": {"ApproximateNumberOfMessages": str(self.messages),
-                                                 "ApproximateNumberOfMessagesNotVisible": "0",
-                                                 "ApproximateNumberOfMessagesDelayed": "0"}}
+            status, reply = 200, {"Attributes": self._attributes()}
         return status, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(reply).encode("utf-8")
+
+    def _attributes(self):
+        return {"ApproximateNumberOfMessages": str(self.messages), "ApproximateNumberOfMessagesNotVisible": "0",
+                "ApproximateNumberOfMessagesDelayed": "0"}
+
+    def _respond_query(self, raw):
+        from urllib.parse import parse_qsl
+        params = dict(parse_qsl(raw.decode("utf-8")))
+        action = params.get("Action", "")
+        body = {key: value for key, value in params.items() if key in ("QueueName", "QueueUrl")}
+        names = [params[key] for key in sorted((k for k in params if k.startswith("AttributeName.")), key=lambda k: int(k.split(".")[1]))]
+        if names:
+            body["AttributeNames"] = names
+        self.requests.append((self.target_prefix + "." + action, body))
+        if action == "GetQueueUrl" and "QueueName" in body:
+            result = "<QueueUrl>%s/000000000000/%s</QueueUrl>" % (self.endpoint, body["QueueName"])
+        elif action == "GetQueueAttributes" and "QueueUrl" in body:
+            result = "".join("<Attribute><Name>%s</Name><Value>%s</Value></Attribute>" % item for item in self._attributes().items())
+        else:
+            error = ("<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>%s</Message></Error>"
+                     "<RequestId>local</RequestId></ErrorResponse>" % action)
+            return 400, {"Content-Type": "text/xml"}, error.encode("utf-8")
+        text = ('<{0}Response xmlns="http://queue.amazonaws.com/doc/2012-11-05/"><{0}Result>{1}</{0}Result>'
+                "<ResponseMetadata><RequestId>local</RequestId></ResponseMetadata></{0}Response>").format(action, result)
+        return 200, {"Content-Type": "text/xml"}, text.encode("utf-8")

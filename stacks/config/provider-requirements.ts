@@ -13,8 +13,9 @@ export interface ProviderRequirement {
 }
 
 /**
- * The oldest provider the test suite runs the synthesized Terraform with (validate, plan, apply,
- * second plan, destroy): nothing older is known to accept every argument the stack writes.
+ * The oldest provider the Terraform tests have run the synthesized Terraform with (validate, plan,
+ * apply, second plan, destroy, on the machine this project is built on, whose provider mirror holds
+ * 5.100.0): nothing older is known to accept every argument the stack writes.
  */
 export const OLDEST_PROVEN_PROVIDER = "5.100.0";
 
@@ -38,28 +39,35 @@ export function providerRequirements(env: { lambda: { runtime: string } }): Prov
  */
 export function unmetRequirement(constraint: string, needs: readonly ProviderRequirement[]): { allows: string; need: ProviderRequirement } | undefined {
   const lowest = lowestAllowed(constraint);
+  // Not a constraint at all: the schema's own check says so.
+  if (!lowest) return undefined;
   // A pre-release comes before its release: 6.20.0-beta1 does not meet 6.20.0.
   const below = (need: ProviderRequirement) => compare(lowest.version, parse(need.version)) < (lowest.prerelease ? 1 : 0);
   const unmet = needs.filter(below);
   if (unmet.length === 0) return undefined;
   const need = unmet.reduce((a, b) => (compare(parse(a.version), parse(b.version)) >= 0 ? a : b));
-  return { allows: lowest.version.join("."), need };
+  const version = `${lowest.version.join(".")}${lowest.prerelease ?? ""}`;
+  return { allows: lowest.above ? `versions just above ${version}` : version, need };
 }
 
 /**
- * The lowest version a Terraform version constraint allows (Terraform's syntax: `=`, `!=`, `>`,
- * `>=`, `<`, `<=`, `~>`, comma-separated). Only `=`, `>`, `>=` and `~>` bound it from below; a
- * constraint without any allows 0.0.0. `> X` is taken as X: it meets a requirement only when X does.
+ * The lowest version a Terraform version constraint allows (the schema admits Terraform's syntax
+ * only: `=`, `!=`, `>`, `>=`, `<`, `<=`, `~>`, comma-separated). Only `=`, `>`, `>=` and `~>` bound it
+ * from below; a constraint without any allows 0.0.0. Terraform selects a pre-release only through
+ * `=`, so `>= 6.20.0-beta1` allows 6.20.0 at the lowest. `> X` is judged as X: it meets a
+ * requirement only when X does.
  */
-function lowestAllowed(constraint: string): { version: Version; prerelease: boolean } {
-  let lowest = { version: [0, 0, 0] as Version, prerelease: false };
+function lowestAllowed(constraint: string): { version: Version; prerelease?: string; above: boolean } | undefined {
+  let lowest: { version: Version; prerelease?: string; above: boolean } = { version: [0, 0, 0], above: false };
   for (const part of constraint.split(",")) {
-    const match = /^\s*(=|!=|>=|<=|>|<|~>)?\s*(\d+(?:\.\d+){0,2})(-[\w.]+)?\s*$/.exec(part);
-    if (!match) continue;
+    const match = /^\s*(>=|<=|!=|~>|=|>|<)? ?(\d+(?:\.\d+){0,2})(-[\w.]+)?\s*$/.exec(part);
+    if (!match) return undefined;
     const [, operator = "=", text, prerelease] = match;
     if (!["=", ">=", ">", "~>"].includes(operator)) continue;
-    const version = parse(text);
-    if (compare(version, lowest.version) > 0) lowest = { version, prerelease: prerelease !== undefined };
+    const bound = { version: parse(text), prerelease: operator === "=" ? prerelease : undefined, above: operator === ">" };
+    const order = compare(bound.version, lowest.version);
+    // On equal versions the release is the higher bound.
+    if (order > 0 || (order === 0 && lowest.prerelease !== undefined && bound.prerelease === undefined)) lowest = bound;
   }
   return lowest;
 }

@@ -10,7 +10,8 @@ import { providerRequirements, unmetRequirement } from "./provider-requirements"
 const TABLE_NAME = /^[a-zA-Z0-9_.-]{3,255}$/;
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
 const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-const PROVIDER_CONSTRAINT = /^\s*(([=!<>~]{1,2})?\s*\d+(\.\d+){0,2}(-[\w.]+)?)(\s*,\s*([=!<>~]{1,2})?\s*\d+(\.\d+){0,2}(-[\w.]+)?)*\s*$/;
+// Terraform's operators, at most one space after each (Terraform rejects more), comma-separated.
+const PROVIDER_CONSTRAINT = /^\s*((>=|<=|!=|~>|=|>|<) ?)?\d+(\.\d+){0,2}(-[\w.]+)?(\s*,\s*((>=|<=|!=|~>|=|>|<) ?)?\d+(\.\d+){0,2}(-[\w.]+)?)*\s*$/;
 // Lowercase because the prefix also names the S3 bucket; short enough for every derived name
 // (IAM role names and S3 bucket_prefix are the tightest limits).
 const NAME_PREFIX = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
@@ -134,7 +135,10 @@ export const environmentSchema = z
       .regex(PROVIDER_CONSTRAINT, { error: 'must be a Terraform version constraint such as "6.25.0", "~> 6.25" or ">= 6.25, < 7.0"' })
       .default("6.25.0"),
     /** Accounts the provider may act in (allowed_account_ids): a guard against applying to the wrong account. */
-    allowedAccountIds: z.array(z.string().regex(/^\d{12}$/, { error: "must be a 12-digit AWS account ID" })).optional(),
+    allowedAccountIds: z
+      .array(z.string().regex(/^\d{12}$/, { error: "must be a 12-digit AWS account ID" }))
+      .min(1, { error: "must name at least one account (leave it out to allow any)" })
+      .optional(),
     /** Where Terraform keeps this environment's state. */
     backend: backendSchema.default({ type: "local" }),
     sourceTable: z
