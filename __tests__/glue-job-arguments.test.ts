@@ -4,6 +4,7 @@
  */
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
+import { parseProjectConfig } from "../stacks/config/load";
 import type { EnvironmentInput } from "../stacks/config/schema";
 import { PROJECT_ROOT, synthesizeEnvironment, type SynthesizedStack } from "./helpers/synth";
 
@@ -123,5 +124,34 @@ describe.each<[string, EnvironmentInput]>([
       retained_attribute: input.retainedAttribute ?? "_deleted_from_source",
       transform,
     });
+  });
+});
+
+test("a setting's default is the same in the configuration and in the job that reads it (one default, written where it is set)", () => {
+  const defaults = JSON.parse(
+    execFileSync(python, ["-c", 'import json, sys\nsys.path.insert(0, "glue-job/lib")\nimport job_args, apply\nprint(json.dumps({"apply": job_args.APPLY_DEFAULTS, "verify": job_args.VERIFY_DEFAULTS, "full_copy": job_args.FULL_COPY_DEFAULTS, "common": job_args.COMMON_DEFAULTS, "settings": apply.ApplySettings("bucket").time_budget_seconds}))'], {
+      cwd: PROJECT_ROOT,
+      encoding: "utf8",
+    }),
+  );
+  const env = parseProjectConfig({}).environments["api-pagos-replication"];
+  expect({
+    time_budget_seconds: Number(defaults.apply.time_budget_seconds),
+    apply_settings: defaults.settings,
+    max_pass_bytes: Number(defaults.apply.max_pass_bytes),
+    settle_seconds: Number(defaults.verify.settle_seconds),
+    sample_fraction: Number(defaults.verify.sample_fraction),
+    verify_writes: defaults.full_copy.verify_writes === "true",
+    delete_policy: defaults.common.delete_policy,
+    retained_attribute: defaults.common.retained_attribute,
+  }).toEqual({
+    time_budget_seconds: env.applyChangesJob.timeBudgetSeconds,
+    apply_settings: env.applyChangesJob.timeBudgetSeconds,
+    max_pass_bytes: env.applyChangesJob.maxPassMegabytes * 1024 * 1024,
+    settle_seconds: env.verifyJob.settleSeconds,
+    sample_fraction: env.verifyJob.sampleFraction,
+    verify_writes: env.fullCopyJob.verifyWrites,
+    delete_policy: env.deletes,
+    retained_attribute: env.retainedAttribute,
   });
 });

@@ -3,7 +3,7 @@ s3://<manifest_bucket>/<manifest_prefix> to the backup table (see lib/apply.py).
 
 Arguments: --source_table --backup_table --manifest_bucket (required); --delete_policy retain|mirror,
 --transform JSON, --region, --retained_attribute (_deleted_from_source), --manifest_prefix (changes/),
---rejected_prefix (rejected/), --quarantine_prefix (quarantine/), --time_budget_seconds (2700),
+--rejected_prefix (rejected/), --quarantine_prefix (quarantine/), --time_budget_seconds (600),
 --max_pass_bytes (16 MiB of manifest JSON per pass); Glue's --JOB_RUN_ID marks the remainders it writes.
 
 It never starts runs: the stack's sweep does (a rule on this job's runs ending, and a schedule).

@@ -3,7 +3,7 @@
     python3 glue-job/bench_memory.py [--manifests 150] [--entries 100] [--image-bytes 10000]
                                      [--huge-pass-bytes 2000000000] [--skip-huge]
 
-Issue 12's scenario 1: 15,000 deletes of ~10 KB items become 150 manifests (about 143 MB of JSON,
+The deletion burst: 15,000 deletes of ~10 KB items become 150 manifests (about 143 MB of JSON,
 retained images included); a run must drain them within a 1 GB worker (Glue Python shell, 0.0625 DPU).
 This builds `--manifests` manifests of `--entries` "removed" entries each (manifests.build_manifest,
 removed=[(key, sequence, old image, time)]), each old image about `--image-bytes` of manifest JSON

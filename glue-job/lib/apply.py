@@ -87,7 +87,7 @@ class KeysQuarantined(ApplyRunFailed):
 
 class ApplySettings(object):
     def __init__(self, manifest_bucket, manifest_prefix="changes/", rejected_prefix="rejected/",
-                 time_budget_seconds=2700.0, keys_per_chunk=ddb_batch.MAX_GET_KEYS,
+                 time_budget_seconds=600.0, keys_per_chunk=ddb_batch.MAX_GET_KEYS,
                  max_manifests_per_pass=1000, list_page_size=1000, quarantine_prefix="quarantine/",
                  max_pass_bytes=DEFAULT_MAX_PASS_BYTES, max_pass_keys=DEFAULT_MAX_PASS_KEYS, chunk_workers=8,
                  s3_workers=8, writer_id=None):

@@ -26,7 +26,7 @@ APPLY_DEFAULTS = {
     "manifest_prefix": "changes/",
     "rejected_prefix": "rejected/",
     "quarantine_prefix": "quarantine/",
-    "time_budget_seconds": "2700",
+    "time_budget_seconds": "600",  # applyChangesJob.timeBudgetSeconds: a run drains this long, then leaves a remainder
     "max_pass_bytes": "16777216",  # manifest JSON per pass: bounds a run's memory (parsed, about 9 times this)
     "metrics_namespace": "",       # CloudWatch namespace of the stack's metrics (lib/metrics.py); "" = off
     "metrics_pipeline": "",        # value of the Pipeline dimension (the stack's name prefix); needed with a namespace

@@ -366,7 +366,7 @@ class RetainedDeletesTest(ApplyTestCase):
 
 class HotKeyTest(ApplyTestCase):
     def test_a_hot_key_is_held_alone_tried_once_a_run_and_nothing_else_is_redone(self):
-        """Issue 12, scenario 3: a counter updated in nearly every batch. Holding was per manifest and
+        """A counter updated in nearly every batch. Holding was per manifest and
         forgotten at the end of the run (every run re-applied a growing pile); now only the key is held."""
         self.seed(61)
         support.put_items(self.client, self.source, [item(i, 1) for i in range(61)], self.schema)

@@ -18,7 +18,7 @@ class JobArgsTest(unittest.TestCase):
         self.assertEqual(config.manifest_bucket, "bucket")
         self.assertEqual(config.manifest_prefix, "changes/")
         self.assertEqual(config.rejected_prefix, "rejected/")
-        self.assertEqual(config.time_budget_seconds, 2700.0)
+        self.assertEqual(config.time_budget_seconds, 600.0)
         self.assertEqual(config.delete_policy, "retain")
         self.assertTrue(config.transform.is_identity)
         self.assertIsNone(config.region)
