@@ -104,6 +104,13 @@ const glueSchedule = z
   .regex(/^cron\(.+\)$/, { error: "must be a Glue cron expression such as cron(0 3 ? * SUN *)" })
   .nullable();
 
+/** Worker type, count and timeout of a Spark job (full-copy, verify, restore). */
+const sparkJobSize = {
+  workerType: workerType.default("G.1X").meta({ description: "`G.1X`, `G.2X`, `G.4X`, `G.8X`" }),
+  numberOfWorkers: int(2, 299).default(2).meta({ description: "2–299" }),
+  timeoutMinutes: int(1, 2880).default(480).meta({ description: "1–2880" }),
+};
+
 const keyAttribute = z.strictObject({
   /** Attribute name of the key. */
   name: attributeName,
@@ -118,14 +125,17 @@ const logRetentionDays = z.number().refine((days) => (LOG_RETENTION_DAYS as read
 export const environmentSchema = z
   .strictObject({
     /** AWS region of every resource. */
-    region: z.string().regex(REGION, { error: "must be an AWS region name such as us-east-1 or eu-west-3" }).default("us-east-1"),
+    region: z.string().regex(REGION, { error: "must be an AWS region name such as us-east-1 or eu-west-3" }).default("us-east-1")
+      .meta({ description: "an AWS region name" }),
     /** Prefix of every name this stack gives (function, jobs, roles, queue, bucket prefix). */
     namePrefix: z
       .string()
       .regex(NAME_PREFIX, { error: "must be 3 to 32 characters of a-z, 0-9 and '-', starting with a letter" })
-      .default("api-pagos-replication"),
+      .default("api-pagos-replication")
+      .meta({ description: "3–32 of `a-z 0-9 -`, starting with a letter; prefixes every name the stack gives" }),
     /** Tags added to every resource (merged over the default tags application/environment/managed-by). */
-    tags: z.record(z.string(), z.string()).default({}),
+    tags: z.record(z.string(), z.string()).default({})
+      .meta({ description: "string map, merged over `application`, `environment`, `managed-by`" }),
     /**
      * AWS provider version constraint written to required_providers. Its lowest allowed version must
      * be one this configuration can plan with (see provider-requirements.ts), or synth fails.
@@ -133,26 +143,34 @@ export const environmentSchema = z
     providerVersion: z
       .string()
       .regex(PROVIDER_CONSTRAINT, { error: 'must be a Terraform version constraint such as "6.25.0", "~> 6.25" or ">= 6.25, < 7.0"' })
-      .default("6.25.0"),
+      .default("6.25.0")
+      .meta({ description: "a Terraform version constraint for `hashicorp/aws`, e.g. `~> 6.25`; its lowest allowed version must be at least 5.100.0 (the oldest the tests run the Terraform with) and 6.20.0 with `lambda.runtime` `nodejs24.x`" }),
     /** Accounts the provider may act in (allowed_account_ids): a guard against applying to the wrong account. */
     allowedAccountIds: z
       .array(z.string().regex(/^\d{12}$/, { error: "must be a 12-digit AWS account ID" }))
       .min(1, { error: "must name at least one account (leave it out to allow any)" })
-      .optional(),
+      .optional()
+      .meta({ description: "12-digit account IDs the provider may act in" }),
     /** Where Terraform keeps this environment's state. */
-    backend: backendSchema.default({ type: "local" }),
+    backend: backendSchema.default({ type: "local" })
+      .meta({ description: "see [Environments and backends](../README.md#environments-and-backends)" }),
     sourceTable: z
       .strictObject({
-        name: tableName.default("api-pagos"),
-        partitionKey: keyAttribute.prefault({ name: "id" }),
-        sortKey: keyAttribute.optional(),
+        name: tableName.default("api-pagos")
+          .meta({ description: "3–255 of `a-z A-Z 0-9 _ . -`" }),
+        partitionKey: keyAttribute.prefault({ name: "id" })
+          .meta({ description: "`type`: `S`, `N` or `B`" }),
+        sortKey: keyAttribute.optional()
+          .meta({ description: "as `partitionKey`" }),
         /** Attribute holding the expiry time (epoch seconds) when the source uses DynamoDB TTL. */
-        ttlAttribute: attributeName.optional(),
+        ttlAttribute: attributeName.optional()
+          .meta({ description: "the source's TTL attribute (not a key)" }),
         /**
          * The table exists and is managed elsewhere: the stack only reads it (and fails the plan
          * unless its key matches and its stream is on with NEW_AND_OLD_IMAGES); it never changes it.
          */
-        existing: z.boolean().default(false),
+        existing: z.boolean().default(false)
+          .meta({ description: "`true`: the table exists and is managed elsewhere; read, checked, never changed" }),
         /**
          * With `existing`: the customer-managed KMS key the existing table (and so its stream) is
          * encrypted with. The function and both jobs are granted kms:Decrypt on it through DynamoDB
@@ -162,20 +180,25 @@ export const environmentSchema = z
         kmsKeyArn: z
           .string({ error: "must be a string" })
           .regex(KMS_KEY_ARN, { error: "must be the ARN of a KMS key (arn:aws:kms:<region>:<account>:key/<key-id>), not an alias" })
-          .optional(),
+          .optional()
+          .meta({ description: "with `existing`: the ARN (not an alias) of the customer-managed KMS key the table is encrypted with. The function and both jobs get `kms:Decrypt` on it through DynamoDB only, and the plan fails unless the table uses exactly this key. The key's own policy must allow this account's IAM policies (a default key policy does; a key in another account must name the three roles). Without it, a source under its owner's customer-managed key fails at run time with AccessDenied on the stream and the reads" }),
       })
       .prefault({}),
     backupTable: z
       .strictObject({
-        name: tableName.default("api-pos-backup"),
+        name: tableName.default("api-pos-backup")
+          .meta({ description: "as `sourceTable.name`, and different from it" }),
         /** With a source TTL: expire backup items on the same attribute (false keeps them). */
-        expireWithSource: z.boolean().default(true),
+        expireWithSource: z.boolean().default(true)
+          .meta({ description: "with a source TTL, expire backup items on the same attribute; `false` keeps them" }),
       })
       .prefault({}),
     /** Deletion protection on both tables. */
-    deletionProtection: z.boolean().default(true),
+    deletionProtection: z.boolean().default(true)
+      .meta({ description: "boolean, for both tables" }),
     /** What the backup does when an item is deleted from the source: keep it (retain) or delete it (mirror). */
-    deletes: oneOf(["retain", "mirror"]).default("retain"),
+    deletes: oneOf(["retain", "mirror"]).default("retain")
+      .meta({ description: "`retain` (the backup keeps items deleted from the source) or `mirror`" }),
     /**
      * Under `retain`, the attribute that marks a backup item as the last state of an item deleted from
      * the source: `{"M": {"sequenceNumber": {"S": <REMOVE record's sequence number, 40 digits>},
@@ -183,59 +206,75 @@ export const environmentSchema = z
      * newest deletion wins whatever order writes land in. Source items must never carry it (a job run
      * meeting one stops with an error naming the item), and the transform may not touch it.
      */
-    retainedAttribute: attributeName.default("_deleted_from_source"),
+    retainedAttribute: attributeName.default("_deleted_from_source")
+      .meta({ description: "1–255 characters: the attribute marking a retained item with its deletion's version (`{\"sequenceNumber\": S, \"deletedAt\": S}`); must be an attribute source items never have (a run meeting one stops, naming the item), not a key or the TTL attribute, and not renamed or dropped by `transform`" }),
     /** Optional transformation of non-key attributes, applied identically by both Glue jobs. */
     transform: z
       .strictObject({
-        rename: z.record(attributeName, attributeName).default({}),
-        drop: z.array(attributeName).default([]),
+        rename: z.record(attributeName, attributeName).default({})
+          .meta({ description: "non-key attribute → new name, applied identically by both replication jobs (verify compares through it, restore reverses it); two attributes cannot get one name" }),
+        drop: z.array(attributeName).default([])
+          .meta({ description: "non-key attributes the backup leaves out" }),
       })
       .prefault({}),
-    logRetentionDays: logRetentionDays.default(30),
+    logRetentionDays: logRetentionDays.default(30)
+      .meta({ description: "a CloudWatch Logs retention period (1, 3, 5, 7, 14, 30, 60, 90, …, 3653)" }),
     encryption: z
       .strictObject({
         /**
          * Encrypt the tables, bucket, queue, Lambda logs and Glue output with a customer-managed KMS
          * key of this stack instead of AWS-owned/managed keys. The alarm topic always uses that key.
          */
-        customerManagedKey: z.boolean().default(false),
+        customerManagedKey: z.boolean().default(false)
+          .meta({ description: "`true` encrypts the data stores with the stack's KMS key" }),
       })
       .prefault({}),
     bucket: z
       .strictObject({
         /** Days an overwritten or deleted object version is kept. */
-        noncurrentVersionDays: int(1, 3650).default(30),
+        noncurrentVersionDays: int(1, 3650).default(30)
+          .meta({ description: "1–3650: how long overwritten or deleted object versions are kept" }),
         /** Days a rejected (malformed) manifest is kept for inspection. */
-        rejectedManifestDays: int(1, 3650).default(90),
+        rejectedManifestDays: int(1, 3650).default(90)
+          .meta({ description: "1–3650: how long rejected manifests are kept" }),
         /**
          * Let `terraform destroy` delete the bucket with every object version in it (manifests,
          * quarantined keys, verify and restore reports). Off, a bucket the pipeline has written to
          * cannot be destroyed (BucketNotEmpty): turn it on, apply, then destroy (README, "Destroying an environment").
          */
-        forceDestroy: z.boolean().default(false),
+        forceDestroy: z.boolean().default(false)
+          .meta({ description: "boolean: `terraform destroy` deletes the bucket with every object version in it (see \"Destroying an environment\")" }),
       })
       .prefault({}),
     alarms: z
       .strictObject({
         /** Address subscribed to the alarm topic (confirm the subscription e-mail once). */
-        email: z.email({ error: "must be an e-mail address" }).optional(),
+        email: z.email({ error: "must be an e-mail address" }).optional()
+          .meta({ description: "an e-mail address subscribed to the alarm topic" }),
         /** Alarm when the oldest unprocessed stream record is older than this. */
-        iteratorAgeSeconds: int(60, 86400).default(600),
+        iteratorAgeSeconds: int(60, 86400).default(600)
+          .meta({ description: "60–86400" }),
         /**
          * Alarm when a change took longer than this from its stream record to the backup (maximum of
          * ReplicationLatency over 5 minutes). Default: the batching window, a Glue Python shell start
          * (about a minute), a queued run behind a busy one (applyChangesJob.timeBudgetSeconds) and margin.
          */
-        replicationLatencySeconds: int(60, 86400).default(900),
+        replicationLatencySeconds: int(60, 86400).default(900)
+          .meta({ description: "60–86400, above `stream.batchingWindowSeconds` + 60: alarm when the maximum `ReplicationLatency` of 5 minutes reaches it. 900 s holds the batching window, a Python shell start (about a minute), a run queued behind a busy one (`applyChangesJob.timeBudgetSeconds`, 600 s) and margin" }),
         /** Alarm when the oldest manifest waiting to be applied is older than this at the start of a pass. */
-        oldestPendingManifestAgeSeconds: int(60, 86400).default(1800),
+        oldestPendingManifestAgeSeconds: int(60, 86400).default(1800)
+          .meta({ description: "60–86400: alarm when the oldest manifest waiting at a pass start is this old" }),
         /**
          * Alarm when, in each half of this many minutes, manifests were written or pending and no
          * apply-changes run finished. Each half must hold one whole run (applyChangesJob.timeBudgetSeconds
          * plus 300 s), so that a healthy run never looks stalled. Default: 30, or the least that holds
          * two runs when the time budget is longer (see stalledApplyMinutes).
          */
-        applyStalledMinutes: int(10, 1440).optional(),
+        applyStalledMinutes: int(10, 1440).optional()
+          .meta({
+            description: "10–1440, at least that: alarm when manifests were written or pending and no apply-changes run finished, in each half of this window",
+            defaultText: "`30`, or 2 × (`applyChangesJob.timeBudgetSeconds` + 300 s) when longer",
+          }),
       })
       .prefault({}),
     lambda: z
@@ -248,84 +287,103 @@ export const environmentSchema = z
               return why === undefined ? allowed : `${why}: ${allowed}`;
             },
           })
-          .default("nodejs22.x"),
-        architecture: oneOf(["arm64", "x86_64"]).default("arm64"),
-        memoryMb: int(128, 10240).default(256),
-        timeoutSeconds: int(1, 900).default(60),
+          .default("nodejs22.x")
+          .meta({ description: "`nodejs22.x`, `nodejs24.x` (the bundle targets the same Node.js; `nodejs20.x` is refused: Node.js 20 ended in April 2026 and AWS deprecated the runtime)" }),
+        architecture: oneOf(["arm64", "x86_64"]).default("arm64")
+          .meta({ description: "`arm64`, `x86_64`" }),
+        memoryMb: int(128, 10240).default(256)
+          .meta({ description: "128–10240" }),
+        timeoutSeconds: int(1, 900).default(60)
+          .meta({ description: "1–900" }),
         /** Extra environment variables for the function (the pipeline's own cannot be overridden). */
-        environment: z.record(z.string().regex(/^[a-zA-Z]\w*$/, { error: "must be a valid variable name" }), z.string()).default({}),
+        environment: z.record(z.string().regex(/^[a-zA-Z]\w*$/, { error: "must be a valid variable name" }), z.string()).default({})
+          .meta({ description: "extra variables; `MANIFEST_BUCKET`, `MANIFEST_PREFIX`, `APPLY_JOB_NAME`, `DELETE_POLICY`, `METRICS_NAMESPACE` are the pipeline's, and the Lambda runtime's own (`AWS_REGION`, `_HANDLER`, …) are refused" }),
       })
       .prefault({}),
     stream: z
       .strictObject({
-        batchSize: int(1, 10000).default(100),
-        batchingWindowSeconds: int(0, 300).default(5),
-        maximumRetryAttempts: int(0, 10000).default(5),
-        maximumRecordAgeSeconds: int(60, 604800).default(86400),
-        parallelizationFactor: int(1, 10).default(1),
+        batchSize: int(1, 10000).default(100)
+          .meta({ description: "1–10000" }),
+        batchingWindowSeconds: int(0, 300).default(5)
+          .meta({ description: "0–300" }),
+        maximumRetryAttempts: int(0, 10000).default(5)
+          .meta({ description: "0–10000 (never infinite)" }),
+        maximumRecordAgeSeconds: int(60, 604800).default(86400)
+          .meta({ description: "60–604800 (never infinite)" }),
+        parallelizationFactor: int(1, 10).default(1)
+          .meta({ description: "1–10" }),
       })
       .prefault({}),
     applyChangesJob: z
       .strictObject({
         /** Python shell (cheapest, quickest to start) or Spark. */
-        type: oneOf(["pythonshell", "glueetl"]).default("pythonshell"),
+        type: oneOf(["pythonshell", "glueetl"]).default("pythonshell")
+          .meta({ description: "`pythonshell` or `glueetl` (Spark, 2 × G.1X)" }),
         /** Python shell capacity in DPU: 0.0625 or 1. */
-        maxCapacity: z.union([z.literal(0.0625), z.literal(1)], { error: "must be 0.0625 or 1" }).default(0.0625),
-        timeoutMinutes: int(1, 2880).default(60),
+        maxCapacity: z.union([z.literal(0.0625), z.literal(1)], { error: "must be 0.0625 or 1" }).default(0.0625)
+          .meta({ description: "`0.0625` or `1` (Python shell DPUs)" }),
+        timeoutMinutes: int(1, 2880).default(60)
+          .meta({ description: "1–2880" }),
         /**
          * Seconds a run keeps draining manifests before it stops and leaves the rest to the next
          * run. Short, so a run queued behind it never waits long (see README, job run queuing).
          */
-        timeBudgetSeconds: int(60, 172800).default(600),
+        timeBudgetSeconds: int(60, 172800).default(600)
+          .meta({ description: "60 – (timeout − 420 s): how long one run drains manifests (the 420 s hold a request's retries and the remainder's write)" }),
         /**
          * Manifest JSON one pass reads (MiB): a run holds about 9 times this parsed, so the default
          * fits the 1 GB of a 0.0625-DPU Python shell worker with room to spare, whatever the backlog.
          */
-        maxPassMegabytes: int(1, 256).default(16),
+        maxPassMegabytes: int(1, 256).default(16)
+          .meta({ description: "1–256: manifest JSON one pass reads. A run holds about 9 times this once parsed, so its memory does not grow with the backlog; the default drains a bulk delete of 10 KB items well inside the 1 GB of a 0.0625-DPU worker (glue-job/README.md, \"Measured\")" }),
         /**
          * Minutes between the sweeps that start an apply run when manifests are pending and none is
          * running: the safety net behind the sweep on every apply run's end (README, "Liveness").
          */
-        sweepIntervalMinutes: int(1, 60).default(5),
+        sweepIntervalMinutes: int(1, 60).default(5)
+          .meta({ description: "1–60: how often the schedule sweeps for pending manifests (the safety net behind the sweep on every successful run's end, and the restart after a failed run; see [Liveness](../README.md#liveness-every-manifest-is-applied-whatever-glue-does-with-a-busy-start))" }),
       })
       .prefault({}),
     fullCopyJob: z
       .strictObject({
-        workerType: workerType.default("G.1X"),
-        numberOfWorkers: int(2, 299).default(2),
-        timeoutMinutes: int(1, 2880).default(480),
+        ...sparkJobSize,
         /** Parallel-scan segments; 0 derives them from the worker count. */
-        scanSegments: int(0, 1000000).default(0),
+        scanSegments: int(0, 1000000).default(0)
+          .meta({ description: "parallel-scan segments; `0` derives them from the workers" }),
         /**
          * Read every written key again from the source and re-copy it if it changed meanwhile, so a
          * change applied during the copy is never overwritten by an older copy. Costs one consistent
          * read per item; turn off only when nothing else writes the backup during the copy.
          */
-        verifyWrites: z.boolean().default(true),
+        verifyWrites: z.boolean().default(true)
+          .meta({ description: "re-read each written key from the source and re-copy it if it changed during the copy (one consistent read per item); `false` only when nothing else writes the backup meanwhile" }),
         /** Items per second per segment for provisioned tables; 0 is no limit. */
-        maxItemsPerSecond: int(0, 1000000).default(0),
+        maxItemsPerSecond: int(0, 1000000).default(0)
+          .meta({ description: "per-segment rate limit for provisioned tables; `0` is none" }),
         /** Glue cron expression of the reconciliation run, or null for on demand only. */
-        schedule: glueSchedule.default("cron(0 3 ? * SUN *)"),
+        schedule: glueSchedule.default("cron(0 3 ? * SUN *)")
+          .meta({ description: "a Glue cron expression, or `null` for on demand only" }),
       })
       .prefault({}),
     verifyJob: z
       .strictObject({
         /** Glue cron expression, or null for on demand only; by default two hours after full-copy's. */
-        schedule: glueSchedule.default("cron(0 5 ? * SUN *)"),
-        workerType: workerType.default("G.1X"),
-        numberOfWorkers: int(2, 299).default(2),
-        timeoutMinutes: int(1, 2880).default(480),
+        schedule: glueSchedule.default("cron(0 5 ? * SUN *)")
+          .meta({ description: "a Glue cron expression (default: two hours after full-copy's default start), or `null` for on demand only" }),
+        ...sparkJobSize,
         /** Share of the scan segments a scheduled run checks: 1 checks everything, 0.1 a random tenth. */
         sampleFraction: z
           .number({ error: "must be a number greater than 0 and at most 1" })
           .gt(0, { error: "must be a number greater than 0 and at most 1" })
           .max(1, { error: "must be a number greater than 0 and at most 1" })
-          .default(1),
+          .default(1)
+          .meta({ description: "more than 0, at most 1: the share of the scan segments a scheduled run checks (`0.1` checks a random tenth for a tenth of the reads)" }),
         /**
          * Seconds after a mismatch that survived the consistent re-read before verify reads it once more:
          * longer than the pipeline takes to apply a change (batching window plus an apply run).
          */
-        settleSeconds: int(0, 3600).default(300),
+        settleSeconds: int(0, 3600).default(300)
+          .meta({ description: "0–3600: how long after a mismatch that survived the consistent re-read verify reads it once more; longer than the pipeline takes to apply a change" }),
       })
       .prefault({}),
     restore: z
@@ -335,12 +393,12 @@ export const environmentSchema = z
          * `<backupTable.name>-restore-*`; the backup itself never. Name sourceTable.name here to allow
          * restoring into the source (each run must also pass --allow_source_target true).
          */
-        allowedTargets: z.array(tableName).default([]),
-        workerType: workerType.default("G.1X"),
-        numberOfWorkers: int(2, 299).default(2),
-        timeoutMinutes: int(1, 2880).default(480),
+        allowedTargets: z.array(tableName).default([])
+          .meta({ description: "existing table names the restore job may write besides new tables named `<backupTable.name>-restore-*`; never `backupTable.name`. Name `sourceTable.name` here to allow restoring into the source (each such run must also pass `--allow_source_target true`)" }),
+        ...sparkJobSize,
         /** Items per second per segment written to the target (provisioned targets); 0 is no limit. */
-        maxItemsPerSecond: int(0, 1000000).default(0),
+        maxItemsPerSecond: int(0, 1000000).default(0)
+          .meta({ description: "items written per second per segment, for provisioned targets; `0` is none (a run may pass `--max_items_per_second`)" }),
       })
       .prefault({}),
   })
