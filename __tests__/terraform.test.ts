@@ -1,8 +1,9 @@
 /**
  * The synthesized Terraform, proven by Terraform itself: every configuration the suite synthesizes
  * is initialized, validated and planned with the real hashicorp/aws provider against moto's server,
- * and a representative set is applied, planned again (no changes but the emulator's listed
- * differences), checked through boto3 and destroyed the way the README tells operators to.
+ * and a representative set is applied, planned again (no change at all: the attributes moto does not
+ * keep are ignored on the emulator, helpers/emulator-differences.ts), checked through boto3 and
+ * destroyed the way the README tells operators to.
  */
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
@@ -27,7 +28,7 @@ const provider = chooseProvider(PINNED);
 const APPLIED = new Set([DEFAULT_STACK, "configured-controls", "composite-key-spark", "existing-source-table", "every-setting"]);
 /** Planned from `cdktf synth --hcl` too, and compared value by value with the JSON's plan. */
 const HCL = [DEFAULT_STACK, "configured-controls", "existing-source-table"];
-/** How to run the emulator's concurrent Terraform runs: most of an apply is waiting on the emulator. */
+/** Terraform runs at once: most of an apply is waiting on the emulator. */
 const CONCURRENCY = 4;
 
 interface Row {
