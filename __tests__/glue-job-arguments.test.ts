@@ -4,6 +4,7 @@
  */
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
+import { BUCKET_LAYOUT } from "../functions/bucket-layout";
 import { parseProjectConfig } from "../stacks/config/load";
 import type { EnvironmentInput } from "../stacks/config/schema";
 import { PROJECT_ROOT, synthesizeEnvironment, type SynthesizedStack } from "./helpers/synth";
@@ -127,9 +128,9 @@ describe.each<[string, EnvironmentInput]>([
   });
 });
 
-test("a setting's default is the same in the configuration and in the job that reads it (one default, written where it is set)", () => {
+test("a setting's default, and each bucket prefix, is the same in the configuration (or the bucket layout) and in the job that reads it", () => {
   const defaults = JSON.parse(
-    execFileSync(python, ["-c", 'import json, sys\nsys.path.insert(0, "glue-job/lib")\nimport job_args, apply\nprint(json.dumps({"apply": job_args.APPLY_DEFAULTS, "verify": job_args.VERIFY_DEFAULTS, "full_copy": job_args.FULL_COPY_DEFAULTS, "common": job_args.COMMON_DEFAULTS, "settings": apply.ApplySettings("bucket").time_budget_seconds}))'], {
+    execFileSync(python, ["-c", 'import json, sys\nsys.path.insert(0, "glue-job/lib")\nimport job_args, apply\nprint(json.dumps({"apply": job_args.APPLY_DEFAULTS, "verify": job_args.VERIFY_DEFAULTS, "full_copy": job_args.FULL_COPY_DEFAULTS, "restore": job_args.RESTORE_DEFAULTS, "common": job_args.COMMON_DEFAULTS, "settings": apply.ApplySettings("bucket").time_budget_seconds}))'], {
       cwd: PROJECT_ROOT,
       encoding: "utf8",
     }),
@@ -144,6 +145,11 @@ test("a setting's default is the same in the configuration and in the job that r
     verify_writes: defaults.full_copy.verify_writes === "true",
     delete_policy: defaults.common.delete_policy,
     retained_attribute: defaults.common.retained_attribute,
+    manifest_prefix: defaults.apply.manifest_prefix,
+    rejected_prefix: defaults.apply.rejected_prefix,
+    quarantine_prefix: defaults.apply.quarantine_prefix,
+    verify_report_prefix: defaults.verify.report_prefix,
+    restore_report_prefix: defaults.restore.report_prefix,
   }).toEqual({
     time_budget_seconds: env.applyChangesJob.timeBudgetSeconds,
     apply_settings: env.applyChangesJob.timeBudgetSeconds,
@@ -153,5 +159,10 @@ test("a setting's default is the same in the configuration and in the job that r
     verify_writes: env.fullCopyJob.verifyWrites,
     delete_policy: env.deletes,
     retained_attribute: env.retainedAttribute,
+    manifest_prefix: BUCKET_LAYOUT.manifests,
+    rejected_prefix: BUCKET_LAYOUT.rejected,
+    quarantine_prefix: BUCKET_LAYOUT.quarantine,
+    verify_report_prefix: BUCKET_LAYOUT.verifyReports,
+    restore_report_prefix: BUCKET_LAYOUT.restoreReports,
   });
 });

@@ -7,17 +7,7 @@ import { S3BucketPolicy } from "@cdktf/provider-aws/lib/s3-bucket-policy";
 import { S3BucketPublicAccessBlock } from "@cdktf/provider-aws/lib/s3-bucket-public-access-block";
 import { S3BucketServerSideEncryptionConfigurationA } from "@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration";
 import { S3BucketVersioningA } from "@cdktf/provider-aws/lib/s3-bucket-versioning";
-
-/** Key prefixes inside the bucket: where each kind of object lives. */
-export const BUCKET_LAYOUT = {
-  scripts: "glue/",
-  manifests: "changes/",
-  rejected: "rejected/",
-  /** Keys apply-changes could not write, one manifest each, with the error (README: "A key was quarantined"). */
-  quarantine: "quarantine/",
-  verifyReports: "verify/",
-  restoreReports: "restore/",
-} as const;
+import { BUCKET_LAYOUT } from "../../functions/bucket-layout";
 
 export interface ArtifactBucketOptions {
   /** Bucket name prefix; AWS appends a unique suffix. */

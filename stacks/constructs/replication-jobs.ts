@@ -4,7 +4,7 @@ import type { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket";
 import type { EnvironmentConfig } from "../config/schema";
 import { metricsNamespace } from "../../functions/metrics-contract";
 import { type GlueGrantContext, type GlueJobKind, glueJobGrants, glueJobLogGroups } from "../glue-job-grants";
-import { BUCKET_LAYOUT } from "./artifact-bucket";
+import { BUCKET_LAYOUT } from "../../functions/bucket-layout";
 import { ReplicationGlueJob } from "./glue-job";
 import { GlueScripts } from "./glue-scripts";
 import type { TableReference } from "./replicated-tables";
