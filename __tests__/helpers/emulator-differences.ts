@@ -54,7 +54,7 @@ export const EMULATOR_DIFFERENCES: readonly EmulatorDifference[] = [
  * The policy document that replaces the TLS-only one on the emulator (see "s3-policy-conditions"):
  * the same statement, whose Deny moto can apply without denying the stack's own objects.
  */
-export function emulatorBucketPolicy(bucketResource: string): string {
+function emulatorBucketPolicy(bucketResource: string): string {
   return `\${jsonencode({Version = "2012-10-17", Statement = [{Sid = "DenyInsecureTransport", Effect = "Deny", Principal = "*", Action = "s3:*", Resource = "\${${bucketResource}.arn}/emulator-denied/*", Condition = {Bool = {"aws:SecureTransport" = "false"}}}]})}`;
 }
 

@@ -7,6 +7,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { compareVersions } from "../../stacks/config/provider-requirements";
 
 const PROVIDER = "registry.terraform.io/hashicorp/aws";
 /** Services the stack calls: each gets the emulator's endpoint. */
@@ -14,7 +15,7 @@ const SERVICES = ["cloudwatch", "dynamodb", "events", "glue", "iam", "kms", "lam
 /** Longer than any command takes on the emulator (an apply: about 80 s beside three others). */
 const COMMAND_TIMEOUT_MS = 480_000;
 /** moto's default account, the one its credentials act in unless a role of another is assumed. */
-export const EMULATOR_ACCOUNT = "123456789012";
+const EMULATOR_ACCOUNT = "123456789012";
 
 /** Where an unpacked provider mirror is looked for: TERRAFORM_PROVIDER_MIRROR, then the usual places. */
 function mirrorCandidates(): string[] {
@@ -30,12 +31,6 @@ function mirrorCandidates(): string[] {
 }
 
 const platform = () => `${os.platform()}_${{ x64: "amd64", arm64: "arm64" }[os.arch() as "x64" | "arm64"] ?? os.arch()}`;
-
-const byVersion = (a: string, b: string) => {
-  const [x, y] = [a, b].map((v) => v.split(/[.-]/).map((part) => Number(part) || 0));
-  for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
-  return 0;
-};
 
 export interface ProviderChoice {
   readonly version: string;
@@ -53,7 +48,7 @@ export function chooseProvider(pinned: string): ProviderChoice {
   for (const mirror of mirrorCandidates()) {
     const dir = path.join(mirror, PROVIDER);
     if (!fs.existsSync(dir)) continue;
-    const versions = fs.readdirSync(dir).filter((version) => fs.existsSync(path.join(dir, version, platform()))).sort(byVersion);
+    const versions = fs.readdirSync(dir).filter((version) => fs.existsSync(path.join(dir, version, platform()))).sort(compareVersions);
     if (versions.length === 0) continue;
     if (versions.includes(pinned)) return { version: pinned, mirror, description: `hashicorp/aws ${pinned} (pinned) from the mirror ${mirror}` };
     const newest = versions[versions.length - 1];

@@ -399,7 +399,7 @@ def run(s3, replicator, settings, schema, clock=time.monotonic, log=job_log.log_
         wall_clock=time.time):
     """Apply passes until no manifest is left or the time budget is spent; returns an ApplyResult.
 
-    `metrics` (metrics.ApplyMetrics, or NoMetrics by default) gets each pass's numbers (README, "Metrics"):
+    `metrics` (metrics.ApplyMetrics, or NoMetrics by default) gets each pass's numbers (docs/operations.md, "Watching the pipeline"):
     ManifestsPending is what the pass listed (at least that many wait; a count of all would need a full
     listing every pass), OldestPendingManifestAge the age of the first one listed (the oldest: time order).
 

@@ -1,4 +1,4 @@
-"""apply-changes' own CloudWatch metrics (the contract: functions/metrics-contract.ts, README "Metrics").
+"""apply-changes' own CloudWatch metrics (the contract: functions/metrics-contract.ts, docs/operations.md "Watching the pipeline").
 
 One namespace per stack (--metrics_namespace, "" = off), one dimension Pipeline = the stack's name
 prefix (--metrics_pipeline). Per pass: ManifestsPending and OldestPendingManifestAge at its start;

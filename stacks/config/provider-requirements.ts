@@ -77,6 +77,11 @@ function parse(text: string): Version {
   return [major, minor, patch];
 }
 
+/** Orders release versions such as "5.100.0" and "6.25.0". */
+export function compareVersions(a: string, b: string): number {
+  return compare(parse(a), parse(b));
+}
+
 function compare(a: Version, b: Version): number {
   return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
 }
