@@ -1,5 +1,5 @@
 import type { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket";
-import { BUCKET_LAYOUT } from "../functions/bucket-layout";
+import { BUCKET_LAYOUT } from "../contracts";
 import type { TableReference } from "./constructs/replicated-tables";
 import type { Grant } from "./constructs/service-role";
 import { sourceKeyGrants } from "./source-key-grants";

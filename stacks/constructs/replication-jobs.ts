@@ -2,9 +2,8 @@ import { Construct } from "constructs";
 import { GlueSecurityConfiguration } from "@cdktf/provider-aws/lib/glue-security-configuration";
 import type { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket";
 import type { EnvironmentConfig } from "../config/schema";
-import { metricsNamespace } from "../../functions/metrics-contract";
+import { BUCKET_LAYOUT, metricsNamespace, RESTORE_TARGET_SUFFIX } from "../../contracts";
 import { type GlueGrantContext, type GlueJobKind, glueJobGrants, glueJobLogGroups } from "../glue-job-grants";
-import { BUCKET_LAYOUT } from "../../functions/bucket-layout";
 import { ReplicationGlueJob } from "./glue-job";
 import { GlueScripts } from "./glue-scripts";
 import type { TableReference } from "./replicated-tables";
@@ -13,8 +12,6 @@ const APPLY_CHANGES_SCRIPT = "apply_changes.py";
 const FULL_COPY_SCRIPT = "full_copy.py";
 const VERIFY_SCRIPT = "verify.py";
 const RESTORE_SCRIPT = "restore.py";
-/** New tables named `<backup>-restore-<anything>` are always restore targets. */
-export const RESTORE_TARGET_SUFFIX = "-restore-";
 
 export interface ReplicationJobsOptions {
   readonly config: EnvironmentConfig;
@@ -112,7 +109,7 @@ export class ReplicationJobs extends Construct {
         quarantine_prefix: BUCKET_LAYOUT.quarantine,
         time_budget_seconds: String(apply.timeBudgetSeconds),
         max_pass_bytes: String(apply.maxPassMegabytes * 1024 * 1024),
-        // The stack's namespace; the Pipeline dimension is the name prefix (functions/metrics-contract.ts).
+        // The stack's namespace; the Pipeline dimension is the name prefix (contracts/metrics.ts).
         metrics_namespace: metricsNamespace(prefix),
         metrics_pipeline: prefix,
       },
@@ -163,7 +160,7 @@ export class ReplicationJobs extends Construct {
       repair: "false",
       report_bucket: bucket.bucket,
       report_prefix: BUCKET_LAYOUT.verifyReports,
-      // The stack's namespace, as apply-changes (functions/metrics-contract.ts: VERIFY_METRICS).
+      // The stack's namespace, as apply-changes (contracts/metrics.ts: VERIFY_METRICS).
       metrics_namespace: metricsNamespace(prefix),
       metrics_pipeline: prefix,
     }, {});
