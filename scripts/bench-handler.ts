@@ -11,7 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import { unzipSync } from "fflate";
-import { bundleFunction } from "../functions/bundle";
+import { bundleFunction } from "../build-tools/bundle";
 import { APPLY_JOB_NAME, DEFAULT_CONFIG, HANDLER_SOURCE, MANIFEST_BUCKET, sdkEnv } from "../__tests__/helpers/change-trigger-env";
 import { startLocalGlue } from "../__tests__/helpers/local-glue";
 import { startLocalS3 } from "../__tests__/helpers/local-s3";

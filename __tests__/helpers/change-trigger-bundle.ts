@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { unzipSync } from "fflate";
-import { bundleFunction, type FunctionBundle } from "../../functions/bundle";
+import { bundleFunction, type FunctionBundle } from "../../build-tools/bundle";
 import { HANDLER_SOURCE } from "./change-trigger-env";
 import { PROJECT_ROOT } from "../../stacks/project-root";
 

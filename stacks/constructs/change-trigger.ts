@@ -4,7 +4,7 @@ import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group
 import { LambdaEventSourceMapping } from "@cdktf/provider-aws/lib/lambda-event-source-mapping";
 import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function";
 import { SqsQueue } from "@cdktf/provider-aws/lib/sqs-queue";
-import { bundledFunctionAsset } from "../../functions/bundle-asset";
+import { bundledFunctionAsset } from "../../build-tools/bundle-asset";
 import type { EnvironmentConfig } from "../config/schema";
 import { sourceKeyGrants } from "../source-key-grants";
 import { PROJECT_ROOT } from "../project-root";
