@@ -3,7 +3,7 @@ import { GlueSecurityConfiguration } from "@cdktf/provider-aws/lib/glue-security
 import type { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket";
 import type { EnvironmentConfig } from "../config/schema";
 import { BUCKET_LAYOUT, metricsNamespace, RESTORE_TARGET_SUFFIX } from "../../contracts";
-import { type GlueGrantContext, type GlueJobKind, glueJobGrants, glueJobLogGroups } from "../glue-job-grants";
+import { type GlueGrantContext, type GlueJobKind, glueJobGrants, glueJobLogGroups } from "../iam/glue-job-grants";
 import { ReplicationGlueJob } from "./glue-job";
 import { GlueScripts } from "./glue-scripts";
 import type { TableReference } from "./replicated-tables";

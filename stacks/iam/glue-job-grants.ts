@@ -1,7 +1,5 @@
-import type { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket";
-import { BUCKET_LAYOUT } from "../contracts";
-import type { TableReference } from "./constructs/replicated-tables";
-import type { Grant } from "./constructs/service-role";
+import { BUCKET_LAYOUT } from "../../contracts";
+import type { ArnReference, Grant } from "./grant";
 import { sourceKeyGrants } from "./source-key-grants";
 
 export interface GlueGrantContext {
@@ -19,9 +17,9 @@ export interface GlueGrantContext {
   readonly metricsNamespace: string;
   /** Customer-managed key of an existing source table (sourceTable.kmsKeyArn). */
   readonly sourceKmsKeyArn?: string;
-  readonly source: TableReference;
-  readonly backup: TableReference;
-  readonly bucket: S3Bucket;
+  readonly source: ArnReference;
+  readonly backup: ArnReference;
+  readonly bucket: ArnReference;
   /** restore: the ARNs (patterns) of the tables it may write; never the backup's. */
   readonly restoreTargetArns?: string[];
   /**
