@@ -2,31 +2,30 @@ import { BUCKET_LAYOUT } from "../../contracts";
 import type { ArnReference, Grant } from "./grant";
 import { sourceKeyGrants } from "./source-key-grants";
 
-export interface GlueGrantContext {
+/** Python shell or Spark: Glue writes their logs to different groups. */
+export type GlueCompute = "pythonshell" | "glueetl";
+
+/** A security configuration that encrypts a job's logs with the stack's key, and the job's role. */
+export interface GlueLogEncryption {
+  /** Glue names encrypted log groups after the security configuration ... */
+  readonly securityConfigurationName: string;
+  /** ... and the role the job runs with. */
+  readonly roleName: string;
+}
+
+export interface GlueJobBaseGrantsOptions {
   readonly partition: string;
   readonly region: string;
   readonly accountId: string;
-  readonly jobName: string;
-  readonly compute: "pythonshell" | "glueetl";
-  readonly deletes: "retain" | "mirror";
-  /** The security configuration encrypts the job's logs with the stack's key. */
-  readonly encryptedLogs: boolean;
-  /** Name of the job's security configuration: Glue names encrypted log groups after it. */
-  readonly securityConfigurationName: string;
-  /** Namespace of the stack's own metrics (apply-changes and verify publish there). */
-  readonly metricsNamespace: string;
-  /** Customer-managed key of an existing source table (sourceTable.kmsKeyArn). */
-  readonly sourceKmsKeyArn?: string;
-  readonly source: ArnReference;
-  readonly backup: ArnReference;
+  readonly compute: GlueCompute;
+  /** Where the job's scripts are (under BUCKET_LAYOUT.scripts). */
   readonly bucket: ArnReference;
-  /** restore: the ARNs (patterns) of the tables it may write; never the backup's. */
-  readonly restoreTargetArns?: string[];
-  /**
-   * restore, when the source is one of its targets: the change-trigger's dead-letter queue, which it
-   * reads with the pending, rejected and quarantined manifests to see what the backup has not recorded.
-   */
-  readonly restoreIntoSource?: { readonly deadLetterQueueArn: string };
+  /** Encrypted logs go to the job's own groups. Default: none, the account's shared groups. */
+  readonly logEncryption?: GlueLogEncryption;
+  /** The stack's own metric namespace, for a job that publishes there. Default: Glue's namespace only. */
+  readonly stackMetricsNamespace?: string;
+  /** Customer-managed key of an existing source table (sourceTable.kmsKeyArn). Default: none. */
+  readonly sourceKmsKeyArn?: string;
 }
 
 // Where Glue writes job logs; these groups are shared by every Glue job of the account.
@@ -44,7 +43,7 @@ const LOG_GROUPS = {
  * combines the role and the security configuration; this exact form is the one deployed Glue jobs use
  * (see README, "What was checked in the AWS documentation"). Our roles have the default path `/`.
  */
-export function glueJobLogGroups(compute: "pythonshell" | "glueetl", encryption?: { securityConfigurationName: string; roleName: string }): string[] {
+export function glueJobLogGroups(compute: GlueCompute, encryption?: GlueLogEncryption): string[] {
   return LOG_GROUPS[compute].map((group) => {
     if (!encryption) return group;
     const cut = group.lastIndexOf("/");
@@ -53,139 +52,48 @@ export function glueJobLogGroups(compute: "pythonshell" | "glueetl", encryption?
 }
 
 /**
- * Exactly what each job's Python code calls (glue-job/), on exact ARNs; a test checks these
- * against the boto3 calls in the code.
+ * What every job's Python code calls (glue-job/), on exact ARNs: its scripts, its logs, its metrics
+ * and the source table's key. Each job kind adds what its own work calls; a test checks both against
+ * the boto3 calls in the code.
  */
-export type GlueJobKind = "apply-changes" | "full-copy" | "verify" | "restore";
-
-export function glueJobGrants(job: GlueJobKind, context: GlueGrantContext): Grant[] {
-  const { bucket, source, backup } = context;
-  const logGroupArn = (name: string) =>
-    `arn:${context.partition}:logs:${context.region}:${context.accountId}:log-group:${name}`;
-  const common: Grant[] = [
+export function glueJobBaseGrants(options: GlueJobBaseGrantsOptions): Grant[] {
+  const { bucket, stackMetricsNamespace } = options;
+  return [
     { sid: "ReadScripts", actions: ["s3:GetObject"], resources: [`${bucket.arn}/${BUCKET_LAYOUT.scripts}*`] },
-    ...logGrants(context, logGroupArn),
+    ...logGrants(options),
     {
       // PutMetricData has no resource-level permissions; the condition keeps it to Glue's namespace
       // (--enable-metrics) and the stack's own (apply-changes' replication metrics, verify's drift).
       sid: "PublishJobMetrics",
       actions: ["cloudwatch:PutMetricData"],
       resources: ["*"],
-      conditions: [{ test: "StringEquals", variable: "cloudwatch:namespace", values: job === "apply-changes" || job === "verify" ? ["Glue", context.metricsNamespace] : ["Glue"] }],
+      conditions: [{ test: "StringEquals", variable: "cloudwatch:namespace", values: stackMetricsNamespace ? ["Glue", stackMetricsNamespace] : ["Glue"] }],
     },
-    ...sourceKeyGrants(context.region, context.sourceKmsKeyArn),
-  ];
-  const mirror = context.deletes === "mirror";
-  // Under mirror: BatchWriteItem (puts and deletes, no versions). Under retain: conditional PutItem
-  // one item at a time, and GetItem of a retained item's version before replacing it (item_writer.py).
-  const backupWrites = mirror ? ["dynamodb:BatchWriteItem"] : ["dynamodb:GetItem", "dynamodb:PutItem"];
-  if (job === "apply-changes") {
-    return [
-      { sid: "ReadSourceItems", actions: ["dynamodb:BatchGetItem", "dynamodb:DescribeTable"], resources: [source.arn] },
-      { sid: "WriteBackupItems", actions: backupWrites, resources: [backup.arn] },
-      {
-        // No s3:prefix condition: without list permission on the key it asked for, S3 answers a
-        // GetObject of a manifest another run already consumed with 403 instead of 404.
-        sid: "ListManifests",
-        actions: ["s3:ListBucket"],
-        resources: [bucket.arn],
-      },
-      {
-        // PutObject: a run that stops with keys left writes them into one new manifest (a remainder).
-        sid: "ConsumeManifests",
-        // DeleteObjectVersion: a consumed manifest is deleted by the version read, leaving no delete marker.
-        // GetObjectVersion: a malformed manifest is copied to rejected/ by that version (CopySource.VersionId);
-        // without it S3 refuses the copy and the manifest stays first in the listing.
-        actions: ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
-        resources: [`${bucket.arn}/${BUCKET_LAYOUT.manifests}*`],
-      },
-      {
-        sid: "SetAsideRejectedManifestsAndQuarantinedKeys",
-        actions: ["s3:PutObject"],
-        resources: [`${bucket.arn}/${BUCKET_LAYOUT.rejected}*`, `${bucket.arn}/${BUCKET_LAYOUT.quarantine}*`],
-      },
-      ...common,
-    ];
-  }
-  if (job === "restore") {
-    const targets = context.restoreTargetArns ?? [];
-    if (targets.includes(source.arn)) throw new Error("the source is a restore target through restoreIntoSource only");
-    if (targets.includes(backup.arn)) throw new Error("the restore job must never be allowed to write the backup table");
-    const intoSource = context.restoreIntoSource;
-    return [
-      {
-        // BatchGetItem: into the source, each key's marker is read again right before it is written.
-        sid: "ReadBackupItems",
-        actions: ["dynamodb:DescribeTable", "dynamodb:Scan", ...(intoSource ? ["dynamodb:BatchGetItem"] : [])],
-        resources: [backup.arn],
-      },
-      {
-        // CreateTable: --create_target; BatchGetItem: a missing-only dry run; PutItem: missing-only
-        // (conditional); BatchWriteItem: overwrite.
-        sid: "WriteRestoreTargets",
-        actions: ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:PutItem"],
-        resources: targets,
-      },
-      // Into the source only missing-only: the presence check and the conditional put, nothing else.
-      ...(intoSource ? [{ sid: "RestoreIntoSource", actions: ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:PutItem"], resources: [source.arn] }] : []),
-      { sid: "WriteRestoreReports", actions: ["s3:PutObject"], resources: [`${bucket.arn}/${BUCKET_LAYOUT.restoreReports}*`] },
-      ...(intoSource
-        ? [
-            // What the backup has not recorded yet (glue-job/lib/restore_guard.py): the first pending,
-            // rejected and quarantined manifests and the keys they name, and the dead letters' count.
-            { sid: "ListPendingChanges", actions: ["s3:ListBucket"], resources: [bucket.arn] },
-            {
-              sid: "ReadPendingChanges",
-              actions: ["s3:GetObject"],
-              resources: [BUCKET_LAYOUT.manifests, BUCKET_LAYOUT.quarantine].map((prefix) => `${bucket.arn}/${prefix}*`),
-            },
-            { sid: "CountDeadLetters", actions: ["sqs:GetQueueAttributes", "sqs:GetQueueUrl"], resources: [intoSource.deadLetterQueueArn] },
-          ]
-        : []),
-      ...common,
-    ];
-  }
-  if (job === "verify") {
-    return [
-      { sid: "ReadSourceItems", actions: ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:Scan"], resources: [source.arn] },
-      {
-        // Reads to compare; the writes are --repair's, the same writer as full-copy's. UpdateItem (under
-        // retain): a backup item whose deletion was lost gets the retained marker alone, its content untouched.
-        sid: "CheckAndRepairBackupItems",
-        actions: ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:Scan", ...backupWrites, ...(mirror ? [] : ["dynamodb:UpdateItem"])].sort(),
-        resources: [backup.arn],
-      },
-      { sid: "WriteVerifyReports", actions: ["s3:PutObject"], resources: [`${bucket.arn}/${BUCKET_LAYOUT.verifyReports}*`] },
-      ...common,
-    ];
-  }
-  return [
-    {
-      sid: "ReadSourceItems",
-      // BatchGetItem: every written key is re-read from the source (write verification).
-      actions: ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:Scan"],
-      resources: [source.arn],
-    },
-    {
-      sid: "WriteBackupItems",
-      actions: [...backupWrites, "dynamodb:DescribeTable", ...(mirror ? ["dynamodb:Scan"] : [])].sort(),
-      resources: [backup.arn],
-    },
-    ...common,
+    ...sourceKeyGrants(options.region, options.sourceKmsKeyArn),
   ];
 }
 
-function logGrants(context: GlueGrantContext, logGroupArn: (name: string) => string): Grant[] {
-  if (context.encryptedLogs) {
+/**
+ * The backup table writes of the shared item writer (item_writer.py). Under mirror: BatchWriteItem
+ * (puts and deletes, no versions). Under retain: conditional PutItem one item at a time, and GetItem
+ * of a retained item's version before replacing it.
+ */
+export function backupItemWrites(deletes: "retain" | "mirror"): string[] {
+  return deletes === "mirror" ? ["dynamodb:BatchWriteItem"] : ["dynamodb:GetItem", "dynamodb:PutItem"];
+}
+
+function logGrants(options: GlueJobBaseGrantsOptions): Grant[] {
+  const logGroupArn = (name: string) => `arn:${options.partition}:logs:${options.region}:${options.accountId}:log-group:${name}`;
+  if (options.logEncryption) {
     // Only this job's own groups: the key policy accepts exactly these, so a job can neither write
     // another Glue job's logs nor attach this stack's key to them.
-    const groups = glueJobLogGroups(context.compute, { securityConfigurationName: context.securityConfigurationName, roleName: context.jobName });
+    const groups = glueJobLogGroups(options.compute, options.logEncryption);
     return [
       { sid: "CreateEncryptedJobLogGroups", actions: ["logs:AssociateKmsKey", "logs:CreateLogGroup"], resources: groups.map(logGroupArn) },
       { sid: "WriteEncryptedJobLogs", actions: ["logs:CreateLogStream", "logs:PutLogEvents"], resources: groups.map((name) => `${logGroupArn(name)}:log-stream:*`) },
     ];
   }
-  const groups = LOG_GROUPS[context.compute];
+  const groups = LOG_GROUPS[options.compute];
   return [
     // Glue creates its log groups on first use in an account.
     { sid: "CreateJobLogGroups", actions: ["logs:CreateLogGroup"], resources: groups.map(logGroupArn) },
