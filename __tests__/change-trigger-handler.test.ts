@@ -12,7 +12,7 @@ import { EVENTBRIDGE_DIR, STREAM_EVENTS_DIR } from "./helpers/reference";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { manifestOrder } from "../functions/change-trigger/manifest";
 import { S3RVER_CREDENTIALS } from "../local-aws/local-s3";
-import { LAMBDA_RUNTIMES } from "../stacks/config/schema";
+import { LAMBDA_RUNTIMES } from "../stacks/config/replication-settings";
 import { buildChangeTrigger, startBundledHandler, unzipChangeTrigger, type UnzippedBundle } from "./helpers/change-trigger-bundle";
 import { runtimeMajor } from "../local-aws/lambda-node";
 import { APPLY_JOB_NAME, DEFAULT_CONFIG, HANDLER_SOURCE, MANIFEST_BUCKET, type HandlerConfig } from "../local-aws/change-trigger-env";

@@ -5,7 +5,8 @@ import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-i
 import { DataAwsPartition } from "@cdktf/provider-aws/lib/data-aws-partition";
 import { BUCKET_LAYOUT, metricsNamespace } from "../contracts";
 import { configureBackend } from "./backend";
-import { type EnvironmentConfig, stalledApplyMinutes } from "./config/schema";
+import { stalledApplyMinutes } from "./config/alarm-settings";
+import type { EnvironmentConfig } from "./config/schema";
 import { ArtifactBucket } from "./constructs/artifact-bucket";
 import { ApplySweep } from "./constructs/apply-sweep";
 import { ChangeTrigger, deadLetterQueueName } from "./constructs/change-trigger";
