@@ -54,11 +54,16 @@ export function replicationArguments({ config, source, backup }: JobContext): Re
  * full-copy, verify and restore run alike on Spark: no queuing (one run at a time), sized and
  * scheduled by their settings (no schedule: on demand only).
  */
-export function sparkRun(settings: { workerType: string; numberOfWorkers: number; timeoutMinutes: number; schedule?: string | null }) {
+export function sparkRun(settings: {
+  workerType: string;
+  numberOfWorkers: number;
+  timeoutMinutes: number;
+  schedule?: string | null;
+}): Pick<JobDefinition, "compute" | "timeoutMinutes" | "queueRuns" | "schedule"> {
   return {
     compute: { type: "glueetl", workerType: settings.workerType, numberOfWorkers: settings.numberOfWorkers },
     timeoutMinutes: settings.timeoutMinutes,
     queueRuns: false,
     schedule: settings.schedule ?? undefined,
-  } as const;
+  };
 }
