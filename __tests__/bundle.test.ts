@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { unzipSync } from "fflate";
-import { bundleFunction, esbuildTarget } from "../functions/bundle";
+import { bundleFunction, esbuildTarget } from "../build-tools/bundle";
 import { PROJECT_ROOT } from "../stacks/project-root";
 
 const HANDLER = path.resolve(__dirname, "..", "functions", "change-trigger", "handler.ts");

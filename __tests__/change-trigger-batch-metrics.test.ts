@@ -4,7 +4,7 @@
  */
 import { batchMetrics, emfLine, publishBatchMetrics, type EmfDocument } from "../functions/change-trigger/batch-metrics";
 import { loadMetricsNamespace } from "../functions/change-trigger/metrics-config";
-import { TRIGGER_DIMENSION, TRIGGER_METRICS } from "../functions/metrics-contract";
+import { TRIGGER_DIMENSION, TRIGGER_METRICS } from "../contracts";
 
 /** CloudWatch's StandardUnit values (MetricDatum.Unit), which a MetricDefinition's Unit must be one of. */
 const UNITS = new Set([

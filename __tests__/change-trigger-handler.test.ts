@@ -11,23 +11,13 @@ import * as path from "node:path";
 import { EVENTBRIDGE_DIR, STREAM_EVENTS_DIR } from "./helpers/reference";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { manifestOrder } from "../functions/change-trigger/manifest";
-import { S3RVER_CREDENTIALS } from "./helpers/local-s3";
-import { LAMBDA_RUNTIMES } from "../stacks/config/schema";
+import { S3RVER_CREDENTIALS } from "../local-aws/local-s3";
+import { LAMBDA_RUNTIMES } from "../stacks/config/replication-settings";
 import { buildChangeTrigger, startBundledHandler, unzipChangeTrigger, type UnzippedBundle } from "./helpers/change-trigger-bundle";
-import { runtimeMajor } from "./helpers/lambda-node";
-import {
-  APPLY_JOB_NAME,
-  DEFAULT_CONFIG,
-  HANDLER_SOURCE,
-  MANIFEST_BUCKET,
-  captureLogs,
-  loadHandler,
-  startRig,
-  type HandlerConfig,
-  type Rig,
-  type StreamBatchResponse,
-} from "./helpers/change-trigger-env";
-import { canonical, startRecordedTable, StreamRecorder, uniqueTableName, type Item, type LocalDynamo, type StreamRecord } from "./helpers/stream-records";
+import { runtimeMajor } from "../local-aws/lambda-node";
+import { APPLY_JOB_NAME, DEFAULT_CONFIG, HANDLER_SOURCE, MANIFEST_BUCKET, type HandlerConfig } from "../local-aws/change-trigger-env";
+import { captureLogs, loadHandler, startRig, type Rig, type StreamBatchResponse } from "./helpers/change-trigger-env";
+import { canonical, startRecordedTable, StreamRecorder, uniqueTableName, type Item, type LocalDynamo, type StreamRecord } from "../local-aws/stream-records";
 
 const DOCS_EXAMPLE = path.join(STREAM_EVENTS_DIR, "aws-docs-example.json");
 

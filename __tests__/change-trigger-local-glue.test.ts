@@ -3,7 +3,7 @@
  * in __tests__/reference/glue-api.json. (The handler tests rely on it to check the SDK's requests.)
  */
 import * as http from "node:http";
-import { startLocalGlue, validateShape, type LocalGlue } from "./helpers/local-glue";
+import { startLocalGlue, validateShape, type LocalGlue } from "../local-aws/local-glue";
 
 let glue: LocalGlue;
 beforeAll(async () => {

@@ -1,6 +1,6 @@
 /**
  * The stream records the tests feed the pipeline come from AWS's DynamoDB Local (its Streams API,
- * read by helpers/stream-records.ts): they have the shape of AWS's own events, and the ways
+ * read by local-aws/stream-records.ts): they have the shape of AWS's own events, and the ways
  * DynamoDB Local differs from DynamoDB are shown here, with what the pipeline does about each.
  */
 import * as fs from "node:fs";
@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { selectRecords } from "../functions/change-trigger/records";
 import { matchesPattern } from "./helpers/e2e-stream-poller";
 import { STREAM_EVENTS_DIR } from "./helpers/reference";
-import { startRecordedTable, type Item, type LocalDynamo, type StreamRecord, type StreamRecorder } from "./helpers/stream-records";
+import { startRecordedTable, type Item, type LocalDynamo, type StreamRecord, type StreamRecorder } from "../local-aws/stream-records";
 import { synthesizeEnvironment } from "./helpers/synth";
 
 type AnyRecord = Record<string, unknown> & { eventName: string; dynamodb: Record<string, unknown> };

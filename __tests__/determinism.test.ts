@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { unzipSync } from "fflate";
 import { PROJECT_ROOT, type TfJson } from "./helpers/synth";
 
-const SOURCES = ["main.ts", "cdktf.json", "package.json", "package-lock.json", "tsconfig.json", "scripts", "stacks", "functions", "glue-job"];
+const SOURCES = ["main.ts", "cdktf.json", "package.json", "package-lock.json", "tsconfig.json", "build-tools", "contracts", "stacks", "functions", "glue-job"];
 
 const TWO_ENVIRONMENTS = {
   environments: {

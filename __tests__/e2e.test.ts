@@ -13,8 +13,8 @@ import { keyAt, randomAttributes, seededRandom, writeRandomChanges } from "./hel
 import { backupProblems, startPipeline, type Pipeline, type PipelineOptions } from "./helpers/e2e-pipeline";
 import { e2eEnvironment, type E2eEnvironment } from "./helpers/e2e-stack";
 import { matchesPattern, StreamPoller, type BatchResponse, type EventSourceMappingSettings } from "./helpers/e2e-stream-poller";
-import { startLocalGlue, type JobRunOutcome } from "./helpers/local-glue";
-import type { Item, StreamRecord, StreamRecorder } from "./helpers/stream-records";
+import { startLocalGlue, type JobRunOutcome } from "../local-aws/local-glue";
+import type { Item, StreamRecord, StreamRecorder } from "../local-aws/stream-records";
 
 jest.setTimeout(120_000); // on a loaded 2-core machine a pipeline test takes up to a minute
 

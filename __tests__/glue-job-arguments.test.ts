@@ -4,7 +4,7 @@
  */
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
-import { BUCKET_LAYOUT } from "../functions/bucket-layout";
+import { BUCKET_LAYOUT, RESTORE_TARGET_SUFFIX } from "../contracts";
 import { parseProjectConfig } from "../stacks/config/load";
 import type { EnvironmentInput } from "../stacks/config/schema";
 import { PROJECT_ROOT, synthesizeEnvironment, type SynthesizedStack } from "./helpers/synth";
@@ -128,9 +128,9 @@ describe.each<[string, EnvironmentInput]>([
   });
 });
 
-test("a setting's default, and each bucket prefix, is the same in the configuration (or the bucket layout) and in the job that reads it", () => {
+test("a setting's default, each bucket prefix and the restore-table suffix are the same in the configuration (or the contracts) and in the job that reads them", () => {
   const defaults = JSON.parse(
-    execFileSync(python, ["-c", 'import json, sys\nsys.path.insert(0, "glue-job/lib")\nimport job_args, apply\nprint(json.dumps({"apply": job_args.APPLY_DEFAULTS, "verify": job_args.VERIFY_DEFAULTS, "full_copy": job_args.FULL_COPY_DEFAULTS, "restore": job_args.RESTORE_DEFAULTS, "common": job_args.COMMON_DEFAULTS, "settings": apply.ApplySettings("bucket").time_budget_seconds}))'], {
+    execFileSync(python, ["-c", 'import json, sys\nsys.path.insert(0, "glue-job/lib")\nimport job_args, apply\nprint(json.dumps({"apply": job_args.APPLY_DEFAULTS, "verify": job_args.VERIFY_DEFAULTS, "full_copy": job_args.FULL_COPY_DEFAULTS, "restore": job_args.RESTORE_DEFAULTS, "common": job_args.COMMON_DEFAULTS, "settings": apply.ApplySettings("bucket").time_budget_seconds, "restore_target_suffix": job_args.RESTORE_TARGET_SUFFIX}))'], {
       cwd: PROJECT_ROOT,
       encoding: "utf8",
     }),
@@ -150,6 +150,7 @@ test("a setting's default, and each bucket prefix, is the same in the configurat
     quarantine_prefix: defaults.apply.quarantine_prefix,
     verify_report_prefix: defaults.verify.report_prefix,
     restore_report_prefix: defaults.restore.report_prefix,
+    restore_target_suffix: defaults.restore_target_suffix,
   }).toEqual({
     time_budget_seconds: env.applyChangesJob.timeBudgetSeconds,
     apply_settings: env.applyChangesJob.timeBudgetSeconds,
@@ -164,5 +165,6 @@ test("a setting's default, and each bucket prefix, is the same in the configurat
     quarantine_prefix: BUCKET_LAYOUT.quarantine,
     verify_report_prefix: BUCKET_LAYOUT.verifyReports,
     restore_report_prefix: BUCKET_LAYOUT.restoreReports,
+    restore_target_suffix: RESTORE_TARGET_SUFFIX,
   });
 });

@@ -12,9 +12,9 @@ import * as path from "path";
 import { isKnownIamAction, permissionsOf, policyDocuments } from "./helpers/iam";
 import { REFERENCE_DIR } from "./helpers/reference";
 import { Cleanup, startedTogether } from "./helpers/cleanup";
-import { ENDPOINT_VARIABLE } from "./helpers/dynamodb-local-server";
-import { dynamoDbLocal, startDynalite, type LocalDynamo } from "./helpers/local-dynamodb";
-import { S3RVER_CREDENTIALS, startLocalS3, type LocalS3 } from "./helpers/local-s3";
+import { ENDPOINT_VARIABLE } from "../local-aws/dynamodb-local-server";
+import { dynamoDbLocal, startDynalite, type LocalDynamo } from "../local-aws/local-dynamodb";
+import { S3RVER_CREDENTIALS, startLocalS3, type LocalS3 } from "../local-aws/local-s3";
 import { synthesizeEnvironment } from "./helpers/synth";
 import type { EnvironmentInput } from "../stacks/config/schema";
 

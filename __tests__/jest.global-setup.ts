@@ -1,6 +1,6 @@
 /** Starts the services every suite may share (jest runs this once, before any test file). */
 import * as path from "node:path";
-import { ENDPOINT_VARIABLE, spawnDynamoDbLocal } from "./helpers/dynamodb-local-server";
+import { ENDPOINT_VARIABLE, spawnDynamoDbLocal } from "../local-aws/dynamodb-local-server";
 
 export default async function globalSetup(): Promise<void> {
   const server = await spawnDynamoDbLocal(path.resolve(__dirname, ".."));

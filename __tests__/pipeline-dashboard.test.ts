@@ -8,7 +8,7 @@ import { CloudwatchMetricAlarm } from "@cdktf/provider-aws/lib/cloudwatch-metric
 import { parseProjectConfig } from "../stacks/config/load";
 import type { PipelineAlarms } from "../stacks/constructs/pipeline-alarms";
 import { ReplicationStack } from "../stacks/replication-stack";
-import { APPLY_DIMENSION, APPLY_METRICS, TRIGGER_DIMENSION, TRIGGER_METRICS, VERIFY_METRICS } from "../functions/metrics-contract";
+import { APPLY_DIMENSION, APPLY_METRICS, TRIGGER_DIMENSION, TRIGGER_METRICS, VERIFY_METRICS } from "../contracts";
 import { jsonencodeArgument } from "./helpers/hcl";
 import { ref, synthesizeEnvironment, type SynthesizedStack } from "./helpers/synth";
 

@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { invocationRecordsOf, parseInvocationRecord } from "../ops/replay-dead-letter/invocation-record";
 import { backupProblems, startPipeline, type Pipeline, type PipelineOptions } from "./helpers/e2e-pipeline";
 import { e2eEnvironment } from "./helpers/e2e-stack";
-import { S3RVER_CREDENTIALS } from "./helpers/local-s3";
+import { S3RVER_CREDENTIALS } from "../local-aws/local-s3";
 import { loadProjectConfig } from "../stacks/config/load";
 import { ON_FAILURE_RECORD_FILE } from "./helpers/reference";
 import { PROJECT_ROOT } from "./helpers/synth";

@@ -14,10 +14,10 @@ import { CopyObjectCommand, DeleteObjectCommand, S3Client } from "@aws-sdk/clien
 import * as path from "node:path";
 import { backupProblems, startPipeline, type Pipeline } from "./helpers/e2e-pipeline";
 import { e2eEnvironment } from "./helpers/e2e-stack";
-import { S3RVER_CREDENTIALS } from "./helpers/local-s3";
+import { S3RVER_CREDENTIALS } from "../local-aws/local-s3";
 import { pythonWithBoto3 } from "./helpers/e2e-glue";
 import { PROJECT_ROOT } from "./helpers/synth";
-import type { Item } from "./helpers/stream-records";
+import type { Item } from "../local-aws/stream-records";
 
 const key = (id: string): Item => ({ id: { S: id } });
 const payment = (id: string, amount: number): Item => ({ ...key(id), amount: { N: String(amount) }, note: { S: `payment ${id}` } });

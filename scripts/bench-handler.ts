@@ -11,13 +11,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import { unzipSync } from "fflate";
-import { bundleFunction } from "../functions/bundle";
-import { APPLY_JOB_NAME, DEFAULT_CONFIG, HANDLER_SOURCE, MANIFEST_BUCKET, sdkEnv } from "../__tests__/helpers/change-trigger-env";
-import { startLocalGlue } from "../__tests__/helpers/local-glue";
-import { startLocalS3 } from "../__tests__/helpers/local-s3";
-import { ENDPOINT_VARIABLE, spawnDynamoDbLocal } from "../__tests__/helpers/dynamodb-local-server";
-import { nodeForRuntime, runtimeMajor } from "../__tests__/helpers/lambda-node";
-import { startRecordedTable } from "../__tests__/helpers/stream-records";
+import { bundleFunction } from "../build-tools/bundle";
+import { APPLY_JOB_NAME, DEFAULT_CONFIG, HANDLER_SOURCE, MANIFEST_BUCKET, sdkEnv } from "../local-aws/change-trigger-env";
+import { startLocalGlue } from "../local-aws/local-glue";
+import { startLocalS3 } from "../local-aws/local-s3";
+import { ENDPOINT_VARIABLE, spawnDynamoDbLocal } from "../local-aws/dynamodb-local-server";
+import { nodeForRuntime, runtimeMajor } from "../local-aws/lambda-node";
+import { startRecordedTable } from "../local-aws/stream-records";
 import { PROJECT_ROOT } from "../stacks/project-root";
 
 // Measured under the default runtime's Node.js major, as Lambda would run the zip.

@@ -4,11 +4,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { unzipSync } from "fflate";
-import { bundleFunction, type FunctionBundle } from "../../functions/bundle";
-import { HANDLER_SOURCE } from "./change-trigger-env";
+import { bundleFunction, type FunctionBundle } from "../../build-tools/bundle";
+import { HANDLER_SOURCE } from "../../local-aws/change-trigger-env";
 import { PROJECT_ROOT } from "../../stacks/project-root";
 
-import { nodeForRuntime } from "./lambda-node";
+import { nodeForRuntime } from "../../local-aws/lambda-node";
 
 /** The runtime the stack configures by default. */
 export const RUNTIME = "nodejs22.x";

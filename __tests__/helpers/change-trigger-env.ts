@@ -1,33 +1,16 @@
 /**
- * Test rig of the change-trigger handler: a local S3 (s3rver) and a local Glue endpoint, the
- * environment that points SDK v3 at them, and loaders that import the handler (TypeScript
- * source or the bundled index.js) as a fresh cold start with a given configuration.
+ * Test rig of the change-trigger handler: a local S3 (s3rver) and a local Glue endpoint with the
+ * environment that points SDK v3 at them (local-aws/change-trigger-env.ts), and loaders that import
+ * the handler (TypeScript source or the bundled index.js) as a fresh cold start with a given configuration.
  */
-import * as path from "node:path";
-import { startLocalGlue, type LocalGlue } from "./local-glue";
-import { S3RVER_CREDENTIALS, startLocalS3, type LocalS3 } from "./local-s3";
-
-export const MANIFEST_BUCKET = "manifests";
-export const APPLY_JOB_NAME = "apply-changes";
-export const HANDLER_SOURCE = path.resolve(__dirname, "..", "..", "functions", "change-trigger", "handler.ts");
+import { APPLY_JOB_NAME, DEFAULT_CONFIG, type HandlerConfig, MANIFEST_BUCKET, sdkEnv } from "../../local-aws/change-trigger-env";
+import { startLocalGlue, type LocalGlue } from "../../local-aws/local-glue";
+import { startLocalS3, type LocalS3 } from "../../local-aws/local-s3";
 
 export interface StreamBatchResponse {
   batchItemFailures: { itemIdentifier: string }[];
 }
 export type Handler = (event: unknown) => Promise<StreamBatchResponse>;
-
-export interface HandlerConfig {
-  MANIFEST_BUCKET?: string;
-  MANIFEST_PREFIX?: string;
-  APPLY_JOB_NAME?: string;
-  DELETE_POLICY?: string;
-}
-export const DEFAULT_CONFIG: Required<HandlerConfig> = {
-  MANIFEST_BUCKET,
-  MANIFEST_PREFIX: "changes/",
-  APPLY_JOB_NAME,
-  DELETE_POLICY: "retain",
-};
 
 export interface Rig {
   readonly s3: LocalS3;
@@ -57,20 +40,6 @@ export async function startRig(): Promise<Rig> {
       process.env = saved;
       await Promise.all([s3.close(), glue.close()]);
     },
-  };
-}
-
-/** The environment that points SDK v3 at the local servers. */
-export function sdkEnv(s3: LocalS3, glue: LocalGlue): Record<string, string> {
-  return {
-    AWS_ENDPOINT_URL_S3: s3.endpoint,
-    AWS_ENDPOINT_URL_GLUE: glue.endpoint,
-    AWS_S3_FORCE_PATH_STYLE: "true",
-    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-    AWS_REGION: "us-east-1",
-    AWS_MAX_ATTEMPTS: "2",
-    AWS_EC2_METADATA_DISABLED: "true",
   };
 }
 

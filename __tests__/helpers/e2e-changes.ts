@@ -3,7 +3,7 @@
  * inserts / modifies / deletes, written to the source table through the StreamRecorder (real
  * writes to dynalite; each write that changed an item is one stream record).
  */
-import type { AttributeValue, Item, KeySchema, KeyType, StreamRecorder } from "./stream-records";
+import type { AttributeValue, Item, KeySchema, KeyType, StreamRecorder } from "../../local-aws/stream-records";
 
 /** mulberry32: a small seeded PRNG, so a failing run can be replayed. */
 export function seededRandom(seed: number): () => number {

@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import * as path from "node:path";
-import type { JobRunOutcome, LocalGlueJob, LocalJobRun } from "./local-glue";
+import type { JobRunOutcome, LocalGlueJob, LocalJobRun } from "../../local-aws/local-glue";
 import { PROJECT_ROOT } from "./synth";
 
 /** The python3 with boto3 that scripts/ensure-python-boto3.sh prints (it installs one if it can). */

@@ -23,13 +23,13 @@ import { Cleanup, startedTogether } from "./cleanup";
 import { pythonJob, pythonWithBoto3, type PythonJob } from "./e2e-glue";
 import { withLocalTableNames, type E2eEnvironment } from "./e2e-stack";
 import { StreamPoller } from "./e2e-stream-poller";
-import { DynamoError, dynamoDbLocal, type LocalDynamo } from "./local-dynamodb";
-import { startLocalGlue, type LocalGlue, type LocalJobRun } from "./local-glue";
+import { DynamoError, dynamoDbLocal, type LocalDynamo } from "../../local-aws/local-dynamodb";
+import { startLocalGlue, type LocalGlue, type LocalJobRun } from "../../local-aws/local-glue";
 import { EVENTBRIDGE_DIR } from "./reference";
 import { SWEPT_RUN_STATES } from "../../stacks/constructs/apply-sweep";
 import { startLocalCloudWatch, type LocalCloudWatch } from "./local-cloudwatch";
-import { S3RVER_CREDENTIALS, startLocalS3, type LocalS3 } from "./local-s3";
-import { canonical, createTable, StreamRecorder, type Item, type StreamRecord } from "./stream-records";
+import { S3RVER_CREDENTIALS, startLocalS3, type LocalS3 } from "../../local-aws/local-s3";
+import { canonical, createTable, StreamRecorder, type Item, type StreamRecord } from "../../local-aws/stream-records";
 
 let python: string | undefined;
 

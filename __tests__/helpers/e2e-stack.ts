@@ -14,7 +14,7 @@ import { parseProjectConfig } from "../../stacks/config/load";
 import type { EnvironmentConfig } from "../../stacks/config/schema";
 import type { ProjectConfigInput } from "../../stacks/config/schema";
 import type { EventSourceMappingSettings } from "./e2e-stream-poller";
-import { uniqueTableName, type KeySchema } from "./stream-records";
+import { uniqueTableName, type KeySchema } from "../../local-aws/stream-records";
 import { PROJECT_ROOT, synthesizeEnvironment, type SynthesizedStack } from "./synth";
 
 export interface E2eEnvironment {

@@ -8,8 +8,6 @@ export const REFERENCE_DIR = path.join(__dirname, "..", "reference");
 
 /** `terraform providers schema -json` of hashicorp/aws 6.25.0, the version @cdktf/provider-aws 21.22.1 generates from. */
 export const PROVIDER_SCHEMA_FILE = path.join(REFERENCE_DIR, "aws-provider-schema-6.25.0.json");
-/** botocore's Glue service model, reduced to StartJobRun, GetJobRuns, GetJobRun. */
-export const GLUE_MODEL_FILE = path.join(REFERENCE_DIR, "glue-api.json");
 /** Every IAM action name of the services the stack grants. */
 export const IAM_ACTIONS_FILE = path.join(REFERENCE_DIR, "iam-actions.json");
 /** DynamoDB stream events written by AWS (docs, aws-lambda-go, aws-lambda-java-libs). */

@@ -1,14 +1,14 @@
 /**
  * The function's metrics of one stream batch in CloudWatch's embedded metric format (EMF): one JSON
  * object that CloudWatch Logs turns into RecordsPerBatch, KeysPerBatch and ManifestBytes in the
- * stack's namespace (functions/metrics-contract.ts). No PutMetricData call and no IAM permission: the
+ * stack's namespace (contracts/metrics.ts). No PutMetricData call and no IAM permission: the
  * function's log group carries them.
  *
  * Write the line with process.stdout.write(emfLine(...)), not console.log: with the function's JSON
  * log format, console.log wraps the text in Lambda's own JSON record and CloudWatch no longer sees
  * an EMF document (the EMF client library needed a fix for the same reason).
  */
-import { TRIGGER_DIMENSION, TRIGGER_METRICS, type TriggerMetricName } from "../metrics-contract";
+import { TRIGGER_DIMENSION, TRIGGER_METRICS, type TriggerMetricName } from "../../contracts/metrics";
 
 export interface BatchMetricsInput {
   /** Stream records in the batch. */

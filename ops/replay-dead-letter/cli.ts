@@ -27,7 +27,7 @@ import { ensureApplyRun } from "../../functions/change-trigger/apply-job";
 import { buildManifest } from "../../functions/change-trigger/manifest";
 import { selectRecords } from "../../functions/change-trigger/records";
 import { loadProjectConfig } from "../../stacks/config/load";
-import { BUCKET_LAYOUT } from "../../functions/bucket-layout";
+import { BUCKET_LAYOUT } from "../../contracts";
 import { PROJECT_ROOT } from "../../stacks/project-root";
 import { invocationRecordsOf, parseInvocationRecord, type DiscardedBatch } from "./invocation-record";
 import { RangeGoneError, readDiscardedRange } from "./read-range";

@@ -7,7 +7,7 @@ import { S3BucketPolicy } from "@cdktf/provider-aws/lib/s3-bucket-policy";
 import { S3BucketPublicAccessBlock } from "@cdktf/provider-aws/lib/s3-bucket-public-access-block";
 import { S3BucketServerSideEncryptionConfigurationA } from "@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration";
 import { S3BucketVersioningA } from "@cdktf/provider-aws/lib/s3-bucket-versioning";
-import { BUCKET_LAYOUT } from "../../functions/bucket-layout";
+import { BUCKET_LAYOUT } from "../../contracts";
 
 export interface ArtifactBucketOptions {
   /** Bucket name prefix; AWS appends a unique suffix. */

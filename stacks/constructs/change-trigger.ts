@@ -4,11 +4,11 @@ import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group
 import { LambdaEventSourceMapping } from "@cdktf/provider-aws/lib/lambda-event-source-mapping";
 import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function";
 import { SqsQueue } from "@cdktf/provider-aws/lib/sqs-queue";
-import { bundledFunctionAsset } from "../../functions/bundle-asset";
+import { bundledFunctionAsset } from "../../build-tools/bundle-asset";
 import type { EnvironmentConfig } from "../config/schema";
-import { sourceKeyGrants } from "../source-key-grants";
+import { ServiceRole } from "../iam/service-role";
+import { sourceKeyGrants } from "../iam/source-key-grants";
 import { PROJECT_ROOT } from "../project-root";
-import { ServiceRole } from "./service-role";
 
 const HANDLER_ENTRY = path.join(PROJECT_ROOT, "functions", "change-trigger", "handler.ts");
 const FOURTEEN_DAYS = 14 * 24 * 3600;

@@ -2,8 +2,9 @@ import type { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import type { GlueJob } from "@cdktf/provider-aws/lib/glue-job";
 import { GlueTrigger } from "@cdktf/provider-aws/lib/glue-trigger";
+import type { Grant } from "../iam/grant";
+import { ServiceRole } from "../iam/service-role";
 import { HclSafeGlueJob } from "./hcl-safe-glue-job";
-import { type Grant, ServiceRole } from "./service-role";
 
 /** Python shell (one small DPU) or Spark (workers). */
 export type GlueJobCompute =

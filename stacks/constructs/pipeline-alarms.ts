@@ -7,7 +7,7 @@ import { DataAwsIamPolicyDocument } from "@cdktf/provider-aws/lib/data-aws-iam-p
 import { SnsTopic } from "@cdktf/provider-aws/lib/sns-topic";
 import { SnsTopicPolicy } from "@cdktf/provider-aws/lib/sns-topic-policy";
 import { SnsTopicSubscription } from "@cdktf/provider-aws/lib/sns-topic-subscription";
-import { APPLY_DIMENSION, TRIGGER_DIMENSION } from "../../functions/metrics-contract";
+import { APPLY_DIMENSION, TRIGGER_DIMENSION } from "../../contracts";
 
 /** The terminal Glue job run states that mean a run did not finish its work (STOPPED: stopped by someone). */
 export const GLUE_FAILURE_STATES = ["FAILED", "TIMEOUT", "STOPPED", "ERROR"] as const;
@@ -20,7 +20,7 @@ export interface PipelineAlarmsOptions {
   readonly deadLetterQueueName: string;
   readonly glueJobNames: string[];
   readonly iteratorAgeSeconds: number;
-  /** The stack's own metrics (functions/metrics-contract.ts). */
+  /** The stack's own metrics (contracts/metrics.ts). */
   readonly metricsNamespace: string;
   readonly replicationLatencySeconds: number;
   readonly oldestPendingManifestAgeSeconds: number;

@@ -1,7 +1,7 @@
 import { Fn, Lazy } from "cdktf";
 import { Construct } from "constructs";
 import { CloudwatchDashboard } from "@cdktf/provider-aws/lib/cloudwatch-dashboard";
-import { APPLY_DIMENSION, TRIGGER_DIMENSION } from "../../functions/metrics-contract";
+import { APPLY_DIMENSION, TRIGGER_DIMENSION } from "../../contracts";
 
 export interface PipelineDashboardOptions {
   readonly dashboardName: string;
@@ -34,7 +34,7 @@ const PERIOD = 300;
 /**
  * The pipeline on one page, in the order a change travels: stream and function, manifests waiting,
  * replication latency and what was applied, run outcomes and dead letters, drift found by the verify
- * job, and every alarm's state. Each metric is one the stack publishes (functions/metrics-contract.ts)
+ * job, and every alarm's state. Each metric is one the stack publishes (contracts/metrics.ts)
  * or one AWS publishes for the stack's own resources.
  */
 export class PipelineDashboard extends Construct {

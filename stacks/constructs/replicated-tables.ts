@@ -1,6 +1,7 @@
 import { Construct } from "constructs";
 import { DynamodbTable } from "@cdktf/provider-aws/lib/dynamodb-table";
-import type { EnvironmentConfig, KeyAttribute } from "../config/schema";
+import type { EnvironmentConfig } from "../config/schema";
+import type { KeyAttribute } from "../config/table-settings";
 import { HclSafeDataAwsDynamodbTable } from "./hcl-safe-data-dynamodb-table";
 
 export interface ReplicatedTablesOptions {

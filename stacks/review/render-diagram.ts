@@ -1,12 +1,4 @@
-import type { TerraformJson } from "./render-summary";
-
-type Block = Record<string, any>;
-
-interface Statement {
-  effect?: string;
-  actions?: string[];
-  resources?: string[];
-}
+import { type Block, policyStatements, ROLE_REF, type TerraformJson } from "./terraform-json";
 
 interface Node {
   readonly id: string;
@@ -27,8 +19,6 @@ const KINDS: Record<string, { shape: Node["shape"]; label: (name: string, body: 
 
 // A reference, as `${type.name.attr}` or bare inside a function call such as jsonencode(...).
 const REFERENCE = /(?<![\w.-])(data\.)?(aws_[a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([a-z_]+)\b/g;
-const DOCUMENT_REF = /^\$\{data\.aws_iam_policy_document\.([^.]+)\.json\}$/;
-const ROLE_REF = /^\$\{aws_iam_role\.([^.]+)\.(?:id|name|arn)\}$/;
 
 /**
  * A Mermaid flowchart of one synthesized stack, read from its Terraform JSON alone: the tables
@@ -39,7 +29,7 @@ const ROLE_REF = /^\$\{aws_iam_role\.([^.]+)\.(?:id|name|arn)\}$/;
  */
 export function renderMermaid(tf: TerraformJson): string {
   const resources = tf.resource ?? {};
-  const documents = tf.data?.aws_iam_policy_document ?? {};
+  const statementsOf = policyStatements(tf);
   const nodes = new Map<string, Node>();
   const byAddress = new Map<string, string>();
   const usedIds = new Set<string>();
@@ -114,9 +104,8 @@ export function renderMermaid(tf: TerraformJson): string {
   }
   for (const policy of Object.values(resources.aws_iam_role_policy ?? {})) {
     const role = ROLE_REF.exec(String(policy.role));
-    const document = DOCUMENT_REF.exec(String(policy.policy));
-    if (!role || !document) continue;
-    for (const statement of (documents[document[1]]?.statement ?? []) as Statement[]) {
+    if (!role) continue;
+    for (const statement of statementsOf(policy.policy)) {
       if (statement.effect === "Deny") continue;
       const actions = statement.actions ?? [];
       for (const target of (statement.resources ?? []).flatMap(targetsOf)) {

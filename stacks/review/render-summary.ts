@@ -1,24 +1,6 @@
 import { createHash } from "node:crypto";
 import { renderMermaid } from "./render-diagram";
-
-type Block = Record<string, any>;
-/** The parts of a synthesized cdk.tf.json the summary reads. */
-export interface TerraformJson {
-  readonly resource?: Record<string, Record<string, Block>>;
-  readonly data?: Record<string, Record<string, Block>>;
-}
-
-interface Statement {
-  sid?: string;
-  effect?: string;
-  actions?: string[];
-  resources?: string[];
-  principals?: { type: string; identifiers: string[] }[];
-  condition?: { test: string; variable: string; values: string[] }[];
-}
-
-const DOCUMENT_REF = /^\$\{data\.aws_iam_policy_document\.([^.]+)\.json\}$/;
-const ROLE_REF = /^\$\{aws_iam_role\.([^.]+)\.(?:id|name)\}$/;
+import { type Block, policyStatements, ROLE_REF, type Statement, type TerraformJson } from "./terraform-json";
 
 /**
  * A short Markdown review of one synthesized stack: resources by type, every IAM grant as
@@ -27,11 +9,7 @@ const ROLE_REF = /^\$\{aws_iam_role\.([^.]+)\.(?:id|name)\}$/;
  */
 export function renderReviewSummary(stackName: string, tf: TerraformJson, readAsset: (relativePath: string) => Buffer): string {
   const resources = tf.resource ?? {};
-  const documents = tf.data?.aws_iam_policy_document ?? {};
-  const statementsOf = (policy: unknown): Statement[] => {
-    const match = typeof policy === "string" ? DOCUMENT_REF.exec(policy) : null;
-    return match ? ((documents[match[1]]?.statement as Statement[]) ?? []) : [];
-  };
+  const statementsOf = policyStatements(tf);
   const lines = [
     `# Review summary: ${stackName}`,
     "",

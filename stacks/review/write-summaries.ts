@@ -1,7 +1,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { type App, TerraformStack } from "cdktf";
-import { renderReviewSummary, type TerraformJson } from "./render-summary";
+import { renderReviewSummary } from "./render-summary";
+import type { TerraformJson } from "./terraform-json";
 
 export const REVIEW_SUMMARY_FILE = "REVIEW.md";
 

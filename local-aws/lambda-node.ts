@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { PROJECT_ROOT } from "../../stacks/project-root";
+import { PROJECT_ROOT } from "../stacks/project-root";
 
 export function runtimeMajor(runtime: string): number {
   const match = /^nodejs(\d+)\.x$/.exec(runtime);

@@ -1,8 +1,8 @@
 /**
- * A local AWS Glue endpoint for tests: a node http server speaking the AWS JSON 1.1 protocol
+ * A local AWS Glue endpoint for the tests and the benchmarks: a node http server speaking the AWS JSON 1.1 protocol
  * (POST /, `X-Amz-Target: AWSGlue.<Operation>`, `application/x-amz-json-1.1`) for StartJobRun and
  * GetJobRuns. Every request body is validated against the operation's input shape of the botocore
- * service model in __tests__/reference/glue-api.json, and every response body against the output
+ * service model in local-aws/reference/glue-api.json, and every response body against the output
  * shape, so the server accepts only what real Glue would. Behaviour is scriptable: the runs that
  * exist (and their states) and failures for the next N calls.
  *
@@ -10,7 +10,7 @@
  * with its max concurrent runs and job run queuing (StartJobRun while the job is at its limit gives
  * a WAITING run if queuing is on, ConcurrentRunsExceededException if not; a WAITING run becomes
  * RUNNING, oldest first, when a slot frees up; a RUNNING run ends SUCCEEDED or FAILED with the
- * outcome of `execute`). The end-to-end test runs the apply-changes script that way (e2e-glue.ts).
+ * outcome of `execute`). The end-to-end test runs the apply-changes script that way (__tests__/helpers/e2e-glue.ts).
  * Without `execute`, runs keep the state they are given (addRun) or started in.
  *
  * Both answers AWS leaves open are available: with queuing on, a start at the per-job limit WAITs;
@@ -26,9 +26,10 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import { GLUE_MODEL_FILE } from "./reference";
+import * as path from "node:path";
 
-const GLUE_MODEL_PATH = GLUE_MODEL_FILE;
+/** botocore's Glue service model, reduced to StartJobRun, GetJobRuns, GetJobRun (origin in reference/SOURCES.md). */
+const GLUE_MODEL_PATH = path.join(__dirname, "reference", "glue-api.json");
 
 interface ShapeRef {
   shape: string;

@@ -2,14 +2,7 @@ import { Construct } from "constructs";
 import { DataAwsIamPolicyDocument, type DataAwsIamPolicyDocumentStatement } from "@cdktf/provider-aws/lib/data-aws-iam-policy-document";
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
-
-/** One least-privilege grant: exact actions on exact resources. */
-export interface Grant {
-  readonly sid: string;
-  readonly actions: string[];
-  readonly resources: string[];
-  readonly conditions?: { test: string; variable: string; values: string[] }[];
-}
+import type { Grant } from "./grant";
 
 export interface ServiceRoleOptions {
   readonly roleName: string;

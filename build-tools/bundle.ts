@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Zippable } from "fflate";
-import { lookup, store } from "../scripts/build-cache";
+import { lookup, store } from "./build-cache";
 
 /** How to bundle one Lambda handler (compare AWS CDK's aws-lambda-nodejs BundlingOptions). */
 export interface BundleOptions {
@@ -43,7 +43,7 @@ export function esbuildTarget(runtime: string): string {
 
 /**
  * Bundles the handler with esbuild into a zip whose bytes depend only on the sources. The zip is
- * cached (scripts/build-cache.js), so an unchanged handler costs a few file reads, not a build.
+ * cached (build-cache.js), so an unchanged handler costs a few file reads, not a build.
  */
 export function bundleFunction(options: BundleOptions): FunctionBundle {
   const settings = JSON.stringify([esbuildVersion, path.relative(options.projectRoot, options.entry), options.runtime, options.minify ?? true]);

@@ -4,7 +4,7 @@
 // type-checks). esbuild bundles the app with its dependencies into one file, cached until a source
 // file or package-lock.json changes: one file loads several times faster than the hundreds of
 // modules that cdktf and the provider classes are made of.
-//   node scripts/cdktf-app.js main.ts
+//   node build-tools/cdktf-app.js main.ts
 const path = require("node:path");
 const cache = require("./build-cache");
 

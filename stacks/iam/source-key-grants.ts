@@ -1,4 +1,4 @@
-import type { Grant } from "./constructs/service-role";
+import type { Grant } from "./grant";
 
 /**
  * kms:Decrypt on an existing source table's customer-managed key, through DynamoDB only: the stream
