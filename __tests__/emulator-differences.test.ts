@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { EMULATOR_DIFFERENCES, emulatorResourceOverrides, plannedChanges } from "./helpers/emulator-differences";
-import type { ResourceChange, TerraformPlan } from "./helpers/terraform";
+import type { ResourceChange, TerraformPlan } from "../local-aws/terraform-workdir";
 
 const update = (address: string, before: Record<string, unknown>, after: Record<string, unknown>, afterUnknown: Record<string, unknown> = {}): ResourceChange => {
   const [type, name] = address.split(".");

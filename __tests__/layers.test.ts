@@ -28,7 +28,7 @@ const LAYERS: Record<string, string[]> = {
   stacks: ["contracts", "functions", "build-tools"],
   ops: ["contracts", "functions", "stacks/config", "stacks/project-root.ts"],
   // Local stand-ins of AWS services, for the tests and the benchmarks.
-  "local-aws": ["contracts", "stacks/project-root.ts"],
+  "local-aws": ["contracts", "stacks/project-root.ts", "stacks/config"],
   scripts: ["contracts", "functions", "build-tools", "stacks", "local-aws"],
   "main.ts": ["stacks"],
   "jest.config.js": [],

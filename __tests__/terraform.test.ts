@@ -15,8 +15,8 @@ import type { EnvironmentConfig, EnvironmentInput } from "../stacks/config/schem
 import { runAppCommandAsync } from "./helpers/app-command";
 import { pythonWithBoto3 } from "./helpers/e2e-glue";
 import { emulatorResourceOverrides, plannedChanges } from "./helpers/emulator-differences";
-import { startMotoServer, type MotoServer } from "./helpers/moto-server";
-import { chooseProvider, TerraformWorkdir, type TerraformPlan } from "./helpers/terraform";
+import { startMotoServer, type MotoServer } from "../local-aws/moto-server";
+import { chooseProvider, TerraformWorkdir, type TerraformPlan } from "../local-aws/terraform-workdir";
 import { DEFAULT_STACK, VARIANTS } from "./helpers/variants";
 
 jest.setTimeout(900_000);
@@ -348,7 +348,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  // Every command has its own time limit (helpers/terraform.ts), so this wait ends.
+  // Every command has its own time limit (local-aws/terraform-workdir.ts), so this wait ends.
   const settled = await Promise.allSettled([...(runs?.values() ?? [])]);
   await moto?.stop();
   if (settled.every((result) => result.status === "fulfilled")) for (const dir of written) fs.rmSync(dir, { recursive: true, force: true });

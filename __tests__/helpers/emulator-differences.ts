@@ -4,7 +4,7 @@
  * Terraform (`lifecycle.ignore_changes`, in the emulator's override file only) on the resources of
  * that type, and nothing else, so that the second plan after apply must show no change at all.
  */
-import type { ResourceChange, TerraformPlan } from "./terraform";
+import type { ResourceChange, TerraformPlan } from "../../local-aws/terraform-workdir";
 
 export interface EmulatorDifference {
   readonly id: string;

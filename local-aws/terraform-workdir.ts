@@ -7,13 +7,19 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { compareVersions } from "../../stacks/config/provider-requirements";
+import { compareVersions } from "../stacks/config/provider-requirements";
 
 const PROVIDER = "registry.terraform.io/hashicorp/aws";
 /** Services the stack calls: each gets the emulator's endpoint. */
 const SERVICES = ["cloudwatch", "dynamodb", "events", "glue", "iam", "kms", "lambda", "logs", "s3", "sns", "sqs", "sts"];
 /** Longer than any command takes on the emulator (an apply: about 80 s beside three others). */
 const COMMAND_TIMEOUT_MS = 480_000;
+/**
+ * Go's collector target for Terraform and the provider it starts: the provider builds its whole
+ * schema at every start, and collecting less often (about 0.5 GB a process) costs less CPU
+ * (`npm run bench:terraform` measures the ratio).
+ */
+export const DEFAULT_GOGC = "400";
 /** moto's default account, the one its credentials act in unless a role of another is assumed. */
 const EMULATOR_ACCOUNT = "123456789012";
 
@@ -87,9 +93,7 @@ export class TerraformWorkdir {
     written.push(home);
     const cliConfig = path.join(home, "terraform.rc");
     fs.writeFileSync(cliConfig, cliConfiguration(provider));
-    // GOGC: the provider builds its whole schema at every start; collecting garbage less often (400:
-    // about 0.5 GB a process) measured 30% less CPU a plan (scripts/bench-terraform.ts).
-    this.env = { ...process.env, TF_CLI_CONFIG_FILE: cliConfig, TF_IN_AUTOMATION: "1", TF_INPUT: "0", CHECKPOINT_DISABLE: "1", GOGC: process.env.GOGC ?? "400" };
+    this.env = { ...process.env, TF_CLI_CONFIG_FILE: cliConfig, TF_IN_AUTOMATION: "1", TF_INPUT: "0", CHECKPOINT_DISABLE: "1", GOGC: process.env.GOGC ?? DEFAULT_GOGC };
     const override = {
       terraform: {
         // The stack's own backend (local state beside the project, S3 or Terraform Cloud) is replaced by
@@ -102,6 +106,9 @@ export class TerraformWorkdir {
     };
     fs.writeFileSync(path.join(dir, "override.tf.json"), JSON.stringify(override, null, 2));
   }
+
+  /** The environment Terraform runs with here (CLI configuration, automation settings), with `extra` on top. */
+  environment = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ ...this.env, ...extra });
 
   /** Runs one command; its output is also kept in the folder (terraform-<n>-<command>.log) to read after a failure. */
   run(args: string[]): Promise<CommandResult> {

@@ -13,7 +13,7 @@ export interface MotoServer {
 
 /** The command scripts/ensure-moto.sh finds (it names what to install when there is none). */
 function motoCommand(): string[] {
-  const found = spawnSync("bash", [path.join(__dirname, "..", "..", "scripts", "ensure-moto.sh")], { encoding: "utf8" });
+  const found = spawnSync("bash", [path.join(__dirname, "..", "scripts", "ensure-moto.sh")], { encoding: "utf8" });
   if (found.status !== 0) throw new Error(found.stderr.trim());
   return found.stdout.trim().split(" ");
 }
