@@ -43,5 +43,5 @@ const backendSchema = z.discriminatedUnion(
 export const backendSettings = {
   /** Where Terraform keeps this environment's state. */
   backend: backendSchema.default({ type: "local" })
-    .meta({ description: "see [Environments and backends](../README.md#environments-and-backends)" }),
+    .meta({ description: "see [Environments and backends](deployment.md#environments-and-backends)" }),
 };

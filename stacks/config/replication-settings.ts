@@ -83,7 +83,7 @@ export const replicationSettings = {
         .meta({ description: "1–2880" }),
       /**
        * Seconds a run keeps draining manifests before it stops and leaves the rest to the next
-       * run. Short, so a run queued behind it never waits long (see README, job run queuing).
+       * run. Short, so a run queued behind it never waits long (see docs/design.md, "Liveness").
        */
       timeBudgetSeconds: int(60, 172800).default(600)
         .meta({ description: "60 – (timeout − 420 s): how long one run drains manifests (the 420 s hold a request's retries and the remainder's write)" }),
@@ -95,10 +95,10 @@ export const replicationSettings = {
         .meta({ description: "1–256: manifest JSON one pass reads. A run holds about 9 times this once parsed, so its memory does not grow with the backlog; the default drains a bulk delete of 10 KB items well inside the 1 GB of a 0.0625-DPU worker (glue-job/README.md, \"Measured\")" }),
       /**
        * Minutes between the sweeps that start an apply run when manifests are pending and none is
-       * running: the safety net behind the sweep on every apply run's end (README, "Liveness").
+       * running: the safety net behind the sweep on every apply run's end (docs/design.md, "Liveness").
        */
       sweepIntervalMinutes: int(1, 60).default(5)
-        .meta({ description: "1–60: how often the schedule sweeps for pending manifests (the safety net behind the sweep on every successful run's end, and the restart after a failed run; see [Liveness](../README.md#liveness-every-manifest-is-applied-whatever-glue-does-with-a-busy-start))" }),
+        .meta({ description: "1–60: how often the schedule sweeps for pending manifests (the safety net behind the sweep on every successful run's end, and the restart after a failed run; see [Liveness](design.md#liveness-every-manifest-is-applied-whatever-glue-does-with-a-busy-start))" }),
     })
     .prefault({}),
   fullCopyJob: z

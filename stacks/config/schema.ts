@@ -9,7 +9,7 @@ import { checkRetainedAttribute, checkSourceTableKey, checkTables, checkTransfor
 /**
  * The configuration of one environment (one Terraform stack). Every setting has a default, so an
  * empty object `{}` is a complete configuration: the seed's tables `api-pagos` -> `api-pos-backup`
- * in us-east-1. Documented setting by setting in README.md ("Configuration reference").
+ * in us-east-1. Documented setting by setting in docs/configuration.md, generated from the descriptions here.
  */
 export const environmentSchema = z
   .strictObject({
