@@ -52,6 +52,7 @@ function sparkJob(pipeline: Pipeline, job: "restore" | "verify", args: Record<st
     AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
     AWS_CONFIG_FILE: "/dev/null",
     AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
+    PYTHONPATH: path.join(PROJECT_ROOT, "glue-job"),
   };
   const argv = [path.join("glue-job", "tests", "local_spark_job.py"), job, "--JOB_RUN_ID", `jr_${job}`, ...Object.entries(args).flatMap(([k, v]) => [`--${k}`, v])];
   return new Promise((resolve) => {

@@ -68,6 +68,7 @@ export function pythonJob(options: PythonJobOptions): PythonJob {
         AWS_EC2_METADATA_DISABLED: "true",
         PYTHONDONTWRITEBYTECODE: "1",
         PYTHONUNBUFFERED: "1",
+        PYTHONPATH: path.join(PROJECT_ROOT, "glue-job"),
         ...options.env,
       };
       const started = Date.now();

@@ -9,15 +9,9 @@ import threading
 import unittest
 
 import support
-import apply
-import apply_changes
-import aws_clients
-import ddb_batch
-import manifests
-import replicate
-import retained
-import table_keys
-from transform import Transform
+from backup_replication import apply, aws_clients, ddb_batch, manifests, replicate, retained, table_keys
+from backup_replication.jobs import apply_changes
+from backup_replication.transform import Transform
 
 RETAINED = retained.DEFAULT_ATTRIBUTE
 
@@ -565,7 +559,7 @@ class ApplyEntryPointTest(ApplyTestCase):
         stderr = done.stderr.decode()
         self.assertEqual(done.returncode, 1, stderr)
         last_line = stderr.strip().splitlines()[-1]
-        self.assertTrue(last_line.startswith("apply.ManifestsRejected: 2 malformed manifest(s) rejected"), last_line)
+        self.assertTrue(last_line.startswith("backup_replication.apply.ManifestsRejected: 2 malformed manifest(s) rejected"), last_line)
         for name in bad:
             self.assertIn(self.prefix + name, last_line)
             self.assertIn(self.rejected + name, last_line)

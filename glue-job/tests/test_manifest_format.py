@@ -2,9 +2,7 @@ import base64
 import json
 import unittest
 
-import support  # noqa: F401
-import manifests
-import table_keys
+from backup_replication import manifests, table_keys
 
 SCHEMA = table_keys.KeySchema(["pk", "sk"], {"pk": "N", "sk": "S"})
 BINARY = table_keys.KeySchema(["id"], {"id": "B"})

@@ -5,7 +5,7 @@ import random
 import unittest
 
 import support
-import manifests
+from backup_replication import manifests
 from test_apply import ApplyTestCase, key
 
 

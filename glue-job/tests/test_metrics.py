@@ -16,8 +16,7 @@ from botocore.config import Config
 from botocore.loaders import Loader
 
 import support
-import job_args
-import metrics
+from backup_replication import job_args, metrics
 
 MODEL = Loader().load_service_model("cloudwatch", "service-2")
 SHAPES = MODEL["shapes"]

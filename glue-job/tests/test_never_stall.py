@@ -11,10 +11,9 @@ import tracemalloc
 import unittest
 
 import support
-import apply
-import apply_changes
+from backup_replication import apply, table_keys
+from backup_replication.jobs import apply_changes
 
-import table_keys
 from test_apply import ApplyTestCase, item, key
 
 

@@ -11,13 +11,8 @@ points (verify.main, apply_changes.main):
 import json
 
 import support
-import apply
-import apply_changes
-import aws_clients
-import manifests
-import retained
-import table_keys
-import verify
+from backup_replication import apply, aws_clients, manifests, retained, table_keys
+from backup_replication.jobs import apply_changes, verify
 from test_verify import VerifyTestCase, item, key
 
 R = retained.DEFAULT_ATTRIBUTE

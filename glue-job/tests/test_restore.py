@@ -7,13 +7,9 @@ import time
 import unittest
 
 import support
-import apply_changes
-import manifests
-import restore
-import retained
-import restore_plan
-import table_keys
-from transform import Transform
+from backup_replication import manifests, retained, restore_plan, table_keys
+from backup_replication.jobs import apply_changes, restore
+from backup_replication.transform import Transform
 
 from test_verify import item, key, marked
 

@@ -28,16 +28,9 @@ import time
 import unittest
 
 import support
-import apply
-import ddb_batch
-import manifests
-import replicate
-import restore
-import restore_guard
-import retained
-import table_keys
-import verify
-from transform import Transform
+from backup_replication import apply, ddb_batch, manifests, replicate, restore_guard, retained, table_keys
+from backup_replication.jobs import restore, verify
+from backup_replication.transform import Transform
 
 SEED = int(os.environ.get("RESTORE_FUZZ_SEED") or 20261205)
 INTERLEAVINGS = int(os.environ.get("RESTORE_FUZZ_INTERLEAVINGS") or 40)

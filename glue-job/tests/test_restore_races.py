@@ -12,17 +12,9 @@ import threading
 import time
 
 import support
-import apply
-import apply_changes
-import aws_clients
-import ddb_batch
-import manifests
-import replicate
-import restore
-import restore_guard
-import retained
-import table_keys
-from transform import Transform
+from backup_replication import apply, aws_clients, ddb_batch, manifests, replicate, restore_guard, retained, table_keys
+from backup_replication.jobs import apply_changes, restore
+from backup_replication.transform import Transform
 from test_verify import item, key
 
 R = retained.DEFAULT_ATTRIBUTE
@@ -349,4 +341,3 @@ class RestoreRacesTest(support.OnDynamoDbLocal, support.TablePairTestCase):
         report = self.restore(*WINDOW, s3={"list_objects_v2": other_shards})
         self.assertGreater(written[0], 2)
         self.assertEqual(report["counts"]["written"], 3)
-

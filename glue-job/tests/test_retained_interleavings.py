@@ -31,14 +31,8 @@ import time
 import unittest
 
 import support
-import apply
-import ddb_batch
-import manifests
-import replicate
-import retained
-import scan_copy
-import table_keys
-from transform import Transform
+from backup_replication import apply, ddb_batch, manifests, replicate, retained, scan_copy, table_keys
+from backup_replication.transform import Transform
 
 SEED = int(os.environ.get("RETAIN_FUZZ_SEED") or 20261201)
 # 80 in `npm test` (about 20 s): every path below is taken; run more by hand, e.g. 2000 (README).

@@ -8,11 +8,7 @@ import threading
 import unittest
 
 import support
-import apply
-import manifests
-import retained
-import scan_copy
-import table_keys
+from backup_replication import apply, manifests, retained, scan_copy, table_keys
 from test_apply import ApplyTestCase, item, key, with_marker
 
 

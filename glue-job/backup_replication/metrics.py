@@ -21,7 +21,7 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported, but keep the import harmless
     from urllib import quote
 
-import job_log
+from . import job_log
 
 # Names and units, exactly as functions/metrics-contract.ts (a test compares them).
 REPLICATION_LATENCY = "ReplicationLatency"

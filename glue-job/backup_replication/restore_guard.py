@@ -23,8 +23,8 @@ before the restore writes it; the README's runbook says how long that is.
 
 import dataclasses
 
-import manifests
-import table_keys
+from . import manifests
+from . import table_keys
 
 # A stream record's ApproximateCreationDateTime is rounded down: to the second on AWS (DynamoDB API
 # Reference, StreamRecord), to the minute on DynamoDB Local. The window of deletions restored into the
@@ -249,4 +249,3 @@ class Unrecorded(object):
                     return CHANGED_SINCE_START
                 found = QUARANTINED
         return found
-

@@ -42,8 +42,8 @@ import json
 import re
 from decimal import Decimal
 
-import retained
-import table_keys
+from . import retained
+from . import table_keys
 
 MANIFEST_VERSION = 1
 _NUMBER = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")

@@ -10,8 +10,8 @@ fill in the rest.
 
 import json
 
-import retained
-import transform as transform_module
+from . import retained
+from . import transform as transform_module
 
 COMMON_DEFAULTS = {
     "source_table": None,          # required

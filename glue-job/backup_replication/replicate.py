@@ -27,10 +27,10 @@ raises KeysSetAside (a ReplicationError, listing them, with the keys that cannot
 full-copy fails on it; apply-changes keeps those keys' manifests for the next run.
 """
 
-import ddb_batch
-import item_writer
-import retained as retained_module
-import table_keys
+from . import ddb_batch
+from . import item_writer
+from . import retained as retained_module
+from . import table_keys
 
 DELETE_POLICIES = ("retain", "mirror")
 # BatchWriteItems of one call (e.g. apply-changes' chunk of 100 keys = 4 batches) sent at once under

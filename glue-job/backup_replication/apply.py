@@ -52,12 +52,12 @@ import uuid
 
 from botocore.exceptions import ClientError
 
-import ddb_batch
-import job_log
-import manifests
-import metrics as metrics_module
-import replicate
-import table_keys
+from . import ddb_batch
+from . import job_log
+from . import manifests
+from . import metrics as metrics_module
+from . import replicate
+from . import table_keys
 
 # Names listed in the failure messages at most (the log lines carry them all).
 MAX_NAMES_IN_MESSAGE = 20

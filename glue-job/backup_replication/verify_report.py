@@ -14,7 +14,7 @@ import json
 import math
 import time
 
-import compare
+from . import compare
 
 RCU_BYTES = 4096
 EVENTUAL = 0.5

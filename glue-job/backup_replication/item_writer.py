@@ -30,10 +30,10 @@ import concurrent.futures
 
 from botocore.exceptions import ClientError
 
-import ddb_batch
-import job_log
-import retained
-import table_keys
+from . import ddb_batch
+from . import job_log
+from . import retained
+from . import table_keys
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 DEFAULT_WORKERS = 8
