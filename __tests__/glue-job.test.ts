@@ -19,7 +19,7 @@ import { synthesizeEnvironment } from "./helpers/synth";
 import type { EnvironmentInput } from "../stacks/config/schema";
 
 /** Number of Python tests in glue-job/tests; the run must report at least this many. */
-const EXPECTED_PYTHON_TESTS = 140;
+const EXPECTED_PYTHON_TESTS = 142;
 /** Where the Python tests record the AWS operations each job called (support.record_iam_surface). */
 const surfaceDir = fs.mkdtempSync(path.join(os.tmpdir(), "glue-iam-surface-"));
 

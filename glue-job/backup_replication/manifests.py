@@ -340,7 +340,7 @@ def build_manifest(keys, event_names=("MODIFY",), first_sequence="0", last_seque
 
     `changed_between`: (earliest, latest) ApproximateCreationDateTime of the batch's records.
     `removed`: (key, sequence number, old image[, approximateCreationDateTime[, Time to Live]]) tuples in the client's
-    form; their keys are added to "keys" and the member is written only when given. Used by the tests and bench.py; the production
+    form; their keys are added to "keys" and the member is written only when given. Used by the tests and the benchmarks; the production
     writer is the Lambda (functions/).
     """
     unique = []

@@ -36,7 +36,7 @@ def require_endpoints():
         raise RuntimeError(
             "%s not set: these tests run against a real dynalite and s3rver. Run them with `npm test` "
             "(__tests__/glue-job.test.ts starts both servers), or start them with "
-            "`node glue-job/tests/local_servers.js` and export the variables it prints." % " and ".join(missing))
+            "`node glue-job/local_servers.js` and export the variables it prints." % " and ".join(missing))
 
 
 def dynamodb_local_endpoint():

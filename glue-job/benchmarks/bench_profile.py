@@ -1,6 +1,6 @@
 """Where apply-changes under mirror spends its time at a simulated round trip, and two variants (run by hand; prints JSON).
 
-    python3 glue-job/bench_profile.py [--items 4000] [--delays 5,20]
+    PYTHONPATH=glue-job python3 glue-job/benchmarks/bench_profile.py [--items 4000] [--delays 5,20]
 
 Servers as bench.py (dynalite + s3rver unless AWS_ENDPOINT_URL_* are set), every request through
 bench_proxy.py. Wraps (monkeypatches, in this process only) the steps of a pass and sums, per step, the
@@ -19,22 +19,12 @@ import collections
 import concurrent.futures
 import json
 import os
-import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "lib"))
-sys.path.insert(0, HERE)
-
-import apply  # noqa: E402
-import aws_clients  # noqa: E402
-import bench  # noqa: E402
-import ddb_batch  # noqa: E402
-import manifests  # noqa: E402
-import replicate  # noqa: E402
-import table_keys  # noqa: E402
-from transform import Transform  # noqa: E402
+import bench  # beside this script
+from backup_replication import apply, aws_clients, ddb_batch, manifests, replicate, table_keys
+from backup_replication.transform import Transform
 
 TOTALS = collections.defaultdict(lambda: [0, 0.0, 0.0])
 LOCK = threading.Lock()
