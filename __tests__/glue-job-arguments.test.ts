@@ -140,7 +140,7 @@ describe.each<[string, EnvironmentInput]>([
 
 test("a setting's default, and each bucket prefix, is the same in the configuration (or the bucket layout) and in the job that reads it", () => {
   const defaults = JSON.parse(
-    execFileSync(python, ["-c", 'import json\nfrom backup_replication import apply, job_args\nprint(json.dumps({"apply": job_args.APPLY_DEFAULTS, "verify": job_args.VERIFY_DEFAULTS, "full_copy": job_args.FULL_COPY_DEFAULTS, "restore": job_args.RESTORE_DEFAULTS, "common": job_args.COMMON_DEFAULTS, "settings": apply.ApplySettings("bucket").time_budget_seconds}))'], {
+    execFileSync(python, ["-c", 'import json\nfrom backup_replication import apply, job_args\nprint(json.dumps({"apply": job_args.APPLY_DEFAULTS, "verify": job_args.VERIFY_DEFAULTS, "full_copy": job_args.FULL_COPY_DEFAULTS, "restore": job_args.RESTORE_DEFAULTS, "common": job_args.COMMON_DEFAULTS, "settings": apply.ApplySettings().time_budget_seconds}))'], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, PYTHONPATH: path.join(PROJECT_ROOT, "glue-job"), PYTHONDONTWRITEBYTECODE: "1" },
       encoding: "utf8",

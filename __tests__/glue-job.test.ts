@@ -19,7 +19,7 @@ import { synthesizeEnvironment } from "./helpers/synth";
 import type { EnvironmentInput } from "../stacks/config/schema";
 
 /** Number of Python tests in glue-job/tests; the run must report at least this many. */
-const EXPECTED_PYTHON_TESTS = 142;
+const EXPECTED_PYTHON_TESTS = 143;
 /** Where the Python tests record the AWS operations each job called (support.record_iam_surface). */
 const surfaceDir = fs.mkdtempSync(path.join(os.tmpdir(), "glue-iam-surface-"));
 
@@ -260,7 +260,7 @@ describe.each([
         const on = requirement(method, action, params);
         if (on === null) continue;
         // ListBucket is granted on the bucket (no prefix condition: a consumed manifest must read as 404).
-        // The jobs copy only a manifest (rejecting it: glue-job/lib/manifests.py, reject_manifest).
+        // The jobs copy only a manifest (rejecting it: backup_replication/manifest_store.py, ManifestStore.reject).
         const resource = on === "bucket" ? bucket : arnOf[on === "copy-source" ? "manifests" : role];
         needed.add(`${action} ${resource}`);
       }

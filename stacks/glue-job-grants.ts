@@ -133,7 +133,7 @@ export function glueJobGrants(job: GlueJobKind, context: GlueGrantContext): Gran
       { sid: "WriteRestoreReports", actions: ["s3:PutObject"], resources: [`${bucket.arn}/${BUCKET_LAYOUT.restoreReports}*`] },
       ...(intoSource
         ? [
-            // What the backup has not recorded yet (glue-job/lib/restore_guard.py): the first pending,
+            // What the backup has not recorded yet (glue-job/backup_replication/restore_guard.py): the first pending,
             // rejected and quarantined manifests and the keys they name, and the dead letters' count.
             { sid: "ListPendingChanges", actions: ["s3:ListBucket"], resources: [bucket.arn] },
             {

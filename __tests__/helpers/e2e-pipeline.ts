@@ -411,7 +411,7 @@ export function expectedBackup(pipeline: Pipeline, source: ReadonlyMap<string, s
 }
 
 /**
- * The attribute apply-changes adds to a retained item (glue-job/lib/retained.py): the REMOVE record's
+ * The attribute apply-changes adds to a retained item (glue-job/backup_replication/retained.py): the REMOVE record's
  * sequence number zero-padded to 40 digits, and its time as ISO-8601 UTC (milliseconds only when not whole).
  */
 function retainedVersion(record: StreamRecord): Item[string] {

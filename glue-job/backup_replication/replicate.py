@@ -133,7 +133,7 @@ class Replicator(object):
     def sync_keys(self, keys, retained=None):
         """Make the backup hold the source's current state of `keys`.
 
-        `retained` ({key_id: manifests.RemovedEntry}, only used under "retain"): the last state of keys
+        `retained` ({key_id: manifest_format.RemovedEntry}, only used under "retain"): the last state of keys
         deleted from the source, written when the key is absent. Once a read finds the key in the source,
         its entry is dropped (the item was re-inserted after that delete: the source wins; should it be
         deleted again, that later delete's own manifest entry gives its newer last state).

@@ -45,7 +45,8 @@ import time
 import boto3
 import botocore
 
-from backup_replication import apply, aws_clients, ddb_batch, manifests, replicate, scan_copy, table_keys
+from backup_replication import (apply, aws_clients, ddb_batch, manifest_format, manifest_store, replicate, scan_copy,
+                                table_keys)
 from backup_replication.transform import Transform
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -261,8 +262,8 @@ def apply_changes(client, s3, counter, source, backup, schema, bucket, prefix, p
 
     counter.take()
     before = meter.snapshot()
-    result = apply.run(s3, replicator, apply.ApplySettings(bucket, prefix, "rejected/", chunk_workers=chunk_workers),
-                       schema, log=log)
+    result = apply.run(manifest_store.ManifestStore(s3, bucket, prefix), replicator,
+                       apply.ApplySettings(chunk_workers=chunk_workers), schema, log=log)
     seconds, cpu = meter.since(before)
     out = rate(result.keys, seconds, stats)
     out["manifests"] = result.manifests_applied
@@ -335,8 +336,8 @@ def measure_level(delay, options, endpoints, server_pids, setup_ddb, setup_s3, s
             for policy in ("mirror", "retain"):
                 prefix = "%s-r%d/" % (policy, repeat)
                 for start in range(0, n, 100):
-                    name, body = manifests.build_manifest([{"id": {"S": "bench#%07d" % i}}
-                                                           for i in range(start, min(n, start + 100))])
+                    name, body = manifest_format.build_manifest([{"id": {"S": "bench#%07d" % i}}
+                                                                 for i in range(start, min(n, start + 100))])
                     setup_s3.put_object(Bucket=bucket, Key=prefix + name, Body=body)
                 backup = "bench-%s-%s" % (policy, rtag)
                 create_table(setup_ddb, backup)

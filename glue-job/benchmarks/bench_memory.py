@@ -5,7 +5,7 @@
 
 The deletion burst: 15,000 deletes of ~10 KB items become 150 manifests (about 143 MB of JSON,
 retained images included); a run must drain them within a 1 GB worker (Glue Python shell, 0.0625 DPU).
-This builds `--manifests` manifests of `--entries` "removed" entries each (manifests.build_manifest,
+This builds `--manifests` manifests of `--entries` "removed" entries each (manifest_format.build_manifest,
 removed=[(key, sequence, old image, time)]), each old image about `--image-bytes` of manifest JSON
 (30-odd string, number and map attributes, as a real item would have: the parsed size depends on the
 attribute count, not only on the bytes), puts them to the local S3, leaves the source table empty (all
@@ -37,7 +37,7 @@ import threading
 import time
 
 import bench  # beside this script
-from backup_replication import aws_clients, manifests
+from backup_replication import aws_clients, manifest_format
 
 WORKER_MB = 1024.0
 
@@ -65,11 +65,11 @@ def build(options):
             i = m * options.entries + e
             key, item = image(i, options.image_bytes)
             removed.append((key, str(10 ** 20 + i), item, start + m))
-        name, body = manifests.build_manifest([], event_names=("REMOVE",), removed=removed,
-                                              first_sequence=str(10 ** 20 + m * options.entries),
-                                              last_sequence=str(10 ** 20 + (m + 1) * options.entries - 1),
-                                              order=manifests.order_from(start + m, 10 ** 20 + m * options.entries),
-                                              changed_between=(start + m, start + m))
+        name, body = manifest_format.build_manifest([], event_names=("REMOVE",), removed=removed,
+                                                    first_sequence=str(10 ** 20 + m * options.entries),
+                                                    last_sequence=str(10 ** 20 + (m + 1) * options.entries - 1),
+                                                    order=manifest_format.order_from(start + m, 10 ** 20 + m * options.entries),
+                                                    changed_between=(start + m, start + m))
         out.append((name, body))
     return out
 

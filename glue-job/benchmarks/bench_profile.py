@@ -9,7 +9,7 @@ serializing and parsing; with the GIL, wall minus CPU is waiting for the server,
 Replicator._read_source (consistent BatchGetItem of a chunk, before the write and again to verify),
 Replicator._changed_since (the verify step), Replicator._write (the chunk's BatchWriteItems of 25, one
 after another), apply._read_pass (GetObject of every manifest of the pass, s3_workers threads, and
-parsing), manifests.list_manifests, manifests.delete_manifest (on the S3 pool, overlapped with the
+parsing), ManifestStore.list, ManifestStore.delete (on the S3 pool, overlapped with the
 chunks), and apply._ChunkRunner.__call__ (a whole chunk). Variants, same data: as is (chunk_workers 4);
 chunk_workers 8; and the chunk's BatchWriteItems sent at once (4 threads) instead of one after another.
 """
@@ -23,7 +23,7 @@ import threading
 import time
 
 import bench  # beside this script
-from backup_replication import apply, aws_clients, ddb_batch, manifests, replicate, table_keys
+from backup_replication import apply, aws_clients, ddb_batch, manifest_format, manifest_store, replicate, table_keys
 from backup_replication.transform import Transform
 
 TOTALS = collections.defaultdict(lambda: [0, 0.0, 0.0])
@@ -56,8 +56,8 @@ def main():
     wrap(replicate.Replicator, "_changed_since", "verify step (its BatchGetItem + compare)")
     timed_write = wrap(replicate.Replicator, "_write", "BatchWriteItem of 25 (one after another per chunk)")
     wrap(apply, "_read_pass", "pass read (GetObject of each manifest + parse)")
-    wrap(manifests, "list_manifests", "S3 listing")
-    wrap(manifests, "delete_manifest", "S3 DeleteObject (S3 pool)")
+    wrap(manifest_store.ManifestStore, "list", "S3 listing")
+    wrap(manifest_store.ManifestStore, "delete", "S3 DeleteObject (S3 pool)")
     wrap(apply._ChunkRunner, "__call__", "chunk of 100 keys (total)")
 
     def parallel_write(self, requests, refused=None):
@@ -102,8 +102,8 @@ def main():
                     run += 1
                     prefix = "r%d/" % run
                     for start in range(0, n, 100):
-                        name, body = manifests.build_manifest([{"id": {"S": "bench#%07d" % i}}
-                                                               for i in range(start, min(n, start + 100))])
+                        name, body = manifest_format.build_manifest([{"id": {"S": "bench#%07d" % i}}
+                                                                     for i in range(start, min(n, start + 100))])
                         s3_setup.put_object(Bucket=bucket, Key=prefix + name, Body=body)
                     backup = "prof-b%d-%s" % (run, tag)
                     bench.create_table(setup, backup)
@@ -112,9 +112,9 @@ def main():
                                                       ddb_batch.Stats(), ddb_batch.RetryPolicy())
                     TOTALS.clear()
                     before = meter.snapshot()
-                    result = apply.run(s3, replicator, apply.ApplySettings(bucket, prefix, "rejected/",
-                                                                           chunk_workers=chunk_workers),
-                                       schema, log=lambda *a, **k: None)
+                    result = apply.run(manifest_store.ManifestStore(s3, bucket, prefix), replicator,
+                                       apply.ApplySettings(chunk_workers=chunk_workers), schema,
+                                       log=lambda *a, **k: None)
                     wall, cpu = meter.since(before)
                     out["%gms, %s" % (delay, variant)] = {
                         "items_per_second": round(result.keys / wall, 1), "seconds": round(wall, 2),

@@ -347,9 +347,9 @@ _MANIFESTS_PUT = itertools.count(1)
 
 def put_manifest(client, bucket, prefix, keys, **kwargs):
     """Puts a manifest named as the Lambda names them (time order): each one put sorts after the last."""
-    from backup_replication import manifests
-    kwargs.setdefault("order", manifests.order_from(1767225600, next(_MANIFESTS_PUT)))
-    name, body = manifests.build_manifest(keys, **kwargs)
+    from backup_replication import manifest_format
+    kwargs.setdefault("order", manifest_format.order_from(1767225600, next(_MANIFESTS_PUT)))
+    name, body = manifest_format.build_manifest(keys, **kwargs)
     client.put_object(Bucket=bucket, Key=prefix + name, Body=body)
     return prefix + name
 
@@ -376,14 +376,14 @@ def batch_manifest(batch, retain=True, order=None):
     """The manifest the change-trigger writes for one batch of stream records, each (sequence number, key,
     event name, old image, time, ...) in stream order: (name, body, {key id: the key's last record},
     removed entries), a removed entry for each key whose last record is a REMOVE (under retain only)."""
-    from backup_replication import manifests
+    from backup_replication import manifest_format
     last = {}
     for record in batch:
         last[table_keys.key_id(record[1])] = record
     removed = [(r[1], str(r[0]), r[3], r[4]) for r in last.values() if r[2] == "REMOVE"] if retain else []
-    name, body = manifests.build_manifest([r[1] for r in batch], event_names=[r[2] for r in batch],
-                                          first_sequence=batch[0][0], last_sequence=batch[-1][0],
-                                          records=len(batch), removed=removed or None, order=order)
+    name, body = manifest_format.build_manifest([r[1] for r in batch], event_names=[r[2] for r in batch],
+                                                first_sequence=batch[0][0], last_sequence=batch[-1][0],
+                                                records=len(batch), removed=removed or None, order=order)
     return name, body, last, removed
 
 

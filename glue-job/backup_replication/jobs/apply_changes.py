@@ -16,7 +16,7 @@ rejected as malformed (apply.ManifestsRejected) or a key was quarantined (apply.
 
 import sys
 
-from .. import apply, aws_clients, job_args, job_log, job_setup, metrics, replicate
+from .. import apply, aws_clients, job_args, job_log, job_setup, manifest_store, metrics, replicate
 
 JOB = "apply-changes"
 
@@ -26,18 +26,18 @@ def main(argv=None, clock=None, retry=None):
     argv = sys.argv if argv is None else argv
     setup = job_setup.prepare(JOB, job_args.apply_changes_config, argv, "apply_start", retry=retry)
     config = setup.config
-    s3 = aws_clients.s3_client(config.region)
+    store = manifest_store.ManifestStore(aws_clients.s3_client(config.region), config.manifest_bucket,
+                                         config.manifest_prefix, config.rejected_prefix, config.quarantine_prefix)
     replicator = replicate.Replicator(setup.client, config.source_table, config.backup_table, setup.schema,
                                       config.transform, config.delete_policy, setup.stats, setup.policy, verify=True,
                                       retained_attribute=config.retained_attribute)
-    settings = apply.ApplySettings(config.manifest_bucket, config.manifest_prefix, config.rejected_prefix,
-                                   config.time_budget_seconds, quarantine_prefix=config.quarantine_prefix,
-                                   max_pass_bytes=config.max_pass_bytes, writer_id=config.job_run_id)
+    settings = apply.ApplySettings(config.time_budget_seconds, max_pass_bytes=config.max_pass_bytes,
+                                   writer_id=config.job_run_id)
     kwargs = {} if clock is None else {"clock": clock}
     published = metrics.apply_metrics(config.metrics_namespace, config.metrics_pipeline,
                                       lambda: aws_clients.cloudwatch_client(config.region))
     try:
-        result = apply.run(s3, replicator, settings, setup.schema, metrics=published, **kwargs)
+        result = apply.run(store, replicator, settings, setup.schema, metrics=published, **kwargs)
     finally:
         published.run_finished()  # a run that failed has finished too (the stalled-apply alarm counts runs)
     job_log.log_event("apply_summary", job=JOB, stats=setup.stats.as_dict(), **result.as_dict())
