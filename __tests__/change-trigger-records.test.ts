@@ -370,7 +370,7 @@ describe("manifest names (S3's listing order is time order)", () => {
     expect(batches.map((batch) => buildManifest(selectRecords(JSON.parse(JSON.stringify(batch)), "retain").selected, "changes/").key)).toEqual(names);
   });
 
-  test("the order part is the one glue-job/lib/manifests.py writes (test_manifest_listing has the same vector)", () => {
+  test("the order part is the one glue-job/backup_replication/manifest_format.py writes (test_manifest_listing has the same vector)", () => {
     expect(manifestOrder(1764620970.9, "123")).toBe(`20251201T202930Z-${"123".padStart(40, "0")}`);
   });
 });

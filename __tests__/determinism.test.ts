@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { unzipSync } from "fflate";
+import { packageVersion } from "../build-tools/python-wheel";
 import { PROJECT_ROOT, type TfJson } from "./helpers/synth";
 
 const SOURCES = ["main.ts", "cdktf.json", "package.json", "package-lock.json", "tsconfig.json", "build-tools", "contracts", "stacks", "functions", "glue-job"];
@@ -62,6 +63,16 @@ describe("synthesized output", () => {
     for (const [file, bytes] of a) expect({ file, same: bytes.equals(b.get(file)!) }).toEqual({ file, same: true });
   });
 
+  test("ships the Glue package as one wheel, byte-identical in both folders and built again", () => {
+    const version = packageVersion(path.join(PROJECT_ROOT, "glue-job", "backup_replication"));
+    const wheels = [...a.keys()].filter((file) => file.endsWith(".whl"));
+    expect(wheels.map((file) => path.basename(file))).toEqual([`backup_replication-${version}-py3-none-any.whl`]);
+    const [wheel] = wheels;
+    expect(b.get(wheel!)!.equals(a.get(wheel!)!)).toBe(true);
+    expect(synth(second).get(wheel!)!.equals(a.get(wheel!)!)).toBe(true);
+    expect(Object.keys(unzipSync(a.get(wheel!)!))).toContain("backup_replication/jobs/apply_changes.py");
+  });
+
   test("is byte-identical when synthesized again in the same folder", () => {
     const again = synth(first);
     expect([...again.keys()]).toEqual([...a.keys()]);
@@ -88,11 +99,11 @@ describe("synthesized output", () => {
     expect(names(synth(own), "one")).toEqual(["api-pagos", "backup-of-one"]);
   }, 120_000);
 
-  test("names no absolute path, in any file or inside the Lambda zip", () => {
+  test("names no absolute path, in any file or inside the Lambda zip or the Glue wheel", () => {
     const absolute = [first, second, PROJECT_ROOT, os.tmpdir(), os.homedir()].map((p) => p.replace(/\/+$/, ""));
     const texts: [string, string][] = [];
     for (const [file, bytes] of a) {
-      if (file.endsWith(".zip")) {
+      if (file.endsWith(".zip") || file.endsWith(".whl")) {
         for (const [entry, content] of Object.entries(unzipSync(bytes))) texts.push([`${file}!${entry}`, Buffer.from(content).toString("utf8")]);
       } else {
         texts.push([file, bytes.toString("utf8")]);

@@ -5,7 +5,8 @@
  * become DynamoDB Streams records, a stand-in for the event source mapping delivers them with the
  * synthesized mapping's settings to the BUNDLED change-trigger zip (the synthesized asset, in its
  * own node process), which writes manifests to s3rver and starts runs on a local Glue endpoint,
- * whose runs execute glue-job/apply_changes.py with the synthesized job's arguments. Only time is
+ * whose runs execute the synthesized apply_changes.py, importing the job code from the synthesized
+ * wheel alone, with the synthesized job's arguments. Only time is
  * simulated (batching windows); Glue runs take the real time of their python processes, so runs
  * overlap the batches. See helpers/e2e-*.ts.
  */

@@ -1,6 +1,7 @@
 /**
  * The contract between the Terraform and the Python: the default_arguments the stack gives each Glue
- * job are parsed by the job's own argument code (glue-job/lib/job_args.py) into the intended settings.
+ * job are parsed by the job's own argument code (backup_replication/job_args.py), imported from the
+ * wheel the same stack ships, into the intended settings.
  */
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
@@ -11,8 +12,7 @@ import { PROJECT_ROOT, synthesizeEnvironment, type SynthesizedStack } from "./he
 
 const PARSE = `
 import json, sys
-sys.path.insert(0, "glue-job/lib")
-import job_args
+from backup_replication import job_args
 parse = {"apply-changes": job_args.apply_changes_config, "full-copy": job_args.full_copy_config,
          "verify": job_args.verify_config, "restore": job_args.restore_config}[sys.argv[1]]
 print(json.dumps(job_args.describe(parse(["script.py"] + sys.argv[2:]))))
@@ -39,8 +39,18 @@ function argvOf(stack: SynthesizedStack, job: string): string[] {
   ]);
 }
 
+/** The wheel the stack uploads (glue-scripts.ts), in the synthesized stack's assets. */
+function wheelOf(stack: SynthesizedStack): string {
+  const [wheel] = Object.values(stack.all("aws_s3_object")).filter((object) => String(object.key).endsWith(".whl"));
+  return path.join(stack.dir, wheel!.source as string);
+}
+
 function parsed(stack: SynthesizedStack, job: "apply-changes" | "full-copy" | "verify" | "restore", ...runArguments: string[]): Record<string, unknown> {
-  const output = execFileSync(python, ["-c", PARSE, job, ...argvOf(stack, job), ...runArguments], { cwd: PROJECT_ROOT, encoding: "utf8" });
+  const output = execFileSync(python, ["-c", PARSE, job, ...argvOf(stack, job), ...runArguments], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, PYTHONPATH: wheelOf(stack), PYTHONDONTWRITEBYTECODE: "1" },
+    encoding: "utf8",
+  });
   return JSON.parse(output) as Record<string, unknown>;
 }
 
@@ -130,8 +140,9 @@ describe.each<[string, EnvironmentInput]>([
 
 test("a setting's default, each bucket prefix and the restore-table suffix are the same in the configuration (or the contracts) and in the job that reads them", () => {
   const defaults = JSON.parse(
-    execFileSync(python, ["-c", 'import json, sys\nsys.path.insert(0, "glue-job/lib")\nimport job_args, apply\nprint(json.dumps({"apply": job_args.APPLY_DEFAULTS, "verify": job_args.VERIFY_DEFAULTS, "full_copy": job_args.FULL_COPY_DEFAULTS, "restore": job_args.RESTORE_DEFAULTS, "common": job_args.COMMON_DEFAULTS, "settings": apply.ApplySettings("bucket").time_budget_seconds, "restore_target_suffix": job_args.RESTORE_TARGET_SUFFIX}))'], {
+    execFileSync(python, ["-c", 'import json\nfrom backup_replication import apply, job_args\nprint(json.dumps({"apply": job_args.APPLY_DEFAULTS, "verify": job_args.VERIFY_DEFAULTS, "full_copy": job_args.FULL_COPY_DEFAULTS, "restore": job_args.RESTORE_DEFAULTS, "common": job_args.COMMON_DEFAULTS, "settings": apply.ApplySettings().time_budget_seconds, "restore_target_suffix": job_args.RESTORE_TARGET_SUFFIX}))'], {
       cwd: PROJECT_ROOT,
+      env: { ...process.env, PYTHONPATH: path.join(PROJECT_ROOT, "glue-job"), PYTHONDONTWRITEBYTECODE: "1" },
       encoding: "utf8",
     }),
   );

@@ -19,7 +19,7 @@ import { synthesizeEnvironment } from "./helpers/synth";
 import type { EnvironmentInput } from "../stacks/config/schema";
 
 /** Number of Python tests in glue-job/tests; the run must report at least this many. */
-const EXPECTED_PYTHON_TESTS = 140;
+const EXPECTED_PYTHON_TESTS = 143;
 /** Where the Python tests record the AWS operations each job called (support.record_iam_surface). */
 const surfaceDir = fs.mkdtempSync(path.join(os.tmpdir(), "glue-iam-surface-"));
 
@@ -71,6 +71,8 @@ beforeAll(async () => {
     AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
     PYTHONDONTWRITEBYTECODE: "1",
     PYTHONUNBUFFERED: "1",
+    // The package from the checkout (the end-to-end tests run it from the synthesized wheel).
+    PYTHONPATH: path.join(root, "glue-job"),
   };
   delete env.AWS_PROFILE;
   delete env.AWS_SESSION_TOKEN;
@@ -118,7 +120,7 @@ const SDK_METHODS = (JSON.parse(fs.readFileSync(path.join(REFERENCE_DIR, "iam-sd
   sdk_method_iam_mappings: Record<string, DatasetAction[]>;
 }).sdk_method_iam_mappings;
 
-/** The SDK service of each boto3 client operation the jobs call (glue-job/lib/aws_clients.py builds the clients). */
+/** The SDK service of each boto3 client operation the jobs call (backup_replication/aws_clients.py builds the clients). */
 const SDK_SERVICE: Record<string, string> = {
   batch_get_item: "DynamoDB", batch_write_item: "DynamoDB", create_table: "DynamoDB", describe_table: "DynamoDB",
   get_item: "DynamoDB", put_item: "DynamoDB", scan: "DynamoDB", update_item: "DynamoDB",
@@ -258,7 +260,7 @@ describe.each([
         const on = requirement(method, action, params);
         if (on === null) continue;
         // ListBucket is granted on the bucket (no prefix condition: a consumed manifest must read as 404).
-        // The jobs copy only a manifest (rejecting it: glue-job/lib/manifests.py, reject_manifest).
+        // The jobs copy only a manifest (rejecting it: backup_replication/manifest_store.py, ManifestStore.reject).
         const resource = on === "bucket" ? bucket : arnOf[on === "copy-source" ? "manifests" : role];
         needed.add(`${action} ${resource}`);
       }

@@ -1,4 +1,5 @@
-import { isKnownIamAction, policyDocuments, type PolicyStatement } from "./helpers/iam";
+import { BUCKET_LAYOUT } from "../contracts";
+import { isKnownIamAction, permissionsOf, policyDocuments, type PolicyStatement } from "./helpers/iam";
 import { synthesizeEnvironment, type SynthesizedStack } from "./helpers/synth";
 
 /** Wildcard actions the output may contain, each with the reason it must be a wildcard. */
@@ -101,6 +102,24 @@ describe.each([
         for (const principal of statement.principals ?? []) {
           expect({ doc, principal: principal.identifiers.includes("*") }).toEqual({ doc, principal: false });
         }
+      }
+    }
+  });
+
+  test("each Glue job's role may read the script it runs and the wheel its library argument names, through the scripts prefix alone", () => {
+    const bucket = stack.one("aws_s3_bucket").name;
+    const bucketArn = `\${aws_s3_bucket.${bucket}.arn}`;
+    for (const job of ["apply-changes", "full-copy", "verify", "restore"]) {
+      const body = stack.find("aws_glue_job", `${job}/job`).body;
+      const library = (body.default_arguments["--extra-py-files"] ?? body.default_arguments["--additional-python-modules"]) as string;
+      const objects = [body.command.script_location as string, library].map((url) => url.replace(`s3://\${aws_s3_bucket.${bucket}.bucket}/`, `${bucketArn}/`));
+      expect({ job, objects }).toEqual({ job, objects: [expect.stringMatching(/\.py$/), expect.stringMatching(/^[^,]+\.whl$/)] });
+      const readable = permissionsOf(stack.json, stack.find("aws_iam_role_policy", `jobs/${job}/role/policy`).name)
+        .filter((statement) => statement.effect !== "Deny" && statement.actions?.includes("s3:GetObject"))
+        .flatMap((statement) => statement.resources ?? []);
+      for (const object of objects) {
+        const granting = readable.filter((resource) => resource === object || (resource.endsWith("*") && object.startsWith(resource.slice(0, -1))));
+        expect({ job, object, granting }).toEqual({ job, object, granting: [`${bucketArn}/${BUCKET_LAYOUT.scripts}*`] });
       }
     }
   });

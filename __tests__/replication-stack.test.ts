@@ -2,12 +2,15 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { unzipSync } from "fflate";
+import { jobCodeWheel } from "../stacks/constructs/glue-scripts";
 import { permissionsOf, policyDocuments } from "./helpers/iam";
 import { validateTerraformJson } from "./helpers/provider-schema";
 import { ref, synthesizeEnvironment, type SynthesizedStack } from "./helpers/synth";
 import { COMPOSITE_KEY_SPARK } from "./helpers/variants";
 
 const TABLE = "aws_dynamodb_table";
+/** The one archive of the Glue code: the wheel of glue-job/backup_replication. */
+const WHEEL = jobCodeWheel();
 
 describe("default stack (no configuration)", () => {
   let stack: SynthesizedStack;
@@ -127,17 +130,17 @@ describe("default stack (no configuration)", () => {
     });
   });
 
-  test("Glue jobs run scripts uploaded from assets with content hashes, arguments by reference", () => {
+  test("Glue jobs run scripts uploaded from assets with content hashes, the package as one wheel, arguments by reference", () => {
     const objects = stack.all("aws_s3_object");
     const bucket = stack.one("aws_s3_bucket").name;
     const keys = Object.values(objects).map((o) => o.key);
-    expect(keys).toEqual(expect.arrayContaining(["glue/apply_changes.py", "glue/full_copy.py", "glue/verify.py", "glue/restore.py"]));
+    expect(keys.sort()).toEqual(["glue/apply_changes.py", `glue/${WHEEL.fileName}`, "glue/full_copy.py", "glue/restore.py", "glue/verify.py"]);
     for (const object of Object.values(objects)) {
       expect(object.bucket).toBe(ref("aws_s3_bucket", bucket, "bucket"));
       const file = fs.readFileSync(path.join(stack.dir, object.source));
       expect(object.source_hash).toBe(createHash("md5").update(file).digest("hex"));
-      const original = path.join(__dirname, "..", "glue-job", object.key.replace(/^glue\//, ""));
-      expect(file.equals(fs.readFileSync(original))).toBe(true);
+      const original = object.key === `glue/${WHEEL.fileName}` ? Buffer.from(WHEEL.bytes) : fs.readFileSync(path.join(__dirname, "..", "glue-job", object.key.replace(/^glue\//, "")));
+      expect(file.equals(original)).toBe(true);
     }
     const apply = stack.find("aws_glue_job", "apply-changes/job").body;
     const fullCopy = stack.find("aws_glue_job", "full-copy/job").body;
@@ -168,10 +171,12 @@ describe("default stack (no configuration)", () => {
         "--backup_table": ref(TABLE, backup, "name"),
         "--delete_policy": "retain",
       });
-      const libraries = (job.default_arguments["--extra-py-files"] as string).split(",");
-      expect(libraries.length).toBe(fs.readdirSync(path.join(__dirname, "..", "glue-job", "lib")).filter((f) => f.endsWith(".py")).length);
-      for (const library of libraries) expect(keys).toContain(library.replace(`s3://${bucketName}/`, ""));
     }
+    // The wheel, in the argument each job type documents: Python shell's --extra-py-files (.whl, not .egg, on
+    // Python 3.9), Spark's --additional-python-modules (pip installs it where the job's Python runs).
+    const wheel = `s3://${bucketName}/glue/${WHEEL.fileName}`;
+    expect([apply.default_arguments["--extra-py-files"], apply.default_arguments["--additional-python-modules"]]).toEqual([wheel, undefined]);
+    expect([fullCopy.default_arguments["--additional-python-modules"], fullCopy.default_arguments["--extra-py-files"]]).toEqual([wheel, undefined]);
     expect(apply.default_arguments).toMatchObject({
       "--manifest_bucket": bucketName,
       "--manifest_prefix": "changes/",
@@ -198,9 +203,10 @@ describe("default stack (no configuration)", () => {
     const same = ["glue_version", "max_retries", "security_configuration", "execution_property", "job_run_queuing_enabled"];
     for (const job of [verify, restore]) {
       for (const setting of same) expect(job[setting]).toEqual(fullCopy[setting]);
-      for (const flag of ["--enable-continuous-cloudwatch-log", "--enable-metrics", "--job-bookmark-option", "--extra-py-files"]) {
+      for (const flag of ["--enable-continuous-cloudwatch-log", "--enable-metrics", "--job-bookmark-option", "--additional-python-modules", "--extra-py-files"]) {
         expect(job.default_arguments[flag]).toBe(fullCopy.default_arguments[flag]);
       }
+      expect(job.default_arguments["--additional-python-modules"]).toMatch(/^s3:\/\/.*\.whl$/);
       expect(job).toMatchObject({ worker_type: "G.1X", number_of_workers: 2, timeout: 480, max_retries: 0 });
     }
     expect(verify).toMatchObject({ name: "api-pagos-replication-verify", command: { name: "glueetl", script_location: `s3://${bucketName}/glue/verify.py` } });
@@ -346,7 +352,11 @@ describe("configured stack", () => {
     expect(stack.one("aws_lambda_function").body).toMatchObject({ memory_size: 512, runtime: "nodejs24.x", architectures: ["x86_64"] });
     expect(stack.one("aws_lambda_event_source_mapping").body.batch_size).toBe(500);
     expect(stack.one("aws_lambda_event_source_mapping").body.filter_criteria.filter[0].pattern).toBe('{"eventName":["INSERT","MODIFY","REMOVE"]}');
-    expect(stack.find("aws_glue_job", "apply-changes/job").body).toMatchObject({ command: { name: "glueetl" }, glue_version: "5.0", worker_type: "G.1X" });
+    const apply = stack.find("aws_glue_job", "apply-changes/job").body;
+    expect(apply).toMatchObject({ command: { name: "glueetl" }, glue_version: "5.0", worker_type: "G.1X" });
+    // A Spark apply job gets the wheel as the other Spark jobs do.
+    expect([apply.default_arguments["--additional-python-modules"], apply.default_arguments["--extra-py-files"]])
+      .toEqual([stack.find("aws_glue_job", "full-copy/job").body.default_arguments["--additional-python-modules"], undefined]);
     expect(Object.keys(stack.all("aws_glue_trigger")).map((name) => stack.all("aws_glue_trigger")[name].name)).toEqual(["api-pagos-replication-verify-schedule"]);
   });
 

@@ -1,7 +1,8 @@
 /**
  * Restore into the source and verify --repair as an operator runs them (the README's runbooks), end to
  * end on DynamoDB Local's real stream, the synthesized Lambda zip and the real apply-changes job; the
- * Spark jobs run as processes with their segments in-process (glue-job/tests/local_spark_job.py):
+ * Spark jobs run from the synthesized wheel as processes with their segments in-process
+ * (glue-job/tests/local_spark_job.py):
  * - restore brings back exactly the items deleted by mistake: nothing deleted on purpose before or
  *   after the mistake (recorded or still on its way to the backup), nothing the application deletes
  *   while it runs; it waits for the backup to catch up and says so when it cannot;
@@ -52,6 +53,7 @@ function sparkJob(pipeline: Pipeline, job: "restore" | "verify", args: Record<st
     AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
     AWS_CONFIG_FILE: "/dev/null",
     AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
+    PYTHONPATH: pipeline.job.pythonPath, // the synthesized wheel, as apply-changes' runs
   };
   const argv = [path.join("glue-job", "tests", "local_spark_job.py"), job, "--JOB_RUN_ID", `jr_${job}`, ...Object.entries(args).flatMap(([k, v]) => [`--${k}`, v])];
   return new Promise((resolve) => {

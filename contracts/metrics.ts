@@ -1,6 +1,6 @@
 /**
  * The metrics this stack publishes itself: one namespace per stack, written by apply-changes
- * (glue-job/lib/metrics.py, PutMetricData) and by the change-trigger function (embedded metric format,
+ * (glue-job/backup_replication/metrics.py, PutMetricData) and by the change-trigger function (embedded metric format,
  * functions/change-trigger/batch-metrics.ts). The alarms and the dashboard read these names, and a
  * test checks that the Python publisher uses the same ones.
  */

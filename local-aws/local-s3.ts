@@ -9,7 +9,7 @@
  * job code) finds it through the same AWS_ENDPOINT_URL_S3 and uses path-style on its own.
  *
  * Importing this module also makes s3rver's paged listings work on Node >= 17 (see below). It is
- * the one place that starts s3rver for the jest tests (glue-job/tests/local_servers.js, the by-hand
+ * the one place that starts s3rver for the jest tests (glue-job/local_servers.js, the by-hand
  * starter of the Python tests, carries the same patch).
  */
 import * as fs from "node:fs";

@@ -1,6 +1,7 @@
 /**
  * The apply-changes job run for real, for the local Glue endpoint (local-glue.ts): each run that
- * becomes RUNNING starts `python3 glue-job/apply_changes.py` with the run's arguments (the job's
+ * becomes RUNNING starts the synthesized entry script with `python3`, the synthesized wheel alone on
+ * its path (as Python shell's --extra-py-files puts it there), with the run's arguments (the job's
  * default arguments, as Glue passes them, plus Glue's own --JOB_ID, --JOB_RUN_ID, --JOB_NAME)
  * against the local endpoints; exit code 0 is SUCCEEDED, anything else FAILED.
  */
@@ -33,6 +34,8 @@ export interface PythonJob {
   readonly execute: NonNullable<LocalGlueJob["execute"]>;
   /** Every finished run, in the order they ended. */
   readonly runs: ScriptRun[];
+  /** The PYTHONPATH the runs import the job code from (the wheel). */
+  readonly pythonPath: string;
   /**
    * Kills (SIGKILL) the script of every run that is executing, standing in for a Glue worker that
    * dies mid-run: the run ends FAILED from the exit status; manifests not fully applied stay.
@@ -45,6 +48,8 @@ export interface PythonJob {
 export interface PythonJobOptions {
   readonly python: string;
   readonly script: string;
+  /** Where the job code comes from: the wheel file (zipimport). */
+  readonly pythonPath: string;
   /** AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_S3, credentials, region. */
   readonly env: Readonly<Record<string, string>>;
 }
@@ -68,6 +73,7 @@ export function pythonJob(options: PythonJobOptions): PythonJob {
         AWS_EC2_METADATA_DISABLED: "true",
         PYTHONDONTWRITEBYTECODE: "1",
         PYTHONUNBUFFERED: "1",
+        PYTHONPATH: options.pythonPath,
         ...options.env,
       };
       const started = Date.now();
@@ -104,5 +110,5 @@ export function pythonJob(options: PythonJobOptions): PythonJob {
     await Promise.all(killed.map(([, { exited }]) => exited));
     return killed.map(([runId]) => runId);
   };
-  return { execute, runs, crashRunning };
+  return { execute, runs, pythonPath: options.pythonPath, crashRunning };
 }

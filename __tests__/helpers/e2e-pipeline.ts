@@ -7,7 +7,8 @@
  *     run in its own node process like Lambda -> s3rver (manifests) + local Glue endpoint
  *   local Glue: StartJobRun / GetJobRuns, runs RUNNING one at a time (queued runs WAITING, or
  *     refused with ConcurrentRunsExceededException: `glueStarts`), each run is
- *     `python3 glue-job/apply_changes.py` with the job's arguments -> backup table
+ *     the synthesized apply_changes.py under `python3`, the synthesized wheel its only job code,
+ *     with the job's arguments -> backup table
  *   the sweep: every run's end is delivered to the same function as EventBridge's "Glue Job State
  *     Change" event (the stack's rule), and drain() stands in for the schedule
  *
@@ -138,7 +139,16 @@ export async function startPipeline(configured: E2eEnvironment, options: Pipelin
       AWS_DEFAULT_REGION: region,
       ...credentials,
     };
-    const job = pythonJob({ python, script: applyJob.script, env: jobEnv });
+    // The job code as Glue gets it: the synthesized script and wheel, in a folder of their own.
+    const jobDir = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-glue-job-"));
+    cleanup.add(undefined, () => fs.rmSync(jobDir, { recursive: true, force: true }));
+    for (const file of [applyJob.script, applyJob.library]) fs.writeFileSync(path.join(jobDir, file.fileName), file.bytes);
+    const job = pythonJob({
+      python,
+      script: path.join(jobDir, applyJob.script.fileName),
+      pythonPath: path.join(jobDir, applyJob.library.fileName),
+      env: jobEnv,
+    });
     const sweeps = new SweepTracker();
     const glue = cleanup.closes(
       await startLocalGlue({
@@ -411,7 +421,7 @@ export function expectedBackup(pipeline: Pipeline, source: ReadonlyMap<string, s
 }
 
 /**
- * The attribute apply-changes adds to a retained item (glue-job/lib/retained.py): the REMOVE record's
+ * The attribute apply-changes adds to a retained item (glue-job/backup_replication/retained.py): the REMOVE record's
  * sequence number zero-padded to 40 digits, and its time as ISO-8601 UTC (milliseconds only when not whole).
  */
 function retainedVersion(record: StreamRecord): Item[string] {

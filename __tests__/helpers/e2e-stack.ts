@@ -2,8 +2,8 @@
  * What the end-to-end test runs, taken from the project's own configuration and synthesized
  * stack rather than written out again: table names and key schema from the EnvironmentConfig
  * (parseProjectConfig), and from the synthesized Terraform of that environment the Lambda zip and
- * its environment, the event source mapping's settings, and the apply-changes job (script,
- * default arguments, max concurrent runs, queuing). Terraform references in those values are
+ * its environment, the event source mapping's settings, and the apply-changes job (its script and
+ * the wheel of the job code as uploaded, default arguments, max concurrent runs, queuing). Terraform references in those values are
  * replaced by the local names (tables and jobs by their `name`; the bucket, which AWS names from
  * its bucket_prefix, by `<bucket_prefix>local`). withLocalTableNames() gives each pipeline tables
  * of its own in the run's shared DynamoDB Local.
@@ -15,7 +15,7 @@ import type { EnvironmentConfig } from "../../stacks/config/schema";
 import type { ProjectConfigInput } from "../../stacks/config/schema";
 import type { EventSourceMappingSettings } from "./e2e-stream-poller";
 import { uniqueTableName, type KeySchema } from "../../local-aws/stream-records";
-import { PROJECT_ROOT, synthesizeEnvironment, type SynthesizedStack } from "./synth";
+import { synthesizeEnvironment, type SynthesizedStack } from "./synth";
 
 export interface E2eEnvironment {
   /** The environment (stack) name. */
@@ -37,13 +37,29 @@ export interface E2eEnvironment {
   readonly eventSourceMapping: EventSourceMappingSettings;
   readonly applyJob: {
     readonly name: string;
-    /** The entry point in this checkout that script_location names. */
-    readonly script: string;
+    /** The synthesized file script_location names (glue-job/apply_changes.py as uploaded). */
+    readonly script: SynthesizedFile;
+    /** The wheel the job's library argument names: all Glue has of the job code besides the script. */
+    readonly library: SynthesizedFile;
     /** default_arguments, references resolved. */
     readonly defaultArguments: Readonly<Record<string, string>>;
     readonly maxConcurrentRuns: number;
     readonly jobRunQueuing: boolean;
   };
+}
+
+/** A file the stack uploads: its name (the S3 key's last part) and bytes. */
+export interface SynthesizedFile {
+  readonly fileName: string;
+  readonly bytes: Buffer;
+}
+
+/** The bytes of the S3 object an `s3://<bucket reference>/<key>` URL of the stack names. */
+function uploaded(stack: SynthesizedStack, url: string): SynthesizedFile {
+  const key = url.replace(/^s3:\/\/[^/]+\//, "");
+  const objects = Object.values(stack.all("aws_s3_object")).filter((object) => object.key === key);
+  if (objects.length !== 1) throw new Error(`e2e: ${url} names no uploaded object`);
+  return { fileName: path.posix.basename(key), bytes: fs.readFileSync(path.join(stack.dir, objects[0]!.source as string)) };
 }
 
 const REFERENCE = /\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([a-z_]+)\}/g;
@@ -93,8 +109,8 @@ export function e2eEnvironment(raw: ProjectConfigInput = {}): E2eEnvironment {
       throw new Error("e2e: the stream poller models one batch at a time per shard from TRIM_HORIZON");
     }
     const job = stack.all("aws_glue_job")[resourceNameOf(variables.APPLY_JOB_NAME!, "aws_glue_job")]!;
-    const script = path.join(PROJECT_ROOT, "glue-job", path.posix.basename(job.command.script_location as string));
-    if (!fs.existsSync(script)) throw new Error(`e2e: ${job.command.script_location} has no counterpart ${script}`);
+    const library = (job.default_arguments["--extra-py-files"] ?? job.default_arguments["--additional-python-modules"]) as string | undefined;
+    if (library === undefined || library.includes(",")) throw new Error(`e2e: expected the job code as one wheel, got ${library}`);
 
     const schema = keySchemaOf(config);
     return {
@@ -120,7 +136,8 @@ export function e2eEnvironment(raw: ProjectConfigInput = {}): E2eEnvironment {
       },
       applyJob: {
         name: job.name as string,
-        script,
+        script: uploaded(stack, job.command.script_location as string),
+        library: uploaded(stack, library),
         defaultArguments: resolveAll(job.default_arguments as Record<string, string>),
         maxConcurrentRuns: (job.execution_property?.max_concurrent_runs as number | undefined) ?? 1,
         jobRunQueuing: job.job_run_queuing_enabled === true,

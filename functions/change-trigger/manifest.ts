@@ -3,7 +3,7 @@
  * `<prefix><YYYYMMDDTHHMMSSZ>-<sequence number, 40 digits>-<sha256 of the body>.json`: the time and
  * sequence number of the batch's first record, so that S3's listing (UTF-8 binary order) is time
  * order and the apply job reads only the first page(s) it needs; the hash, so that a retried batch
- * writes the same name again. glue-job/lib/manifests.py reads the same form.
+ * writes the same name again. glue-job/backup_replication/manifest_format.py reads the same form.
  */
 import { createHash } from "node:crypto";
 import { canonicalJson } from "./canonical-json";

@@ -1,4 +1,4 @@
-"""Items that exercise every DynamoDB type and limit (shared by the fidelity tests and bench.py)."""
+"""Items that exercise every DynamoDB type and limit (the fidelity tests)."""
 
 
 def nested_map(depth, leaf):

@@ -1,18 +1,15 @@
-"""Runs a Spark entry point of glue-job (restore.py, verify.py, full_copy.py) on this machine, with the
-partitions of its segments run in-process (support.FakeSparkContext) instead of on Spark executors:
-for tests that drive the jobs as processes, as Glue would, against local endpoints.
+"""Runs a Spark job of the package (restore, verify, full_copy in backup_replication.jobs) on this
+machine, with the partitions of its segments run in-process (support.FakeSparkContext) instead of on
+Spark executors: for tests that drive the jobs as processes, as Glue would, against local endpoints.
+The package comes from PYTHONPATH (glue-job/, or the synthesized wheel as the end-to-end tests use).
 
-    python3 glue-job/tests/local_spark_job.py restore --backup_table ... (the job's own arguments)
+    PYTHONPATH=glue-job python3 glue-job/tests/local_spark_job.py restore --backup_table ... (the job's own arguments)
 """
 
 import importlib
-import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
-import support  # noqa: E402  (puts glue-job/ and glue-job/lib/ on the path)
+import support
 
 SPARK_JOBS = ("restore", "verify", "full_copy")
 
@@ -21,7 +18,7 @@ def main(argv):
     if len(argv) < 2 or argv[1] not in SPARK_JOBS:
         sys.stderr.write("usage: local_spark_job.py {%s} --argument value ...\n" % "|".join(SPARK_JOBS))
         return 2
-    job = importlib.import_module(argv[1])
+    job = importlib.import_module("backup_replication.jobs." + argv[1])
     job.main([argv[1] + ".py"] + argv[2:], spark_context=support.FakeSparkContext(2))
     return 0
 

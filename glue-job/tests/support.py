@@ -8,25 +8,21 @@ import itertools
 import json
 import os
 import pickle
-import sys
 import threading
 import unittest
 import uuid
 import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from botocore.exceptions import ClientError
+
+from backup_replication import aws_clients, ddb_batch, table_keys
+
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The checkout's glue-job/ (entry scripts, the package's sources). The package itself is imported from
+# wherever PYTHONPATH says: glue-job/ when __tests__/glue-job.test.ts runs the suite.
 GLUE_JOB = os.path.dirname(HERE)
-LIB = os.path.join(GLUE_JOB, "lib")
-for _path in (LIB, GLUE_JOB):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from botocore.exceptions import ClientError  # noqa: E402
-
-import aws_clients  # noqa: E402
-import ddb_batch  # noqa: E402
-import table_keys  # noqa: E402
+PACKAGE_SOURCES = os.path.join(GLUE_JOB, "backup_replication")
 
 ENDPOINT_VARS = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3")
 
@@ -40,7 +36,7 @@ def require_endpoints():
         raise RuntimeError(
             "%s not set: these tests run against a real dynalite and s3rver. Run them with `npm test` "
             "(__tests__/glue-job.test.ts starts both servers), or start them with "
-            "`node glue-job/tests/local_servers.js` and export the variables it prints." % " and ".join(missing))
+            "`node glue-job/local_servers.js` and export the variables it prints." % " and ".join(missing))
 
 
 def dynamodb_local_endpoint():
@@ -351,9 +347,9 @@ _MANIFESTS_PUT = itertools.count(1)
 
 def put_manifest(client, bucket, prefix, keys, **kwargs):
     """Puts a manifest named as the Lambda names them (time order): each one put sorts after the last."""
-    import manifests
-    kwargs.setdefault("order", manifests.order_from(1767225600, next(_MANIFESTS_PUT)))
-    name, body = manifests.build_manifest(keys, **kwargs)
+    from backup_replication import manifest_format
+    kwargs.setdefault("order", manifest_format.order_from(1767225600, next(_MANIFESTS_PUT)))
+    name, body = manifest_format.build_manifest(keys, **kwargs)
     client.put_object(Bucket=bucket, Key=prefix + name, Body=body)
     return prefix + name
 
@@ -380,14 +376,14 @@ def batch_manifest(batch, retain=True, order=None):
     """The manifest the change-trigger writes for one batch of stream records, each (sequence number, key,
     event name, old image, time, ...) in stream order: (name, body, {key id: the key's last record},
     removed entries), a removed entry for each key whose last record is a REMOVE (under retain only)."""
-    import manifests
+    from backup_replication import manifest_format
     last = {}
     for record in batch:
         last[table_keys.key_id(record[1])] = record
     removed = [(r[1], str(r[0]), r[3], r[4]) for r in last.values() if r[2] == "REMOVE"] if retain else []
-    name, body = manifests.build_manifest([r[1] for r in batch], event_names=[r[2] for r in batch],
-                                          first_sequence=batch[0][0], last_sequence=batch[-1][0],
-                                          records=len(batch), removed=removed or None, order=order)
+    name, body = manifest_format.build_manifest([r[1] for r in batch], event_names=[r[2] for r in batch],
+                                                first_sequence=batch[0][0], last_sequence=batch[-1][0],
+                                                records=len(batch), removed=removed or None, order=order)
     return name, body, last, removed
 
 

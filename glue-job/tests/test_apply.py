@@ -9,15 +9,10 @@ import threading
 import unittest
 
 import support
-import apply
-import apply_changes
-import aws_clients
-import ddb_batch
-import manifests
-import replicate
-import retained
-import table_keys
-from transform import Transform
+from backup_replication import (apply, aws_clients, ddb_batch, manifest_format, manifest_store, replicate, retained,
+                                table_keys)
+from backup_replication.jobs import apply_changes
+from backup_replication.transform import Transform
 
 RETAINED = retained.DEFAULT_ATTRIBUTE
 
@@ -50,13 +45,15 @@ class ApplyTestCase(support.TablePairTestCase):
                                     transform or Transform(), delete_policy, ddb_batch.Stats(), support.fast_retry(),
                                     verify=verify, max_rounds=max_rounds)
 
+    def store(self, s3=None):
+        return manifest_store.ManifestStore(s3 or self.s3, self.bucket, self.prefix, self.rejected, self.quarantine)
+
     def settings(self, **kwargs):
-        kwargs.setdefault("quarantine_prefix", self.quarantine)
-        return apply.ApplySettings(self.bucket, self.prefix, self.rejected, 3600, **kwargs)
+        return apply.ApplySettings(3600, **kwargs)
 
     def run_apply(self, replicator=None, s3=None, settings=None, **kwargs):
         log = support.LogCapture()
-        result = apply.run(s3 or self.s3, replicator or self.replicator(), settings or self.settings(), self.schema,
+        result = apply.run(self.store(s3), replicator or self.replicator(), settings or self.settings(), self.schema,
                            log=log, **kwargs)
         return result, log
 
@@ -191,7 +188,7 @@ class ApplyTest(ApplyTestCase):
         (left,) = self.manifests_left()
         self.assertNotIn(left, names)
         body = self.s3.get_object(Bucket=self.bucket, Key=left)["Body"].read()
-        self.assertEqual(manifests.parse_manifest(body), [key(i) for i in range(20, 50)])
+        self.assertEqual(manifest_format.parse_manifest(body), [key(i) for i in range(20, 50)])
         backup = self.backup_items()
         self.assertEqual([i for i in range(50) if backup[table_keys.key_id(key(i))]["version"] == {"N": "9"}][:20],
                          list(range(20)))
@@ -233,7 +230,7 @@ class ApplyTest(ApplyTestCase):
             now[0] += 2.0
 
         slow = support.FlakyDynamoDB(self.client, before={"batch_get_item": tick})
-        settings = apply.ApplySettings(self.bucket, self.prefix, self.rejected, 10, keys_per_chunk=10, chunk_workers=1)
+        settings = apply.ApplySettings(10, keys_per_chunk=10, chunk_workers=1)
         result, log = self.run_apply(self.replicator(client=slow), settings=settings, clock=lambda: now[0])
         self.assertTrue(result.stopped_by_budget)
         self.assertEqual((result.manifests_applied, result.manifests_replaced, result.carried_keys), (3, 2, 20))
@@ -355,7 +352,7 @@ class RetainedDeletesTest(ApplyTestCase):
 
     def test_an_older_removed_entry_met_in_a_later_pass_does_not_overwrite_a_newer_one(self):
         for name, sequence, version in (("a-newer.json", "200", 2), ("b-older.json", "100", 1)):
-            _, body = manifests.build_manifest([], removed=[(key(1), sequence, item(1, version))])
+            _, body = manifest_format.build_manifest([], removed=[(key(1), sequence, item(1, version))])
             self.s3.put_object(Bucket=self.bucket, Key=self.prefix + name, Body=body)
         result, log = self.run_apply(settings=self.settings(max_manifests_per_pass=1))
         self.assertEqual((result.passes, result.manifests_applied), (2, 2))
@@ -394,7 +391,7 @@ class HotKeyTest(ApplyTestCase):
         self.assertEqual(sorted(left), sorted(result.remainders))
         self.assertFalse(set(left) & set(names))  # every original manifest is gone
         for name in left:  # a remainder holds the counter alone
-            self.assertEqual(manifests.parse_manifest(self.s3.get_object(Bucket=self.bucket, Key=name)["Body"].read()),
+            self.assertEqual(manifest_format.parse_manifest(self.s3.get_object(Bucket=self.bucket, Key=name)["Body"].read()),
                              [key(0)])
         backup, source = self.backup_items(), self.source_items()
         for i in range(1, 61):
@@ -565,7 +562,7 @@ class ApplyEntryPointTest(ApplyTestCase):
         stderr = done.stderr.decode()
         self.assertEqual(done.returncode, 1, stderr)
         last_line = stderr.strip().splitlines()[-1]
-        self.assertTrue(last_line.startswith("apply.ManifestsRejected: 2 malformed manifest(s) rejected"), last_line)
+        self.assertTrue(last_line.startswith("backup_replication.apply.ManifestsRejected: 2 malformed manifest(s) rejected"), last_line)
         for name in bad:
             self.assertIn(self.prefix + name, last_line)
             self.assertIn(self.rejected + name, last_line)

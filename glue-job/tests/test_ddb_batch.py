@@ -3,7 +3,7 @@
 import unittest
 
 import support
-import ddb_batch
+from backup_replication import ddb_batch
 
 
 def item(i, payload="v"):

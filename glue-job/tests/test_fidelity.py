@@ -9,9 +9,8 @@ import unittest
 from decimal import Decimal
 
 import support
-import apply_changes
-import full_copy
-import table_keys
+from backup_replication import table_keys
+from backup_replication.jobs import apply_changes, full_copy
 from fidelity_items import all_types_item, big_item, deep_item
 
 

@@ -5,16 +5,9 @@ import random
 import unittest
 
 import support
-import apply_changes
-import aws_clients
-import ddb_batch
-import full_copy
-import replicate
-import retained
-import scan_copy
-import spark_segments
-import table_keys
-from transform import Transform
+from backup_replication import aws_clients, ddb_batch, replicate, retained, scan_copy, spark_segments, table_keys
+from backup_replication.jobs import apply_changes, full_copy
+from backup_replication.transform import Transform
 
 
 class RecordingTask(object):

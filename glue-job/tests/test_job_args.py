@@ -1,7 +1,6 @@
 import unittest
 
-import support  # noqa: F401  (puts lib/ on the path)
-import job_args
+from backup_replication import job_args
 
 GLUE_EXTRAS = ["--JOB_ID", "j_123", "--JOB_RUN_ID", "jr_456", "--JOB_NAME", "apply-changes",
                "--job-bookmark-option", "job-bookmark-disable", "--TempDir", "s3://tmp/x/",

@@ -2,9 +2,7 @@ import base64
 import json
 import unittest
 
-import support  # noqa: F401
-import manifests
-import table_keys
+from backup_replication import manifest_format, table_keys
 
 SCHEMA = table_keys.KeySchema(["pk", "sk"], {"pk": "N", "sk": "S"})
 BINARY = table_keys.KeySchema(["id"], {"id": "B"})
@@ -17,21 +15,21 @@ def body(document):
 class ManifestFormatTest(unittest.TestCase):
     def test_valid_manifest_round_trip_with_binary_keys(self):
         keys = [{"id": {"B": bytes(range(256))}}, {"id": {"B": b"\x00"}}, {"id": {"B": bytes(range(256))}}]
-        name, data = manifests.build_manifest(keys, ["INSERT", "MODIFY", "INSERT"], "111", "222")
+        name, data = manifest_format.build_manifest(keys, ["INSERT", "MODIFY", "INSERT"], "111", "222")
         self.assertRegex(name, r"^[0-9a-f]{64}\.json$")
         document = json.loads(data)
         self.assertEqual(document["version"], 1)
         self.assertEqual(document["eventNames"], ["INSERT", "MODIFY"])
         self.assertEqual(document["sequenceNumbers"], {"first": "111", "last": "222"})
         self.assertEqual(len(document["keys"]), 2)  # deduplicated
-        self.assertEqual(manifests.parse_manifest(data, BINARY), keys[:2])
+        self.assertEqual(manifest_format.parse_manifest(data, BINARY), keys[:2])
 
     def test_composite_keys(self):
         data = body({"version": 1, "keys": [{"pk": {"N": "1"}, "sk": {"S": "x"}}, {"sk": {"S": ""}, "pk": {"N": "2"}}]})
-        with self.assertRaises(manifests.ManifestError):  # empty string key value
-            manifests.parse_manifest(data, SCHEMA)
+        with self.assertRaises(manifest_format.ManifestError):  # empty string key value
+            manifest_format.parse_manifest(data, SCHEMA)
         data = body({"version": 1, "keys": [{"pk": {"N": "-1.5e3"}, "sk": {"S": "x"}}]})
-        self.assertEqual(manifests.parse_manifest(data, SCHEMA), [{"pk": {"N": "-1.5e3"}, "sk": {"S": "x"}}])
+        self.assertEqual(manifest_format.parse_manifest(data, SCHEMA), [{"pk": {"N": "-1.5e3"}, "sk": {"S": "x"}}])
 
     def test_malformed_manifests(self):
         good_key = {"pk": {"N": "1"}, "sk": {"S": "x"}}
@@ -61,15 +59,15 @@ class ManifestFormatTest(unittest.TestCase):
             "one bad key among good": body({"version": 1, "keys": [good_key, {"pk": {"N": "x"}, "sk": {"S": "y"}}]}),
         }
         for label, data in cases.items():
-            with self.assertRaises(manifests.ManifestError, msg=label) as caught:
-                manifests.parse_manifest(data, SCHEMA)
+            with self.assertRaises(manifest_format.ManifestError, msg=label) as caught:
+                manifest_format.parse_manifest(data, SCHEMA)
             self.assertTrue(str(caught.exception), label)
 
     def test_shape_is_checked_without_schema(self):
-        self.assertEqual(manifests.parse_manifest(body({"version": 1, "keys": [{"id": {"B": "AAE="}}]})),
+        self.assertEqual(manifest_format.parse_manifest(body({"version": 1, "keys": [{"id": {"B": "AAE="}}]})),
                          [{"id": {"B": b"\x00\x01"}}])
-        with self.assertRaises(manifests.ManifestError):
-            manifests.parse_manifest(body({"version": 1, "keys": [{"id": {"BOOL": True}}]}))
+        with self.assertRaises(manifest_format.ManifestError):
+            manifest_format.parse_manifest(body({"version": 1, "keys": [{"id": {"BOOL": True}}]}))
 
     def test_removed_entries_round_trip_and_old_manifests_stay_valid(self):
         old_image = {"pk": {"N": "1"}, "sk": {"S": "x"}, "bin": {"B": bytes(range(256))}, "empty": {"B": b""},
@@ -80,13 +78,13 @@ class ManifestFormatTest(unittest.TestCase):
         forty = "1000000000000000000000000000000000000001"
         removed = [({"pk": {"N": "2"}, "sk": {"S": "y"}}, "99", {"pk": {"N": "2"}, "sk": {"S": "y"}}),
                    ({"pk": {"N": "1"}, "sk": {"S": "x"}}, forty, old_image, 1764620970.25)]
-        _, data = manifests.build_manifest([{"pk": {"N": "3"}, "sk": {"S": "z"}}], ["REMOVE"], removed=removed)
+        _, data = manifest_format.build_manifest([{"pk": {"N": "3"}, "sk": {"S": "z"}}], ["REMOVE"], removed=removed)
         document = json.loads(data)
         encoded = [e for e in document["removed"] if e["key"]["pk"] == {"N": "1"}][0]["oldImage"]
         self.assertEqual(encoded["bin"], {"B": base64.b64encode(bytes(range(256))).decode("ascii")})
         self.assertEqual(encoded["bs"], {"BS": ["AA==", "AQI="]})
         self.assertEqual(len(document["keys"]), 3)  # removed keys are keys too
-        manifest = manifests.parse_manifest_document(data, SCHEMA)
+        manifest = manifest_format.parse_manifest_document(data, SCHEMA)
         self.assertEqual(len(manifest.keys), 3)
         by_sequence = dict((entry.sequence, entry) for entry in manifest.removed)
         self.assertEqual(sorted(by_sequence), [99, int(forty)])  # integers
@@ -99,10 +97,10 @@ class ManifestFormatTest(unittest.TestCase):
         self.assertIsNone(by_sequence[99].deleted_at)
         self.assertEqual(by_sequence[99].key, removed[0][0])
         # A manifest without the field (the format before it existed) is still valid, with no entries.
-        _, old = manifests.build_manifest([{"pk": {"N": "3"}, "sk": {"S": "z"}}])
+        _, old = manifest_format.build_manifest([{"pk": {"N": "3"}, "sk": {"S": "z"}}])
         self.assertNotIn(b"removed", old)
-        self.assertEqual(manifests.parse_manifest_document(old, SCHEMA).removed, [])
-        self.assertEqual(manifests.parse_manifest(data, SCHEMA), manifest.keys)
+        self.assertEqual(manifest_format.parse_manifest_document(old, SCHEMA).removed, [])
+        self.assertEqual(manifest_format.parse_manifest(data, SCHEMA), manifest.keys)
 
     def test_a_time_to_live_removal_as_the_function_writes_it(self):
         # The body __tests__/change-trigger-records.test.ts builds from the AWS-authored java-libs event with
@@ -114,12 +112,12 @@ class ManifestFormatTest(unittest.TestCase):
                 '"latest":1635734407.1234567},"removed":[{"key":{"Id":{"N":"101"}},"sequenceNumber":'
                 '"4421584500000000017450439093","oldImage":{"Id":{"N":"101"},"Message":{"S":"This item has changed"}},'
                 '"approximateCreationDateTime":1428537600,"timeToLive":true}]}')
-        (entry,) = manifests.parse_manifest_document(body.encode("utf-8")).removed
+        (entry,) = manifest_format.parse_manifest_document(body.encode("utf-8")).removed
         self.assertTrue(entry.expired)
-        self.assertIn(b'"timeToLive":true', manifests.encode_document([entry.key], [entry]))  # kept in remainders
-        (plain,) = manifests.parse_manifest_document(body.replace(',"timeToLive":true', "").encode("utf-8")).removed
+        self.assertIn(b'"timeToLive":true', manifest_format.encode_document([entry.key], [entry]))  # kept in remainders
+        (plain,) = manifest_format.parse_manifest_document(body.replace(',"timeToLive":true', "").encode("utf-8")).removed
         self.assertFalse(plain.expired)
-        self.assertNotIn(b"timeToLive", manifests.encode_document([plain.key], [plain]))
+        self.assertNotIn(b"timeToLive", manifest_format.encode_document([plain.key], [plain]))
 
     def test_malformed_removed_entries_reject_the_manifest(self):
         key = {"pk": {"N": "1"}, "sk": {"S": "x"}}
@@ -187,18 +185,18 @@ class ManifestFormatTest(unittest.TestCase):
             "image nested deeper than DynamoDB allows": with_removed([entry(oldImage=image_with(deep=nested(33)))]),
         }
         for label, data in cases.items():
-            with self.assertRaises(manifests.ManifestError, msg=label) as caught:
-                manifests.parse_manifest_document(data, SCHEMA)
+            with self.assertRaises(manifest_format.ManifestError, msg=label) as caught:
+                manifest_format.parse_manifest_document(data, SCHEMA)
             self.assertIn("removed", str(caught.exception), label)
         # The same entry, well formed, is accepted (so each case above fails for its own reason).
-        self.assertEqual(len(manifests.parse_manifest_document(with_removed([entry()]), SCHEMA).removed), 1)
-        timed = manifests.parse_manifest_document(with_removed([entry(approximateCreationDateTime=0)]), SCHEMA)
+        self.assertEqual(len(manifest_format.parse_manifest_document(with_removed([entry()]), SCHEMA).removed), 1)
+        timed = manifest_format.parse_manifest_document(with_removed([entry(approximateCreationDateTime=0)]), SCHEMA)
         self.assertEqual(timed.removed[0].deleted_at, "1970-01-01T00:00:00Z")
-        forty = manifests.parse_manifest_document(with_removed([entry(sequenceNumber="9" * 40)]), SCHEMA)
+        forty = manifest_format.parse_manifest_document(with_removed([entry(sequenceNumber="9" * 40)]), SCHEMA)
         self.assertEqual(forty.removed[0].sequence, 10 ** 40 - 1)
         deep = with_removed([entry(oldImage=image_with(deep=nested(32)))])
-        self.assertEqual(manifests.parse_manifest_document(deep, SCHEMA).removed[0].old_image["deep"], nested(32))
-        self.assertEqual(manifests.parse_manifest_document(with_removed([]), SCHEMA).removed, [])
+        self.assertEqual(manifest_format.parse_manifest_document(deep, SCHEMA).removed[0].old_image["deep"], nested(32))
+        self.assertEqual(manifest_format.parse_manifest_document(with_removed([]), SCHEMA).removed, [])
 
     def test_key_identity(self):
         self.assertEqual(table_keys.key_id({"pk": {"N": "1"}, "sk": {"S": "a"}}),

@@ -5,7 +5,7 @@ import random
 import unittest
 
 import support
-import manifests
+from backup_replication import manifest_format, manifest_store
 from test_apply import ApplyTestCase, key
 
 
@@ -20,22 +20,45 @@ class ManifestListingTest(unittest.TestCase):
         rng = random.Random(12)
         moments = sorted((1767225600 + rng.randrange(0, 10 ** 6), rng.randrange(1, 10 ** 30)) for _ in range(25))
         bodies = [("%d" % n).encode() * (50 + n) for n in range(25)]
-        names = [manifests.ordered_name(prefix, manifests.order_from(t, s), b) for (t, s), b in zip(moments, bodies)]
+        names = [manifest_format.ordered_name(prefix, manifest_format.order_from(t, s), b) for (t, s), b in zip(moments, bodies)]
         for index in rng.sample(range(25), 25):  # written in any order
             self.s3.put_object(Bucket=self.bucket, Key=names[index], Body=bodies[index])
-        listed = manifests.list_manifests(self.s3, self.bucket, prefix, limit=7, page_size=3)
+        store = manifest_store.ManifestStore(self.s3, self.bucket, prefix)
+        listed = store.list(limit=7, page_size=3)
         self.assertEqual([e.name for e in listed], names[:7])
         self.assertEqual([e.size for e in listed], [len(b) for b in bodies[:7]])
         budget = len(bodies[0]) + len(bodies[1]) + len(bodies[2])
-        self.assertEqual([e.name for e in manifests.list_manifests(self.s3, self.bucket, prefix, max_bytes=budget)],
-                         names[:3])
+        self.assertEqual([e.name for e in store.list(max_bytes=budget)], names[:3])
         # Always one, however large.
-        self.assertEqual([e.name for e in manifests.list_manifests(self.s3, self.bucket, prefix, max_bytes=1)], names[:1])
-        self.assertEqual([e.name for e in manifests.list_manifests(self.s3, self.bucket, prefix, limit=2, exclude={names[0]})],
-                         names[1:3])
-        self.assertEqual(manifests.order_of(names[4], prefix), names[4][len(prefix):len(prefix) + 57])
+        self.assertEqual([e.name for e in store.list(max_bytes=1)], names[:1])
+        self.assertEqual([e.name for e in store.list(limit=2, exclude={names[0]})], names[1:3])
+        # Any prefix of the bucket, the same way.
+        self.assertEqual([e.name for e in manifest_store.ManifestStore(self.s3, self.bucket).list(prefix, limit=2)],
+                         names[:2])
+        self.assertEqual(manifest_format.order_of(names[4], prefix), names[4][len(prefix):len(prefix) + 57])
         # The vector __tests__/change-trigger-records.test.ts checks for the Lambda's names.
-        self.assertEqual(manifests.order_from(1764620970.9, 123), "20251201T202930Z-" + "123".rjust(40, "0"))
+        self.assertEqual(manifest_format.order_from(1764620970.9, 123), "20251201T202930Z-" + "123".rjust(40, "0"))
+
+    def test_the_store_writes_reads_deletes_and_moves_manifests_aside_in_its_own_prefixes(self):
+        tag = support.unique("store")
+        store = manifest_store.ManifestStore(self.s3, self.bucket, tag + "/changes/", tag + "/rejected/",
+                                             tag + "/quarantine/")
+        name, body = manifest_format.build_manifest([key(1)], order=manifest_format.order_from(1767225600, 1))
+        store.write(store.manifest_prefix + name, body, metadata={"note": "caf\u00e9 " + "x" * 3000})
+        head = self.s3.head_object(Bucket=self.bucket, Key=store.manifest_prefix + name)
+        self.assertEqual((head["ContentType"], head["Metadata"]["note"]), ("application/json", "caf? " + "x" * 1763))
+        self.assertEqual(store.read(store.manifest_prefix + name), (body, None))
+        self.assertIsNone(store.read(store.manifest_prefix + "gone.json"))
+        self.assertEqual(store.rejected_name(store.manifest_prefix + name), store.rejected_prefix + name)
+        moved = store.reject(store.manifest_prefix + name, "not JSON: \u2026")
+        self.assertEqual(moved, store.rejected_prefix + name)
+        self.assertEqual(support.list_keys(self.s3, self.bucket, tag + "/"), [moved])
+        metadata = self.s3.head_object(Bucket=self.bucket, Key=moved)["Metadata"]
+        self.assertEqual(metadata, {"rejected-reason": "not JSON: ?", "rejected-from": store.manifest_prefix + name})
+        self.assertEqual([e.name for e in store.list(store.rejected_prefix)], [moved])
+        self.assertEqual(store.list(), [])
+        store.delete(moved)
+        self.assertEqual(support.list_keys(self.s3, self.bucket, tag + "/"), [])
 
 
 class DrainListingCostTest(ApplyTestCase):

@@ -16,12 +16,11 @@ from botocore.config import Config
 from botocore.loaders import Loader
 
 import support
-import job_args
-import metrics
+from backup_replication import job_args, metrics
 
 MODEL = Loader().load_service_model("cloudwatch", "service-2")
 SHAPES = MODEL["shapes"]
-CONTRACT = os.path.join(support.GLUE_JOB, "..", "functions", "metrics-contract.ts")
+CONTRACT = os.path.join(support.GLUE_JOB, "..", "contracts", "metrics.ts")
 
 
 _QUERY_MODELS = []

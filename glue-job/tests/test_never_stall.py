@@ -11,10 +11,9 @@ import tracemalloc
 import unittest
 
 import support
-import apply
-import apply_changes
+from backup_replication import apply, table_keys
+from backup_replication.jobs import apply_changes
 
-import table_keys
 from test_apply import ApplyTestCase, item, key
 
 
@@ -67,7 +66,7 @@ class NeverStallTest(ApplyTestCase):
             proxy = support.FlakyDynamoDB(self.client, before={"batch_write_item": slow})
             replicator = self.replicator(client=proxy, delete_policy="mirror")
             start = now[0]
-            settings = apply.ApplySettings(self.bucket, self.prefix, self.rejected, 7.2, chunk_workers=2)
+            settings = apply.ApplySettings(7.2, chunk_workers=2)
             result, _ = self.run_apply(replicator, settings=settings, clock=lambda: now[0] - start)
             written += replicator.stats.puts
             if not self.manifests_left():

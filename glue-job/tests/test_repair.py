@@ -11,13 +11,8 @@ points (verify.main, apply_changes.main):
 import json
 
 import support
-import apply
-import apply_changes
-import aws_clients
-import manifests
-import retained
-import table_keys
-import verify
+from backup_replication import apply, aws_clients, manifest_format, retained, table_keys
+from backup_replication.jobs import apply_changes, verify
 from test_verify import VerifyTestCase, item, key
 
 R = retained.DEFAULT_ATTRIBUTE
@@ -137,7 +132,7 @@ class QuarantineReplayTest(support.OnDynamoDbLocal, support.TablePairTestCase):
         self.assertIsInstance(error, apply.KeysQuarantined)
         (held,) = support.list_keys(self.s3, self.bucket, self.quarantine)
         body = self.s3.get_object(Bucket=self.bucket, Key=held)["Body"].read()
-        (entry,) = manifests.parse_manifest_document(body).removed
+        (entry,) = manifest_format.parse_manifest_document(body).removed
         self.assertEqual((entry.sequence, entry.old_image["n"]), (1000, {"N": "2"}))  # the last state, kept in S3
         # The key is re-inserted small and deleted again: the newer deletion is recorded.
         small = {"id": key(7)["id"], "n": {"N": "3"}}

@@ -7,13 +7,9 @@ import time
 import unittest
 
 import support
-import apply_changes
-import manifests
-import restore
-import retained
-import restore_plan
-import table_keys
-from transform import Transform
+from backup_replication import manifest_format, retained, restore_plan, table_keys
+from backup_replication.jobs import apply_changes, restore
+from backup_replication.transform import Transform
 
 from test_verify import item, key, marked
 
@@ -69,7 +65,7 @@ class RestoreTest(support.RecordedClients, support.OnDynamoDbLocal, support.Tabl
         self.client.put_item(TableName=self.backup, Item=marked(61, 991, "2026-03-02T10:00:31Z"))  # changed since:
         self.client.delete_item(TableName=self.source, Key=key(61))
         support.put_manifest(self.s3, self.bucket, self.changes, [key(61)],  # re-inserted and deleted again
-                             order=manifests.order_from(time.time() + 5, 1))
+                             order=manifest_format.order_from(time.time() + 5, 1))
         self.client.put_item(TableName=self.backup, Item=marked(62, 992, "2026-03-02T11:30:00Z"))  # after the window
         self.client.delete_item(TableName=self.source, Key=key(62))
         for args, message in (((), "--deleted_after"), (("--deleted_after", "2026-03-02T09:00:00Z", "--mode", "overwrite"),
@@ -117,9 +113,9 @@ class RestoreTest(support.RecordedClients, support.OnDynamoDbLocal, support.Tabl
         target = self.backup + "-restore-ttl"
         copied, _ = self.restore(target, "--create_target", "true", "--include_retained", "true")
         self.assertEqual((copied["counts"]["written"], copied["counts"]["expired"]), (2, 0))  # a copy keeps them
-        with self.assertRaises(manifests.ManifestError):
-            manifests.parse_manifest_document(b'{"version":1,"keys":[{"id":{"S":"a"}}],"removed":[{"key":{"id":{"S":"a"}},'
-                                              b'"sequenceNumber":"1","oldImage":{"id":{"S":"a"}},"timeToLive":false}]}')
+        with self.assertRaises(manifest_format.ManifestError):
+            manifest_format.parse_manifest_document(b'{"version":1,"keys":[{"id":{"S":"a"}}],"removed":[{"key":{"id":{"S":"a"}},'
+                                                    b'"sequenceNumber":"1","oldImage":{"id":{"S":"a"}},"timeToLive":false}]}')
 
     def test_into_the_source_a_deletion_made_while_it_runs_is_never_inside_the_window(self):
         now = time.time()
@@ -138,7 +134,7 @@ class RestoreTest(support.RecordedClients, support.OnDynamoDbLocal, support.Tabl
         window = ("--deleted_after", "2026-03-02T09:00:00Z")
         # A manifest of changes made before the restore started, still pending: it waits, then refuses ...
         pending = support.put_manifest(self.s3, self.bucket, self.changes, [key(3)],
-                                       order=manifests.order_from(time.time() - 60, 7))
+                                       order=manifest_format.order_from(time.time() - 60, 7))
         now, slept = [time.time()], []
 
         def sleep(seconds):

@@ -28,16 +28,10 @@ import time
 import unittest
 
 import support
-import apply
-import ddb_batch
-import manifests
-import replicate
-import restore
-import restore_guard
-import retained
-import table_keys
-import verify
-from transform import Transform
+from backup_replication import (apply, ddb_batch, manifest_format, manifest_store, replicate, restore_guard, retained,
+                                table_keys)
+from backup_replication.jobs import restore, verify
+from backup_replication.transform import Transform
 
 SEED = int(os.environ.get("RESTORE_FUZZ_SEED") or 20261205)
 INTERLEAVINGS = int(os.environ.get("RESTORE_FUZZ_INTERLEAVINGS") or 40)
@@ -121,7 +115,7 @@ class World(object):
             return
         size = len(self.unbatched) if everything else self.rng.randint(1, len(self.unbatched))
         batch, self.unbatched = self.unbatched[:size], self.unbatched[size:]
-        name, body, _, _ = support.batch_manifest(batch, order=manifests.order_from(batch[0][4], batch[0][0]))
+        name, body, _, _ = support.batch_manifest(batch, order=manifest_format.order_from(batch[0][4], batch[0][0]))
         self.s3.put_object(Bucket=self.bucket, Key=self.changes + name, Body=body)
         for record in batch:
             if record[5] is not None:
@@ -139,9 +133,9 @@ class World(object):
     def _apply(self):
         replicator = replicate.Replicator(self.client, self.source, self.backup, self.schema, Transform(), "retain",
                                           ddb_batch.Stats(), support.fast_retry())
-        settings = apply.ApplySettings(self.bucket, self.changes, "rfuzz-rejected/", 3600,
-                                       quarantine_prefix=self.quarantine, max_manifests_per_pass=self.rng.randint(1, 4))
-        apply.run(self.s3, replicator, settings, self.schema, log=lambda *a, **k: None)
+        store = manifest_store.ManifestStore(self.s3, self.bucket, self.changes, "rfuzz-rejected/", self.quarantine)
+        settings = apply.ApplySettings(3600, max_manifests_per_pass=self.rng.randint(1, 4))
+        apply.run(store, replicator, settings, self.schema, log=lambda *a, **k: None)
 
     def repair_wrote(self, kid):
         """Right after a repair write lands (a later deletion's manifest would hide it): the key's content

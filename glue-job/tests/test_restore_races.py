@@ -12,17 +12,10 @@ import threading
 import time
 
 import support
-import apply
-import apply_changes
-import aws_clients
-import ddb_batch
-import manifests
-import replicate
-import restore
-import restore_guard
-import retained
-import table_keys
-from transform import Transform
+from backup_replication import (apply, aws_clients, ddb_batch, manifest_format, manifest_store, replicate, restore_guard,
+                                retained, table_keys)
+from backup_replication.jobs import apply_changes, restore
+from backup_replication.transform import Transform
 from test_verify import item, key
 
 R = retained.DEFAULT_ATTRIBUTE
@@ -84,7 +77,7 @@ class RestoreRacesTest(support.OnDynamoDbLocal, support.TablePairTestCase):
         self.client.delete_item(TableName=self.source, Key=key(i))
         support.put_manifest(self.s3, self.bucket, self.changes, [], event_names=["INSERT", "REMOVE"],
                              removed=[(key(i), "5000", image, int(time.time()))],
-                             order=manifests.order_from(time.time(), 5000))
+                             order=manifest_format.order_from(time.time(), 5000))
 
     def in_source(self, i):
         return self.client.get_item(TableName=self.source, Key=key(i), ConsistentRead=True).get("Item") is not None
@@ -123,8 +116,8 @@ class RestoreRacesTest(support.OnDynamoDbLocal, support.TablePairTestCase):
             ticks = iter([0, 0, 0] + [10 ** 9] * 100)  # its time budget runs out: a remainder replaces it
             replicator = replicate.Replicator(support.ddb(), self.source, self.backup, self.schema, Transform(),
                                               "retain", ddb_batch.Stats(), support.fast_retry())
-            settings = apply.ApplySettings(self.bucket, self.changes, self.rejected, quarantine_prefix=self.quarantine)
-            result = apply.run(support.s3(), replicator, settings, self.schema, clock=lambda: next(ticks),
+            store = manifest_store.ManifestStore(support.s3(), self.bucket, self.changes, self.rejected, self.quarantine)
+            result = apply.run(store, replicator, apply.ApplySettings(), self.schema, clock=lambda: next(ticks),
                                log=lambda *a, **k: None)
             replaced[0] = result.manifests_replaced
 
@@ -147,12 +140,12 @@ class RestoreRacesTest(support.OnDynamoDbLocal, support.TablePairTestCase):
         self.assertEqual((self.in_source(1), self.in_source(2)), (False, True))
 
     def test_the_gate_sees_a_pending_manifest_of_the_older_name_form(self):
-        name, body = manifests.build_manifest([key(1)])
+        name, body = manifest_format.build_manifest([key(1)])
         older = self.changes + "f" + name[1:]  # sorts after every time-ordered name
         self.s3.put_object(Bucket=self.bucket, Key=older, Body=body)
         time.sleep(1.1)
         started = time.time()
-        support.put_manifest(self.s3, self.bucket, self.changes, [key(2)], order=manifests.order_from(started + 1, 1))
+        support.put_manifest(self.s3, self.bucket, self.changes, [key(2)], order=manifest_format.order_from(started + 1, 1))
         settings = restore_guard.GuardSettings(self.bucket, self.changes, self.rejected, self.quarantine,
                                                delivery_seconds=0, catch_up_seconds=0)
         with self.assertRaises(restore_guard.BackupNotCaughtUp) as caught:
@@ -200,10 +193,10 @@ class RestoreRacesTest(support.OnDynamoDbLocal, support.TablePairTestCase):
             self.client.put_item(TableName=self.source, Item=item(number, 5))
             self.client.delete_item(TableName=self.source, Key=last)
             support.put_manifest(self.s3, self.bucket, self.changes, [{"id": {"S": "p-other"}}],
-                                 order=manifests.order_from(start, 1))
+                                 order=manifest_format.order_from(start, 1))
             support.put_manifest(self.s3, self.bucket, self.changes, [], event_names=["INSERT", "REMOVE"],
                                  removed=[(last, "5000", item(number, 5), int(start))],
-                                 order=manifests.order_from(start + 100, 5000))
+                                 order=manifest_format.order_from(start + 100, 5000))
 
         class PausedBeforeRemainder(object):  # apply-changes' S3: waits right before writing its remainder
             def __init__(self, inner):
@@ -224,8 +217,9 @@ class RestoreRacesTest(support.OnDynamoDbLocal, support.TablePairTestCase):
             ticks = iter([0, 0, 0] + [10 ** 9] * 100)  # its budget spent before its first chunk: a remainder
             replicator = replicate.Replicator(plain_ddb, self.source, self.backup, self.schema, Transform(),
                                               "retain", ddb_batch.Stats(), support.fast_retry())
-            settings = apply.ApplySettings(self.bucket, self.changes, self.rejected, quarantine_prefix=self.quarantine)
-            state["apply"] = apply.run(PausedBeforeRemainder(plain_s3), replicator, settings, self.schema,
+            store = manifest_store.ManifestStore(PausedBeforeRemainder(plain_s3), self.bucket, self.changes, self.rejected,
+                                                 self.quarantine)
+            state["apply"] = apply.run(store, replicator, apply.ApplySettings(), self.schema,
                                        clock=lambda: next(ticks), log=lambda *a, **k: None)
 
         def count_writes(kwargs, _number):
@@ -242,7 +236,7 @@ class RestoreRacesTest(support.OnDynamoDbLocal, support.TablePairTestCase):
                 with concurrent.futures.ThreadPoolExecutor(16) as pool:  # late manifests of other shards: a 2nd page
                     list(pool.map(lambda j: support.put_manifest(
                         self.s3, self.bucket, self.changes, [{"id": {"S": "late-%d" % j}}],
-                        order=manifests.order_from(start + 10, 10 + j)), range(999)))
+                        order=manifest_format.order_from(start + 10, 10 + j)), range(999)))
             else:
                 state["raced"] = True
                 go.set()
@@ -278,7 +272,7 @@ class RestoreRacesTest(support.OnDynamoDbLocal, support.TablePairTestCase):
         self.client.put_item(TableName=self.backup, Item=mistaken(7))
         for n in range(3):  # 1,500 pending keys against a bound of 1,000
             support.put_manifest(self.s3, self.bucket, self.changes, [{"id": {"S": "p%d-%d" % (n, j)}} for j in range(500)],
-                                 order=manifests.order_from(time.time() + 5, n + 1))
+                                 order=manifest_format.order_from(time.time() + 5, n + 1))
         held = []
         refresh = restore_guard.Unrecorded.refresh
 
@@ -302,7 +296,7 @@ class RestoreRacesTest(support.OnDynamoDbLocal, support.TablePairTestCase):
         body = (b'{"version":1,"keys":[{"id":{"S":"k%05d"}}],"removed":[{"key":{"id":{"S":"k%05d"}},'
                 b'"sequenceNumber":"5000","oldImage":{}}]}' % (i, i))
         self.s3.put_object(Bucket=self.bucket, Body=body,
-                           Key=self.changes + manifests.order_from(time.time(), 5000) + "-" + "0" * 64 + ".json")
+                           Key=self.changes + manifest_format.order_from(time.time(), 5000) + "-" + "0" * 64 + ".json")
 
     def test_a_manifest_rejected_between_its_listing_and_its_read_is_never_taken_for_applied(self):
         self.client.put_item(TableName=self.backup, Item=mistaken(8))
@@ -344,9 +338,8 @@ class RestoreRacesTest(support.OnDynamoDbLocal, support.TablePairTestCase):
             if kwargs.get("Prefix") == self.changes and "ContinuationToken" not in kwargs:
                 written[0] += 1
                 support.put_manifest(self.s3, self.bucket, self.changes, [{"id": {"S": "other-%d" % written[0]}}],
-                                     order=manifests.order_from(time.time() + 5, written[0]))
+                                     order=manifest_format.order_from(time.time() + 5, written[0]))
 
         report = self.restore(*WINDOW, s3={"list_objects_v2": other_shards})
         self.assertGreater(written[0], 2)
         self.assertEqual(report["counts"]["written"], 3)
-

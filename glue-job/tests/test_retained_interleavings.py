@@ -31,14 +31,9 @@ import time
 import unittest
 
 import support
-import apply
-import ddb_batch
-import manifests
-import replicate
-import retained
-import scan_copy
-import table_keys
-from transform import Transform
+from backup_replication import (apply, ddb_batch, manifest_format, manifest_store, replicate, retained, scan_copy,
+                                table_keys)
+from backup_replication.transform import Transform
 
 SEED = int(os.environ.get("RETAIN_FUZZ_SEED") or 20261201)
 # 80 in `npm test` (about 20 s): every path below is taken; run more by hand, e.g. 2000 (README).
@@ -138,6 +133,9 @@ class Interleaving(object):
 
     # -- the jobs ----------------------------------------------------------------------------------
 
+    def store(self):
+        return manifest_store.ManifestStore(self.s3, self.bucket, self.prefix, "rejected-" + self.prefix)
+
     def replicator(self, client):
         return replicate.Replicator(client, self.source, self.backup, self.schema, self.transform, self.policy,
                                     ddb_batch.Stats(), support.fast_retry(), write_workers=self.rng.choice([1, 4]))
@@ -200,14 +198,13 @@ class Interleaving(object):
         budget = not calm and self.rng.random() < 0.3
         proxy = self.client if calm else self.proxy(depth, crash, now if budget else None)
         replicator = self.replicator(proxy)
-        settings = apply.ApplySettings(self.bucket, self.prefix, "rejected-" + self.prefix, 100,
-                                       keys_per_chunk=self.rng.randint(1, 3),
+        settings = apply.ApplySettings(100, keys_per_chunk=self.rng.randint(1, 3),
                                        max_manifests_per_pass=self.rng.randint(1, 3))
         self.trace.append("apply run (depth %d) starts" % depth)
         self.nested_runs += int(depth > 0)
         nested_before = self.nested_runs
         try:
-            result = apply.run(self.s3, replicator, settings, self.schema, clock=lambda: now[0],
+            result = apply.run(self.store(), replicator, settings, self.schema, clock=lambda: now[0],
                                log=lambda *_a, **_k: None)
             self.totals["budget_stops"] += int(result.stopped_by_budget)
         except (RuntimeError, support.HardCrash) as error:
@@ -230,9 +227,8 @@ class Interleaving(object):
 
         def run():
             try:
-                apply.run(self.s3, self.replicator(self.client),
-                          apply.ApplySettings(self.bucket, self.prefix, "rejected-" + self.prefix, 100,
-                                              keys_per_chunk=1, max_manifests_per_pass=1),
+                apply.run(self.store(), self.replicator(self.client),
+                          apply.ApplySettings(100, keys_per_chunk=1, max_manifests_per_pass=1),
                           self.schema, log=lambda *_a, **_k: None)
             except Exception as error:  # noqa: BLE001 - reported below
                 errors.append(error)
@@ -280,7 +276,7 @@ class Interleaving(object):
             left = set(support.list_keys(self.s3, self.bucket, self.prefix))
             for name in left - set(self.delivered):  # a remainder a run wrote: the keys it took over
                 body = self.s3.get_object(Bucket=self.bucket, Key=name)["Body"].read()
-                self.delivered[name] = set(table_keys.key_id(k) for k in manifests.parse_manifest(body))
+                self.delivered[name] = set(table_keys.key_id(k) for k in manifest_format.parse_manifest(body))
                 self.totals["remainders"] += 1
             for name in list(self.delivered):
                 if name in left:

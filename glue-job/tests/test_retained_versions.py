@@ -8,11 +8,7 @@ import threading
 import unittest
 
 import support
-import apply
-import manifests
-import retained
-import scan_copy
-import table_keys
+from backup_replication import apply, manifest_format, retained, scan_copy, table_keys
 from test_apply import ApplyTestCase, item, key, with_marker
 
 
@@ -21,7 +17,7 @@ R = retained.DEFAULT_ATTRIBUTE
 
 class RetainedVersionsTest(ApplyTestCase):
     def named_manifest(self, name, keys, removed):
-        _, body = manifests.build_manifest(keys, event_names=["REMOVE"], removed=removed)
+        _, body = manifest_format.build_manifest(keys, event_names=["REMOVE"], removed=removed)
         self.s3.put_object(Bucket=self.bucket, Key=self.prefix + name, Body=body)
         return self.prefix + name
 
@@ -35,12 +31,12 @@ class RetainedVersionsTest(ApplyTestCase):
         self.assertIn(name, support.list_keys(self.s3, self.bucket, self.quarantine))
         obj = self.s3.get_object(Bucket=self.bucket, Key=name)
         self.assertIn(reason[:20], obj["Metadata"]["quarantine-reason"])
-        manifest = manifests.parse_manifest_document(obj["Body"].read(), self.schema)
+        manifest = manifest_format.parse_manifest_document(obj["Body"].read(), self.schema)
         self.assertEqual(manifest.keys, [typed_key])
         return manifest.removed[0] if manifest.removed else None
 
     def remainder_keys(self, name):
-        return manifests.parse_manifest(self.s3.get_object(Bucket=self.bucket, Key=name)["Body"].read())
+        return manifest_format.parse_manifest(self.s3.get_object(Bucket=self.bucket, Key=name)["Body"].read())
 
     def assertSameItem(self, actual, expected):
         self.assertEqual(support.comparable(actual), support.comparable(expected))
@@ -68,7 +64,7 @@ class RetainedVersionsTest(ApplyTestCase):
     def test_a_pass_stopped_by_the_time_budget_keeps_the_newest_retained_image(self):
         self.older_and_newer_deletion()
         proxy, clock = self.budget_spent_at_first_write()
-        settings = apply.ApplySettings(self.bucket, self.prefix, self.rejected, 60, keys_per_chunk=1, chunk_workers=1)
+        settings = apply.ApplySettings(60, keys_per_chunk=1, chunk_workers=1)
         result, _ = self.run_apply(self.replicator(client=proxy), settings=settings, clock=clock)
         self.assertTrue(result.stopped_by_budget)
         # The newer manifest was fully applied and deleted; the older one is replaced by a remainder

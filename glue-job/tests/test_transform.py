@@ -1,7 +1,6 @@
 import unittest
 
-import support  # noqa: F401
-from transform import Transform, TransformError
+from backup_replication.transform import Transform, TransformError
 
 
 class TransformTest(unittest.TestCase):

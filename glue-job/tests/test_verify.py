@@ -8,12 +8,8 @@ import time
 import unittest
 
 import support
-import compare
-import ddb_batch
-import retained
-import scan_copy
-import table_keys
-import verify
+from backup_replication import compare, ddb_batch, retained, scan_copy, table_keys
+from backup_replication.jobs import verify
 
 
 def item(i, version=0):
@@ -234,7 +230,7 @@ class VerifyTest(VerifyTestCase):
 
 class ClassifierTest(unittest.TestCase):
     def test_classes_by_policy(self):
-        from transform import Transform
+        from backup_replication.transform import Transform
         marker = retained.DEFAULT_ATTRIBUTE
         rename = Transform.parse('{"rename": {"amount": "total"}}')
         retain = compare.Classifier(rename, "retain", marker)

@@ -16,7 +16,7 @@ export interface ReplicationGlueJobOptions {
   readonly description: string;
   readonly compute: GlueJobCompute;
   readonly scriptLocation: string;
-  /** `--extra-py-files`: the shared replication modules. */
+  /** S3 URL of the wheel of the job code (glue-scripts.ts), passed in the argument of the job's type. */
   readonly libraryPath: string;
   /** Job arguments without their leading `--`. */
   readonly arguments: Record<string, string>;
@@ -44,6 +44,12 @@ export interface ReplicationGlueJobOptions {
 // Python shell runs Python 3.9 on Glue 3.0; Spark jobs run Glue 5.0 (Python 3.11).
 const GLUE_VERSION = { pythonshell: "3.0", glueetl: "5.0" } as const;
 const PYTHON_VERSION = { pythonshell: "3.9", glueetl: "3" } as const;
+// Where each job type takes a wheel. Python shell: --extra-py-files ("Providing your own Python library",
+// https://docs.aws.amazon.com/glue/latest/dg/add-job-python.html: .whl, no .egg on Python 3.9). Spark: pip
+// installs wheels named in --additional-python-modules on the driver and executors ("Using Python libraries
+// with AWS Glue", https://docs.aws.amazon.com/glue/latest/dg/aws-glue-programming-python-libraries.html);
+// its --extra-py-files is documented for .py and .zip files.
+const LIBRARY_ARGUMENT = { pythonshell: "--extra-py-files", glueetl: "--additional-python-modules" } as const;
 
 /** One Glue job running a script of glue-job/, with its own least-privilege role and optional schedule. */
 export class ReplicationGlueJob extends Construct {
@@ -83,7 +89,7 @@ export class ReplicationGlueJob extends Construct {
       securityConfiguration: options.securityConfiguration,
       defaultArguments: {
         "--job-language": "python",
-        "--extra-py-files": options.libraryPath,
+        [LIBRARY_ARGUMENT[compute.type]]: options.libraryPath,
         "--enable-metrics": "true",
         "--enable-continuous-cloudwatch-log": "true",
         "--job-bookmark-option": "job-bookmark-disable",

@@ -1,13 +1,15 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
 import { S3Object } from "@cdktf/provider-aws/lib/s3-object";
+import { buildPythonWheel, packageVersion, type PythonWheel } from "../../build-tools/python-wheel";
 import { PROJECT_ROOT } from "../project-root";
 
 const GLUE_JOB_DIR = path.join(PROJECT_ROOT, "glue-job");
-const LIBRARY_DIR = path.join(GLUE_JOB_DIR, "lib");
+const PACKAGE_DIR = path.join(GLUE_JOB_DIR, "backup_replication");
 
 export interface GlueScriptsOptions {
   readonly bucketName: string;
@@ -18,25 +20,27 @@ export interface GlueScriptsOptions {
 }
 
 /**
- * Uploads the Glue entry points and the shared replication modules (glue-job/lib/*.py) to S3,
- * each from a stack asset with its content hash, so a changed script is a planned change.
+ * Uploads the Glue entry points and the job code, the package glue-job/backup_replication as one wheel
+ * built at synth (build-tools/python-wheel.ts), each from a stack asset with its content hash, so a
+ * changed script or module is a planned change.
  */
 export class GlueScripts extends Construct {
   private readonly locations = new Map<string, string>();
-  /** `--extra-py-files` value: the S3 URLs of every shared module, comma-separated. */
+  /** S3 URL of the wheel: what each job gets as its Python library (glue-job.ts). */
   public readonly libraryPath: string;
   public readonly objects: S3Object[] = [];
 
   constructor(scope: Construct, id: string, private readonly options: GlueScriptsOptions) {
     super(scope, id);
     for (const entry of [...options.entryPoints].sort()) {
-      this.upload(path.join(GLUE_JOB_DIR, entry), entry);
+      const file = path.join(GLUE_JOB_DIR, entry);
+      this.locations.set(entry, this.upload(entry.replace(/[^a-zA-Z0-9]+/g, "-"), entry, file, fs.readFileSync(file), "text/x-python"));
     }
-    const modules = fs
-      .readdirSync(LIBRARY_DIR)
-      .filter((file) => file.endsWith(".py"))
-      .sort();
-    this.libraryPath = modules.map((file) => this.upload(path.join(LIBRARY_DIR, file), `lib/${file}`)).join(",");
+    const wheel = jobCodeWheel();
+    // pip takes the name, version and tags from the file name: the key ends with it. (The construct id
+    // stays the same when the version changes.)
+    const bytes = Buffer.from(wheel.bytes);
+    this.libraryPath = this.upload("package-wheel", wheel.fileName, temporaryFile(wheel.fileName, wheel.sha256Hex, bytes), bytes, "application/zip");
   }
 
   /** S3 URL of an uploaded entry point. */
@@ -46,9 +50,8 @@ export class GlueScripts extends Construct {
     return location;
   }
 
-  private upload(file: string, name: string): string {
-    const contents = fs.readFileSync(file);
-    const id = name.replace(/[^a-zA-Z0-9]+/g, "-");
+  /** Uploads `file` (whose bytes are `contents`) as <prefix><name>; returns its S3 URL. */
+  private upload(id: string, name: string, file: string, contents: Buffer, contentType: string): string {
     const asset = new TerraformAsset(this, `${id}-asset`, {
       path: file,
       type: AssetType.FILE,
@@ -61,11 +64,34 @@ export class GlueScripts extends Construct {
         key,
         source: asset.path,
         sourceHash: createHash("md5").update(contents).digest("hex"),
-        contentType: "text/x-python",
+        contentType,
       }),
     );
-    const location = `s3://${this.options.bucketName}/${key}`;
-    this.locations.set(name, location);
-    return location;
+    return `s3://${this.options.bucketName}/${key}`;
   }
+}
+
+/** The wheel of the jobs' package, glue-job/backup_replication (its version is the package's __version__). */
+export function jobCodeWheel(): PythonWheel {
+  return buildPythonWheel({
+    packageDir: PACKAGE_DIR,
+    version: packageVersion(PACKAGE_DIR),
+    summary: "The AWS Glue jobs of the DynamoDB backup replication",
+  });
+}
+
+/**
+ * A file named `name` holding `contents` for TerraformAsset, which copies it into the stack's assets:
+ * written once under the temporary folder, in a folder named by the content hash (as the Lambda zip,
+ * functions/bundle-asset.ts).
+ */
+function temporaryFile(name: string, hash: string, contents: Buffer): string {
+  const file = path.join(os.tmpdir(), "cdktf-glue-assets", hash, name);
+  if (!fs.existsSync(file)) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const partial = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(partial, contents);
+    fs.renameSync(partial, file);
+  }
+  return file;
 }

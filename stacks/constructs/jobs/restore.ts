@@ -76,7 +76,7 @@ function defineRestore({ config, source, backup, bucket, partition, accountId, d
 }
 
 /**
- * Into the source: what the backup has not recorded yet (glue-job/lib/restore_guard.py), the first
+ * Into the source: what the backup has not recorded yet (glue-job/backup_replication/restore_guard.py), the first
  * pending, rejected and quarantined manifests and the keys they name, and the dead letters' count.
  */
 function pendingChangeGrants(bucketArn: string, deadLetterQueueArn: string): Grant[] {

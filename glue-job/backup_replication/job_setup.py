@@ -4,13 +4,13 @@ and `<job>: error: <message>` on stderr (a configuration error, not a failure wo
 
 import sys
 
-import aws_clients
-import ddb_batch
-import job_args
-import job_log
-import replicate
-import table_keys
-import transform as transform_module
+from . import aws_clients
+from . import ddb_batch
+from . import job_args
+from . import job_log
+from . import replicate
+from . import table_keys
+from . import transform as transform_module
 
 
 class JobSetup(object):

@@ -1,7 +1,7 @@
-// Starts dynalite and s3rver on free loopback ports for running the glue-job tests or bench.py by hand
+// Starts dynalite and s3rver on free loopback ports for running the glue-job tests or the benchmarks by hand
 // (npm test starts its own in __tests__/glue-job.test.ts). Prints one JSON line with the endpoints,
 // then serves until its standard input closes (so a parent process that dies takes it along).
-//   node glue-job/tests/local_servers.js
+//   node glue-job/local_servers.js
 "use strict";
 const crypto = require("crypto");
 const fs = require("fs");
@@ -18,7 +18,7 @@ for (const name of ["createCipheriv", "createDecipheriv"]) {
       : original(algorithm, key, ...rest);
 }
 
-const root = path.resolve(__dirname, "..", "..");
+const root = path.resolve(__dirname, "..");
 const dynalite = require(path.join(root, "node_modules", "dynalite"))({
   createTableMs: 0, deleteTableMs: 0, updateTableMs: 0,
 });

@@ -10,8 +10,8 @@ fill in the rest.
 
 import json
 
-import retained
-import transform as transform_module
+from . import retained
+from . import transform as transform_module
 
 COMMON_DEFAULTS = {
     "source_table": None,          # required
@@ -49,7 +49,7 @@ VERIFY_DEFAULTS = {
     "settle_seconds": "300",       # a mismatch still there after the re-read is read again this long after
     "report_bucket": None,         # required: where the JSON report goes
     "report_prefix": "verify/",
-    "metrics_namespace": "",       # the stack's namespace (functions/metrics-contract.ts); "" = publish no metrics
+    "metrics_namespace": "",       # the stack's namespace (contracts/metrics.ts); "" = publish no metrics
     "metrics_pipeline": "",        # value of the Pipeline dimension; needed with a namespace
     "sample_keys": "20",           # keys kept per class in the report
     "JOB_RUN_ID": "",              # passed by Glue; names the report

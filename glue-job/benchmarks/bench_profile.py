@@ -1,6 +1,6 @@
 """Where apply-changes under mirror spends its time at a simulated round trip, and two variants (run by hand; prints JSON).
 
-    python3 glue-job/bench_profile.py [--items 4000] [--delays 5,20]
+    PYTHONPATH=glue-job python3 glue-job/benchmarks/bench_profile.py [--items 4000] [--delays 5,20]
 
 Servers as bench.py (dynalite + s3rver unless AWS_ENDPOINT_URL_* are set), every request through
 bench_proxy.py. Wraps (monkeypatches, in this process only) the steps of a pass and sums, per step, the
@@ -9,7 +9,7 @@ serializing and parsing; with the GIL, wall minus CPU is waiting for the server,
 Replicator._read_source (consistent BatchGetItem of a chunk, before the write and again to verify),
 Replicator._changed_since (the verify step), Replicator._write (the chunk's BatchWriteItems of 25, one
 after another), apply._read_pass (GetObject of every manifest of the pass, s3_workers threads, and
-parsing), manifests.list_manifests, manifests.delete_manifest (on the S3 pool, overlapped with the
+parsing), ManifestStore.list, ManifestStore.delete (on the S3 pool, overlapped with the
 chunks), and apply._ChunkRunner.__call__ (a whole chunk). Variants, same data: as is (chunk_workers 4);
 chunk_workers 8; and the chunk's BatchWriteItems sent at once (4 threads) instead of one after another.
 """
@@ -19,22 +19,12 @@ import collections
 import concurrent.futures
 import json
 import os
-import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "lib"))
-sys.path.insert(0, HERE)
-
-import apply  # noqa: E402
-import aws_clients  # noqa: E402
-import bench  # noqa: E402
-import ddb_batch  # noqa: E402
-import manifests  # noqa: E402
-import replicate  # noqa: E402
-import table_keys  # noqa: E402
-from transform import Transform  # noqa: E402
+import bench  # beside this script
+from backup_replication import apply, aws_clients, ddb_batch, manifest_format, manifest_store, replicate, table_keys
+from backup_replication.transform import Transform
 
 TOTALS = collections.defaultdict(lambda: [0, 0.0, 0.0])
 LOCK = threading.Lock()
@@ -66,8 +56,8 @@ def main():
     wrap(replicate.Replicator, "_changed_since", "verify step (its BatchGetItem + compare)")
     timed_write = wrap(replicate.Replicator, "_write", "BatchWriteItem of 25 (one after another per chunk)")
     wrap(apply, "_read_pass", "pass read (GetObject of each manifest + parse)")
-    wrap(manifests, "list_manifests", "S3 listing")
-    wrap(manifests, "delete_manifest", "S3 DeleteObject (S3 pool)")
+    wrap(manifest_store.ManifestStore, "list", "S3 listing")
+    wrap(manifest_store.ManifestStore, "delete", "S3 DeleteObject (S3 pool)")
     wrap(apply._ChunkRunner, "__call__", "chunk of 100 keys (total)")
 
     def parallel_write(self, requests, refused=None):
@@ -112,8 +102,8 @@ def main():
                     run += 1
                     prefix = "r%d/" % run
                     for start in range(0, n, 100):
-                        name, body = manifests.build_manifest([{"id": {"S": "bench#%07d" % i}}
-                                                               for i in range(start, min(n, start + 100))])
+                        name, body = manifest_format.build_manifest([{"id": {"S": "bench#%07d" % i}}
+                                                                     for i in range(start, min(n, start + 100))])
                         s3_setup.put_object(Bucket=bucket, Key=prefix + name, Body=body)
                     backup = "prof-b%d-%s" % (run, tag)
                     bench.create_table(setup, backup)
@@ -122,9 +112,9 @@ def main():
                                                       ddb_batch.Stats(), ddb_batch.RetryPolicy())
                     TOTALS.clear()
                     before = meter.snapshot()
-                    result = apply.run(s3, replicator, apply.ApplySettings(bucket, prefix, "rejected/",
-                                                                           chunk_workers=chunk_workers),
-                                       schema, log=lambda *a, **k: None)
+                    result = apply.run(manifest_store.ManifestStore(s3, bucket, prefix), replicator,
+                                       apply.ApplySettings(chunk_workers=chunk_workers), schema,
+                                       log=lambda *a, **k: None)
                     wall, cpu = meter.since(before)
                     out["%gms, %s" % (delay, variant)] = {
                         "items_per_second": round(result.keys / wall, 1), "seconds": round(wall, 2),

@@ -34,12 +34,12 @@ import time
 
 from botocore.exceptions import ClientError
 
-import aws_clients
-import compare
-import ddb_batch
-import replicate
-import scan_copy
-import table_keys
+from . import aws_clients
+from . import compare
+from . import ddb_batch
+from . import replicate
+from . import scan_copy
+from . import table_keys
 
 CHUNK = ddb_batch.MAX_GET_KEYS
 DEFER_CAP = 10000

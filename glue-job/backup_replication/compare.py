@@ -20,7 +20,7 @@ import base64
 import hashlib
 import json
 
-import table_keys
+from . import table_keys
 
 MATCH = "match"
 MISSING = "missing"

@@ -30,10 +30,10 @@ import concurrent.futures
 
 from botocore.exceptions import ClientError
 
-import ddb_batch
-import job_log
-import retained
-import table_keys
+from . import ddb_batch
+from . import job_log
+from . import retained
+from . import table_keys
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 DEFAULT_WORKERS = 8
@@ -143,7 +143,7 @@ class ConditionalWriter(object):
         raise _KeptChanging()
 
     def write_retained(self, key, entry, stats):
-        """Write a deleted item's last state (a manifests.RemovedEntry) unless a newer one is there.
+        """Write a deleted item's last state (a manifest_format.RemovedEntry) unless a newer one is there.
 
         DynamoDB checks an item's size before its condition, so a last state too large for the marker is
         refused even when the backup already holds a newer deletion of the key: then the write has

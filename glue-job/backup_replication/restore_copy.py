@@ -22,17 +22,17 @@ import time
 
 from botocore.exceptions import ClientError
 
-import aws_clients
-import compare
-import ddb_batch
-import item_writer
-import job_log
-import restore_guard
-import restore_plan
-import retained
-import scan_copy
-import table_keys
-import transform as transform_module
+from . import aws_clients
+from . import compare
+from . import ddb_batch
+from . import item_writer
+from . import job_log
+from . import restore_guard
+from . import restore_plan
+from . import retained
+from . import scan_copy
+from . import table_keys
+from . import transform as transform_module
 
 WRITTEN = "written"
 WOULD_WRITE = "would_write"

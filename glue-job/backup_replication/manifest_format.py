@@ -1,4 +1,5 @@
-"""Change manifests in S3: format, validation, listing, deletion, rejection.
+"""The change manifest format: what a manifest holds, its validation, its encoding, and its name.
+Where manifests live and every S3 call on them is manifest_store.py.
 
 A manifest is a JSON object written by the change-trigger Lambda at
 s3://<bucket>/<manifest_prefix><order>-<sha256-hex>.json, where <order> is
@@ -42,8 +43,8 @@ import json
 import re
 from decimal import Decimal
 
-import retained
-import table_keys
+from . import retained
+from . import table_keys
 
 MANIFEST_VERSION = 1
 _NUMBER = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")
@@ -340,7 +341,7 @@ def build_manifest(keys, event_names=("MODIFY",), first_sequence="0", last_seque
 
     `changed_between`: (earliest, latest) ApproximateCreationDateTime of the batch's records.
     `removed`: (key, sequence number, old image[, approximateCreationDateTime[, Time to Live]]) tuples in the client's
-    form; their keys are added to "keys" and the member is written only when given. Used by the tests and bench.py; the production
+    form; their keys are added to "keys" and the member is written only when given. Used by the tests and the benchmarks; the production
     writer is the Lambda (functions/).
     """
     unique = []
@@ -367,48 +368,6 @@ def build_manifest(keys, event_names=("MODIFY",), first_sequence="0", last_seque
     if order is not None:
         return ordered_name("", order, body), body
     return hashlib.sha256(body).hexdigest() + ".json", body
-
-
-class Listed(object):
-    """One manifest object of a listing: name (the object key), size in bytes, last_modified."""
-
-    __slots__ = ("name", "size", "last_modified")
-
-    def __init__(self, name, size, last_modified):
-        self.name = name
-        self.size = size
-        self.last_modified = last_modified
-
-    def __repr__(self):
-        return "Listed(%r, %d)" % (self.name, self.size)
-
-
-def list_manifests(s3, bucket, prefix, limit=1000, max_bytes=None, page_size=1000, exclude=()):
-    """The first manifests under `prefix` in S3's listing order (time order, see the module docstring):
-    at most `limit`, and at most `max_bytes` in total (but always the first one), as Listed.
-
-    Reads only the pages it needs, so a pass costs pages in proportion to what it takes, not to the
-    backlog. "Folder" placeholders (keys ending in "/") and the names in `exclude` are skipped.
-    """
-    taken = []
-    total = 0
-    kwargs = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": page_size}
-    while True:
-        response = s3.list_objects_v2(**kwargs)
-        for entry in response.get("Contents", []):
-            name = entry["Key"]
-            if name.endswith("/") or name in exclude:
-                continue
-            size = int(entry.get("Size", 0))
-            if taken and max_bytes is not None and total + size > max_bytes:
-                return taken
-            taken.append(Listed(name, size, entry.get("LastModified")))
-            total += size
-            if len(taken) >= limit:
-                return taken
-        if not response.get("IsTruncated"):
-            return taken
-        kwargs["ContinuationToken"] = response["NextContinuationToken"]
 
 
 def order_of(name, prefix, last_modified=None):
@@ -460,57 +419,3 @@ def _json_number(value):
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     raise TypeError("not JSON serializable: %r" % (value,))
-
-
-def write_manifest(s3, bucket, name, body, metadata=None):
-    kwargs = {"Bucket": bucket, "Key": name, "Body": body, "ContentType": "application/json"}
-    if metadata:  # 2 KB at most in all: each value gets its share
-        share = max(64, 1800 // len(metadata) - 32)
-        kwargs["Metadata"] = dict((k, _metadata_text(v, share)) for k, v in metadata.items())
-    s3.put_object(**kwargs)
-
-
-def read_manifest(s3, bucket, name):
-    """(body bytes, version id or None), or None when the object is gone (another run applied and deleted it)."""
-    try:
-        response = s3.get_object(Bucket=bucket, Key=name)
-    except s3.exceptions.NoSuchKey:
-        return None
-    return response["Body"].read(), response.get("VersionId")
-
-
-def delete_manifest(s3, bucket, name, version_id=None):
-    """Deletes a consumed manifest. With the version read (a versioned bucket), that version itself: no
-    delete marker is left in front of the live manifests of the listing, and a version written since (a
-    retried batch) stays to be applied."""
-    if version_id:
-        s3.delete_object(Bucket=bucket, Key=name, VersionId=version_id)
-    else:
-        s3.delete_object(Bucket=bucket, Key=name)
-
-
-def rejected_name(name, manifest_prefix, rejected_prefix):
-    relative = name[len(manifest_prefix):] if name.startswith(manifest_prefix) else name
-    return rejected_prefix + relative
-
-
-def _metadata_text(text, limit=1024):
-    """Printable ASCII, cut at `limit`: S3 keeps at most 2 KB of user metadata (names and values) an object."""
-    return "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in text)[:limit]
-
-
-def reject_manifest(s3, bucket, name, manifest_prefix, rejected_prefix, reason, version_id=None):
-    """Move a malformed manifest aside (copy, then delete); returns the new object key."""
-    target = rejected_name(name, manifest_prefix, rejected_prefix)
-    source = {"Bucket": bucket, "Key": name}
-    if version_id:
-        source["VersionId"] = version_id
-    s3.copy_object(
-        Bucket=bucket,
-        Key=target,
-        CopySource=source,
-        MetadataDirective="REPLACE",
-        Metadata={"rejected-reason": _metadata_text(reason, 900), "rejected-from": _metadata_text(name, 900)},
-    )
-    delete_manifest(s3, bucket, name, version_id)
-    return target

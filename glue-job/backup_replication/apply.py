@@ -1,6 +1,6 @@
 """apply-changes: drain the change manifests into the backup, with bounded memory and progress key by key.
 
-A pass takes the first manifests of the listing (time order, see manifests.py): at most
+A pass takes the first manifests of the listing (time order, see manifest_format.py): at most
 `max_manifests_per_pass`, at most `max_pass_bytes` of JSON (always at least one), so a run's memory does
 not grow with the backlog or with the size of retained images. It reads them (a malformed one is moved
 to the rejected prefix with its reason and does not block the others) and folds each into the pass plan
@@ -52,12 +52,12 @@ import uuid
 
 from botocore.exceptions import ClientError
 
-import ddb_batch
-import job_log
-import manifests
-import metrics as metrics_module
-import replicate
-import table_keys
+from . import ddb_batch
+from . import job_log
+from . import manifest_format
+from . import metrics as metrics_module
+from . import replicate
+from . import table_keys
 
 # Names listed in the failure messages at most (the log lines carry them all).
 MAX_NAMES_IN_MESSAGE = 20
@@ -86,15 +86,12 @@ class KeysQuarantined(ApplyRunFailed):
 
 
 class ApplySettings(object):
-    def __init__(self, manifest_bucket, manifest_prefix="changes/", rejected_prefix="rejected/",
-                 time_budget_seconds=600.0, keys_per_chunk=ddb_batch.MAX_GET_KEYS,
-                 max_manifests_per_pass=1000, list_page_size=1000, quarantine_prefix="quarantine/",
+    """How a run goes (where the manifests are is its manifest_store.ManifestStore)."""
+
+    def __init__(self, time_budget_seconds=600.0, keys_per_chunk=ddb_batch.MAX_GET_KEYS,
+                 max_manifests_per_pass=1000, list_page_size=1000,
                  max_pass_bytes=DEFAULT_MAX_PASS_BYTES, max_pass_keys=DEFAULT_MAX_PASS_KEYS, chunk_workers=8,
                  s3_workers=8, writer_id=None):
-        self.manifest_bucket = manifest_bucket
-        self.manifest_prefix = manifest_prefix
-        self.rejected_prefix = rejected_prefix
-        self.quarantine_prefix = quarantine_prefix
         self.time_budget_seconds = float(time_budget_seconds)
         self.keys_per_chunk = int(keys_per_chunk)
         self.max_manifests_per_pass = int(max_manifests_per_pass)
@@ -184,26 +181,24 @@ class _RunState(object):
         self.carried = set()
 
 
-def _read_pass(s3, settings, listed, schema, log, rejected, pool):
+def _read_pass(store, settings, listed, schema, log, rejected, pool):
     """The _Plan of the listed manifests; malformed ones are moved aside (appended to `rejected`)."""
     plan = _Plan()
-    read = lambda entry: manifests.read_manifest(s3, settings.manifest_bucket, entry.name)  # noqa: E731
-    for entry, got in zip(listed, pool.map(read, listed)):
+    for entry, got in zip(listed, pool.map(lambda entry: store.read(entry.name), listed)):
         if got is None:
             continue  # another run applied it meanwhile
         if len(plan.keys) >= settings.max_pass_keys:
             break  # the rest waits for the next pass, untouched
         body, version_id = got
         try:
-            manifest = manifests.parse_manifest_document(body, schema)
-        except manifests.ManifestError as error:
-            target = manifests.reject_manifest(s3, settings.manifest_bucket, entry.name, settings.manifest_prefix,
-                                               settings.rejected_prefix, str(error), version_id)
+            manifest = manifest_format.parse_manifest_document(body, schema)
+        except manifest_format.ManifestError as error:
+            target = store.reject(entry.name, str(error), version_id)
             rejected.append({"manifest": entry.name, "moved_to": target, "reason": str(error)})
             log("manifest_rejected", manifest=entry.name, moved_to=target, reason=str(error))
             continue
         del body, got
-        order = manifests.order_of(entry.name, settings.manifest_prefix, entry.last_modified)
+        order = manifest_format.order_of(entry.name, store.manifest_prefix, entry.last_modified)
         plan.add(entry, order, manifest, version_id)
     return plan
 
@@ -270,24 +265,23 @@ def _systemic(error):
     return error.response.get("Error", {}).get("Code") in SYSTEMIC_ERROR_CODES
 
 
-def _quarantine(s3, settings, plan, kid, key, reason, log):
+def _quarantine(store, plan, kid, key, reason, log):
     """Writes the quarantine object of one key (a manifest of it alone, with the error); returns its name."""
     owners = plan.owners.get(kid, [])
     entry = plan.removals.get(kid)
     order = min(plan.order[name] for name in owners)
     at = datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
-    body = manifests.encode_document([key], [entry] if entry else [], {
+    body = manifest_format.encode_document([key], [entry] if entry else [], {
         "quarantined": {"key": kid, "reason": reason, "at": at, "manifests": owners[:MAX_NAMES_IN_MESSAGE]}})
-    name = manifests.ordered_name(settings.quarantine_prefix, order, body)
-    manifests.write_manifest(s3, settings.manifest_bucket, name, body,
-                             metadata={"quarantine-reason": reason, "quarantine-key": kid})  # (cut to fit S3's 2 KB)
+    name = manifest_format.ordered_name(store.quarantine_prefix, order, body)
+    store.write(name, body, metadata={"quarantine-reason": reason, "quarantine-key": kid})  # (cut to fit S3's 2 KB)
     log("key_quarantined", key=kid, reason=reason, object=name, manifests=owners,
         action="every other key is applied; the run fails at its end so that the alarm fires; "
                "see the README runbook to repair and replay it")
     return name
 
 
-def _apply_pass(s3, replicator, settings, plan, out_of_time, log, state, s3_pool, wall_clock=time.time):
+def _apply_pass(store, replicator, settings, plan, out_of_time, log, state, s3_pool, wall_clock=time.time):
     """Sync the plan's keys; delete each manifest once all its keys are done; write the remainder."""
     outcome = _PassOutcome()
     removals = plan.removals if replicator.delete_policy == "retain" else {}
@@ -306,8 +300,7 @@ def _apply_pass(s3, replicator, settings, plan, out_of_time, log, state, s3_pool
             left = plan.remaining[name]
             left.discard(kid)
             if not left:
-                deletions.append(s3_pool.submit(manifests.delete_manifest, s3, settings.manifest_bucket, name,
-                                                plan.version.get(name)))
+                deletions.append(s3_pool.submit(store.delete, name, plan.version.get(name)))
                 outcome.deleted += 1
                 del plan.remaining[name]
                 if name in plan.latest_change:
@@ -327,7 +320,7 @@ def _apply_pass(s3, replicator, settings, plan, out_of_time, log, state, s3_pool
                     action="held in this pass's remainder for a later pass or run; the run carries on")
             for kid, reason in sorted(aside.unwritable.items()):
                 try:
-                    name = _quarantine(s3, settings, plan, kid, dict(chunk)[kid], reason, log)
+                    name = _quarantine(store, plan, kid, dict(chunk)[kid], reason, log)
                 except Exception as error:  # noqa: BLE001 - the key stays unfinished: carried, not lost
                     log("quarantine_not_written", key=kid, reason=reason, error="%s: %s" % (type(error).__name__, error),
                         action="the key is carried in the remainder")
@@ -364,12 +357,12 @@ def _apply_pass(s3, replicator, settings, plan, out_of_time, log, state, s3_pool
     for future in deletions:
         future.result()
     if unfinished:
-        _write_remainder(s3, settings, plan, unfinished, outcome, s3_pool, log)
+        _write_remainder(store, settings, plan, unfinished, outcome, s3_pool, log)
         state.carried.update(unfinished)
     return outcome
 
 
-def _write_remainder(s3, settings, plan, unfinished, outcome, s3_pool, log):
+def _write_remainder(store, settings, plan, unfinished, outcome, s3_pool, log):
     """One manifest holding the unfinished keys; then the manifests it replaces are deleted."""
     replaced = [name for name in plan.order if name in plan.remaining]
     keys = [key for kid, key in plan.keys if kid in unfinished]
@@ -381,12 +374,11 @@ def _write_remainder(s3, settings, plan, unfinished, outcome, s3_pool, log):
     times = [plan.latest_change[n] for n in replaced if n in plan.latest_change]
     if times:  # the latency of what it carries keeps counting from the changes themselves
         extra["approximateCreationDateTime"] = {"earliest": min(times), "latest": max(times)}
-    body = manifests.encode_document(keys, entries, extra)
-    name = manifests.ordered_name(settings.manifest_prefix, min(plan.order[n] for n in replaced), body)
-    manifests.write_manifest(s3, settings.manifest_bucket, name, body)
+    body = manifest_format.encode_document(keys, entries, extra)
+    name = manifest_format.ordered_name(store.manifest_prefix, min(plan.order[n] for n in replaced), body)
+    store.write(name, body)
     # The writer id in the body makes the name new: deleting the replaced ones never deletes it.
-    futures = [s3_pool.submit(manifests.delete_manifest, s3, settings.manifest_bucket, n, plan.version.get(n))
-               for n in replaced if n != name]
+    futures = [s3_pool.submit(store.delete, n, plan.version.get(n)) for n in replaced if n != name]
     for future in futures:
         future.result()
     outcome.remainder = name
@@ -395,9 +387,10 @@ def _write_remainder(s3, settings, plan, unfinished, outcome, s3_pool, log):
     log("remainder_written", manifest=name, keys=len(keys), replaces=len(replaced), reason=reason)
 
 
-def run(s3, replicator, settings, schema, clock=time.monotonic, log=job_log.log_event, metrics=None,
+def run(store, replicator, settings, schema, clock=time.monotonic, log=job_log.log_event, metrics=None,
         wall_clock=time.time):
-    """Apply passes until no manifest is left or the time budget is spent; returns an ApplyResult.
+    """Apply the manifests pending in `store` (manifest_store.ManifestStore) in passes until none is left
+    or the time budget is spent; returns an ApplyResult.
 
     `metrics` (metrics.ApplyMetrics, or NoMetrics by default) gets each pass's numbers (docs/operations.md, "Watching the pipeline"):
     ManifestsPending is what the pass listed (at least that many wait; a count of all would need a full
@@ -418,18 +411,17 @@ def run(s3, replicator, settings, schema, clock=time.monotonic, log=job_log.log_
             if out_of_time():
                 result.stopped_by_budget = True
                 break
-            listed = manifests.list_manifests(s3, settings.manifest_bucket, settings.manifest_prefix,
-                                              limit=settings.max_manifests_per_pass, max_bytes=settings.max_pass_bytes,
-                                              page_size=settings.list_page_size, exclude=state.held)
+            listed = store.list(limit=settings.max_manifests_per_pass, max_bytes=settings.max_pass_bytes,
+                                page_size=settings.list_page_size, exclude=state.held)
             if not listed:
                 break
             result.passes += 1
             pass_started = clock()
-            metrics.pass_started(len(listed), metrics_module.seconds_since(_written_at(listed[0], settings), wall_clock()))
+            metrics.pass_started(len(listed), metrics_module.seconds_since(_written_at(listed[0], store), wall_clock()))
             before = stats.as_dict()
             rejected = []
-            plan = _read_pass(s3, settings, listed, schema, log, rejected, s3_pool)
-            outcome = _apply_pass(s3, replicator, settings, plan, out_of_time, log, state, s3_pool, wall_clock)
+            plan = _read_pass(store, settings, listed, schema, log, rejected, s3_pool)
+            outcome = _apply_pass(store, replicator, settings, plan, out_of_time, log, state, s3_pool, wall_clock)
             del plan
             delta = stats.minus(before)
             metrics.keys_written(outcome.latencies)
@@ -479,11 +471,11 @@ def run(s3, replicator, settings, schema, clock=time.monotonic, log=job_log.log_
     return result
 
 
-def _written_at(entry, settings):
+def _written_at(entry, store):
     """When the oldest listed manifest's changes were made: the time in its name (a remainder keeps the
     oldest it replaced, so a key held run after run shows its real age), else its LastModified."""
-    order = manifests.order_of(entry.name, settings.manifest_prefix)
-    return manifests.order_time(order) if order else entry.last_modified
+    order = manifest_format.order_of(entry.name, store.manifest_prefix)
+    return manifest_format.order_time(order) if order else entry.last_modified
 
 
 def _names(values):

@@ -13,8 +13,8 @@ restored, they lose the marker (a live item never carries it). An item without d
 by a time window: its time is unknown.
 """
 
-import retained
-import transform as transform_module
+from . import retained
+from . import transform as transform_module
 
 RESTORE = "restore"
 RETAINED_SKIPPED = "retained_skipped"

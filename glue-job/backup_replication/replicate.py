@@ -27,10 +27,10 @@ raises KeysSetAside (a ReplicationError, listing them, with the keys that cannot
 full-copy fails on it; apply-changes keeps those keys' manifests for the next run.
 """
 
-import ddb_batch
-import item_writer
-import retained as retained_module
-import table_keys
+from . import ddb_batch
+from . import item_writer
+from . import retained as retained_module
+from . import table_keys
 
 DELETE_POLICIES = ("retain", "mirror")
 # BatchWriteItems of one call (e.g. apply-changes' chunk of 100 keys = 4 batches) sent at once under
@@ -133,7 +133,7 @@ class Replicator(object):
     def sync_keys(self, keys, retained=None):
         """Make the backup hold the source's current state of `keys`.
 
-        `retained` ({key_id: manifests.RemovedEntry}, only used under "retain"): the last state of keys
+        `retained` ({key_id: manifest_format.RemovedEntry}, only used under "retain"): the last state of keys
         deleted from the source, written when the key is absent. Once a read finds the key in the source,
         its entry is dropped (the item was re-inserted after that delete: the source wins; should it be
         deleted again, that later delete's own manifest entry gives its newer last state).

@@ -14,7 +14,7 @@ import json
 import math
 import time
 
-import compare
+from . import compare
 
 RCU_BYTES = 4096
 EVENTUAL = 0.5
@@ -56,7 +56,7 @@ METRIC_NAMES = {
 
 
 def metric_data(tally, pipeline, items_read):
-    """PutMetricData's MetricData in the stack's namespace, dimension Pipeline (functions/metrics-contract.ts):
+    """PutMetricData's MetricData in the stack's namespace, dimension Pipeline (contracts/metrics.ts):
     one count per class, DriftItems (their sum over the drift classes) and ItemsRead."""
     dimensions = [{"Name": "Pipeline", "Value": pipeline}]
     values = [(METRIC_NAMES[name], tally.counts[name]) for name in compare.CLASSES]

@@ -12,12 +12,12 @@ each call builds its own boto3 client on the executor and returns the segment's 
 
 import time
 
-import aws_clients
-import ddb_batch
-import replicate
-import retained
-import table_keys
-import transform as transform_module
+from . import aws_clients
+from . import ddb_batch
+from . import replicate
+from . import retained
+from . import table_keys
+from . import transform as transform_module
 
 WRITE_CHUNK = ddb_batch.MAX_GET_KEYS  # items handed to the Replicator at a time (verify reads 100 keys)
 

@@ -23,8 +23,9 @@ before the restore writes it; the README's runbook says how long that is.
 
 import dataclasses
 
-import manifests
-import table_keys
+from . import manifest_format
+from . import manifest_store
+from . import table_keys
 
 # A stream record's ApproximateCreationDateTime is rounded down: to the second on AWS (DynamoDB API
 # Reference, StreamRecord), to the minute on DynamoDB Local. The window of deletions restored into the
@@ -67,6 +68,11 @@ class GuardSettings:
     def from_dict(cls, data):
         return cls(**data)
 
+    def manifest_store(self, s3):
+        """The manifests these settings name, read with `s3`."""
+        return manifest_store.ManifestStore(s3, self.manifest_bucket, self.manifest_prefix, self.rejected_prefix,
+                                            self.quarantine_prefix)
+
 
 class BackupNotCaughtUp(Exception):
     """The restore into the source cannot start: the message says what is behind and what to do."""
@@ -98,22 +104,23 @@ def _rejected_waiting(settings, name):
             % (settings.rejected_prefix, name))
 
 
-def _blocking(s3, sqs, settings):
+def _blocking(store, sqs, settings):
     """Why no key can be written now (dead letters, rejected manifests), or None."""
-    rejected = manifests.list_manifests(s3, settings.manifest_bucket, settings.rejected_prefix, limit=1)
+    rejected = store.list(store.rejected_prefix, limit=1)
     return _dead_letters_waiting(sqs, settings) or (_rejected_waiting(settings, rejected[0].name) if rejected else None)
 
 
 def check_caught_up(s3, sqs, settings, started, clock, sleep, log):
     """Wait until the backup holds every change made before `started` (epoch seconds); raise
     BackupNotCaughtUp when it cannot, or not within settings.catch_up_seconds."""
-    blocked = _blocking(s3, sqs, settings)
+    store = settings.manifest_store(s3)
+    blocked = _blocking(store, sqs, settings)
     if blocked:
         raise BackupNotCaughtUp(blocked)
     deadline = started + settings.catch_up_seconds
     while True:
         now = clock()
-        behind = _behind(s3, settings, started)
+        behind = _behind(store, started)
         if now >= started + settings.delivery_seconds and behind is None:
             log("restore_backup_caught_up", waited=round(now - started, 3))
             return
@@ -127,17 +134,16 @@ def check_caught_up(s3, sqs, settings, started, clock, sleep, log):
         sleep(min(settings.poll_seconds, max(0.0, deadline - now)))
 
 
-def _behind(s3, settings, started):
+def _behind(store, started):
     """Why the backup is behind `started`: a pending manifest of changes made before it (its name's time,
     or for a name of the older hash-only form its LastModified, which sorts anywhere), or a backlog too
     long to look through; None when it is caught up."""
-    listed = manifests.list_manifests(s3, settings.manifest_bucket, settings.manifest_prefix,
-                                      limit=MAX_PENDING_MANIFESTS + 1)
+    listed = store.list(limit=MAX_PENDING_MANIFESTS + 1)
     if len(listed) > MAX_PENDING_MANIFESTS:
         return "more than %d manifests are pending" % MAX_PENDING_MANIFESTS
     for entry in listed:
-        order = manifests.order_of(entry.name, settings.manifest_prefix, entry.last_modified)
-        when = manifests.order_time(order) if order else None
+        order = manifest_format.order_of(entry.name, store.manifest_prefix, entry.last_modified)
+        when = manifest_format.order_time(order) if order else None
         if when is None or when < int(started):
             return "manifest %s, of changes made before the restore started, is still pending" % entry.name
     return None
@@ -157,7 +163,7 @@ class Unrecorded(object):
     keeps writing) never hold a listing back: they are read."""
 
     def __init__(self, s3, sqs, settings, schema, clock, sleep, log):
-        self.s3 = s3
+        self.store = settings.manifest_store(s3)
         self.sqs = sqs
         self.settings = settings
         self.schema = schema
@@ -194,9 +200,8 @@ class Unrecorded(object):
     def _list(self):
         """Every object name under the rejected, quarantine and manifest prefixes, or None past the bound."""
         names = []
-        for prefix in (self.settings.rejected_prefix, self.settings.quarantine_prefix, self.settings.manifest_prefix):
-            listed = manifests.list_manifests(self.s3, self.settings.manifest_bucket, prefix,
-                                              limit=MAX_PENDING_MANIFESTS + 1)
+        for prefix in (self.store.rejected_prefix, self.store.quarantine_prefix, self.store.manifest_prefix):
+            listed = self.store.list(prefix, limit=MAX_PENDING_MANIFESTS + 1)
             names.extend(entry.name for entry in listed)
             if len(names) > MAX_PENDING_MANIFESTS:
                 return None
@@ -219,13 +224,13 @@ class Unrecorded(object):
             held = sum(len(keys) for keys in self.by_name.values())
             complete = True
             for name in names - set(self.by_name):
-                got = manifests.read_manifest(self.s3, self.settings.manifest_bucket, name)
+                got = self.store.read(name)
                 if got is None:
                     complete = False  # applied, or replaced by a remainder: list again
                     continue
                 try:
-                    keys = manifests.parse_manifest_document(got[0], self.schema).keys
-                except manifests.ManifestError as error:
+                    keys = manifest_format.parse_manifest_document(got[0], self.schema).keys
+                except manifest_format.ManifestError as error:
                     return "%s is not a readable manifest (%s): its keys are unknown" % (name, error), None
                 held += len(keys)
                 if held > MAX_PENDING_KEYS:
@@ -249,4 +254,3 @@ class Unrecorded(object):
                     return CHANGED_SINCE_START
                 found = QUARANTINED
         return found
-

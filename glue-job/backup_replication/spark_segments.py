@@ -12,7 +12,7 @@ Several segments per core let fast executors take over the work of slow segments
 out as cores free up), and keep each segment's scan small enough to retry cheaply.
 """
 
-import ddb_batch
+from . import ddb_batch
 
 SEGMENTS_PER_CORE = 4
 MAX_TOTAL_SEGMENTS = 1000000  # DynamoDB's TotalSegments limit

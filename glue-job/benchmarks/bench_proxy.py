@@ -1,6 +1,6 @@
 """A delaying HTTP/1.1 proxy for bench.py: adds a simulated round trip of N ms to every request.
 
-    python3 glue-job/bench_proxy.py --delay-ms 20 http://127.0.0.1:8000 http://127.0.0.1:4568
+    python3 glue-job/benchmarks/bench_proxy.py --delay-ms 20 http://127.0.0.1:8000 http://127.0.0.1:4568
     # prints one JSON line {"http://127.0.0.1:8000": "http://127.0.0.1:<port>", ...}, serves until stdin closes
 
 One listening socket per target. Each accepted client connection gets its own upstream connection and

@@ -19,7 +19,7 @@ import time
 
 from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
 
-import table_keys
+from . import table_keys
 
 MAX_GET_KEYS = 100
 MAX_WRITE_REQUESTS = 25

@@ -1,4 +1,4 @@
-"""apply-changes' own CloudWatch metrics (the contract: functions/metrics-contract.ts, docs/operations.md "Watching the pipeline").
+"""apply-changes' own CloudWatch metrics (the contract: contracts/metrics.ts, docs/operations.md "Watching the pipeline").
 
 One namespace per stack (--metrics_namespace, "" = off), one dimension Pipeline = the stack's name
 prefix (--metrics_pipeline). Per pass: ManifestsPending and OldestPendingManifestAge at its start;
@@ -21,9 +21,9 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported, but keep the import harmless
     from urllib import quote
 
-import job_log
+from . import job_log
 
-# Names and units, exactly as functions/metrics-contract.ts (a test compares them).
+# Names and units, exactly as contracts/metrics.ts (a test compares them).
 REPLICATION_LATENCY = "ReplicationLatency"
 ITEMS_APPLIED = "ItemsApplied"
 RETAINED_WRITES = "RetainedWrites"

@@ -21,8 +21,8 @@ Live items (present in the source) never carry the attribute: they stay byte for
 import datetime
 from decimal import ROUND_FLOOR, Decimal
 
-import ddb_batch
-import table_keys
+from . import ddb_batch
+from . import table_keys
 
 DEFAULT_ATTRIBUTE = "_deleted_from_source"
 SEQUENCE_DIGITS = 40

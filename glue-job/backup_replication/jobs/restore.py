@@ -1,0 +1,149 @@
+"""Glue Spark (glueetl) job `restore` (on demand only): copies the backup into a target table with the
+full-copy segment machinery (spark_segments.py; per segment restore_copy.py).
+
+Arguments: --backup_table --target_table --report_bucket (required); --source_table (the replicated
+source: a target only with --allow_source_target true), --allowed_targets (JSON list; a new table named
+<backup>-restore-* is always allowed), --mode missing-only|overwrite, --include_retained true|false,
+--deleted_after / --deleted_before ISO-8601, --dry_run true|false, --create_target true|false, --transform
+(the replication transform, inverted), --retained_attribute, --region, --scan_segments,
+--max_items_per_second, --report_prefix (restore/), --sample_keys. Into the source (restore_guard.py):
+--manifest_bucket, --manifest_prefix, --rejected_prefix, --quarantine_prefix, --dead_letter_queue_name,
+--delivery_seconds, --catch_up_seconds, --poll_seconds. Exit status 2 on a bad argument, a target that
+does not exist (without --create_target) or has another key than the backup, or, into the source, a
+backup that has not caught up (the message says what is behind).
+"""
+
+import sys
+import time
+
+from botocore.exceptions import ClientError
+
+from .. import (aws_clients, compare, ddb_batch, job_args, job_log, job_setup, restore_copy, restore_guard,
+               restore_plan, retained, spark_segments, table_keys, verify_report)
+
+JOB = "restore"
+
+
+def _describe(client, table, stats, policy):
+    """DescribeTable's response, or None when the table does not exist."""
+    try:
+        return ddb_batch.call(client.describe_table, {"TableName": table}, stats, policy, "DescribeTable %s" % table)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return None
+        raise
+
+
+def _create_like(client, backup_description, target, stats, policy):
+    """The target, on demand, with the backup's key schema (and only its key attributes defined)."""
+    table = backup_description["Table"]
+    names = set(k["AttributeName"] for k in table["KeySchema"])
+    ddb_batch.call(client.create_table, {
+        "TableName": target, "KeySchema": table["KeySchema"], "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [d for d in table["AttributeDefinitions"] if d["AttributeName"] in names],
+    }, stats, policy, "CreateTable %s" % target)
+    client.get_waiter("table_exists").wait(TableName=target, WaiterConfig={"Delay": 2, "MaxAttempts": 300})
+
+
+def _target_schema(config, client, schema, backup_description, stats, policy):
+    """Checks (or creates) the target; returns whether it exists (a dry run creates nothing)."""
+    description = _describe(client, config.target_table, stats, policy)
+    if description is None:
+        if not config.create_target:
+            job_setup.fail(JOB, "target table %s does not exist: create it with the key of %s, or pass "
+                                "--create_target true" % (config.target_table, config.backup_table))
+        if config.dry_run:
+            return False
+        _create_like(client, backup_description, config.target_table, stats, policy)
+        job_log.log_event("restore_target_created", job=JOB, table=config.target_table)
+        description = ddb_batch.call(client.describe_table, {"TableName": config.target_table}, stats, policy)
+    target_schema = table_keys.describe_key_schema(description)
+    if target_schema != schema:
+        job_setup.fail(JOB, "target table %s has key %r but the backup %s has %r"
+                       % (config.target_table, target_schema, config.backup_table, schema))
+    return True
+
+
+def _guard(config, started_wall, clock, sleep):
+    """Into the source: the window's end (at most RECORD_TIME_MARGIN_SECONDS before the start) and the
+    guard's settings, once the backup has caught up with the restore's start (restore_guard.py); exits 2
+    when it has not."""
+    latest = int(started_wall) - restore_guard.RECORD_TIME_MARGIN_SECONDS
+    before = retained.epoch_seconds(config.deleted_before) if config.deleted_before else latest
+    if before > latest:
+        job_setup.fail(JOB, "--deleted_before %s is too late: into the source it must be at least %d s before the "
+                            "restore's start (at most %s), since a stream record's time is rounded down (to the "
+                            "second on AWS, to the minute on DynamoDB Local) and a deletion made while the restore "
+                            "runs must never fall inside the window"
+                       % (config.deleted_before, restore_guard.RECORD_TIME_MARGIN_SECONDS, retained.deleted_at(latest)))
+    guard = restore_guard.GuardSettings.of(config)
+    log = lambda event, **fields: job_log.log_event(event, job=JOB, **fields)  # noqa: E731
+    try:
+        restore_guard.check_caught_up(aws_clients.s3_client(config.region), aws_clients.sqs_client(config.region),
+                                      guard, started_wall, clock, sleep, log)
+    except restore_guard.BackupNotCaughtUp as error:
+        job_setup.fail(JOB, "not restoring into the source table %s: %s" % (config.target_table, error))
+    return config.deleted_before or retained.deleted_at(latest), guard
+
+
+def main(argv=None, spark_context=None, retry=None, clock=time.time, sleep=time.sleep):
+    argv = sys.argv if argv is None else argv
+    started_wall, started = clock(), time.monotonic()
+    try:
+        config = job_args.restore_config(argv)
+    except job_args.ArgumentError as error:
+        job_setup.fail(JOB, str(error))
+    job_log.log_event("restore_start", job=JOB, config=job_args.describe(config))
+    client = aws_clients.dynamodb_client(config.region)
+    stats, policy = ddb_batch.Stats(), retry or ddb_batch.RetryPolicy()
+    backup_description = ddb_batch.call(client.describe_table, {"TableName": config.backup_table}, stats, policy)
+    schema = table_keys.describe_key_schema(backup_description)
+    try:
+        config.transform.check_key_names(schema.names)
+    except ValueError as error:
+        job_setup.fail(JOB, str(error))
+    lost = restore_plan.lost_attributes(config.transform)
+    if lost:
+        job_log.log_event("restore_transform_not_invertible", job=JOB, notes=lost)
+    exists = _target_schema(config, client, schema, backup_description, stats, policy)
+    deleted_before, guard = config.deleted_before, None
+    if config.into_source:
+        deleted_before, guard = _guard(config, started_wall, clock, sleep)
+    sc = spark_context if spark_context is not None else spark_segments.spark_context()
+    total = config.scan_segments or spark_segments.derive_total_segments(sc)
+    task = restore_copy.SegmentRestoreTask(
+        config.backup_table, config.target_table, schema, config.transform, total, config.mode,
+        config.include_retained, config.deleted_after, config.dry_run, config.retained_attribute,
+        region=config.region, max_items_per_second=config.max_items_per_second, retry=policy,
+        sample_keys=config.sample_keys, target_exists=exists, deleted_before=deleted_before,
+        guard=guard)
+    totals, results = spark_segments.run_segments(sc, total, task)
+    tally = compare.Tally(config.sample_keys, classes=restore_copy.CLASSES, counters=())
+    held_back = {}
+    for result in results:
+        tally.merge(result["tally"])
+        for reason, keys in result["not_written_because"].items():
+            held_back[reason] = held_back.get(reason, 0) + keys
+    seconds = round(time.monotonic() - started, 3)
+    report = {
+        "job": JOB, "job_run_id": config.job_run_id, "backup_table": config.backup_table,
+        "target_table": config.target_table, "mode": config.mode, "dry_run": config.dry_run,
+        "include_retained": config.include_retained, "deleted_after": config.deleted_after or None,
+        "deleted_before": deleted_before or None, "into_source": config.into_source,
+        "not_restored_ambiguous": sum(tally.counts[name] for name in restore_copy.AMBIGUOUS),
+        # Keys counted changed_since_start because a whole chunk was held back, by reason (an operator's
+        # to act on: dead letters, rejected manifests; or apply-changes behind).
+        "not_written_because": held_back,
+        "transform_notes": lost, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_wall)),
+        "seconds": seconds, "segments": total, "counts": tally.counts, "sample_keys": tally.samples,
+        "items_read": totals.scanned, "requests": totals.as_dict(),
+    }
+    key = verify_report.report_key(config.report_prefix, started_wall, config.job_run_id)
+    report["report"] = verify_report.write_report(aws_clients.s3_client(config.region), config.report_bucket, key, report)
+    job_log.log_event("restore_done", job=JOB, counts=tally.counts, report=report["report"], seconds=seconds,
+                      dry_run=config.dry_run)
+    return report
+
+
+if __name__ == "__main__":
+    main()
