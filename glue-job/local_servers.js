@@ -1,5 +1,5 @@
 // Starts dynalite and s3rver on free loopback ports for running the glue-job tests or the benchmarks by hand
-// (npm test starts its own in __tests__/glue-job.test.ts). Prints one JSON line with the endpoints,
+// (npm test starts its own in __tests__/python/python-suite.ts). Prints one JSON line with the endpoints,
 // then serves until its standard input closes (so a parent process that dies takes it along).
 //   node glue-job/local_servers.js
 "use strict";
@@ -8,7 +8,7 @@ const fs = require("fs");
 const os = require("os");
 const path = require("path");
 
-// Same shim as __tests__/glue-job.test.ts: s3rver's continuation tokens use single DES, missing from
+// Same shim as __tests__/python/python-suite.ts: s3rver's continuation tokens use single DES, missing from
 // OpenSSL 3's default provider; 3DES with the key repeated three times is the same cipher.
 for (const name of ["createCipheriv", "createDecipheriv"]) {
   const original = crypto[name];

@@ -1,6 +1,6 @@
 """Shared helpers of the glue-job tests: real dynalite / s3rver clients, tables, proxies, a fake Spark.
 
-The tests need AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_S3 (set by __tests__/glue-job.test.ts,
+The tests need AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_S3 (set by __tests__/python/python-suite.ts,
 which starts dynalite and s3rver); without them the server tests fail, they are never skipped.
 """
 
@@ -20,7 +20,7 @@ from backup_replication import aws_clients, ddb_batch, table_keys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The checkout's glue-job/ (entry scripts, the package's sources). The package itself is imported from
-# wherever PYTHONPATH says: glue-job/ when __tests__/glue-job.test.ts runs the suite.
+# wherever PYTHONPATH says: glue-job/ when __tests__/python/python-suite.ts runs the suite.
 GLUE_JOB = os.path.dirname(HERE)
 PACKAGE_SOURCES = os.path.join(GLUE_JOB, "backup_replication")
 
@@ -35,7 +35,7 @@ def require_endpoints():
     if missing:
         raise RuntimeError(
             "%s not set: these tests run against a real dynalite and s3rver. Run them with `npm test` "
-            "(__tests__/glue-job.test.ts starts both servers), or start them with "
+            "(__tests__/python/python-suite.ts starts both servers), or start them with "
             "`node glue-job/local_servers.js` and export the variables it prints." % " and ".join(missing))
 
 

@@ -1,110 +1,30 @@
 /**
- * Runs the Python tests of glue-job/ (unittest, stdlib only) against real DynamoDB-API servers and a
- * real S3-API server (s3rver): dynalite, started here, for the unit tests (it starts at once and
- * answers fastest), and AWS's DynamoDB Local (the run's shared server, DYNAMODB_LOCAL_ENDPOINT) for
- * the fidelity tests (test_fidelity.py: every type, 38-digit numbers, all byte values, 400 KB items,
- * deep nesting). local-s3.ts also carries the patches s3rver needs.
+ * Each Glue job's role grants exactly what its code called: the AWS calls the Python suite recorded
+ * (support.record_iam_surface; the suite is run by __tests__/python/python-suite.ts, first in
+ * `npm test`) against the synthesized policies. Run alone, this file runs the suite itself when no
+ * run of the current Python code is recorded.
  */
-import { execFileSync, spawn } from "child_process";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { isKnownIamAction, permissionsOf, policyDocuments } from "./helpers/iam";
 import { REFERENCE_DIR } from "./helpers/reference";
-import { Cleanup, startedTogether } from "./helpers/cleanup";
-import { ENDPOINT_VARIABLE } from "../local-aws/dynamodb-local-server";
-import { dynamoDbLocal, startDynalite, type LocalDynamo } from "../local-aws/local-dynamodb";
-import { S3RVER_CREDENTIALS, startLocalS3, type LocalS3 } from "../local-aws/local-s3";
 import { synthesizeEnvironment } from "./helpers/synth";
+import { recordedRun, RESULTS_DIR, runPythonSuite, type PythonSuiteSummary } from "./python/python-suite";
 import type { EnvironmentInput } from "../stacks/config/schema";
 
-/** Number of Python tests in glue-job/tests; the run must report at least this many. */
-const EXPECTED_PYTHON_TESTS = 143;
-/** Where the Python tests record the AWS operations each job called (support.record_iam_surface). */
-const surfaceDir = fs.mkdtempSync(path.join(os.tmpdir(), "glue-iam-surface-"));
-
-const root = path.resolve(__dirname, "..");
-
-interface Running {
-  ddb: LocalDynamo;
-  s3: LocalS3;
-  env: NodeJS.ProcessEnv;
-  python: string;
-}
-
-let running: Running | undefined;
-const cleanup = new Cleanup();
-
-function runProcess(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    // Asynchronous on purpose: the servers live in this process and must keep answering.
-    const child = spawn(command, args, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
-    const chunks: Buffer[] = [];
-    child.stdout.on("data", (chunk: Buffer) => chunks.push(chunk));
-    child.stderr.on("data", (chunk: Buffer) => chunks.push(chunk));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, output: Buffer.concat(chunks).toString("utf8") }));
-  });
-}
+let suite: PythonSuiteSummary;
 
 beforeAll(async () => {
-  const python = execFileSync("bash", [path.join(root, "scripts", "ensure-python-boto3.sh")], {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-  }).trim();
-  // The Python tests create their own buckets and tables. (DynamoDB Local is the run's: wait until it answers.)
-  const [ddb, s3, local] = await startedTogether([startDynalite(), startLocalS3({ buckets: [] }), dynamoDbLocal()]);
-  cleanup.closes(ddb);
-  cleanup.closes(s3);
-  cleanup.closes(local);
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint,
-    AWS_ENDPOINT_URL_S3: s3.endpoint,
-    [ENDPOINT_VARIABLE]: local.endpoint,
-    // s3rver knows one account, S3RVER/S3RVER; dynalite accepts any credentials.
-    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-    AWS_DEFAULT_REGION: "us-east-1",
-    AWS_REGION: "us-east-1",
-    AWS_CONFIG_FILE: "/dev/null",
-    AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
-    PYTHONDONTWRITEBYTECODE: "1",
-    PYTHONUNBUFFERED: "1",
-    // The package from the checkout (the end-to-end tests run it from the synthesized wheel).
-    PYTHONPATH: path.join(root, "glue-job"),
-  };
-  delete env.AWS_PROFILE;
-  delete env.AWS_SESSION_TOKEN;
-  env.GLUE_IAM_SURFACE_DIR = surfaceDir;
-  running = { ddb, s3, env, python };
-});
+  suite = recordedRun() ?? (await runPythonSuite());
+  for (const note of suite.notes) console.log(note);
+}, 600_000);
 
-afterAll(() => cleanup.run());
-
-test("glue-job Python tests pass against dynalite, DynamoDB Local and s3rver", async () => {
-  if (!running) throw new Error("servers did not start");
-  const { code, output } = await runProcess(
-    running.python,
-    ["-m", "unittest", "discover", "-s", "glue-job/tests", "-t", "glue-job/tests", "-v"],
-    running.env,
-  );
-  const ran = /^Ran (\d+) tests? in /m.exec(output);
-  // The randomized interleavings say how many they tried (glue-job/tests/test_retained_interleavings.py).
-  for (const tried of output.match(/^(retained|restore) interleavings: .*$/gm) ?? []) console.log(tried);
-  // verify's rate next to a raw Scan of the same tables (glue-job/tests/test_verify.py).
-  const rate = /^verify rate .*$/m.exec(output);
-  if (rate) console.log(rate[0]);
-  const count = ran ? Number(ran[1]) : 0;
-  if (code !== 0 || count < EXPECTED_PYTHON_TESTS) {
-    // Show what failed: jest otherwise only reports the assertion.
-    console.log(`python -m unittest exited ${code}, ran ${count} tests:\n${output}`);
-  }
-  expect(code).toBe(0);
-  expect(count).toBeGreaterThanOrEqual(EXPECTED_PYTHON_TESTS);
+test("the Python suite passed and recorded its calls (unittest's report: npm test prints it; .test-results/python/)", () => {
+  expect({ exitCode: suite.exitCode, failures: suite.failures, errors: suite.errors }).toEqual({ exitCode: 0, failures: 0, errors: 0 });
+  expect(suite.ran).toBeGreaterThan(0);
   // The paged listings went through the proxy: the DES patch is what keeps them working.
-  expect(running.s3.requests.some((r) => r.url.includes("continuation-token="))).toBe(true);
-}, 420_000);
+  expect(suite.pagedListings).toBe(true);
+});
 
 /**
  * The IAM actions of each SDK method the jobs call, as iann0036/iam-dataset maps them (aws/map.json, the map
@@ -224,7 +144,7 @@ test("the reference map covers every operation the jobs call, with actions AWS d
 /** The recorded surfaces of a role's code: one file, or, for restore with the source allowed, its three. */
 const SURFACES: Record<string, string[]> = { "restore-into-source": ["restore", "restore-into-source", "restore-into-source-queue"] };
 const surfaceCalls = (surface: string) =>
-  (SURFACES[surface] ?? [surface]).flatMap((name) => JSON.parse(fs.readFileSync(path.join(surfaceDir, `${name}.json`), "utf8")) as [string, string][]);
+  (SURFACES[surface] ?? [surface]).flatMap((name) => JSON.parse(fs.readFileSync(path.join(RESULTS_DIR, `${name}.json`), "utf8")) as [string, string][]);
 const ENVIRONMENT_OF: Record<string, EnvironmentInput> = { "restore-into-source": { restore: { allowedTargets: ["api-pagos"] } } };
 
 describe.each([
