@@ -92,7 +92,7 @@ export const replicationSettings = {
        * fits the 1 GB of a 0.0625-DPU Python shell worker with room to spare, whatever the backlog.
        */
       maxPassMegabytes: int(1, 256).default(16)
-        .meta({ description: "1–256: manifest JSON one pass reads. A run holds about 9 times this once parsed, so its memory does not grow with the backlog; the default drains a bulk delete of 10 KB items well inside the 1 GB of a 0.0625-DPU worker (glue-job/README.md, \"Measured\")" }),
+        .meta({ description: "1–256: manifest JSON one pass reads. A run holds about 9 times this once parsed, so its memory does not grow with the backlog; the default drains a bulk delete of 10 KB items well inside the 1 GB of a 0.0625-DPU worker ([measured](measurements.md#glue-jobs-glue-jobbenchmarks))" }),
       /**
        * Minutes between the sweeps that start an apply run when manifests are pending and none is
        * running: the safety net behind the sweep on every apply run's end (docs/design.md, "Liveness").
