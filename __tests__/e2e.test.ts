@@ -322,7 +322,10 @@ describe("liveness when Glue does not do what a start asked for", () => {
     const waitedAndFailed = pipeline.glue.runs.filter((run) => run.JobRunState === "FAILED" && run.ExecutionTime === undefined);
     expect(waitedAndFailed.length).toBeGreaterThan(0);
     expect(summary.reusedWaitingRuns).toBeGreaterThan(0); // batches relied on runs that then failed
-    expect(summary.scheduledSweeps).toBe(0); // the run-end sweeps alone kept it live
+    // Who starts the next run depends on when a WAITING run fails: after the last run-end sweep relied
+    // on it, only the schedule is left (as designed: it bounds the wait). Each failed WAITING run needs
+    // at most one scheduled sweep; on a quiet machine the run-end sweeps alone usually do it.
+    expect(summary.scheduledSweeps).toBeLessThanOrEqual(waitedAndFailed.length);
     expect(summary.deadLetters).toBe(0);
     await report("WAITING runs fail", pipeline);
   });
