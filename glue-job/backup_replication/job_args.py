@@ -97,8 +97,8 @@ def number(minimum: Union[int, float], integer: bool = False, above: bool = Fals
             raise ArgumentError("--%s must be %s and <= %s, got %r" % (flag, lower, maximum, value))
         return value
 
-    upper = "" if maximum is None else " and <= %s" % maximum
-    return Kind("integer" if integer else "number", "%s %s%s" % ("integer" if integer else "number", lower, upper), parse)
+    name = "integer" if integer else "number"
+    return Kind(name, "%s %s%s" % (name, lower, "" if maximum is None else " and <= %s" % maximum), parse)
 
 
 def _transform(flag: str, text: str) -> transform_module.Transform:
@@ -216,7 +216,8 @@ METRICS_PIPELINE = Argument("", TEXT, "The value of the metrics' Pipeline dimens
                                       "required with --metrics_namespace.")
 MANIFEST_BUCKET = Argument(None, BUCKET_NAME, "The S3 bucket the change-trigger function writes the change "
                                               "manifests to.")
-MANIFEST_PREFIX = Argument("changes/", KEY_PREFIX, "Where the pending change manifests are (contracts/bucket-layout.ts).")
+MANIFEST_PREFIX = Argument("changes/", KEY_PREFIX,
+                           "Where the pending change manifests are (contracts/bucket-layout.ts).")
 REJECTED_PREFIX = Argument("rejected/", KEY_PREFIX,
                            "Where malformed manifests are moved; non-empty and outside --manifest_prefix, or they "
                            "would be listed again.")

@@ -24,11 +24,12 @@ def main(argv: Optional[Sequence[str]] = None, spark_context=None, retry=None) -
     schema, policy = setup.schema, setup.policy
     sc = spark_context if spark_context is not None else spark_segments.spark_context()
     total = config.scan_segments or spark_segments.derive_total_segments(sc)
-    common: Dict[str, Any] = dict(source_table=config.source_table, backup_table=config.backup_table, schema=schema,
-                  transform=config.transform, delete_policy=config.delete_policy, total_segments=total,
-                  region=config.region, consistent_scan=config.consistent_scan,
-                  max_items_per_second=config.max_items_per_second, verify_writes=config.verify_writes,
-                  retry=policy, retained_attribute=config.retained_attribute)
+    common: Dict[str, Any] = dict(
+        source_table=config.source_table, backup_table=config.backup_table, schema=schema,
+        transform=config.transform, delete_policy=config.delete_policy, total_segments=total,
+        region=config.region, consistent_scan=config.consistent_scan,
+        max_items_per_second=config.max_items_per_second, verify_writes=config.verify_writes,
+        retry=policy, retained_attribute=config.retained_attribute)
     copied, _ = spark_segments.run_segments(sc, total, scan_copy.SegmentCopyTask(**common))
     summary: Dict[str, Any] = {"segments": total, "copy": copied.as_dict()}
     job_log.log_event("full_copy_copied", job=JOB, segments=total, seconds=round(time.monotonic() - started, 3),
