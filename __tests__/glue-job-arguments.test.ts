@@ -139,29 +139,36 @@ describe.each<[string, EnvironmentInput]>([
 });
 
 test("a setting's default, each bucket prefix and the restore-table suffix are the same in the configuration (or the contracts) and in the job that reads them", () => {
-  const defaults = JSON.parse(
-    execFileSync(python, ["-c", 'import json\nfrom backup_replication import apply, job_args\nprint(json.dumps({"apply": job_args.APPLY_DEFAULTS, "verify": job_args.VERIFY_DEFAULTS, "full_copy": job_args.FULL_COPY_DEFAULTS, "restore": job_args.RESTORE_DEFAULTS, "common": job_args.COMMON_DEFAULTS, "settings": apply.ApplySettings().time_budget_seconds, "restore_target_suffix": job_args.RESTORE_TARGET_SUFFIX}))'], {
+  const read = JSON.parse(
+    execFileSync(python, ["-c", 'import json\nfrom backup_replication import apply, job_args\nprint(json.dumps({"reference": job_args.reference(), "settings": apply.ApplySettings().time_budget_seconds, "restore_target_suffix": job_args.RESTORE_TARGET_SUFFIX}))'], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, PYTHONPATH: path.join(PROJECT_ROOT, "glue-job"), PYTHONDONTWRITEBYTECODE: "1" },
       encoding: "utf8",
     }),
-  );
+  ) as { reference: { jobs: { job: string; arguments: { name: string; default: string | null }[] }[] }; settings: number; restore_target_suffix: string };
+  // Each job's declared defaults (job_args.py), by job and argument.
+  const defaults = Object.fromEntries(read.reference.jobs.map(({ job, arguments: args }) => [job, Object.fromEntries(args.map((a) => [a.name, a.default]))]));
+  /** The default of an argument in every job that declares it: one value, or the list when they differ. */
+  const everywhere = (name: string) => {
+    const values = [...new Set(Object.values(defaults).filter((args) => name in args).map((args) => args[name]))];
+    return values.length === 1 ? values[0] : values;
+  };
   const env = parseProjectConfig({}).environments["api-pagos-replication"];
   expect({
-    time_budget_seconds: Number(defaults.apply.time_budget_seconds),
-    apply_settings: defaults.settings,
-    max_pass_bytes: Number(defaults.apply.max_pass_bytes),
+    time_budget_seconds: Number(defaults["apply-changes"].time_budget_seconds),
+    apply_settings: read.settings,
+    max_pass_bytes: Number(defaults["apply-changes"].max_pass_bytes),
     settle_seconds: Number(defaults.verify.settle_seconds),
     sample_fraction: Number(defaults.verify.sample_fraction),
-    verify_writes: defaults.full_copy.verify_writes === "true",
-    delete_policy: defaults.common.delete_policy,
-    retained_attribute: defaults.common.retained_attribute,
-    manifest_prefix: defaults.apply.manifest_prefix,
-    rejected_prefix: defaults.apply.rejected_prefix,
-    quarantine_prefix: defaults.apply.quarantine_prefix,
+    verify_writes: defaults["full-copy"].verify_writes === "true",
+    delete_policy: everywhere("delete_policy"),
+    retained_attribute: everywhere("retained_attribute"),
+    manifest_prefix: everywhere("manifest_prefix"),
+    rejected_prefix: everywhere("rejected_prefix"),
+    quarantine_prefix: everywhere("quarantine_prefix"),
     verify_report_prefix: defaults.verify.report_prefix,
     restore_report_prefix: defaults.restore.report_prefix,
-    restore_target_suffix: defaults.restore_target_suffix,
+    restore_target_suffix: read.restore_target_suffix,
   }).toEqual({
     time_budget_seconds: env.applyChangesJob.timeBudgetSeconds,
     apply_settings: env.applyChangesJob.timeBudgetSeconds,

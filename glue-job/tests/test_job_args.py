@@ -1,6 +1,12 @@
+import ast
+import dataclasses
+import glob
+import json
+import os
 import unittest
 
 from backup_replication import job_args
+from backup_replication.jobs import apply_changes, full_copy, restore, verify
 
 GLUE_EXTRAS = ["--JOB_ID", "j_123", "--JOB_RUN_ID", "jr_456", "--JOB_NAME", "apply-changes",
                "--job-bookmark-option", "job-bookmark-disable", "--TempDir", "s3://tmp/x/",
@@ -157,6 +163,83 @@ class VerifyAndRestoreArgsTest(unittest.TestCase):
         finally:
             del sys.modules["awsglue"], sys.modules["awsglue.utils"]
         self.assertEqual((config.job_run_id, config.source_table, config.report_bucket), ("jr_456", "s", "r"))
+
+
+# Each job's parser with the arguments it requires.
+REQUIRED = {
+    "apply-changes": (job_args.apply_changes_config, ["--source_table", "s", "--backup_table", "b", "--manifest_bucket", "m"]),
+    "full-copy": (job_args.full_copy_config, ["--source_table", "s", "--backup_table", "b"]),
+    "verify": (job_args.verify_config, ["--source_table", "s", "--backup_table", "b", "--report_bucket", "r"]),
+    "restore": (job_args.restore_config, ["--backup_table", "b", "--target_table", "b-restore-1", "--report_bucket", "r"]),
+}
+GLUE_JOB = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class ReferenceTest(unittest.TestCase):
+    """Each argument is declared once, and docs/glue-job-arguments.md is generated from job_args.reference()."""
+
+    def test_each_argument_is_declared_once_and_its_declared_default_is_the_one_parsing_uses(self):
+        jobs = job_args.reference()["jobs"]
+        self.assertEqual([job["job"] for job in jobs], list(REQUIRED))
+        for job in jobs:
+            parse, required = REQUIRED[job["job"]]
+            names = [argument["name"] for argument in job["arguments"]]
+            self.assertEqual(len(names), len(set(names)), job["job"])
+            self.assertEqual(sorted(name for name, argument in zip(names, job["arguments"]) if argument["required"]),
+                             sorted(flag[2:] for flag in required[::2]), job["job"])
+            implicit = job_args.describe(parse(["x"] + required))
+            self.assertLessEqual(set(argument["attribute"] for argument in job["arguments"]), set(implicit), job["job"])
+            for argument in job["arguments"]:
+                if argument["required"]:
+                    self.assertIsNone(argument["default"])
+                    continue
+                # The declared default passed explicitly gives what its absence gives: there is no other default.
+                explicit = parse(["x"] + required + ["--%s=%s" % (argument["name"], argument["default"])])
+                self.assertEqual(job_args.describe(explicit), implicit, (job["job"], argument["name"]))
+
+    def test_the_reference_is_plain_data_saying_what_each_argument_allows_and_does(self):
+        reference = job_args.reference()
+        self.assertEqual(json.loads(json.dumps(reference)), reference)
+        for job in reference["jobs"]:
+            self.assertTrue(job["config"].endswith("Config"))
+            for argument in job["arguments"]:
+                where = (job["job"], argument["name"])
+                self.assertEqual(set(argument), {"name", "attribute", "required", "default", "kind", "allowed",
+                                                 "description", "glue"}, where)
+                self.assertTrue(argument["kind"] and argument["allowed"], where)
+                # One sentence: what it does and why the default.
+                self.assertRegex(argument["description"], r"^[A-Z`\-].*\.$", where)
+                self.assertNotRegex(argument["description"], r"\.\s+[A-Z]", where)
+        glue = dict((job["job"], [a["name"] for a in job["arguments"] if a["glue"]]) for job in reference["jobs"])
+        self.assertEqual(glue, {"apply-changes": ["JOB_RUN_ID"], "full-copy": [], "verify": ["JOB_RUN_ID"],
+                                "restore": ["JOB_RUN_ID"]})
+        by_name = dict((a["name"], a) for a in reference["jobs"][0]["arguments"])
+        self.assertEqual((by_name["time_budget_seconds"]["default"], by_name["time_budget_seconds"]["kind"]),
+                         ("600", "number"))
+        self.assertEqual((by_name["JOB_RUN_ID"]["attribute"], by_name["delete_policy"]["allowed"]),
+                         ("job_run_id", "`retain`, `mirror`"))
+
+    def test_each_job_parses_into_a_frozen_dataclass_named_in_the_reference(self):
+        for job in job_args.reference()["jobs"]:
+            parse, required = REQUIRED[job["job"]]
+            config = parse(["x"] + required)
+            self.assertTrue(dataclasses.is_dataclass(config))
+            self.assertEqual(type(config).__name__, job["config"])
+            with self.assertRaises(dataclasses.FrozenInstanceError):
+                setattr(config, "backup_table", "other")
+
+    def test_the_job_docstrings_point_to_the_reference_instead_of_listing_arguments(self):
+        scripts = sorted(glob.glob(os.path.join(GLUE_JOB, "*.py")))
+        self.assertEqual(len(scripts), 4)
+        docstrings = []
+        for path in scripts:
+            with open(path) as handle:
+                docstrings.append(ast.get_docstring(ast.parse(handle.read())))
+        docstrings += [module.__doc__ for module in (apply_changes, full_copy, verify, restore)]
+        for docstring in docstrings:
+            self.assertIn("docs/glue-job-arguments.md", docstring)
+            self.assertNotIn("Arguments:", docstring)
+            self.assertNotIn("(required)", docstring)
 
 
 if __name__ == "__main__":

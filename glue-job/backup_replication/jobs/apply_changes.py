@@ -1,10 +1,8 @@
 """Glue Python shell job `apply-changes`: applies the change manifests under
 s3://<manifest_bucket>/<manifest_prefix> to the backup table (see apply.py).
 
-Arguments: --source_table --backup_table --manifest_bucket (required); --delete_policy retain|mirror,
---transform JSON, --region, --retained_attribute (_deleted_from_source), --manifest_prefix (changes/),
---rejected_prefix (rejected/), --quarantine_prefix (quarantine/), --time_budget_seconds (600),
---max_pass_bytes (16 MiB of manifest JSON per pass); Glue's --JOB_RUN_ID marks the remainders it writes.
+Its arguments (job_args.ApplyChangesConfig): docs/glue-job-arguments.md. Glue's --JOB_RUN_ID marks the
+remainders a run writes.
 
 It never starts runs: the stack's sweep does (a rule on this job's runs ending, and a schedule).
 
@@ -15,17 +13,18 @@ rejected as malformed (apply.ManifestsRejected) or a key was quarantined (apply.
 """
 
 import sys
+from typing import Optional, Sequence
 
 from .. import apply, aws_clients, job_args, job_log, job_setup, manifest_store, metrics, replicate
 
 JOB = "apply-changes"
 
 
-def main(argv=None, clock=None, retry=None):
+def main(argv: Optional[Sequence[str]] = None, clock=None, retry=None) -> apply.ApplyResult:
     """Runs the job; `clock` and `retry` (a ddb_batch.RetryPolicy) are for tests."""
     argv = sys.argv if argv is None else argv
     setup = job_setup.prepare(JOB, job_args.apply_changes_config, argv, "apply_start", retry=retry)
-    config = setup.config
+    config: job_args.ApplyChangesConfig = setup.config
     store = manifest_store.ManifestStore(aws_clients.s3_client(config.region), config.manifest_bucket,
                                          config.manifest_prefix, config.rejected_prefix, config.quarantine_prefix)
     replicator = replicate.Replicator(setup.client, config.source_table, config.backup_table, setup.schema,

@@ -1,20 +1,15 @@
 """Glue Spark (glueetl) job `restore` (on demand only): copies the backup into a target table with the
 full-copy segment machinery (spark_segments.py; per segment restore_copy.py).
 
-Arguments: --backup_table --target_table --report_bucket (required); --source_table (the replicated
-source: a target only with --allow_source_target true), --allowed_targets (JSON list; a new table named
-<backup>-restore-* is always allowed), --mode missing-only|overwrite, --include_retained true|false,
---deleted_after / --deleted_before ISO-8601, --dry_run true|false, --create_target true|false, --transform
-(the replication transform, inverted), --retained_attribute, --region, --scan_segments,
---max_items_per_second, --report_prefix (restore/), --sample_keys. Into the source (restore_guard.py):
---manifest_bucket, --manifest_prefix, --rejected_prefix, --quarantine_prefix, --dead_letter_queue_name,
---delivery_seconds, --catch_up_seconds, --poll_seconds. Exit status 2 on a bad argument, a target that
-does not exist (without --create_target) or has another key than the backup, or, into the source, a
-backup that has not caught up (the message says what is behind).
+Its arguments (job_args.RestoreConfig): docs/glue-job-arguments.md; into the source the guard's
+(restore_guard.py) among them. Exit status 2 on a bad argument, a target that does not exist (without
+--create_target) or has another key than the backup, or, into the source, a backup that has not caught
+up (the message says what is behind).
 """
 
 import sys
 import time
+from typing import Any, Dict, Optional, Sequence
 
 from botocore.exceptions import ClientError
 
@@ -45,7 +40,7 @@ def _create_like(client, backup_description, target, stats, policy):
     client.get_waiter("table_exists").wait(TableName=target, WaiterConfig={"Delay": 2, "MaxAttempts": 300})
 
 
-def _target_schema(config, client, schema, backup_description, stats, policy):
+def _target_schema(config: job_args.RestoreConfig, client, schema, backup_description, stats, policy) -> bool:
     """Checks (or creates) the target; returns whether it exists (a dry run creates nothing)."""
     description = _describe(client, config.target_table, stats, policy)
     if description is None:
@@ -64,12 +59,13 @@ def _target_schema(config, client, schema, backup_description, stats, policy):
     return True
 
 
-def _guard(config, started_wall, clock, sleep):
+def _guard(config: job_args.RestoreConfig, started_wall: float, clock, sleep):
     """Into the source: the window's end (at most RECORD_TIME_MARGIN_SECONDS before the start) and the
     guard's settings, once the backup has caught up with the restore's start (restore_guard.py); exits 2
     when it has not."""
     latest = int(started_wall) - restore_guard.RECORD_TIME_MARGIN_SECONDS
-    before = retained.epoch_seconds(config.deleted_before) if config.deleted_before else latest
+    chosen = retained.epoch_seconds(config.deleted_before) if config.deleted_before else None
+    before = latest if chosen is None else chosen
     if before > latest:
         job_setup.fail(JOB, "--deleted_before %s is too late: into the source it must be at least %d s before the "
                             "restore's start (at most %s), since a stream record's time is rounded down (to the "
@@ -86,13 +82,14 @@ def _guard(config, started_wall, clock, sleep):
     return config.deleted_before or retained.deleted_at(latest), guard
 
 
-def main(argv=None, spark_context=None, retry=None, clock=time.time, sleep=time.sleep):
+def main(argv: Optional[Sequence[str]] = None, spark_context=None, retry=None, clock=time.time,
+         sleep=time.sleep) -> Dict[str, Any]:
     argv = sys.argv if argv is None else argv
     started_wall, started = clock(), time.monotonic()
     try:
         config = job_args.restore_config(argv)
     except job_args.ArgumentError as error:
-        job_setup.fail(JOB, str(error))
+        return job_setup.fail(JOB, str(error))  # exits 2
     job_log.log_event("restore_start", job=JOB, config=job_args.describe(config))
     client = aws_clients.dynamodb_client(config.region)
     stats, policy = ddb_batch.Stats(), retry or ddb_batch.RetryPolicy()
@@ -114,9 +111,10 @@ def main(argv=None, spark_context=None, retry=None, clock=time.time, sleep=time.
     task = restore_copy.SegmentRestoreTask(
         config.backup_table, config.target_table, schema, config.transform, total, config.mode,
         config.include_retained, config.deleted_after, config.dry_run, config.retained_attribute,
-        region=config.region, max_items_per_second=config.max_items_per_second, retry=policy,
-        sample_keys=config.sample_keys, target_exists=exists, deleted_before=deleted_before,
-        guard=guard)
+        region=config.region, retry=policy, sample_keys=config.sample_keys, target_exists=exists,
+        deleted_before=deleted_before, guard=guard,
+        # A rate (float); the unannotated parameter's type is inferred from its default 0.
+        max_items_per_second=config.max_items_per_second)  # pyright: ignore[reportArgumentType]
     totals, results = spark_segments.run_segments(sc, total, task)
     tally = compare.Tally(config.sample_keys, classes=restore_copy.CLASSES, counters=())
     held_back = {}
@@ -125,6 +123,7 @@ def main(argv=None, spark_context=None, retry=None, clock=time.time, sleep=time.
         for reason, keys in result["not_written_because"].items():
             held_back[reason] = held_back.get(reason, 0) + keys
     seconds = round(time.monotonic() - started, 3)
+    requests = totals.as_dict()
     report = {
         "job": JOB, "job_run_id": config.job_run_id, "backup_table": config.backup_table,
         "target_table": config.target_table, "mode": config.mode, "dry_run": config.dry_run,
@@ -136,7 +135,7 @@ def main(argv=None, spark_context=None, retry=None, clock=time.time, sleep=time.
         "not_written_because": held_back,
         "transform_notes": lost, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_wall)),
         "seconds": seconds, "segments": total, "counts": tally.counts, "sample_keys": tally.samples,
-        "items_read": totals.scanned, "requests": totals.as_dict(),
+        "items_read": requests["scanned"], "requests": requests,
     }
     key = verify_report.report_key(config.report_prefix, started_wall, config.job_run_id)
     report["report"] = verify_report.write_report(aws_clients.s3_client(config.region), config.report_bucket, key, report)

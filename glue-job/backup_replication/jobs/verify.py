@@ -1,19 +1,15 @@
 """Glue Spark (glueetl) job `verify`: checks that the backup matches the source, item by item, with the
 full-copy segment machinery (spark_segments.py; per segment verify_scan.py), and reports.
 
-Arguments: --source_table --backup_table --report_bucket (required); --delete_policy, --transform,
---region, --retained_attribute as full-copy; --scan_segments (0 = derive), --max_items_per_second (per
-segment, 0 = off), --sample_fraction (0 < f <= 1; 1 = everything), --repair true|false (false),
---settle_seconds (300: how long after a mismatch that survived the consistent re-read it is read again),
---report_prefix (verify/), --metrics_namespace ("" = no metrics) with --metrics_pipeline (the Pipeline
-dimension), --sample_keys (20 per class).
-Exit status 2 on a bad argument; drift is reported (report, metrics, log), not an exit status.
+Its arguments (job_args.VerifyConfig): docs/glue-job-arguments.md. Exit status 2 on a bad argument;
+drift is reported (report, metrics, log), not an exit status.
 """
 
 import math
 import random
 import sys
 import time
+from typing import Any, Dict, Optional, Sequence
 
 from .. import (aws_clients, compare, ddb_batch, job_args, job_log, job_setup, spark_segments, verify_report,
                verify_scan)
@@ -37,11 +33,13 @@ def unrepaired_report(unrepaired, sample_keys):
             "sample": [{"key": compare.key_json(key), "reason": reason} for key, reason in unrepaired[:sample_keys]]}
 
 
-def main(argv=None, spark_context=None, retry=None, rng=None, sleep=time.sleep):
+def main(argv: Optional[Sequence[str]] = None, spark_context=None, retry=None, rng=None,
+         sleep=time.sleep) -> Dict[str, Any]:
     argv = sys.argv if argv is None else argv
     started_wall, started = time.time(), time.monotonic()
     setup = job_setup.prepare(JOB, job_args.verify_config, argv, "verify_start", retry=retry, describe_backup=True)
-    config, schema, policy, client = setup.config, setup.schema, setup.policy, setup.client
+    config: job_args.VerifyConfig = setup.config
+    schema, policy, client = setup.schema, setup.policy, setup.client
     descriptions = [ddb_batch.call(client.describe_table, {"TableName": table}, setup.stats, policy)
                     for table in (config.source_table, config.backup_table)]
     estimate = verify_report.read_cost_estimate(descriptions[0], descriptions[1], config.sample_fraction)
@@ -51,7 +49,9 @@ def main(argv=None, spark_context=None, retry=None, rng=None, sleep=time.sleep):
     total, chosen = sampled_segments(derived, config.sample_fraction, bool(config.scan_segments),
                                      rng or random.Random())
     task = verify_scan.SegmentVerifyTask(
-        repair=config.repair, sample_keys=config.sample_keys, settle_seconds=config.settle_seconds,
+        repair=config.repair, sample_keys=config.sample_keys,
+        # Seconds (float); the unannotated parameter's type is inferred from its default 0.
+        settle_seconds=config.settle_seconds,  # pyright: ignore[reportArgumentType]
         source_table=config.source_table,
         backup_table=config.backup_table, schema=schema, transform=config.transform,
         delete_policy=config.delete_policy, total_segments=total, region=config.region,
