@@ -244,196 +244,29 @@ class GlueError extends Error {
 }
 
 export async function startLocalGlue(options: LocalGlueOptions): Promise<LocalGlue> {
-  const model = glueModel();
   const jobs: Record<string, LocalGlueJob> = { ...Object.fromEntries((options.jobNames ?? []).map((name) => [name, {}])), ...options.jobs };
+  const runs = new JobRuns(jobs, options.onRunEnded);
   const requests: ReceivedGlueRequest[] = [];
-  const runs: LocalJobRun[] = [];
-  let failures: { failure: ScriptedFailure; left: number }[] = [];
-  let idleWaiters: (() => void)[] = [];
-  let waitingRunsToFail = 0;
-
-  const isBusy = (run: LocalJobRun): boolean => run.JobRunState === "WAITING" || ACTIVE_STATES.includes(run.JobRunState);
-  const notifyIfIdle = (): void => {
-    if (runs.some(isBusy)) return;
-    const waiters = idleWaiters;
-    idleWaiters = [];
-    for (const resolve of waiters) resolve();
-  };
-
-  const addRun = (jobName: string, state: string, args?: Record<string, string>): LocalJobRun => {
-    const now = epochSeconds();
-    const run: LocalJobRun = { Id: newRunId(), JobName: jobName, JobRunState: state, StartedOn: now, LastModifiedOn: now, Attempt: 0, ...(args ? { Arguments: args } : {}) };
-    runs.unshift(run);
-    return run;
-  };
-
-  function finish(run: LocalJobRun, outcome: JobRunOutcome, runningSince: number): void {
-    const now = epochSeconds();
-    run.JobRunState = outcome.succeeded ? "SUCCEEDED" : "FAILED";
-    run.CompletedOn = now;
-    run.LastModifiedOn = now;
-    run.ExecutionTime = Math.round(now - runningSince);
-    if (!outcome.succeeded) run.ErrorMessage = (outcome.errorMessage ?? "the run failed").slice(0, 2000);
-    ended(run);
-    startQueuedRuns(run.JobName);
-    notifyIfIdle();
-  }
-
-  function ended(run: LocalJobRun): void {
-    if (options.onRunEnded !== undefined) options.onRunEnded(run);
-  }
-
-  /** RUNNING, and executed when the job has an `execute`. */
-  function launch(run: LocalJobRun): void {
-    const runningSince = epochSeconds();
-    run.JobRunState = "RUNNING";
-    run.LastModifiedOn = runningSince;
-    const job = jobs[run.JobName];
-    if (job?.execute === undefined) return;
-    const args = { ...job.defaultArguments, ...run.Arguments };
-    job.execute(run, args).then(
-      (outcome) => finish(run, outcome, runningSince),
-      (error: unknown) => finish(run, { succeeded: false, errorMessage: String(error) }, runningSince),
-    );
-  }
-
-  /** Queued runs start oldest first while the job is below its max concurrent runs. */
-  function startQueuedRuns(jobName: string): void {
-    const limit = jobs[jobName]?.maxConcurrentRuns ?? 1;
-    for (;;) {
-      const active = runs.filter((run) => run.JobName === jobName && ACTIVE_STATES.includes(run.JobRunState)).length;
-      const oldestWaiting = [...runs].reverse().find((run) => run.JobName === jobName && run.JobRunState === "WAITING");
-      if (active >= limit || oldestWaiting === undefined) return;
-      if (waitingRunsToFail > 0) {
-        waitingRunsToFail -= 1;
-        const now = epochSeconds();
-        Object.assign(oldestWaiting, { JobRunState: "FAILED", CompletedOn: now, LastModifiedOn: now, ErrorMessage: "the run waited too long to start (Glue: 15 minutes or 10 attempts)" });
-        ended(oldestWaiting);
-        continue;
-      }
-      launch(oldestWaiting);
-    }
-  }
-
-  function startJobRun(jobName: string, args?: Record<string, string>): string {
-    const job = jobs[jobName];
-    if (job === undefined) throw new GlueError("EntityNotFoundException", `Job ${jobName} not found`);
-    const limit = job.maxConcurrentRuns ?? 1;
-    const mine = runs.filter((run) => run.JobName === jobName);
-    const atLimit = mine.filter((run) => ACTIVE_STATES.includes(run.JobRunState)).length >= limit || mine.some((run) => run.JobRunState === "WAITING");
-    if (atLimit && job.jobRunQueuing === false) {
-      throw new GlueError("ConcurrentRunsExceededException", `Concurrent runs exceeded for ${jobName}`);
-    }
-    const run = addRun(jobName, "WAITING", args);
-    if (!atLimit) launch(run);
-    return run.Id;
-  }
-
-  function respond(res: http.ServerResponse, status: number, body: unknown, outputShape?: string): void {
-    if (outputShape !== undefined) {
-      const problems = validateShape(outputShape, body);
-      if (problems.length > 0) throw new Error(`local-glue: its own ${outputShape} is invalid: ${problems.join("; ")}`);
-    }
-    const text = JSON.stringify(body);
-    res.writeHead(status, {
-      "content-type": "application/x-amz-json-1.1",
-      "content-length": Buffer.byteLength(text),
-      "x-amzn-requestid": randomBytes(16).toString("hex"),
-    });
-    res.end(text);
-  }
-  const awsError = (res: http.ServerResponse, status: number, type: string, message: string): void => {
-    // Modeled Glue exceptions carry `Message`; generic errors (ThrottlingException, ...) `message`.
-    const modeled = model.shapes[type]?.members?.Message !== undefined;
-    respond(res, status, { __type: type, [modeled ? "Message" : "message"]: message });
-  };
-
-  function handle(operation: string, input: Record<string, unknown>, res: http.ServerResponse): void {
-    const jobName = input.JobName as string;
-    try {
-      if (operation === "GetJobRuns") {
-        if (jobs[jobName] === undefined) throw new GlueError("EntityNotFoundException", `Job ${jobName} not found`);
-        const max = (input.MaxResults as number | undefined) ?? 100;
-        const JobRuns = runs.filter((run) => run.JobName === jobName).slice(0, max);
-        respond(res, 200, { JobRuns }, model.operations.GetJobRuns?.output?.shape);
-        return;
-      }
-      const JobRunId = startJobRun(jobName, input.Arguments as Record<string, string> | undefined);
-      respond(res, 200, { JobRunId }, model.operations.StartJobRun?.output?.shape);
-    } catch (error) {
-      if (!(error instanceof GlueError)) throw error;
-      awsError(res, 400, error.type, error.message);
-    }
-  }
-
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => {
-      const target = String(req.headers["x-amz-target"] ?? "");
-      const operation = target.startsWith(`${model.metadata.targetPrefix}.`) ? target.slice(model.metadata.targetPrefix.length + 1) : target;
-      const problems: string[] = [];
-      let body: unknown;
-      try {
-        body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-      } catch {
-        problems.push("body is not JSON");
-      }
-      if (req.method !== "POST" || (req.url ?? "") !== "/") problems.push(`expected POST /, got ${req.method} ${req.url}`);
-      if (req.headers["content-type"] !== `application/x-amz-json-${model.metadata.jsonVersion}`) {
-        problems.push(`content-type is ${req.headers["content-type"]}, expected application/x-amz-json-${model.metadata.jsonVersion}`);
-      }
-      if (!/^AWS4-HMAC-SHA256 Credential=[^/]+\/\d{8}\/[a-z0-9-]+\/glue\/aws4_request, SignedHeaders=[^,]+, Signature=[0-9a-f]{64}$/.test(String(req.headers.authorization ?? ""))) {
-        problems.push("missing or malformed SigV4 Authorization header for service glue");
-      }
-      const op = model.operations[operation];
-      if (op === undefined || !["StartJobRun", "GetJobRuns"].includes(operation)) {
-        problems.push(`unsupported X-Amz-Target ${JSON.stringify(target)}`);
-      } else if (body !== undefined && op.input) {
-        problems.push(...validateShape(op.input.shape, body));
-      }
-      requests.push({ operation, body, problems });
-      try {
-        if (problems.length > 0) {
-          awsError(res, 400, "InvalidInputException", problems.join("; "));
-          return;
-        }
-        const scripted = failures.find(({ failure }) => failure.operation === undefined || failure.operation === operation);
-        if (scripted !== undefined) {
-          scripted.left -= 1;
-          failures = failures.filter((f) => f.left > 0);
-          awsError(res, scripted.failure.status ?? 400, scripted.failure.errorType, `scripted failure of ${operation}`);
-          return;
-        }
-        handle(operation, body as Record<string, unknown>, res);
-      } catch (error) {
-        awsError(res, 500, "InternalServiceException", String(error));
-      }
-    });
-  });
+  const failures = new ScriptedFailures();
+  const server = http.createServer(glueRequestListener(runs, requests, failures));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
 
   return {
     endpoint: `http://127.0.0.1:${port}`,
     requests,
-    runs,
-    addRun: (jobName, state) => addRun(jobName, state).Id,
-    startJobRun,
-    whenIdle: () =>
-      new Promise<void>((resolve) => {
-        idleWaiters.push(resolve);
-        notifyIfIdle();
-      }),
-    failNext: (failure) => failures.push({ failure, left: failure.times ?? 1 }),
-    failWaitingRuns: (count) => void (waitingRunsToFail += count),
+    runs: runs.all,
+    addRun: (jobName, state) => runs.add(jobName, state).Id,
+    startJobRun: (jobName, args) => runs.start(jobName, args),
+    whenIdle: () => runs.whenIdle(),
+    failNext: (failure) => failures.add(failure),
+    failWaitingRuns: (count) => runs.failWaiting(count),
     count: (operation) => requests.filter((r) => operation === undefined || r.operation === operation).length,
     problems: () => requests.flatMap((r) => r.problems.map((p) => `${r.operation}: ${p}`)),
     reset: () => {
       requests.length = 0;
-      runs.length = 0;
-      failures = [];
-      notifyIfIdle();
+      failures.clear();
+      runs.clear();
     },
     close: () =>
       new Promise<void>((resolve, reject) => {
@@ -441,4 +274,251 @@ export async function startLocalGlue(options: LocalGlueOptions): Promise<LocalGl
         server.close((error) => (error ? reject(error) : resolve()));
       }),
   };
+}
+
+/**
+ * The jobs' runs as Glue keeps them, without HTTP: a start at a job's max concurrent runs WAITs
+ * (queuing on) or is refused (off); a WAITING run becomes RUNNING, oldest first, when a slot frees
+ * up; a job with `execute` runs its RUNNING runs to SUCCEEDED or FAILED.
+ */
+class JobRuns {
+  /** Runs of every job, newest first (as GetJobRuns returns them). */
+  readonly all: LocalJobRun[] = [];
+  private idleWaiters: (() => void)[] = [];
+  private waitingRunsToFail = 0;
+
+  constructor(
+    private readonly jobs: Readonly<Record<string, LocalGlueJob>>,
+    private readonly onRunEnded?: (run: LocalJobRun) => void,
+  ) {}
+
+  /** A new run, newest first, in the given state; nothing starts or executes it. */
+  add(jobName: string, state: string, args?: Record<string, string>): LocalJobRun {
+    const now = epochSeconds();
+    const run: LocalJobRun = { Id: newRunId(), JobName: jobName, JobRunState: state, StartedOn: now, LastModifiedOn: now, Attempt: 0, ...(args ? { Arguments: args } : {}) };
+    this.all.unshift(run);
+    return run;
+  }
+
+  /** StartJobRun: RUNNING below the job's limit, else WAITING or ConcurrentRunsExceededException (queuing off). */
+  start(jobName: string, args?: Record<string, string>): string {
+    const job = this.job(jobName);
+    const mine = this.all.filter((run) => run.JobName === jobName);
+    const atLimit = mine.filter((run) => ACTIVE_STATES.includes(run.JobRunState)).length >= (job.maxConcurrentRuns ?? 1) || mine.some((run) => run.JobRunState === "WAITING");
+    if (atLimit && job.jobRunQueuing === false) {
+      throw new GlueError("ConcurrentRunsExceededException", `Concurrent runs exceeded for ${jobName}`);
+    }
+    const run = this.add(jobName, "WAITING", args);
+    if (!atLimit) this.launch(run);
+    return run.Id;
+  }
+
+  /** GetJobRuns: the newest `max` runs of a job. */
+  list(jobName: string, max: number): LocalJobRun[] {
+    this.job(jobName);
+    return this.all.filter((run) => run.JobName === jobName).slice(0, max);
+  }
+
+  /** Resolves when no run of any job is STARTING, RUNNING, STOPPING or WAITING. */
+  whenIdle(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.idleWaiters.push(resolve);
+      this.notifyIfIdle();
+    });
+  }
+
+  /** The next `count` WAITING runs end FAILED when their turn comes, without running. */
+  failWaiting(count: number): void {
+    this.waitingRunsToFail += count;
+  }
+
+  /** Forgets every run. */
+  clear(): void {
+    this.all.length = 0;
+    this.notifyIfIdle();
+  }
+
+  private job(jobName: string): LocalGlueJob {
+    const job = this.jobs[jobName];
+    if (job === undefined) throw new GlueError("EntityNotFoundException", `Job ${jobName} not found`);
+    return job;
+  }
+
+  /** RUNNING, and executed when the job has an `execute`. */
+  private launch(run: LocalJobRun): void {
+    const runningSince = epochSeconds();
+    run.JobRunState = "RUNNING";
+    run.LastModifiedOn = runningSince;
+    const job = this.jobs[run.JobName];
+    if (job?.execute === undefined) return;
+    const args = { ...job.defaultArguments, ...run.Arguments };
+    job.execute(run, args).then(
+      (outcome) => this.finish(run, outcome, runningSince),
+      (error: unknown) => this.finish(run, { succeeded: false, errorMessage: String(error) }, runningSince),
+    );
+  }
+
+  /** SUCCEEDED or FAILED with the outcome of `execute`; the slot goes to the oldest WAITING run. */
+  private finish(run: LocalJobRun, outcome: JobRunOutcome, runningSince: number): void {
+    const now = epochSeconds();
+    run.JobRunState = outcome.succeeded ? "SUCCEEDED" : "FAILED";
+    run.CompletedOn = now;
+    run.LastModifiedOn = now;
+    run.ExecutionTime = Math.round(now - runningSince);
+    if (!outcome.succeeded) run.ErrorMessage = (outcome.errorMessage ?? "the run failed").slice(0, 2000);
+    this.onRunEnded?.(run);
+    this.startQueuedRuns(run.JobName);
+    this.notifyIfIdle();
+  }
+
+  /** Queued runs start oldest first while the job is below its max concurrent runs. */
+  private startQueuedRuns(jobName: string): void {
+    const limit = this.jobs[jobName]?.maxConcurrentRuns ?? 1;
+    for (;;) {
+      const active = this.all.filter((run) => run.JobName === jobName && ACTIVE_STATES.includes(run.JobRunState)).length;
+      const oldestWaiting = [...this.all].reverse().find((run) => run.JobName === jobName && run.JobRunState === "WAITING");
+      if (active >= limit || oldestWaiting === undefined) return;
+      if (this.waitingRunsToFail > 0) {
+        this.waitingRunsToFail -= 1;
+        const now = epochSeconds();
+        Object.assign(oldestWaiting, { JobRunState: "FAILED", CompletedOn: now, LastModifiedOn: now, ErrorMessage: "the run waited too long to start (Glue: 15 minutes or 10 attempts)" });
+        this.onRunEnded?.(oldestWaiting);
+        continue;
+      }
+      this.launch(oldestWaiting);
+    }
+  }
+
+  private notifyIfIdle(): void {
+    if (this.all.some((run) => run.JobRunState === "WAITING" || ACTIVE_STATES.includes(run.JobRunState))) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
+
+/** Errors scripted with failNext, each for its number of calls. */
+class ScriptedFailures {
+  private pending: { failure: ScriptedFailure; left: number }[] = [];
+
+  add(failure: ScriptedFailure): void {
+    this.pending.push({ failure, left: failure.times ?? 1 });
+  }
+
+  /** The failure the next call of `operation` gets, if any; it counts as used. */
+  take(operation: string): ScriptedFailure | undefined {
+    const scripted = this.pending.find(({ failure }) => failure.operation === undefined || failure.operation === operation);
+    if (scripted === undefined) return undefined;
+    scripted.left -= 1;
+    this.pending = this.pending.filter((f) => f.left > 0);
+    return scripted.failure;
+  }
+
+  clear(): void {
+    this.pending = [];
+  }
+}
+
+/**
+ * Each request is recorded with its problems, then answered: InvalidInputException when it has
+ * problems, a scripted failure when one is due, else the operation's answer from the runs; a
+ * failure of the server itself is an InternalServiceException.
+ */
+function glueRequestListener(runs: JobRuns, requests: ReceivedGlueRequest[], failures: ScriptedFailures): http.RequestListener {
+  const model = glueModel();
+  return (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      const request = readRequest(model, req, Buffer.concat(chunks));
+      requests.push(request);
+      const { operation, body, problems } = request;
+      try {
+        if (problems.length > 0) {
+          awsError(res, 400, "InvalidInputException", problems.join("; "));
+          return;
+        }
+        const scripted = failures.take(operation);
+        if (scripted !== undefined) {
+          awsError(res, scripted.status ?? 400, scripted.errorType, `scripted failure of ${operation}`);
+          return;
+        }
+        answer(model, runs, operation, body as Record<string, unknown>, res);
+      } catch (error) {
+        awsError(res, 500, "InternalServiceException", String(error));
+      }
+    });
+  };
+}
+
+/** The operation a request names, its JSON body, and what real Glue would reject in it. */
+function readRequest(model: ServiceModel, req: http.IncomingMessage, raw: Buffer): ReceivedGlueRequest {
+  const target = String(req.headers["x-amz-target"] ?? "");
+  const operation = target.startsWith(`${model.metadata.targetPrefix}.`) ? target.slice(model.metadata.targetPrefix.length + 1) : target;
+  const problems: string[] = [];
+  let body: unknown;
+  try {
+    body = JSON.parse(raw.toString("utf8"));
+  } catch {
+    problems.push("body is not JSON");
+  }
+  problems.push(...protocolProblems(model, req));
+  const op = model.operations[operation];
+  if (op === undefined || !["StartJobRun", "GetJobRuns"].includes(operation)) {
+    problems.push(`unsupported X-Amz-Target ${JSON.stringify(target)}`);
+  } else if (body !== undefined && op.input) {
+    problems.push(...validateShape(op.input.shape, body));
+  }
+  return { operation, body, problems };
+}
+
+/** AWS JSON 1.1 over POST /, signed with SigV4 for the glue service. */
+function protocolProblems(model: ServiceModel, req: http.IncomingMessage): string[] {
+  const problems: string[] = [];
+  if (req.method !== "POST" || (req.url ?? "") !== "/") problems.push(`expected POST /, got ${req.method} ${req.url}`);
+  if (req.headers["content-type"] !== `application/x-amz-json-${model.metadata.jsonVersion}`) {
+    problems.push(`content-type is ${req.headers["content-type"]}, expected application/x-amz-json-${model.metadata.jsonVersion}`);
+  }
+  if (!/^AWS4-HMAC-SHA256 Credential=[^/]+\/\d{8}\/[a-z0-9-]+\/glue\/aws4_request, SignedHeaders=[^,]+, Signature=[0-9a-f]{64}$/.test(String(req.headers.authorization ?? ""))) {
+    problems.push("missing or malformed SigV4 Authorization header for service glue");
+  }
+  return problems;
+}
+
+/** GetJobRuns or StartJobRun, answered from the runs; a Glue error as Glue sends it. */
+function answer(model: ServiceModel, runs: JobRuns, operation: string, input: Record<string, unknown>, res: http.ServerResponse): void {
+  const jobName = input.JobName as string;
+  try {
+    if (operation === "GetJobRuns") {
+      const max = (input.MaxResults as number | undefined) ?? 100;
+      respond(res, 200, { JobRuns: runs.list(jobName, max) }, model.operations.GetJobRuns?.output?.shape);
+      return;
+    }
+    const JobRunId = runs.start(jobName, input.Arguments as Record<string, string> | undefined);
+    respond(res, 200, { JobRunId }, model.operations.StartJobRun?.output?.shape);
+  } catch (error) {
+    if (!(error instanceof GlueError)) throw error;
+    awsError(res, 400, error.type, error.message);
+  }
+}
+
+/** A JSON 1.1 answer; the server's own answer must match the operation's output shape. */
+function respond(res: http.ServerResponse, status: number, body: unknown, outputShape?: string): void {
+  if (outputShape !== undefined) {
+    const problems = validateShape(outputShape, body);
+    if (problems.length > 0) throw new Error(`local-glue: its own ${outputShape} is invalid: ${problems.join("; ")}`);
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/x-amz-json-1.1",
+    "content-length": Buffer.byteLength(text),
+    "x-amzn-requestid": randomBytes(16).toString("hex"),
+  });
+  res.end(text);
+}
+
+function awsError(res: http.ServerResponse, status: number, type: string, message: string): void {
+  // Modeled Glue exceptions carry `Message`; generic errors (ThrottlingException, ...) `message`.
+  const modeled = glueModel().shapes[type]?.members?.Message !== undefined;
+  respond(res, status, { __type: type, [modeled ? "Message" : "message"]: message });
 }

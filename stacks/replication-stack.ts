@@ -16,6 +16,42 @@ import { PipelineKey } from "./constructs/pipeline-key";
 import { ReplicatedTables } from "./constructs/replicated-tables";
 import { ReplicationJobs } from "./constructs/replication-jobs";
 
+/** Where one environment deploys, and the names and key its constructs share. */
+interface Deployment {
+  readonly config: EnvironmentConfig;
+  readonly accountId: string;
+  readonly partition: string;
+  /** The stack's key when it encrypts the data stores (encryption.customerManagedKey); else undefined. */
+  readonly dataKeyArn?: string;
+  /** The change-trigger function's name, known before the function (the jobs and alarms name it). */
+  readonly functionName: string;
+  /** The stack's own metrics (contracts/metrics.ts). */
+  readonly metricsNamespace: string;
+}
+
+/** The constructs of the pipeline, as the outputs read them. */
+interface PipelineParts {
+  readonly tables: ReplicatedTables;
+  readonly artifacts: ArtifactBucket;
+  readonly jobs: ReplicationJobs;
+  readonly trigger: ChangeTrigger;
+  readonly alarms: PipelineAlarms;
+  readonly key: PipelineKey;
+  readonly dashboard: PipelineDashboard;
+}
+
+/** The names and key every construct of the stack is built with. */
+function deploymentOf(config: EnvironmentConfig, accountId: string, partition: string, key: PipelineKey): Deployment {
+  return {
+    config,
+    accountId,
+    partition,
+    dataKeyArn: config.encryption.customerManagedKey ? key.key.arn : undefined,
+    functionName: `${config.namePrefix}-change-trigger`,
+    metricsNamespace: metricsNamespace(config.namePrefix),
+  };
+}
+
 /**
  * The whole pipeline for one environment: source table -> stream -> change-trigger Lambda ->
  * manifest in S3 -> apply-changes Glue job -> backup table, plus the full copy, encryption and alarms.
@@ -23,6 +59,24 @@ import { ReplicationJobs } from "./constructs/replication-jobs";
 export class ReplicationStack extends TerraformStack {
   constructor(scope: Construct, name: string, config: EnvironmentConfig) {
     super(scope, name);
+    this.configureTerraform(name, config);
+    const accountId = new DataAwsCallerIdentity(this, "account").accountId;
+    const partition = new DataAwsPartition(this, "partition").partition;
+    const key = new PipelineKey(this, "key", { aliasName: config.namePrefix, partition, region: config.region, accountId });
+    const deployment = deploymentOf(config, accountId, partition, key);
+    const tables = this.replicatedTables(deployment);
+    const artifacts = this.artifactBucket(deployment);
+    const jobs = this.replicationJobs(deployment, tables, artifacts);
+    const trigger = this.changeTrigger(deployment, tables, artifacts, jobs);
+    this.applySweep(deployment, jobs, trigger);
+    const alarms = this.alarms(deployment, key, jobs, trigger);
+    const dashboard = this.dashboard(deployment, trigger, alarms);
+    this.authorizeKeyUsers(deployment, key, jobs, trigger);
+    this.outputs(config, { tables, artifacts, jobs, trigger, alarms, key, dashboard });
+  }
+
+  /** The AWS provider (region, allowed accounts, default tags), its version, and the state backend. */
+  private configureTerraform(name: string, config: EnvironmentConfig): void {
     new AwsProvider(this, "aws", {
       region: config.region,
       allowedAccountIds: config.allowedAccountIds,
@@ -30,28 +84,29 @@ export class ReplicationStack extends TerraformStack {
     });
     this.addOverride("terraform.required_providers.aws", { source: "hashicorp/aws", version: config.providerVersion });
     configureBackend(this, name, config);
+  }
 
-    const accountId = new DataAwsCallerIdentity(this, "account").accountId;
-    const partition = new DataAwsPartition(this, "partition").partition;
-    const prefix = config.namePrefix;
-    const key = new PipelineKey(this, "key", { aliasName: prefix, partition, region: config.region, accountId });
-    const dataKeyArn = config.encryption.customerManagedKey ? key.key.arn : undefined;
-
-    const tables = new ReplicatedTables(this, "tables", {
+  private replicatedTables({ config, dataKeyArn }: Deployment): ReplicatedTables {
+    return new ReplicatedTables(this, "tables", {
       sourceTable: config.sourceTable,
       backupTable: config.backupTable,
       deletionProtection: config.deletionProtection,
       kmsKeyArn: dataKeyArn,
     });
-    const artifacts = new ArtifactBucket(this, "artifacts", {
-      bucketPrefix: `${prefix}-`,
+  }
+
+  private artifactBucket({ config, dataKeyArn }: Deployment): ArtifactBucket {
+    return new ArtifactBucket(this, "artifacts", {
+      bucketPrefix: `${config.namePrefix}-`,
       noncurrentVersionDays: config.bucket.noncurrentVersionDays,
       rejectedManifestDays: config.bucket.rejectedManifestDays,
       forceDestroy: config.bucket.forceDestroy,
       kmsKeyArn: dataKeyArn,
     });
-    const functionName = `${prefix}-change-trigger`;
-    const jobs = new ReplicationJobs(this, "jobs", {
+  }
+
+  private replicationJobs({ config, accountId, partition, dataKeyArn, functionName }: Deployment, tables: ReplicatedTables, artifacts: ArtifactBucket): ReplicationJobs {
+    return new ReplicationJobs(this, "jobs", {
       config,
       source: tables.source,
       backup: tables.backup,
@@ -61,14 +116,17 @@ export class ReplicationStack extends TerraformStack {
       kmsKeyArn: dataKeyArn,
       deadLetterQueueName: deadLetterQueueName(functionName),
     });
-    const namespace = metricsNamespace(prefix);
-    const trigger = new ChangeTrigger(this, "change-trigger", {
-      functionName,
-      accountId,
+  }
+
+  private changeTrigger(deployment: Deployment, tables: ReplicatedTables, artifacts: ArtifactBucket, jobs: ReplicationJobs): ChangeTrigger {
+    const { config } = deployment;
+    return new ChangeTrigger(this, "change-trigger", {
+      functionName: deployment.functionName,
+      accountId: deployment.accountId,
       region: config.region,
       sourceStreamArn: tables.source.streamArn,
       sourceKmsKeyArn: config.sourceTable.kmsKeyArn,
-      metricsNamespace: namespace,
+      metricsNamespace: deployment.metricsNamespace,
       manifestBucket: { name: artifacts.bucket.bucket, arn: artifacts.bucket.arn },
       manifestPrefix: BUCKET_LAYOUT.manifests,
       applyJob: { name: jobs.applyChanges.job.name, arn: jobs.applyChanges.job.arn },
@@ -76,48 +134,65 @@ export class ReplicationStack extends TerraformStack {
       lambda: config.lambda,
       stream: config.stream,
       logRetentionDays: config.logRetentionDays,
-      kmsKeyArn: dataKeyArn,
+      kmsKeyArn: deployment.dataKeyArn,
     });
-    new ApplySweep(this, "apply-sweep", {
-      namePrefix: prefix,
+  }
+
+  private applySweep({ config }: Deployment, jobs: ReplicationJobs, trigger: ChangeTrigger): ApplySweep {
+    return new ApplySweep(this, "apply-sweep", {
+      namePrefix: config.namePrefix,
       applyJobName: jobs.applyChanges.job.name,
       functionName: trigger.function.functionName,
       functionArn: trigger.function.arn,
       intervalMinutes: config.applyChangesJob.sweepIntervalMinutes,
     });
-    const alarms = new PipelineAlarms(this, "alarms", {
-      namePrefix: prefix,
-      accountId,
+  }
+
+  private alarms(deployment: Deployment, key: PipelineKey, jobs: ReplicationJobs, trigger: ChangeTrigger): PipelineAlarms {
+    const { config } = deployment;
+    return new PipelineAlarms(this, "alarms", {
+      namePrefix: config.namePrefix,
+      accountId: deployment.accountId,
       kmsKeyArn: key.key.arn,
-      functionName,
+      functionName: deployment.functionName,
       deadLetterQueueName: trigger.deadLetterQueue.name,
-      glueJobNames: [jobs.applyChanges.job.name, jobs.fullCopy.job.name, jobs.verify.job.name, jobs.restore.job.name],
+      glueJobNames: jobs.all.map((job) => job.job.name),
       iteratorAgeSeconds: config.alarms.iteratorAgeSeconds,
-      metricsNamespace: namespace,
+      metricsNamespace: deployment.metricsNamespace,
       replicationLatencySeconds: config.alarms.replicationLatencySeconds,
       oldestPendingManifestAgeSeconds: config.alarms.oldestPendingManifestAgeSeconds,
       applyStalledMinutes: stalledApplyMinutes(config),
       email: config.alarms.email,
     });
-    const dashboard = new PipelineDashboard(this, "dashboard", {
-      dashboardName: prefix,
+  }
+
+  private dashboard({ config, functionName, metricsNamespace }: Deployment, trigger: ChangeTrigger, alarms: PipelineAlarms): PipelineDashboard {
+    return new PipelineDashboard(this, "dashboard", {
+      dashboardName: config.namePrefix,
       region: config.region,
-      namePrefix: prefix,
-      metricsNamespace: namespace,
+      namePrefix: config.namePrefix,
+      metricsNamespace,
       functionName,
       deadLetterQueueName: trigger.deadLetterQueue.name,
       glueFailureRuleName: alarms.glueFailureRule.name,
       alarmArns: () => alarms.alarms.map((alarm) => alarm.arn),
     });
+  }
 
+  /** The key policy, once every role exists: the roles that use the data, the alarm topic, the log groups it encrypts. */
+  private authorizeKeyUsers({ config, accountId, partition, dataKeyArn, functionName }: Deployment, key: PipelineKey, jobs: ReplicationJobs, trigger: ChangeTrigger): void {
     const arn = (service: string, resource: string) => `arn:${partition}:${service}:${config.region}:${accountId}:${resource}`;
     key.authorize({
       encryptsData: dataKeyArn !== undefined,
-      dataRoleArns: [trigger.role.role.arn, ...[jobs.applyChanges, jobs.fullCopy, jobs.verify, jobs.restore].map((job) => job.role.role.arn)],
-      alarmTopicArn: arn("sns", PipelineAlarms.topicName(prefix)),
+      dataRoleArns: [trigger.role.role.arn, ...jobs.all.map((job) => job.role.role.arn)],
+      alarmTopicArn: arn("sns", PipelineAlarms.topicName(config.namePrefix)),
       logGroupArnPatterns: [arn("logs", `log-group:/aws/lambda/${functionName}`), ...jobs.logGroupNames.map((group) => arn("logs", `log-group:${group}`))],
     });
+  }
 
+  /** What operators and scripts (ops/, the tests) read of a deployed environment. */
+  private outputs(config: EnvironmentConfig, parts: PipelineParts): void {
+    const { tables, artifacts, jobs, trigger, alarms, key, dashboard } = parts;
     const outputs: Record<string, string> = {
       source_table_name: tables.source.name,
       source_table_arn: tables.source.arn,
@@ -138,7 +213,7 @@ export class ReplicationStack extends TerraformStack {
       kms_key_arn: key.key.arn,
       dashboard_name: dashboard.dashboard.dashboardName,
       // The commercial-partition console; the dashboard name is enough elsewhere.
-      dashboard_url: `https://${config.region}.console.aws.amazon.com/cloudwatch/home?region=${config.region}#dashboards/dashboard/${prefix}`,
+      dashboard_url: `https://${config.region}.console.aws.amazon.com/cloudwatch/home?region=${config.region}#dashboards/dashboard/${config.namePrefix}`,
     };
     for (const [id, value] of Object.entries(outputs)) {
       new TerraformOutput(this, id, { value });

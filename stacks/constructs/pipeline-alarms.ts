@@ -13,19 +13,39 @@ import { APPLY_DIMENSION, TRIGGER_DIMENSION } from "../../contracts";
 export const GLUE_FAILURE_STATES = ["FAILED", "TIMEOUT", "STOPPED", "ERROR"] as const;
 
 export interface PipelineAlarmsOptions {
+  /** Names the topic (`<prefix>-alarms`), the rule and every alarm (`<prefix>-<alarm>`), and the pipeline's metric dimension. */
   readonly namePrefix: string;
+  /** The only account whose alarms may publish to the topic. */
   readonly accountId: string;
+  /** The stack's key: always encrypts the topic (CloudWatch cannot publish under the AWS-managed SNS key). */
   readonly kmsKeyArn: string;
+  /** The change-trigger function, whose errors, throttles and iterator age page. */
   readonly functionName: string;
+  /** The change-trigger's dead-letter queue: any message in it pages. */
   readonly deadLetterQueueName: string;
+  /** The Glue jobs whose failed runs page. */
   readonly glueJobNames: string[];
+  /** alarms.iteratorAgeSeconds: how long a stream record may wait. */
   readonly iteratorAgeSeconds: number;
   /** The stack's own metrics (contracts/metrics.ts). */
   readonly metricsNamespace: string;
+  /** alarms.replicationLatencySeconds: how long a change may take to reach the backup. */
   readonly replicationLatencySeconds: number;
+  /** alarms.oldestPendingManifestAgeSeconds: how long a manifest may wait to be applied. */
   readonly oldestPendingManifestAgeSeconds: number;
+  /** The stalled-apply window (stalledApplyMinutes of the configuration). */
   readonly applyStalledMinutes: number;
+  /** Subscribed to the topic. Default: no subscription. */
   readonly email?: string;
+}
+
+/** One metric compared with a threshold: what thresholdAlarm() watches. */
+interface MetricThreshold {
+  readonly namespace: string;
+  readonly metricName: string;
+  readonly statistic: string;
+  readonly dimensions: Record<string, string>;
+  readonly threshold: number;
 }
 
 /**
@@ -48,123 +68,16 @@ export class PipelineAlarms extends Construct {
     return `${namePrefix}-alarms`;
   }
 
-  constructor(scope: Construct, id: string, options: PipelineAlarmsOptions) {
+  constructor(scope: Construct, id: string, private readonly options: PipelineAlarmsOptions) {
     super(scope, id);
-    const { namePrefix } = options;
-    this.topic = new SnsTopic(this, "topic", { name: PipelineAlarms.topicName(namePrefix), kmsMasterKeyId: options.kmsKeyArn });
-    const glueFailures = new CloudwatchEventRule(this, "glue-job-failed", {
-      name: `${namePrefix}-glue-job-failed`,
-      description: "A run of the replication Glue jobs failed, timed out or errored",
-      // jsonencode, not JSON.stringify: the job names are references, and cdktf's HCL renderer
-      // leaves the quotes of a JSON string with references unescaped, which HCL cannot parse.
-      // (cdktf does not escape quotes inside function arguments either: every value here has none.)
-      eventPattern: Fn.jsonencode({
-        source: ["aws.glue"],
-        "detail-type": ["Glue Job State Change"],
-        detail: { jobName: options.glueJobNames, state: [...GLUE_FAILURE_STATES] },
-      }),
-    });
-    this.glueFailureRule = glueFailures;
-    new CloudwatchEventTarget(this, "glue-job-failed-target", { rule: glueFailures.name, arn: this.topic.arn });
-
-    const register = (alarm: CloudwatchMetricAlarm) => this.register(alarm);
-    const metric = (name: string, alarm: { description: string; namespace: string; metricName: string; statistic: string; dimensions: Record<string, string>; threshold: number }) =>
-      register(new CloudwatchMetricAlarm(this, name, {
-        alarmName: `${namePrefix}-${name}`,
-        alarmDescription: alarm.description,
-        namespace: alarm.namespace,
-        metricName: alarm.metricName,
-        statistic: alarm.statistic,
-        dimensions: alarm.dimensions,
-        period: 300,
-        evaluationPeriods: 1,
-        threshold: alarm.threshold,
-        comparisonOperator: "GreaterThanOrEqualToThreshold",
-        treatMissingData: "notBreaching",
-        alarmActions: [this.topic.arn],
-        okActions: [this.topic.arn],
-      }));
-    const fn = { FunctionName: options.functionName };
-    metric("change-trigger-errors", { description: "The change-trigger Lambda failed invocations", namespace: "AWS/Lambda", metricName: "Errors", statistic: "Sum", dimensions: fn, threshold: 1 });
-    metric("change-trigger-throttles", { description: "The change-trigger Lambda was throttled", namespace: "AWS/Lambda", metricName: "Throttles", statistic: "Sum", dimensions: fn, threshold: 1 });
-    metric("stream-iterator-age", {
-      description: `Stream records wait longer than ${options.iteratorAgeSeconds} s to be processed`,
-      namespace: "AWS/Lambda",
-      metricName: "IteratorAge",
-      statistic: "Maximum",
-      dimensions: fn,
-      threshold: options.iteratorAgeSeconds * 1000,
-    });
-    metric("dead-letters", {
-      description: "Stream batches exhausted their retries and went to the dead-letter queue",
-      namespace: "AWS/SQS",
-      metricName: "ApproximateNumberOfMessagesVisible",
-      statistic: "Maximum",
-      dimensions: { QueueName: options.deadLetterQueueName },
-      threshold: 1,
-    });
-    // No data means no apply run published (idle, or not running at all): the stalled-apply alarm
-    // below covers a run that never comes, so these two stay quiet without data.
-    const pipeline = { [APPLY_DIMENSION]: namePrefix };
-    metric("replication-latency", {
-      description: `A change took more than ${options.replicationLatencySeconds} s from its stream record to the backup`,
-      namespace: options.metricsNamespace,
-      metricName: "ReplicationLatency",
-      statistic: "Maximum",
-      dimensions: pipeline,
-      threshold: options.replicationLatencySeconds,
-    });
-    metric("oldest-pending-manifest-age", {
-      description: `A change manifest waited more than ${options.oldestPendingManifestAgeSeconds} s to be applied`,
-      namespace: options.metricsNamespace,
-      metricName: "OldestPendingManifestAge",
-      statistic: "Maximum",
-      dimensions: pipeline,
-      threshold: options.oldestPendingManifestAgeSeconds,
-    });
-    this.stalledApplyAlarm(options, pipeline, register);
-
-    // verify publishes once a run (weekly by default): the alarm keeps its state between runs
-    // ("ignore": missing data keeps the current state) until a run without drift clears it.
-    this.verifyDrift = register(new CloudwatchMetricAlarm(this, "verify-drift", {
-      alarmName: `${namePrefix}-verify-drift`,
-      alarmDescription: "verify found the backup different from the source (missing, extra or different items); see the newest report under verify/ in the bucket",
-      namespace: options.metricsNamespace,
-      metricName: "DriftItems",
-      statistic: "Maximum",
-      dimensions: pipeline,
-      period: 3600,
-      evaluationPeriods: 1,
-      threshold: 0,
-      comparisonOperator: "GreaterThanThreshold",
-      treatMissingData: "ignore",
-      alarmActions: [this.topic.arn],
-      okActions: [this.topic.arn],
-    }));
-
-    const policy = new DataAwsIamPolicyDocument(this, "topic-policy-document", {
-      statement: [
-        {
-          sid: "CloudWatchAlarmsOfThisStack",
-          principals: [{ type: "Service", identifiers: ["cloudwatch.amazonaws.com"] }],
-          actions: ["sns:Publish"],
-          resources: [this.topic.arn],
-          // Only this stack's alarms: CloudWatch publishes with the alarm's ARN as aws:SourceArn.
-          condition: [
-            { test: "StringEquals", variable: "aws:SourceAccount", values: [options.accountId] },
-            { test: "ArnEquals", variable: "aws:SourceArn", values: this.alarmArns },
-          ],
-        },
-        {
-          sid: "GlueFailureRule",
-          principals: [{ type: "Service", identifiers: ["events.amazonaws.com"] }],
-          actions: ["sns:Publish"],
-          resources: [this.topic.arn],
-          condition: [{ test: "ArnEquals", variable: "aws:SourceArn", values: [glueFailures.arn] }],
-        },
-      ],
-    });
-    new SnsTopicPolicy(this, "topic-policy", { arn: this.topic.arn, policy: policy.json });
+    this.topic = new SnsTopic(this, "topic", { name: PipelineAlarms.topicName(options.namePrefix), kmsMasterKeyId: options.kmsKeyArn });
+    this.glueFailureRule = this.forwardGlueFailures();
+    this.changeTriggerAlarms();
+    this.deadLetterAlarm();
+    this.replicationAlarms();
+    this.stalledApplyAlarm();
+    this.verifyDrift = this.verifyDriftAlarm();
+    this.acceptPublishers();
     if (options.email) {
       new SnsTopicSubscription(this, "email", { topicArn: this.topic.arn, protocol: "email", endpoint: options.email });
     }
@@ -179,6 +92,80 @@ export class PipelineAlarms extends Construct {
     return alarm;
   }
 
+  /** Failed, timed-out, stopped or errored runs of the Glue jobs, sent to the topic by EventBridge. */
+  private forwardGlueFailures(): CloudwatchEventRule {
+    const rule = new CloudwatchEventRule(this, "glue-job-failed", {
+      name: `${this.options.namePrefix}-glue-job-failed`,
+      description: "A run of the replication Glue jobs failed, timed out or errored",
+      // jsonencode, not JSON.stringify: the job names are references, and cdktf's HCL renderer
+      // leaves the quotes of a JSON string with references unescaped, which HCL cannot parse.
+      // (cdktf does not escape quotes inside function arguments either: every value here has none.)
+      eventPattern: Fn.jsonencode({
+        source: ["aws.glue"],
+        "detail-type": ["Glue Job State Change"],
+        detail: { jobName: this.options.glueJobNames, state: [...GLUE_FAILURE_STATES] },
+      }),
+    });
+    new CloudwatchEventTarget(this, "glue-job-failed-target", { rule: rule.name, arn: this.topic.arn });
+    return rule;
+  }
+
+  /** The change-trigger function fails, is throttled, or falls behind the stream (AWS/Lambda). */
+  private changeTriggerAlarms(): void {
+    const { functionName, iteratorAgeSeconds } = this.options;
+    const lambda = (metricName: string, statistic: string, threshold: number): MetricThreshold => ({
+      namespace: "AWS/Lambda",
+      metricName,
+      statistic,
+      dimensions: { FunctionName: functionName },
+      threshold,
+    });
+    this.thresholdAlarm("change-trigger-errors", "The change-trigger Lambda failed invocations", lambda("Errors", "Sum", 1));
+    this.thresholdAlarm("change-trigger-throttles", "The change-trigger Lambda was throttled", lambda("Throttles", "Sum", 1));
+    this.thresholdAlarm(
+      "stream-iterator-age",
+      `Stream records wait longer than ${iteratorAgeSeconds} s to be processed`,
+      lambda("IteratorAge", "Maximum", iteratorAgeSeconds * 1000),
+    );
+  }
+
+  /** A stream batch exhausted its retries: a message in the dead-letter queue (AWS/SQS). */
+  private deadLetterAlarm(): void {
+    this.thresholdAlarm("dead-letters", "Stream batches exhausted their retries and went to the dead-letter queue", {
+      namespace: "AWS/SQS",
+      metricName: "ApproximateNumberOfMessagesVisible",
+      statistic: "Maximum",
+      dimensions: { QueueName: this.options.deadLetterQueueName },
+      threshold: 1,
+    });
+  }
+
+  /**
+   * Changes reach the backup late, or manifests wait long, by the apply runs' own metrics. No data
+   * means no apply run published (idle, or not running at all): the stalled-apply alarm covers a
+   * run that never comes, so these two stay quiet without data.
+   */
+  private replicationAlarms(): void {
+    const { replicationLatencySeconds, oldestPendingManifestAgeSeconds } = this.options;
+    const maximum = (metricName: string, threshold: number): MetricThreshold => ({
+      namespace: this.options.metricsNamespace,
+      metricName,
+      statistic: "Maximum",
+      dimensions: this.pipeline,
+      threshold,
+    });
+    this.thresholdAlarm(
+      "replication-latency",
+      `A change took more than ${replicationLatencySeconds} s from its stream record to the backup`,
+      maximum("ReplicationLatency", replicationLatencySeconds),
+    );
+    this.thresholdAlarm(
+      "oldest-pending-manifest-age",
+      `A change manifest waited more than ${oldestPendingManifestAgeSeconds} s to be applied`,
+      maximum("OldestPendingManifestAge", oldestPendingManifestAgeSeconds),
+    );
+  }
+
   /**
    * Manifests were written (change-trigger) or found pending (apply-changes) and no apply-changes
    * run finished, in each of two consecutive halves of alarms.applyStalledMinutes. Two halves, not
@@ -186,21 +173,22 @@ export class PipelineAlarms extends Construct {
    * not look stalled. FILL turns a metric without data in a period into 0; when none of the three
    * has data (an idle pipeline) the expression has none either, which is not breaching.
    */
-  private stalledApplyAlarm(options: PipelineAlarmsOptions, pipeline: Record<string, string>, register: (alarm: CloudwatchMetricAlarm) => CloudwatchMetricAlarm): void {
-    const period = Math.ceil(options.applyStalledMinutes / 2) * 60;
+  private stalledApplyAlarm(): void {
+    const { namePrefix, metricsNamespace, functionName } = this.options;
+    const period = Math.ceil(this.options.applyStalledMinutes / 2) * 60;
     const query = (id: string, metricName: string, stat: string, dimensions: Record<string, string>) => ({
       id,
       returnData: false,
-      metric: { namespace: options.metricsNamespace, metricName, stat, period, dimensions },
+      metric: { namespace: metricsNamespace, metricName, stat, period, dimensions },
     });
-    register(
+    this.register(
       new CloudwatchMetricAlarm(this, "apply-stalled", {
-        alarmName: `${options.namePrefix}-apply-stalled`,
+        alarmName: `${namePrefix}-apply-stalled`,
         alarmDescription: `Change manifests waited and no apply-changes run finished for ${2 * (period / 60)} minutes`,
         metricQuery: [
-          query("pending", "ManifestsPending", "Maximum", pipeline),
-          query("written", "ManifestBytes", "SampleCount", { [TRIGGER_DIMENSION]: options.functionName }),
-          query("finished", "ApplyRunsFinished", "Sum", pipeline),
+          query("pending", "ManifestsPending", "Maximum", this.pipeline),
+          query("written", "ManifestBytes", "SampleCount", { [TRIGGER_DIMENSION]: functionName }),
+          query("finished", "ApplyRunsFinished", "Sum", this.pipeline),
           {
             id: "stalled",
             label: "Manifests waiting, no apply run finished",
@@ -213,9 +201,87 @@ export class PipelineAlarms extends Construct {
         threshold: 1,
         comparisonOperator: "GreaterThanOrEqualToThreshold",
         treatMissingData: "notBreaching",
-        alarmActions: [this.topic.arn],
-        okActions: [this.topic.arn],
+        ...this.notifications,
       }),
     );
+  }
+
+  /**
+   * verify publishes once a run (weekly by default): the alarm keeps its state between runs
+   * ("ignore": missing data keeps the current state) until a run without drift clears it.
+   */
+  private verifyDriftAlarm(): CloudwatchMetricAlarm {
+    return this.register(
+      new CloudwatchMetricAlarm(this, "verify-drift", {
+        alarmName: `${this.options.namePrefix}-verify-drift`,
+        alarmDescription: "verify found the backup different from the source (missing, extra or different items); see the newest report under verify/ in the bucket",
+        namespace: this.options.metricsNamespace,
+        metricName: "DriftItems",
+        statistic: "Maximum",
+        dimensions: this.pipeline,
+        period: 3600,
+        evaluationPeriods: 1,
+        threshold: 0,
+        comparisonOperator: "GreaterThanThreshold",
+        treatMissingData: "ignore",
+        ...this.notifications,
+      }),
+    );
+  }
+
+  /** The topic accepts this stack's alarms (CloudWatch) and the Glue failure rule (EventBridge), nothing else. */
+  private acceptPublishers(): void {
+    const policy = new DataAwsIamPolicyDocument(this, "topic-policy-document", {
+      statement: [
+        {
+          sid: "CloudWatchAlarmsOfThisStack",
+          principals: [{ type: "Service", identifiers: ["cloudwatch.amazonaws.com"] }],
+          actions: ["sns:Publish"],
+          resources: [this.topic.arn],
+          // Only this stack's alarms: CloudWatch publishes with the alarm's ARN as aws:SourceArn.
+          condition: [
+            { test: "StringEquals", variable: "aws:SourceAccount", values: [this.options.accountId] },
+            { test: "ArnEquals", variable: "aws:SourceArn", values: this.alarmArns },
+          ],
+        },
+        {
+          sid: "GlueFailureRule",
+          principals: [{ type: "Service", identifiers: ["events.amazonaws.com"] }],
+          actions: ["sns:Publish"],
+          resources: [this.topic.arn],
+          condition: [{ test: "ArnEquals", variable: "aws:SourceArn", values: [this.glueFailureRule.arn] }],
+        },
+      ],
+    });
+    new SnsTopicPolicy(this, "topic-policy", { arn: this.topic.arn, policy: policy.json });
+  }
+
+  /**
+   * A 5-minute alarm at or above a threshold, named `<prefix>-<name>`, quiet without data. Its
+   * construct id is the name, so the resource's logical id stays the one Terraform state knows.
+   */
+  private thresholdAlarm(name: string, description: string, metric: MetricThreshold): CloudwatchMetricAlarm {
+    return this.register(
+      new CloudwatchMetricAlarm(this, name, {
+        alarmName: `${this.options.namePrefix}-${name}`,
+        alarmDescription: description,
+        ...metric,
+        period: 300,
+        evaluationPeriods: 1,
+        comparisonOperator: "GreaterThanOrEqualToThreshold",
+        treatMissingData: "notBreaching",
+        ...this.notifications,
+      }),
+    );
+  }
+
+  /** The stack's own metrics of this pipeline (the apply job's dimension). */
+  private get pipeline(): Record<string, string> {
+    return { [APPLY_DIMENSION]: this.options.namePrefix };
+  }
+
+  /** Every alarm tells the topic when it fires and when it clears. */
+  private get notifications(): { alarmActions: string[]; okActions: string[] } {
+    return { alarmActions: [this.topic.arn], okActions: [this.topic.arn] };
   }
 }

@@ -42,6 +42,11 @@ export class ReplicationJobs extends Construct {
     [this.applyChanges, this.fullCopy, this.verify, this.restore] = kinds.map((kind) => this.job(kind, scripts, security.name));
   }
 
+  /** Every job, in the order they are created: apply-changes, full-copy, verify, restore. */
+  get all(): ReplicationGlueJob[] {
+    return [this.applyChanges, this.fullCopy, this.verify, this.restore];
+  }
+
   // CloudWatch Logs encrypts at rest on its own; its KMS mode needs the customer-managed key.
   private securityConfiguration(): GlueSecurityConfiguration {
     const { kmsKeyArn } = this.options;

@@ -1,4 +1,4 @@
-import { type Block, policyStatements, ROLE_REF, type TerraformJson } from "./terraform-json";
+import { type Block, policyStatements, ROLE_REF, type Statement, type TerraformJson } from "./terraform-json";
 
 interface Node {
   readonly id: string;
@@ -20,6 +20,15 @@ const KINDS: Record<string, { shape: Node["shape"]; label: (name: string, body: 
 // A reference, as `${type.name.attr}` or bare inside a function call such as jsonencode(...).
 const REFERENCE = /(?<![\w.-])(data\.)?(aws_[a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([a-z_]+)\b/g;
 
+type EdgeStyle = "-->" | "-.->";
+
+interface Edge {
+  readonly from: string;
+  readonly to: string;
+  readonly style: EdgeStyle;
+  readonly labels: Set<string>;
+}
+
 /**
  * A Mermaid flowchart of one synthesized stack, read from its Terraform JSON alone: the tables
  * (resources or data sources), each table's stream, the function, bucket, jobs, queue and topic;
@@ -28,112 +37,172 @@ const REFERENCE = /(?<![\w.-])(data\.)?(aws_[a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([a-z
  * resource outside the diagram (logs, a foreign key, "*") is left out. Deterministic: sorted.
  */
 export function renderMermaid(tf: TerraformJson): string {
-  const resources = tf.resource ?? {};
-  const statementsOf = policyStatements(tf);
-  const nodes = new Map<string, Node>();
-  const byAddress = new Map<string, string>();
-  const usedIds = new Set<string>();
-  const addNode = (address: string, shape: Node["shape"], label: string) => {
-    let id = `n_${address.replace(/^data\./, "data_").replace(/[^A-Za-z0-9]+/g, "_")}`;
-    while (usedIds.has(id)) id += "_";
-    usedIds.add(id);
-    nodes.set(id, { id, shape, label });
-    byAddress.set(address, id);
-    return id;
-  };
-  for (const [kind, spec] of Object.entries(KINDS)) {
-    const blocks = kind.startsWith("data.") ? (tf.data?.[kind.slice(5)] ?? {}) : (resources[kind] ?? {});
-    for (const [name, body] of Object.entries(blocks).sort(([a], [b]) => a.localeCompare(b))) {
-      addNode(`${kind}.${name}`, spec.shape, spec.label(name, body));
+  const diagram = new StackDiagram(tf);
+  diagram.addResourceNodes();
+  diagram.addEnabledStreams();
+  diagram.addEventSourceMappings();
+  diagram.addTableChanges();
+  diagram.addGrants();
+  diagram.addGlueRunStateChanges();
+  diagram.addAlarms();
+  return diagram.render();
+}
+
+/**
+ * The diagram as it is drawn: nodes by resource address, edges with their labels. Node ids are
+ * given in the order nodes are added (a clash gets a `_` more), so the steps run in a fixed order.
+ */
+class StackDiagram {
+  private readonly resources: Record<string, Record<string, Block>>;
+  private readonly statementsOf: (policy: unknown) => Statement[];
+  private readonly nodes = new Map<string, Node>();
+  /** Resource address (or `<table address>.stream`) -> node id. */
+  private readonly byAddress = new Map<string, string>();
+  private readonly usedIds = new Set<string>();
+  /** Table address -> the node of its stream. */
+  private readonly streams = new Map<string, string>();
+  private readonly edges = new Map<string, Edge>();
+
+  constructor(private readonly tf: TerraformJson) {
+    this.resources = tf.resource ?? {};
+    this.statementsOf = policyStatements(tf);
+  }
+
+  /** A node for every resource (and data source) of the kinds drawn, by kind, then by name. */
+  addResourceNodes(): void {
+    for (const [kind, spec] of Object.entries(KINDS)) {
+      const blocks = kind.startsWith("data.") ? (this.tf.data?.[kind.slice(5)] ?? {}) : (this.resources[kind] ?? {});
+      for (const [name, body] of Object.entries(blocks).sort(([a], [b]) => a.localeCompare(b))) {
+        this.addNode(`${kind}.${name}`, spec.shape, spec.label(name, body));
+      }
     }
   }
-  const streams = new Map<string, string>();
-  const streamOf = (tableAddress: string) => {
-    let id = streams.get(tableAddress);
+
+  /** The stream of every table that has one on (an existing table's, only once something reads it). */
+  addEnabledStreams(): void {
+    for (const [tableAddress] of [...this.byAddress].filter(([address]) => /aws_dynamodb_table\.[^.]+$/.test(address))) {
+      const body = tableAddress.startsWith("data.") ? this.tf.data!.aws_dynamodb_table[tableAddress.split(".")[2]] : this.resources.aws_dynamodb_table[tableAddress.split(".")[1]];
+      if (body.stream_enabled === true) this.streamOf(tableAddress);
+    }
+  }
+
+  /** Stream -> function for each event source mapping, and function -> its on-failure destination. */
+  addEventSourceMappings(): void {
+    for (const mapping of Object.values(this.resources.aws_lambda_event_source_mapping ?? {})) {
+      for (const source of this.targetsOf(String(mapping.event_source_arn))) {
+        for (const fn of this.targetsOf(String(mapping.function_name))) {
+          this.addEdge(source, fn, "-->", "event source mapping");
+          for (const destination of this.targetsOf(JSON.stringify(mapping.destination_config ?? {}))) this.addEdge(fn, destination, "-.->", "failed batches (on-failure destination)");
+        }
+      }
+    }
+  }
+
+  /** Table -> its stream, for every stream drawn so far. */
+  addTableChanges(): void {
+    for (const [table, stream] of this.streams) this.addEdge(this.byAddress.get(table)!, stream, "-->", "changes");
+  }
+
+  /** Each allowed action of a role's policy, from what runs with the role to each resource drawn that it names. */
+  addGrants(): void {
+    const runners = this.runnersByRole();
+    for (const policy of Object.values(this.resources.aws_iam_role_policy ?? {})) {
+      const role = ROLE_REF.exec(String(policy.role));
+      if (!role) continue;
+      for (const statement of this.statementsOf(policy.policy)) {
+        if (statement.effect === "Deny") continue;
+        const actions = statement.actions ?? [];
+        for (const target of (statement.resources ?? []).flatMap((value) => this.targetsOf(value))) {
+          for (const runner of runners.get(role[1]) ?? []) for (const action of actions) this.addEdge(runner, target, "-->", action);
+        }
+      }
+    }
+  }
+
+  /** Failed Glue runs reach the topic through an EventBridge rule: job -> the rule's target. */
+  addGlueRunStateChanges(): void {
+    for (const [ruleName, rule] of Object.entries(this.resources.aws_cloudwatch_event_rule ?? {})) {
+      const jobs = this.targetsOf(String(rule.event_pattern ?? ""));
+      for (const target of Object.values(this.resources.aws_cloudwatch_event_target ?? {})) {
+        if (!String(target.rule).includes(`aws_cloudwatch_event_rule.${ruleName}.`)) continue;
+        for (const to of this.targetsOf(String(target.arn))) for (const job of jobs) this.addEdge(job, to, "-.->", "run state change (EventBridge)");
+      }
+    }
+  }
+
+  /** The alarms as one node, with an edge to each topic their actions notify. */
+  addAlarms(): void {
+    const alarms = Object.values(this.resources.aws_cloudwatch_metric_alarm ?? {});
+    const alarmTopics = new Set(alarms.flatMap((alarm) => (alarm.alarm_actions ?? []).flatMap((action: string) => this.targetsOf(action))));
+    if (!alarmTopics.size) return;
+    const id = this.addNode("aws_cloudwatch_metric_alarm.all", "box", `${alarms.length} CloudWatch alarms`);
+    for (const topic of alarmTopics) this.addEdge(id, topic, "-.->", "alarm actions");
+  }
+
+  /** `flowchart LR`, the nodes sorted by id, then the edges sorted by their ends, labels joined. */
+  render(): string {
+    const lines = ["flowchart LR"];
+    for (const node of [...this.nodes.values()].sort((a, b) => a.id.localeCompare(b.id))) lines.push(`    ${node.id}${shape(node)}`);
+    for (const edge of [...this.edges.values()].sort((a, b) => `${a.from} ${a.to} ${a.style}`.localeCompare(`${b.from} ${b.to} ${b.style}`))) {
+      lines.push(`    ${edge.from} ${edge.style}|"${escape([...edge.labels].sort().join(", "))}"| ${edge.to}`);
+    }
+    return `${lines.join("\n")}\n`;
+  }
+
+  private addNode(address: string, shape: Node["shape"], label: string): string {
+    let id = `n_${address.replace(/^data\./, "data_").replace(/[^A-Za-z0-9]+/g, "_")}`;
+    while (this.usedIds.has(id)) id += "_";
+    this.usedIds.add(id);
+    this.nodes.set(id, { id, shape, label });
+    this.byAddress.set(address, id);
+    return id;
+  }
+
+  /** One edge per ends and style; the labels of the same edge are gathered. */
+  private addEdge(from: string, to: string, style: EdgeStyle, label: string): void {
+    const key = `${from} ${style} ${to}`;
+    const edge = this.edges.get(key) ?? { from, to, style, labels: new Set<string>() };
+    edge.labels.add(label);
+    this.edges.set(key, edge);
+  }
+
+  /** The node of a table's stream, added the first time it is asked for. */
+  private streamOf(tableAddress: string): string {
+    let id = this.streams.get(tableAddress);
     if (id === undefined) {
-      const table = nodes.get(byAddress.get(tableAddress)!)!;
-      id = addNode(`${tableAddress}.stream`, "stream", `stream of ${table.label.replace(/^DynamoDB table /, "").replace(/ \(existing, read only\)$/, "")}`);
-      streams.set(tableAddress, id);
+      const table = this.nodes.get(this.byAddress.get(tableAddress)!)!;
+      id = this.addNode(`${tableAddress}.stream`, "stream", `stream of ${table.label.replace(/^DynamoDB table /, "").replace(/ \(existing, read only\)$/, "")}`);
+      this.streams.set(tableAddress, id);
     }
     return id;
-  };
+  }
+
   /** The nodes a string refers to: `${type.name.attr}` references, a stream by its stream_arn, a Glue job by the name in its ARN. */
-  const targetsOf = (value: string): string[] => {
+  private targetsOf(value: string): string[] {
     const found = new Set<string>();
     for (const match of value.matchAll(REFERENCE)) {
       const address = `${match[1] ?? ""}${match[2]}.${match[3]}`;
-      if (!byAddress.has(address)) continue;
-      found.add(match[4] === "stream_arn" ? streamOf(address) : byAddress.get(address)!);
+      if (!this.byAddress.has(address)) continue;
+      found.add(match[4] === "stream_arn" ? this.streamOf(address) : this.byAddress.get(address)!);
     }
     const job = /:glue:[^:]*:[^:]*:job\/([^/*]+)$/.exec(value);
     if (job) {
-      for (const [name, body] of Object.entries(resources.aws_glue_job ?? {})) if (body.name === job[1]) found.add(byAddress.get(`aws_glue_job.${name}`)!);
+      for (const [name, body] of Object.entries(this.resources.aws_glue_job ?? {})) if (body.name === job[1]) found.add(this.byAddress.get(`aws_glue_job.${name}`)!);
     }
     return [...found];
-  };
-
-  const edges = new Map<string, { from: string; to: string; style: "-->" | "-.->"; labels: Set<string> }>();
-  const addEdge = (from: string, to: string, style: "-->" | "-.->", label: string) => {
-    const key = `${from} ${style} ${to}`;
-    const edge = edges.get(key) ?? { from, to, style, labels: new Set<string>() };
-    edge.labels.add(label);
-    edges.set(key, edge);
-  };
-
-  for (const [tableAddress] of [...byAddress].filter(([address]) => /aws_dynamodb_table\.[^.]+$/.test(address))) {
-    const body = tableAddress.startsWith("data.") ? tf.data!.aws_dynamodb_table[tableAddress.split(".")[2]] : resources.aws_dynamodb_table[tableAddress.split(".")[1]];
-    if (body.stream_enabled === true) streamOf(tableAddress);
   }
-  for (const mapping of Object.values(resources.aws_lambda_event_source_mapping ?? {})) {
-    for (const source of targetsOf(String(mapping.event_source_arn))) {
-      for (const fn of targetsOf(String(mapping.function_name))) {
-        addEdge(source, fn, "-->", "event source mapping");
-        for (const destination of targetsOf(JSON.stringify(mapping.destination_config ?? {}))) addEdge(fn, destination, "-.->", "failed batches (on-failure destination)");
+
+  /** Who runs with each role: role name -> the functions and jobs that name it. */
+  private runnersByRole(): Map<string, string[]> {
+    const runners = new Map<string, string[]>();
+    for (const [type, attribute] of [["aws_lambda_function", "role"], ["aws_glue_job", "role_arn"]] as const) {
+      for (const [name, body] of Object.entries(this.resources[type] ?? {})) {
+        const role = ROLE_REF.exec(String(body[attribute]));
+        if (role) runners.set(role[1], [...(runners.get(role[1]) ?? []), this.byAddress.get(`${type}.${name}`)!]);
       }
     }
+    return runners;
   }
-  for (const table of streams.keys()) addEdge(byAddress.get(table)!, streams.get(table)!, "-->", "changes");
-
-  // Who runs with each role: the functions and jobs that name it.
-  const runners = new Map<string, string[]>();
-  for (const [type, attribute] of [["aws_lambda_function", "role"], ["aws_glue_job", "role_arn"]] as const) {
-    for (const [name, body] of Object.entries(resources[type] ?? {})) {
-      const role = ROLE_REF.exec(String(body[attribute]));
-      if (role) runners.set(role[1], [...(runners.get(role[1]) ?? []), byAddress.get(`${type}.${name}`)!]);
-    }
-  }
-  for (const policy of Object.values(resources.aws_iam_role_policy ?? {})) {
-    const role = ROLE_REF.exec(String(policy.role));
-    if (!role) continue;
-    for (const statement of statementsOf(policy.policy)) {
-      if (statement.effect === "Deny") continue;
-      const actions = statement.actions ?? [];
-      for (const target of (statement.resources ?? []).flatMap(targetsOf)) {
-        for (const runner of runners.get(role[1]) ?? []) for (const action of actions) addEdge(runner, target, "-->", action);
-      }
-    }
-  }
-  // Failed Glue runs reach the topic through an EventBridge rule; the alarms through their actions.
-  for (const [ruleName, rule] of Object.entries(resources.aws_cloudwatch_event_rule ?? {})) {
-    const jobs = targetsOf(String(rule.event_pattern ?? ""));
-    for (const target of Object.values(resources.aws_cloudwatch_event_target ?? {})) {
-      if (!String(target.rule).includes(`aws_cloudwatch_event_rule.${ruleName}.`)) continue;
-      for (const to of targetsOf(String(target.arn))) for (const job of jobs) addEdge(job, to, "-.->", "run state change (EventBridge)");
-    }
-  }
-  const alarms = Object.values(resources.aws_cloudwatch_metric_alarm ?? {});
-  const alarmTopics = new Set(alarms.flatMap((alarm) => (alarm.alarm_actions ?? []).flatMap((action: string) => targetsOf(action))));
-  if (alarmTopics.size) {
-    const id = addNode("aws_cloudwatch_metric_alarm.all", "box", `${alarms.length} CloudWatch alarms`);
-    for (const topic of alarmTopics) addEdge(id, topic, "-.->", "alarm actions");
-  }
-
-  const lines = ["flowchart LR"];
-  for (const node of [...nodes.values()].sort((a, b) => a.id.localeCompare(b.id))) lines.push(`    ${node.id}${shape(node)}`);
-  for (const edge of [...edges.values()].sort((a, b) => `${a.from} ${a.to} ${a.style}`.localeCompare(`${b.from} ${b.to} ${b.style}`))) {
-    lines.push(`    ${edge.from} ${edge.style}|"${escape([...edge.labels].sort().join(", "))}"| ${edge.to}`);
-  }
-  return `${lines.join("\n")}\n`;
 }
 
 function shape(node: Node): string {
