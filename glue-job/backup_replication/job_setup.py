@@ -2,7 +2,11 @@
 schema, and check the transform and the retained attribute against it. A mistake in any of them ends the run with exit status 2
 and `<job>: error: <message>` on stderr (a configuration error, not a failure worth retrying)."""
 
+from __future__ import annotations
+
 import sys
+from dataclasses import dataclass
+from typing import Callable, Generic, List, NoReturn, Optional, Protocol, TypeVar
 
 from . import aws_clients
 from . import ddb_batch
@@ -11,24 +15,51 @@ from . import job_log
 from . import replicate
 from . import table_keys
 from . import transform as transform_module
+from .aws_clients import Client
+from .ddb_batch import RetryPolicy, Stats
+from .table_keys import KeySchema
 
 
-class JobSetup(object):
-    def __init__(self, config, client, stats, policy, schema):
-        self.config = config
-        self.client = client
-        self.stats = stats
-        self.policy = policy
-        self.schema = schema
+class JobConfig(Protocol):
+    """What prepare reads of a job's config (job_args): read-only, so any config class that has these
+    attributes fits, a frozen dataclass too."""
+
+    @property
+    def source_table(self) -> str: ...
+
+    @property
+    def backup_table(self) -> str: ...
+
+    @property
+    def region(self) -> Optional[str]: ...
+
+    @property
+    def retained_attribute(self) -> str: ...
+
+    @property
+    def transform(self) -> transform_module.Transform: ...
 
 
-def fail(job, message):
+Config = TypeVar("Config", bound=JobConfig)
+
+
+@dataclass(frozen=True)
+class JobSetup(Generic[Config]):
+    config: Config  # the job's own config type, as `parse` returned it
+    client: Client  # DynamoDB
+    stats: Stats
+    policy: RetryPolicy
+    schema: KeySchema
+
+
+def fail(job: str, message: str) -> NoReturn:
     sys.stderr.write("%s: error: %s\n" % (job, message))
     sys.stderr.flush()
     sys.exit(2)
 
 
-def prepare(job, parse, argv, start_event, retry=None, describe_backup=False):
+def prepare(job: str, parse: Callable[[List[str]], Config], argv: List[str], start_event: str,
+            retry: Optional[RetryPolicy] = None, describe_backup: bool = False) -> JobSetup[Config]:
     """`parse` is job_args.apply_changes_config or full_copy_config; with describe_backup the backup
     table must have the source's key schema too."""
     try:
