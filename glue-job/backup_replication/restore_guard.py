@@ -24,7 +24,7 @@ before the restore writes it; the README's runbook says how long that is.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
 
 from . import manifest_format
 from . import manifest_store
@@ -66,13 +66,6 @@ class GuardSettings:
     def of(cls, config: object) -> GuardSettings:
         """From a restore job's config (job_args.restore_config): its attributes named like these fields."""
         return cls(**dict((field.name, getattr(config, field.name)) for field in dataclasses.fields(cls)))
-
-    def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> GuardSettings:
-        return cls(**data)
 
     def manifest_store(self, s3: Client) -> manifest_store.ManifestStore:
         """The manifests these settings name, read with `s3`."""

@@ -45,13 +45,6 @@ class KeySchema:
     def __repr__(self) -> str:
         return "KeySchema(%s)" % ", ".join("%s:%s" % (n, self.types[n]) for n in self.names)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"names": list(self.names), "types": dict(self.types)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> KeySchema:
-        return cls(data["names"], data["types"])
-
 
 def describe_key_schema(describe_table_response: Mapping[str, Any]) -> KeySchema:
     """KeySchema from a DescribeTable response (the caller makes the call, with retries)."""
