@@ -52,7 +52,7 @@ import datetime
 import threading
 import time
 import uuid
-from typing import Any, Callable, Collection, Dict, List, Optional, Set, Tuple, Union
+from typing import Any, Callable, Collection, Optional, Union
 
 from botocore.exceptions import ClientError
 
@@ -122,18 +122,18 @@ class ApplyResult:
     manifests_replaced: int = 0  # deleted after a remainder took over their unfinished keys
     manifests_rejected: int = 0
     # [{"manifest", "moved_to", "reason"}]
-    rejected: List[Dict[str, str]] = dataclasses.field(default_factory=list)
+    rejected: list[dict[str, str]] = dataclasses.field(default_factory=list)
     # Names of the remainders written (held: not listed again in this run).
-    remainders: List[str] = dataclasses.field(default_factory=list)
+    remainders: list[str] = dataclasses.field(default_factory=list)
     carried_keys: int = 0        # keys written into remainders
-    hot_keys: List[str] = dataclasses.field(default_factory=list)  # key ids of the keys that kept changing
+    hot_keys: list[str] = dataclasses.field(default_factory=list)  # key ids of the keys that kept changing
     # key id -> {"reason", "object"}
-    quarantined: Dict[str, Dict[str, str]] = dataclasses.field(default_factory=dict)
+    quarantined: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
     keys: int = 0                # keys applied
     stopped_by_budget: bool = False
     seconds: float = 0.0
 
-    def as_dict(self) -> Dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return dict((field.name, getattr(self, field.name)) for field in dataclasses.fields(self))
 
 
@@ -142,22 +142,22 @@ class _Plan:
     """What a pass applies, folded from its manifests as they are read (the parsed manifests are dropped)."""
 
     # manifest name -> its <time>-<sequence> order
-    order: Dict[str, str] = dataclasses.field(default_factory=dict)
+    order: dict[str, str] = dataclasses.field(default_factory=dict)
     # [(key id, typed key)], first-seen order
-    keys: List[Tuple[str, Key]] = dataclasses.field(default_factory=list)
+    keys: list[tuple[str, Key]] = dataclasses.field(default_factory=list)
     # key id -> [manifest names]
-    owners: Dict[str, List[str]] = dataclasses.field(default_factory=dict)
+    owners: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     # manifest name -> key ids not applied yet
-    remaining: Dict[str, Set[str]] = dataclasses.field(default_factory=dict)
+    remaining: dict[str, set[str]] = dataclasses.field(default_factory=dict)
     # key id -> RemovedEntry with the highest sequence number
-    removals: Dict[str, RemovedEntry] = dataclasses.field(default_factory=dict)
+    removals: dict[str, RemovedEntry] = dataclasses.field(default_factory=dict)
     # manifest name -> its newest record's time (epoch seconds), when known
-    latest_change: Dict[str, float] = dataclasses.field(default_factory=dict)
+    latest_change: dict[str, float] = dataclasses.field(default_factory=dict)
     # manifest name -> the version read (versioned bucket), deleted by it
-    version: Dict[str, Optional[str]] = dataclasses.field(default_factory=dict)
+    version: dict[str, Optional[str]] = dataclasses.field(default_factory=dict)
 
     def add(self, listed: Listed, order: str, manifest: Manifest, version_id: Optional[str] = None) -> None:
-        ids: Set[str] = set()
+        ids: set[str] = set()
         for key in manifest.keys:
             kid = table_keys.key_id(key)
             ids.add(kid)
@@ -186,10 +186,10 @@ class _PassOutcome:
     replaced: int = 0
     remainder: Optional[str] = None
     carried: int = 0
-    hot_keys: List[str] = dataclasses.field(default_factory=list)
-    quarantined: Dict[str, Dict[str, str]] = dataclasses.field(default_factory=dict)
+    hot_keys: list[str] = dataclasses.field(default_factory=list)
+    quarantined: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
     # Seconds from each applied manifest's newest change to its keys being written.
-    latencies: List[float] = dataclasses.field(default_factory=list)
+    latencies: list[float] = dataclasses.field(default_factory=list)
     stopped: bool = False
     error: Optional[BaseException] = None
 
@@ -197,15 +197,15 @@ class _PassOutcome:
 @dataclasses.dataclass(eq=False)
 class _RunState:
     # Remainders written by this run: not listed again.
-    held: Set[str] = dataclasses.field(default_factory=set)
+    held: set[str] = dataclasses.field(default_factory=set)
     # Keys this run put into a remainder: carried untried for the rest of the run, so a key is tried
     # once a run, and a later pass never writes a key while an older entry of it waits in a held
     # remainder (that entry, applied later, would replace the newer state until the next deletion).
-    carried: Set[str] = dataclasses.field(default_factory=set)
+    carried: set[str] = dataclasses.field(default_factory=set)
 
 
-def _read_pass(store: ManifestStore, settings: ApplySettings, listed: List[Listed], schema: KeySchema,
-               log: LogFunction, rejected: List[Dict[str, str]], pool: concurrent.futures.Executor) -> _Plan:
+def _read_pass(store: ManifestStore, settings: ApplySettings, listed: list[Listed], schema: KeySchema,
+               log: LogFunction, rejected: list[dict[str, str]], pool: concurrent.futures.Executor) -> _Plan:
     """The _Plan of the listed manifests; malformed ones are moved aside (appended to `rejected`)."""
     plan = _Plan()
     for entry, got in zip(listed, pool.map(lambda entry: store.read(entry.name), listed)):
@@ -231,14 +231,14 @@ def _read_pass(store: ManifestStore, settings: ApplySettings, listed: List[Liste
 
 # A chunk of keys: [(key id, typed key)]; what _ChunkRunner returns for it: (the chunk, the keys it set
 # aside or None, the error that failed it or None).
-_Chunk = List[Tuple[str, Key]]
-_ChunkOutcome = Tuple[_Chunk, Optional[replicate.KeysSetAside], Optional[BaseException]]
+_Chunk = list[tuple[str, Key]]
+_ChunkOutcome = tuple[_Chunk, Optional[replicate.KeysSetAside], Optional[BaseException]]
 
 
 class _ChunkRunner:
     """Syncs chunks of keys, each with a Replicator of its own counters (merged into the run's under a lock)."""
 
-    def __init__(self, replicator: replicate.Replicator, removals: Dict[str, RemovedEntry]) -> None:
+    def __init__(self, replicator: replicate.Replicator, removals: dict[str, RemovedEntry]) -> None:
         self.replicator = replicator
         self.removals = removals
         self.lock = threading.Lock()
@@ -268,14 +268,14 @@ class _ChunkRunner:
         local.sync_keys([key for _, key in chunk], retained=retained)
 
     def _one_by_one(self, local: replicate.Replicator,
-                    chunk: _Chunk) -> Tuple[Optional[replicate.KeysSetAside], Optional[ClientError]]:
+                    chunk: _Chunk) -> tuple[Optional[replicate.KeysSetAside], Optional[ClientError]]:
         """A request failed with an error DynamoDB gives for an item (not throttling: those are retried,
         not a systemic error): sync the chunk's keys one at a time; a key that fails alone, while another
         of the chunk goes through, cannot be written (a poison item, e.g. its item collection over 10 GB).
         Every key failing alone means the error is not the items': the chunk fails."""
-        hot: List[Key] = []
-        unwritable: Dict[str, Tuple[Key, str]] = {}
-        failures: List[ClientError] = []
+        hot: list[Key] = []
+        unwritable: dict[str, tuple[Key, str]] = {}
+        failures: list[ClientError] = []
         for kid, key in chunk:
             try:
                 self._sync(local, [(kid, key)])
@@ -323,7 +323,7 @@ def _apply_pass(store: ManifestStore, replicator: replicate.Replicator, settings
     """Sync the plan's keys; delete each manifest once all its keys are done; write the remainder."""
     outcome = _PassOutcome()
     removals = plan.removals if replicator.delete_policy == "retain" else {}
-    unfinished: Set[str] = set()
+    unfinished: set[str] = set()
     todo: _Chunk = []
     for kid, key in plan.keys:
         if kid in state.carried:
@@ -331,7 +331,7 @@ def _apply_pass(store: ManifestStore, replicator: replicate.Replicator, settings
         else:
             todo.append((kid, key))
     chunks = [todo[start:start + settings.keys_per_chunk] for start in range(0, len(todo), settings.keys_per_chunk)]
-    deletions: List[concurrent.futures.Future[None]] = []
+    deletions: list[concurrent.futures.Future[None]] = []
 
     def done(kid: str) -> None:
         for name in plan.owners[kid]:
@@ -349,7 +349,7 @@ def _apply_pass(store: ManifestStore, replicator: replicate.Replicator, settings
             outcome.error = outcome.error or failure
             unfinished.update(kid for kid, _ in chunk)
             return
-        hot: Set[str] = set()
+        hot: set[str] = set()
         if aside is not None:
             hot = set(table_keys.key_id(k) for k in aside.hot)
             if hot:
@@ -375,7 +375,7 @@ def _apply_pass(store: ManifestStore, replicator: replicate.Replicator, settings
 
     runner = _ChunkRunner(replicator, removals)
     with concurrent.futures.ThreadPoolExecutor(max_workers=settings.chunk_workers) as pool:
-        in_flight: Set[concurrent.futures.Future[_ChunkOutcome]] = set()
+        in_flight: set[concurrent.futures.Future[_ChunkOutcome]] = set()
         submitted = 0
         while True:
             while (submitted < len(chunks) and len(in_flight) < settings.chunk_workers
@@ -408,7 +408,7 @@ def _write_remainder(store: ManifestStore, settings: ApplySettings, plan: _Plan,
     entries = [plan.removals[kid] for kid, _ in plan.keys if kid in unfinished and kid in plan.removals]
     reason = ("time budget spent" if outcome.stopped else "a request failed" if outcome.error
               else "keys kept changing or could not be set aside")
-    extra: Dict[str, Any] = {"remainder": {"reason": reason, "replaces": len(replaced), "first": replaced[0] if replaced else None,
+    extra: dict[str, Any] = {"remainder": {"reason": reason, "replaces": len(replaced), "first": replaced[0] if replaced else None,
                            "writer": settings.writer_id}}
     times = [plan.latest_change[n] for n in replaced if n in plan.latest_change]
     if times:  # the latency of what it carries keeps counting from the changes themselves
@@ -459,7 +459,7 @@ def run(store: ManifestStore, replicator: replicate.Replicator, settings: ApplyS
             pass_started = clock()
             publisher.pass_started(len(listed), metrics_module.seconds_since(_written_at(listed[0], store), wall_clock()))
             before = stats.as_dict()
-            rejected: List[Dict[str, str]] = []
+            rejected: list[dict[str, str]] = []
             plan = _read_pass(store, settings, listed, schema, log, rejected, s3_pool)
             outcome = _apply_pass(store, replicator, settings, plan, out_of_time, log, state, s3_pool, wall_clock)
             del plan
@@ -518,7 +518,7 @@ def _written_at(entry: Listed, store: ManifestStore) -> Union[float, datetime.da
     return manifest_format.order_time(order) if order else entry.last_modified
 
 
-def _names(values: List[str]) -> str:
+def _names(values: list[str]) -> str:
     shown = ", ".join(values[:MAX_NAMES_IN_MESSAGE])
     if len(values) > MAX_NAMES_IN_MESSAGE:
         shown += " and %d more" % (len(values) - MAX_NAMES_IN_MESSAGE)

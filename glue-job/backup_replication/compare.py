@@ -22,7 +22,7 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from . import table_keys
 from .table_keys import AttributeValue, Item, Key
@@ -66,9 +66,9 @@ def fingerprint(item: Optional[Item]) -> Optional[str]:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def key_json(key: Mapping[str, AttributeValue]) -> Dict[str, AttributeValue]:
+def key_json(key: Mapping[str, AttributeValue]) -> dict[str, AttributeValue]:
     """A typed key as DynamoDB JSON the AWS CLI accepts (`--key`): binary values base64-encoded."""
-    out: Dict[str, AttributeValue] = {}
+    out: dict[str, AttributeValue] = {}
     for name, typed in sorted(key.items()):
         (type_name, value), = typed.items()
         out[name] = {type_name: base64.b64encode(bytes(value)).decode("ascii") if type_name == "B" else value}
@@ -83,8 +83,8 @@ class Tally(object):
                  counters: Iterable[str] = (MATCH, "rechecked", "settled", "deferred")) -> None:
         classes = tuple(classes)
         self.sample_keys = int(sample_keys)
-        self.counts: Dict[str, int] = dict((name, 0) for name in classes + tuple(counters))
-        self.samples: Dict[str, List[Dict[str, AttributeValue]]] = dict((name, []) for name in classes)
+        self.counts: dict[str, int] = dict((name, 0) for name in classes + tuple(counters))
+        self.samples: dict[str, list[dict[str, AttributeValue]]] = dict((name, []) for name in classes)
 
     def count(self, kind: str, key: Optional[Key] = None, number: int = 1) -> None:
         self.counts[kind] += number
@@ -95,7 +95,7 @@ class Tally(object):
     def drift(self) -> int:
         return sum(self.counts.get(name, 0) for name in DRIFT)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"counts": dict(self.counts), "samples": dict((k, list(v)) for k, v in self.samples.items())}
 
     def merge(self, data: Mapping[str, Any]) -> Tally:

@@ -19,7 +19,7 @@ import concurrent.futures
 import dataclasses
 import random
 import time
-from typing import Any, Callable, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, TypeVar, Union
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Optional, Sequence, TypeVar, Union
 
 from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
 
@@ -29,7 +29,7 @@ from .table_keys import Item, Key, KeySchema
 
 T = TypeVar("T")
 # A BatchWriteItem request: {"PutRequest": {"Item": item}} or {"DeleteRequest": {"Key": key}}.
-WriteRequest = Dict[str, Any]
+WriteRequest = dict[str, Any]
 
 MAX_GET_KEYS = 100
 MAX_WRITE_REQUESTS = 25
@@ -250,7 +250,7 @@ def _validation_error(error: BaseException) -> bool:
 
 
 def batch_write(client: Client, table: str, requests: Iterable[WriteRequest], schema: KeySchema, stats: Stats,
-                policy: RetryPolicy, refused: Optional[Dict[str, str]] = None, workers: int = 1) -> None:
+                policy: RetryPolicy, refused: Optional[dict[str, str]] = None, workers: int = 1) -> None:
     """Apply put/delete requests to `table`; returns when every one is processed, else raises.
 
     With a `refused` dict: a batch DynamoDB refuses as invalid (ValidationException: one item over 400 KB
@@ -265,7 +265,7 @@ def batch_write(client: Client, table: str, requests: Iterable[WriteRequest], sc
         for chunk in chunks:
             _write_batch(client, table, chunk, schema, stats, policy, refused)
         return
-    parts: List[tuple[Sequence[WriteRequest], Stats, Optional[Dict[str, str]]]] = [
+    parts: list[tuple[Sequence[WriteRequest], Stats, Optional[dict[str, str]]]] = [
         (chunk, Stats(), None if refused is None else {}) for chunk in chunks]
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(int(workers), len(chunks))) as pool:
         futures = [pool.submit(_write_batch, client, table, chunk, schema, local, policy, aside)
@@ -281,7 +281,7 @@ def batch_write(client: Client, table: str, requests: Iterable[WriteRequest], sc
 
 
 def _write_batch(client: Client, table: str, chunk: Sequence[WriteRequest], schema: KeySchema, stats: Stats,
-                 policy: RetryPolicy, refused: Optional[Dict[str, str]]) -> None:
+                 policy: RetryPolicy, refused: Optional[dict[str, str]]) -> None:
     try:
         _write_chunk(client, table, chunk, stats, policy)
     except ClientError as error:

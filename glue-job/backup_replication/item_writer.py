@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Optional, Sequence
 
 from botocore.exceptions import ClientError
 
@@ -47,10 +47,10 @@ from .transform import Transform
 # One write of ConditionalWriter.run: (key, write function, its argument). The function is called as
 # function(key, argument, stats) and returns the source state the backup now reflects (None: absent).
 WriteFunction = Callable[[Key, Any, Stats], Any]
-WriteTask = Tuple[Key, WriteFunction, Any]
+WriteTask = tuple[Key, WriteFunction, Any]
 # What ConditionalWriter.run returns: ({key_id: state the backup reflects}, [hot keys], {key_id: why it
 # cannot be written}).
-WriteOutcome = Tuple[Dict[str, Optional[Item]], List[Key], Dict[str, str]]
+WriteOutcome = tuple[dict[str, Optional[Item]], list[Key], dict[str, str]]
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 DEFAULT_WORKERS = 8
@@ -93,7 +93,7 @@ class ConditionalWriter:
     def _put(self, item: Item, condition: str, stats: Stats, value: Optional[str] = None) -> bool:
         """True when written, False when the condition failed."""
         names = {"#r": self.attribute}
-        kwargs: Dict[str, Any] = {"TableName": self.backup_table, "Item": item, "ConditionExpression": condition,
+        kwargs: dict[str, Any] = {"TableName": self.backup_table, "Item": item, "ConditionExpression": condition,
                   "ExpressionAttributeNames": names}
         if value is not None:
             names["#s"] = retained.SEQUENCE
@@ -103,7 +103,7 @@ class ConditionalWriter:
         stats.puts += 1
         return True
 
-    def _conditional(self, call: Callable[..., Any], operation: str, kwargs: Dict[str, Any], stats: Stats) -> bool:
+    def _conditional(self, call: Callable[..., Any], operation: str, kwargs: dict[str, Any], stats: Stats) -> bool:
         """One conditional write to the backup: True when written, False when the condition failed;
         _Unwritable when DynamoDB refuses the request itself (ValidationException: e.g. over 400 KB)."""
         stats.write_requests += 1
@@ -205,7 +205,7 @@ class ConditionalWriter:
         {key_id: why it cannot be written}).
 
         Every task runs to its end before an error of any of them is raised (the first one; all are logged)."""
-        def one(task: WriteTask) -> Tuple[Key, Any, Stats, Optional[Exception]]:
+        def one(task: WriteTask) -> tuple[Key, Any, Stats, Optional[Exception]]:
             key, function, argument = task
             local = ddb_batch.Stats()
             try:
@@ -222,10 +222,10 @@ class ConditionalWriter:
         else:
             with concurrent.futures.ThreadPoolExecutor(max_workers=min(self.workers, len(tasks))) as pool:
                 outcomes = list(pool.map(one, tasks))
-        written: Dict[str, Optional[Item]] = {}
-        hot: List[Key] = []
-        unwritable: Dict[str, str] = {}
-        errors: List[Exception] = []
+        written: dict[str, Optional[Item]] = {}
+        hot: list[Key] = []
+        unwritable: dict[str, str] = {}
+        errors: list[Exception] = []
         for key, value, local, error in outcomes:
             stats.add(local)
             if error is not None:

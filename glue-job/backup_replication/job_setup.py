@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Callable, Generic, List, NoReturn, Optional, Protocol, TypeVar, cast
+from typing import Callable, Generic, NoReturn, Optional, Protocol, TypeVar, cast
 
 from . import aws_clients
 from . import ddb_batch
@@ -59,7 +59,7 @@ def fail(job: str, message: str) -> NoReturn:
     sys.exit(2)
 
 
-def prepare(job: str, parse: Callable[[List[str]], Config], argv: List[str], start_event: str,
+def prepare(job: str, parse: Callable[[list[str]], Config], argv: list[str], start_event: str,
             retry: Optional[RetryPolicy] = None, describe_backup: bool = False) -> JobSetup[Config]:
     """`parse` is job_args.apply_changes_config or full_copy_config; with describe_backup the backup
     table must have the source's key schema too."""

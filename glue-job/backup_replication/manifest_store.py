@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
-from typing import Any, Collection, Dict, List, Optional, Tuple
+from typing import Any, Collection, Optional
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class ManifestStore:
     quarantine_prefix: str = "quarantine/"
 
     def list(self, prefix: Optional[str] = None, limit: int = 1000, max_bytes: Optional[int] = None,
-             page_size: int = 1000, exclude: Collection[str] = ()) -> List[Listed]:
+             page_size: int = 1000, exclude: Collection[str] = ()) -> list[Listed]:
         """The first manifests under `prefix` (default: the pending ones) in S3's listing order (time
         order, see manifest_format.py): at most `limit`, and at most `max_bytes` in total (but always
         the first one).
@@ -53,9 +53,9 @@ class ManifestStore:
         Reads only the pages it needs, so a pass costs pages in proportion to what it takes, not to the
         backlog. "Folder" placeholders (keys ending in "/") and the names in `exclude` are skipped.
         """
-        taken: List[Listed] = []
+        taken: list[Listed] = []
         total = 0
-        kwargs: Dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.manifest_prefix if prefix is None else prefix,
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.manifest_prefix if prefix is None else prefix,
                   "MaxKeys": page_size}
         while True:
             response = self.s3.list_objects_v2(**kwargs)
@@ -74,7 +74,7 @@ class ManifestStore:
                 return taken
             kwargs["ContinuationToken"] = response["NextContinuationToken"]
 
-    def read(self, name: str) -> Optional[Tuple[bytes, Optional[str]]]:
+    def read(self, name: str) -> Optional[tuple[bytes, Optional[str]]]:
         """(body bytes, version id or None), or None when the object is gone (another run applied and
         deleted it)."""
         try:
@@ -83,8 +83,8 @@ class ManifestStore:
             return None
         return response["Body"].read(), response.get("VersionId")
 
-    def write(self, name: str, body: bytes, metadata: Optional[Dict[str, str]] = None) -> None:
-        kwargs: Dict[str, Any] = {"Bucket": self.bucket, "Key": name, "Body": body, "ContentType": "application/json"}
+    def write(self, name: str, body: bytes, metadata: Optional[dict[str, str]] = None) -> None:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": name, "Body": body, "ContentType": "application/json"}
         if metadata:  # 2 KB at most in all: each value gets its share
             share = max(64, 1800 // len(metadata) - 32)
             kwargs["Metadata"] = dict((k, _metadata_text(v, share)) for k, v in metadata.items())
@@ -107,7 +107,7 @@ class ManifestStore:
     def reject(self, name: str, reason: str, version_id: Optional[str] = None) -> str:
         """Moves a malformed manifest aside (copy, then delete); returns the new object key."""
         target = self.rejected_name(name)
-        source: Dict[str, str] = {"Bucket": self.bucket, "Key": name}
+        source: dict[str, str] = {"Bucket": self.bucket, "Key": name}
         if version_id:
             source["VersionId"] = version_id
         self.s3.copy_object(

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import datetime
 import time
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Protocol, Tuple, Union
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Protocol, Union
 from urllib.parse import quote
 
 from . import job_log
 from .aws_clients import Client
 
 # A PutMetricData datum: {"MetricName", "Dimensions", "Timestamp", "Unit", "Value" or "StatisticValues"}.
-Datum = Dict[str, Any]
+Datum = dict[str, Any]
 
 # Names and units, exactly as contracts/metrics.ts (a test compares them).
 REPLICATION_LATENCY = "ReplicationLatency"
@@ -73,7 +73,7 @@ def encoded_size(datum: Datum) -> int:
     return size
 
 
-def _flatten(value: Any, prefix: str) -> Iterator[Tuple[str, Any]]:
+def _flatten(value: Any, prefix: str) -> Iterator[tuple[str, Any]]:
     if isinstance(value, dict):
         for key in sorted(value):
             for pair in _flatten(value[key], prefix + "." + key):
@@ -87,9 +87,9 @@ def _flatten(value: Any, prefix: str) -> Iterator[Tuple[str, Any]]:
 
 
 def batches(datums: Iterable[Datum], max_datums: int = MAX_DATUMS_PER_REQUEST,
-            max_bytes: int = MAX_REQUEST_BYTES) -> Iterator[List[Datum]]:
+            max_bytes: int = MAX_REQUEST_BYTES) -> Iterator[list[Datum]]:
     """Consecutive groups of datums within both limits (a datum alone is always far below max_bytes)."""
-    batch: List[Datum] = []
+    batch: list[Datum] = []
     size = 0
     for datum in datums:
         datum_size = encoded_size(datum)
@@ -128,12 +128,12 @@ class ApplyMetrics:
         self._namespace = namespace
         self._dimensions = [{"Name": name, "Value": value} for name, value in sorted(dimensions.items())]
         self._clock = clock
-        self._pending: List[Datum] = []
-        self._latencies: List[float] = []
+        self._pending: list[Datum] = []
+        self._latencies: list[float] = []
         self.published = 0
         self.failed = 0
 
-    def _datum(self, name: str, timestamp: float, value: Union[float, Dict[str, float]]) -> Datum:
+    def _datum(self, name: str, timestamp: float, value: Union[float, dict[str, float]]) -> Datum:
         """`value`: a number, or a StatisticValues set (SampleCount, Sum, Minimum, Maximum)."""
         datum: Datum = {"MetricName": name, "Dimensions": list(self._dimensions), "Timestamp": timestamp,
                         "Unit": UNITS[name]}

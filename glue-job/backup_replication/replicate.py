@@ -29,7 +29,7 @@ full-copy fails on it; apply-changes keeps those keys' manifests for the next ru
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Iterable, Mapping, Optional, Sequence
 
 from . import ddb_batch
 from . import item_writer
@@ -54,7 +54,7 @@ class KeysSetAside(ddb_batch.ReplicationError):
     written at all (item_writer._Unwritable). `keys` lists them all (typed keys)."""
 
     def __init__(self, message: str, hot: Iterable[Key],
-                 unwritable: Optional[Mapping[str, Tuple[Key, str]]] = None) -> None:
+                 unwritable: Optional[Mapping[str, tuple[Key, str]]] = None) -> None:
         ddb_batch.ReplicationError.__init__(self, message)
         self.hot = list(hot)
         self.unwritable = dict((kid, reason) for kid, (_, reason) in (unwritable or {}).items())
@@ -90,11 +90,11 @@ class Replicator:
         self.writer = item_writer.ConditionalWriter(client, source_table, backup_table, schema, transform,
                                                     retained_attribute, policy, max_rounds, write_workers)
 
-    def _read_source(self, keys: Iterable[Key]) -> Dict[str, Item]:
+    def _read_source(self, keys: Iterable[Key]) -> dict[str, Item]:
         return ddb_batch.batch_get(self.client, self.source_table, keys, self.schema, self.stats, self.policy,
                                    consistent=True)
 
-    def _write(self, requests: Sequence[WriteRequest], refused: Optional[Dict[str, str]] = None) -> None:
+    def _write(self, requests: Sequence[WriteRequest], refused: Optional[dict[str, str]] = None) -> None:
         if requests:
             ddb_batch.batch_write(self.client, self.backup_table, requests, self.schema, self.stats, self.policy,
                                   refused=refused, workers=self.batch_write_workers)
@@ -102,16 +102,16 @@ class Replicator:
     def _write_mirror(self, keys: Iterable[Key], current: Mapping[str, Item]) -> WriteOutcome:
         """BatchWriteItem puts and deletes; an item DynamoDB refuses is reported, not raised (one bad item
         never fails the other requests of its batch)."""
-        requests: List[WriteRequest] = []
+        requests: list[WriteRequest] = []
         for key in keys:
             item = current.get(table_keys.key_id(key))
             if item is not None:
                 requests.append(ddb_batch.put_request(self.transform.apply(item)))
             else:
                 requests.append(ddb_batch.delete_request(key))
-        refused: Dict[str, str] = {}
+        refused: dict[str, str] = {}
         self._write(requests, refused)
-        written: Dict[str, Optional[Item]] = dict((kid, item) for kid, item in current.items() if kid not in refused)
+        written: dict[str, Optional[Item]] = dict((kid, item) for kid, item in current.items() if kid not in refused)
         return written, [], refused
 
     def _write_round(self, keys: Sequence[Key], current: Mapping[str, Item],
@@ -122,7 +122,7 @@ class Replicator:
         A key absent from the source with no last state is left alone, and counts as written from "absent"."""
         if self.delete_policy == "mirror":
             return self._write_mirror(keys, current)
-        tasks: List[WriteTask] = []
+        tasks: list[WriteTask] = []
         for key in keys:
             kid = table_keys.key_id(key)
             item = current.get(kid)
@@ -132,7 +132,7 @@ class Replicator:
                 tasks.append((key, self.writer.write_retained, retained[kid]))
         return self.writer.run(tasks, self.stats)
 
-    def _changed_since(self, keys: Sequence[Key], read_before: Mapping[str, Optional[Item]]) -> List[Key]:
+    def _changed_since(self, keys: Sequence[Key], read_before: Mapping[str, Optional[Item]]) -> list[Key]:
         """Keys whose source item now differs from `read_before` ({key_id: item})."""
         if not self.verify or not keys:
             return []
@@ -154,9 +154,9 @@ class Replicator:
         deleted again, that later delete's own manifest entry gives its newer last state).
         """
         pending = ddb_batch.unique_keys(keys)
-        last_states: Dict[str, RemovedEntry] = dict(retained or {}) if self.delete_policy == "retain" else {}
-        hot: List[Key] = []
-        unwritable: Dict[str, Tuple[Key, str]] = {}  # key_id -> (typed key, reason)
+        last_states: dict[str, RemovedEntry] = dict(retained or {}) if self.delete_policy == "retain" else {}
+        hot: list[Key] = []
+        unwritable: dict[str, tuple[Key, str]] = {}  # key_id -> (typed key, reason)
         rounds = 0
         while pending:
             rounds += 1
@@ -175,7 +175,7 @@ class Replicator:
             pending = self._changed_since([k for k in pending if table_keys.key_id(k) not in aside], written)
         self._raise_set_aside(hot, unwritable)
 
-    def _raise_set_aside(self, hot: Sequence[Key], unwritable: Mapping[str, Tuple[Key, str]]) -> None:
+    def _raise_set_aside(self, hot: Sequence[Key], unwritable: Mapping[str, tuple[Key, str]]) -> None:
         if not hot and not unwritable:
             return
         parts = []
@@ -191,8 +191,8 @@ class Replicator:
         """Write scanned source items to the backup, then verify them against the source."""
         if not items:
             return
-        scanned: Dict[str, Item] = {}
-        keys: List[Key] = []
+        scanned: dict[str, Item] = {}
+        keys: list[Key] = []
         for item in items:
             key = table_keys.extract_key(item, self.schema)
             scanned[table_keys.key_id(key)] = item
@@ -206,7 +206,7 @@ class Replicator:
         changed = self._changed_since([k for k in keys if table_keys.key_id(k) not in aside], written)
         unwritable = dict((table_keys.key_id(k), (k, refused[table_keys.key_id(k)])) for k in keys
                           if table_keys.key_id(k) in refused)
-        still_hot: List[Key] = []
+        still_hot: list[Key] = []
         if changed or hot:
             try:
                 self.sync_keys(changed + hot)
@@ -242,7 +242,7 @@ def table_key_schema(client: Client, source_table: str, stats: Stats, policy: Re
     full-copy does this (its role may describe both tables), apply-changes describes only the source.
     """
     tables = [source_table] + ([backup_table] if backup_table else [])
-    schemas: List[KeySchema] = []
+    schemas: list[KeySchema] = []
     for table in tables:
         response = ddb_batch.call(client.describe_table, {"TableName": table}, stats, policy,
                                   "DescribeTable %s" % table)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 from botocore.exceptions import ClientError
 
@@ -69,7 +69,7 @@ class RestoreSettings:
     retained_attribute: str
     region: Optional[str]
     max_items_per_second: float
-    retry: Dict[str, float]
+    retry: dict[str, float]
     sample_keys: int
     target_exists: bool
     deleted_before: Optional[str]
@@ -81,7 +81,7 @@ class RestoreSettings:
 
 
 # A planned write: (typed key, the item to write, the backup marker's version or None for a live item).
-_Entry = Tuple[Key, Item, Optional[str]]
+_Entry = tuple[Key, Item, Optional[str]]
 
 
 class SegmentRestore:
@@ -101,7 +101,7 @@ class SegmentRestore:
                                                     policy)
         self.unrecorded: Optional[restore_guard.Unrecorded] = None
         # Why whole chunks were held back (dead letters, rejected, a backlog): keys.
-        self.not_written_because: Dict[str, int] = {}
+        self.not_written_because: dict[str, int] = {}
         if settings.guard is not None:
             self.unrecorded = restore_guard.Unrecorded(s3, aws_clients.sqs_client(settings.region), settings.guard,
                                                        self.schema, time.time, time.sleep, job_log.log_event)
@@ -110,7 +110,7 @@ class SegmentRestore:
         kwargs = scan_copy.segment_scan(self.s.backup_table, segment, self.s.total_segments)
         for chunk in scan_copy.scanned_chunks(self.client, self.stats, self.policy, kwargs, ddb_batch.MAX_GET_KEYS,
                                               self.s.max_items_per_second):
-            entries: List[_Entry] = []
+            entries: list[_Entry] = []
             for backup_item in chunk:
                 verdict, item, version = self.plan.item(backup_item)
                 if item is None:  # restore_plan.RETAINED_SKIPPED or EXPIRED
@@ -132,7 +132,7 @@ class SegmentRestore:
                                       projected=keys_only + [self.s.retained_attribute])
         present = ddb_batch.batch_get(self.client, self.s.target_table, [k for k, _, _ in entries],
                                       self.schema, self.stats, self.policy, projected=keys_only)
-        writes: List[Tuple[Key, Item]] = []
+        writes: list[tuple[Key, Item]] = []
         for key, item, version in entries:
             kid = table_keys.key_id(key)
             why = unrecorded.why(kid)
@@ -155,7 +155,7 @@ class SegmentRestore:
         elif writes:
             self._put_all(writes)
 
-    def _put_all(self, writes: Sequence[Tuple[Key, Item]]) -> None:
+    def _put_all(self, writes: Sequence[tuple[Key, Item]]) -> None:
         written, _, _ = self.writer.run([(key, self._put_if_absent, item) for key, item in writes], self.stats)
         for key, _ in writes:
             self.tally.count(WRITTEN if written[table_keys.key_id(key)] else ALREADY_PRESENT, key)
@@ -163,7 +163,7 @@ class SegmentRestore:
     def _write(self, items: Sequence[Item]) -> None:
         keys = [table_keys.extract_key(item, self.schema) for item in items]
         if self.s.dry_run:
-            present: Dict[str, Item] = {}
+            present: dict[str, Item] = {}
             if self.s.mode == "missing-only" and self.s.target_exists:
                 present = ddb_batch.batch_get(self.client, self.s.target_table, keys, self.schema, self.stats,
                                               self.policy)

@@ -24,7 +24,7 @@ before the restore writes it; the README's runbook says how long that is.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
+from typing import Any, Callable, Optional
 
 from . import manifest_format
 from . import manifest_store
@@ -171,7 +171,7 @@ class Unrecorded:
         self.clock = clock
         self.sleep = sleep
         self.log = log
-        self.by_name: Dict[str, FrozenSet[str]] = {}  # object name -> the key ids it names
+        self.by_name: dict[str, frozenset[str]] = {}  # object name -> the key ids it names
         self.everything: Optional[str] = None
         self.deadline: Optional[float] = None  # one wait for a backlog per segment, however many chunks meet it
 
@@ -198,9 +198,9 @@ class Unrecorded:
                      seconds_left=round(self.deadline - self.clock(), 3))
             self.sleep(min(self.settings.poll_seconds, max(0.0, self.deadline - self.clock())))
 
-    def _list(self) -> Optional[FrozenSet[str]]:
+    def _list(self) -> Optional[frozenset[str]]:
         """Every object name under the rejected, quarantine and manifest prefixes, or None past the bound."""
-        names: List[str] = []
+        names: list[str] = []
         for prefix in (self.store.rejected_prefix, self.store.quarantine_prefix, self.store.manifest_prefix):
             listed = self.store.list(prefix, limit=MAX_PENDING_MANIFESTS + 1)
             names.extend(entry.name for entry in listed)
@@ -208,10 +208,10 @@ class Unrecorded:
                 return None
         return frozenset(names)
 
-    def _read_listings(self) -> Tuple[Optional[str], Optional[str]]:
+    def _read_listings(self) -> tuple[Optional[str], Optional[str]]:
         """(why no key may be written until an operator acts, why apply-changes is behind): None, None when
         the listings agree and every key they name is held."""
-        previous: Optional[FrozenSet[str]] = None
+        previous: Optional[frozenset[str]] = None
         for _ in range(MAX_LISTINGS):
             names = self._list()
             if names is None:

@@ -15,7 +15,7 @@ by a time window: its time is unknown.
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Optional
 
 from . import retained
 from . import transform as transform_module
@@ -31,7 +31,7 @@ def inverse(transform: Transform) -> Transform:
     return transform_module.Transform(rename=dict((new, old) for old, new in transform.rename.items()))
 
 
-def lost_attributes(transform: Transform) -> List[str]:
+def lost_attributes(transform: Transform) -> list[str]:
     """Human-readable notes on what the backup does not hold (empty when the transform loses nothing)."""
     notes = []
     if transform.drop:
@@ -62,7 +62,7 @@ class RestorePlan:
         return (when is not None and (self.deleted_after is None or when >= self.deleted_after)
                 and (self.deleted_before is None or when < self.deleted_before))
 
-    def item(self, backup_item: Item) -> Tuple[str, Optional[Item], Optional[str]]:
+    def item(self, backup_item: Item) -> tuple[str, Optional[Item], Optional[str]]:
         """(RESTORE, the item to write, the marker's version or None for a live item), or
         (RETAINED_SKIPPED or EXPIRED, None, None)."""
         version = None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 from . import aws_clients
 from . import ddb_batch
@@ -29,7 +29,7 @@ from .transform import Transform
 WRITE_CHUNK = ddb_batch.MAX_GET_KEYS  # items handed to the Replicator at a time (verify reads 100 keys)
 # What a segment task returns to the driver: its Stats counters (as_dict) plus "segment", "seconds" and
 # whatever the task adds (verify's tally, restore's reasons).
-SegmentResult = Dict[str, Any]
+SegmentResult = dict[str, Any]
 
 
 @dataclasses.dataclass(eq=False)
@@ -50,7 +50,7 @@ class RateLimiter:
         self.next_free += count / self.rate
 
 
-def _scan_pages(client: Client, kwargs: Mapping[str, Any], stats: Stats, policy: RetryPolicy) -> Iterator[List[Item]]:
+def _scan_pages(client: Client, kwargs: Mapping[str, Any], stats: Stats, policy: RetryPolicy) -> Iterator[list[Item]]:
     request = dict(kwargs)
     while True:
         stats.scan_requests += 1
@@ -62,8 +62,8 @@ def _scan_pages(client: Client, kwargs: Mapping[str, Any], stats: Stats, policy:
         request["ExclusiveStartKey"] = last
 
 
-def scanned_chunks(client: Client, stats: Stats, policy: RetryPolicy, kwargs: Dict[str, Any], chunk_size: int,
-                   max_items_per_second: float = 0, limiter: Optional[RateLimiter] = None) -> Iterator[List[Item]]:
+def scanned_chunks(client: Client, stats: Stats, policy: RetryPolicy, kwargs: dict[str, Any], chunk_size: int,
+                   max_items_per_second: float = 0, limiter: Optional[RateLimiter] = None) -> Iterator[list[Item]]:
     """Scans with `kwargs` page by page and yields the items in chunks, within the rate limit
     (also verify's and restore's scans)."""
     if max_items_per_second:
@@ -79,9 +79,9 @@ def scanned_chunks(client: Client, stats: Stats, policy: RetryPolicy, kwargs: Di
             yield chunk
 
 
-def segment_scan(table: str, segment: int, total_segments: int, projected: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+def segment_scan(table: str, segment: int, total_segments: int, projected: Optional[Sequence[str]] = None) -> dict[str, Any]:
     """Scan arguments of one parallel-scan segment; `projected`: only these attributes (ProjectionExpression)."""
-    kwargs: Dict[str, Any] = {"TableName": table, "Segment": int(segment), "TotalSegments": int(total_segments)}
+    kwargs: dict[str, Any] = {"TableName": table, "Segment": int(segment), "TotalSegments": int(total_segments)}
     if projected:
         kwargs.update(ddb_batch.projection(projected))
     return kwargs
@@ -121,7 +121,7 @@ class SegmentSettings:
     consistent_scan: bool
     max_items_per_second: float
     verify_writes: bool
-    retry: Dict[str, float]
+    retry: dict[str, float]
     retained_attribute: str
 
 
@@ -153,7 +153,7 @@ class _SegmentTask:
             client, s.source_table, s.backup_table, s.schema, s.transform, s.delete_policy, Stats(),
             RetryPolicy.from_dict(s.retry), verify=s.verify_writes, retained_attribute=s.retained_attribute)
 
-    def run(self, client: Client, replicator: replicate.Replicator, segment: int) -> Optional[Dict[str, Any]]:
+    def run(self, client: Client, replicator: replicate.Replicator, segment: int) -> Optional[dict[str, Any]]:
         """The segment's work; what it returns is added to the segment's result."""
         raise NotImplementedError
 

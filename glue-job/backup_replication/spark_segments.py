@@ -15,7 +15,7 @@ out as cores free up), and keep each segment's scan small enough to retry cheapl
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple
+from typing import Any, Callable, Iterable, Mapping, Optional, Protocol
 
 from . import ddb_batch
 
@@ -34,7 +34,7 @@ class SparkContextLike(Protocol):
 
     def getConf(self) -> Any: ...
 
-    def parallelize(self, c: List[int], numSlices: Optional[int] = None, /) -> Any: ...
+    def parallelize(self, c: list[int], numSlices: Optional[int] = None, /) -> Any: ...
 
 
 def spark_context() -> SparkContextLike:
@@ -62,12 +62,12 @@ class _PartitionRunner:
 
     task: SegmentTask
 
-    def __call__(self, segments: Iterable[int]) -> List[Mapping[str, Any]]:
+    def __call__(self, segments: Iterable[int]) -> list[Mapping[str, Any]]:
         return [self.task(segment) for segment in segments]
 
 
 def run_segments(sc: SparkContextLike, total_segments: int, task: SegmentTask,
-                 segments: Optional[Iterable[int]] = None) -> Tuple[ddb_batch.Stats, List[Dict[str, Any]]]:
+                 segments: Optional[Iterable[int]] = None) -> tuple[ddb_batch.Stats, list[dict[str, Any]]]:
     """(summed Stats, per-segment result dicts) after running task(segment) for 0..total_segments-1,
     or only for the segment numbers in `segments` (verify's sample: a random subset of the segments)."""
     total_segments = int(total_segments)

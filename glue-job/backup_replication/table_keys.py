@@ -11,13 +11,13 @@ import base64
 import json
 from dataclasses import dataclass
 from decimal import Context, Decimal, InvalidOperation
-from typing import Any, Dict, Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 # A typed attribute value in the low-level client's form: {"S": "a"}, {"N": "1"}, {"M": {...}}, ...
-AttributeValue = Dict[str, Any]
+AttributeValue = dict[str, Any]
 # An item, or a key map (the key attributes only), as the client sends and receives them.
-Item = Dict[str, AttributeValue]
-Key = Dict[str, AttributeValue]
+Item = dict[str, AttributeValue]
+Key = dict[str, AttributeValue]
 
 # Wide enough that normalize() never rounds (DynamoDB numbers have at most 38 digits); the default
 # context's 28 digits would make distinct 38-digit keys look equal.

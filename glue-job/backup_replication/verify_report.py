@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Mapping, Optional, Union
 
 from . import compare
 from .aws_clients import Client
@@ -24,13 +24,13 @@ RCU_BYTES = 4096
 EVENTUAL = 0.5
 
 
-def _table_size(describe_response: Mapping[str, Any]) -> Tuple[int, int]:
+def _table_size(describe_response: Mapping[str, Any]) -> tuple[int, int]:
     table = describe_response["Table"]
     return int(table.get("ItemCount", 0)), int(table.get("TableSizeBytes", 0))
 
 
 def read_cost_estimate(source_description: Mapping[str, Any], backup_description: Mapping[str, Any],
-                       fraction: float = 1.0) -> Dict[str, Any]:
+                       fraction: float = 1.0) -> dict[str, Any]:
     """{"items": reads, "read_units": eventually consistent read units, ...} of one verify run."""
     src_items, src_bytes = _table_size(source_description)
     bak_items, bak_bytes = _table_size(backup_description)
@@ -60,17 +60,17 @@ METRIC_NAMES = {
 }
 
 
-def metric_data(tally: compare.Tally, pipeline: str, items_read: int) -> List[Dict[str, Any]]:
+def metric_data(tally: compare.Tally, pipeline: str, items_read: int) -> list[dict[str, Any]]:
     """PutMetricData's MetricData in the stack's namespace, dimension Pipeline (contracts/metrics.ts):
     one count per class, DriftItems (their sum over the drift classes) and ItemsRead."""
     dimensions = [{"Name": "Pipeline", "Value": pipeline}]
-    values: List[Tuple[str, Union[int, float]]] = [(METRIC_NAMES[name], tally.counts[name]) for name in compare.CLASSES]
+    values: list[tuple[str, Union[int, float]]] = [(METRIC_NAMES[name], tally.counts[name]) for name in compare.CLASSES]
     values += [("DriftItems", tally.drift), ("ItemsRead", items_read)]
     return [{"MetricName": name, "Dimensions": dimensions, "Value": float(value), "Unit": "Count"}
             for name, value in values]
 
 
-def publish_metrics(cloudwatch: Client, namespace: str, data: List[Dict[str, Any]]) -> None:
+def publish_metrics(cloudwatch: Client, namespace: str, data: list[dict[str, Any]]) -> None:
     cloudwatch.put_metric_data(Namespace=namespace, MetricData=data)
 
 

@@ -33,7 +33,7 @@ run goes on, so the report and the metrics are always written.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 from botocore.exceptions import ClientError
 
@@ -47,9 +47,9 @@ from .aws_clients import Client
 from .table_keys import Item, Key, KeySchema
 
 # A key verify deferred: (typed key, fingerprint of the source item, time.time() it was seen).
-Deferred = Tuple[Key, Optional[str], float]
+Deferred = tuple[Key, Optional[str], float]
 # Drift found by a recheck, by class: [(typed key, the backup's item or None)].
-Drift = Dict[str, List[Tuple[Key, Optional[Item]]]]
+Drift = dict[str, list[tuple[Key, Optional[Item]]]]
 
 CHUNK = ddb_batch.MAX_GET_KEYS
 DEFER_CAP = 10000
@@ -65,24 +65,24 @@ class SegmentVerify:
         self.tally = tally
         self.repair = repair
         self.max_items_per_second = max_items_per_second
-        self.repaired: Dict[str, int] = dict((name, 0) for name in compare.DRIFT)
-        self.unrepaired: List[Tuple[Key, str]] = []  # [(typed key, reason)]
-        self.items_read: Dict[str, int] = {"source": 0, "backup": 0}
+        self.repaired: dict[str, int] = dict((name, 0) for name in compare.DRIFT)
+        self.unrepaired: list[tuple[Key, str]] = []  # [(typed key, reason)]
+        self.items_read: dict[str, int] = {"source": 0, "backup": 0}
         self.settle = settle
-        self.deferred: List[Deferred] = []
+        self.deferred: list[Deferred] = []
 
     @property
     def schema(self) -> KeySchema:
         return self.replicator.schema
 
-    def _get(self, table: str, keys: Sequence[Key], consistent: bool, side: str) -> Dict[str, Item]:
+    def _get(self, table: str, keys: Sequence[Key], consistent: bool, side: str) -> dict[str, Item]:
         found = ddb_batch.batch_get(self.client, table, keys, self.schema, self.replicator.stats,
                                     self.replicator.policy, consistent=consistent)
         self.items_read[side] += len(found)
         return found
 
     def _chunks(self, table: str, segment: int, total: int,
-                projected: Optional[Sequence[str]] = None) -> Iterator[List[Item]]:
+                projected: Optional[Sequence[str]] = None) -> Iterator[list[Item]]:
         kwargs = scan_copy.segment_scan(table, segment, total, projected)
         stats = self.replicator.stats
         before = stats.scanned
@@ -107,7 +107,7 @@ class SegmentVerify:
             self._recheck(absent, lambda kid, now: now is not None)
 
     def _settle(self, keys: Sequence[Key], first: Mapping[str, Item], backup: Mapping[str, Item]) -> None:
-        mismatched: List[Key] = []
+        mismatched: list[Key] = []
         for key in keys:
             kid = table_keys.key_id(key)
             if self.classifier.classify(first.get(kid), backup.get(kid)) == compare.MATCH:
@@ -153,7 +153,7 @@ class SegmentVerify:
 
     def _repair(self, drift: Drift) -> None:
         r = self.replicator
-        failed: Dict[str, Tuple[Key, str]] = {}  # key_id -> (typed key, reason)
+        failed: dict[str, tuple[Key, str]] = {}  # key_id -> (typed key, reason)
         stale = [key for key, _ in drift[compare.MISSING] + drift[compare.DIFFERENT]]
         if r.delete_policy == "mirror":
             stale += [key for key, _ in drift[compare.EXTRA]]  # absent from the source: sync_keys deletes them
@@ -165,7 +165,7 @@ class SegmentVerify:
             self.repaired[name] += len([k for k, _ in drift[name] if table_keys.key_id(k) not in failed])
         self.unrepaired.extend(failed.values())
 
-    def _sync(self, keys: Sequence[Key], failed: Dict[str, Tuple[Key, str]]) -> None:
+    def _sync(self, keys: Sequence[Key], failed: dict[str, tuple[Key, str]]) -> None:
         try:
             self.replicator.sync_keys(keys)
         except replicate.KeysSetAside as error:
@@ -178,7 +178,7 @@ class SegmentVerify:
         except (ClientError, ddb_batch.ReplicationError) as error:
             _fail_all(keys, failed, "%s: %s" % (type(error).__name__, error))
 
-    def _mark_deleted(self, keys: Sequence[Key], failed: Dict[str, Tuple[Key, str]]) -> List[Key]:
+    def _mark_deleted(self, keys: Sequence[Key], failed: dict[str, tuple[Key, str]]) -> list[Key]:
         """Mark unmarked extra backup items retained at version 0; returns the keys back in the source."""
         if not keys:
             return []
@@ -203,7 +203,7 @@ class SegmentVerify:
         return [key for key in marked if table_keys.key_id(key) in present]
 
 
-def _fail_all(keys: Sequence[Key], failed: Dict[str, Tuple[Key, str]], reason: str) -> None:
+def _fail_all(keys: Sequence[Key], failed: dict[str, tuple[Key, str]], reason: str) -> None:
     for key in keys:
         failed[table_keys.key_id(key)] = (key, reason)
 
@@ -225,7 +225,7 @@ class SegmentVerifyTask(scan_copy._SegmentTask):
         return SegmentVerify(client, replicator, classifier, tally, self.repair, self.settings.max_items_per_second,
                              settle)
 
-    def run(self, client: Client, replicator: replicate.Replicator, segment: int) -> Dict[str, Any]:
+    def run(self, client: Client, replicator: replicate.Replicator, segment: int) -> dict[str, Any]:
         tally = compare.Tally(self.sample_keys)
         work = self._work(client, replicator, tally, self.settle_seconds > 0)
         work.run(segment, self.settings.total_segments)
@@ -233,7 +233,7 @@ class SegmentVerifyTask(scan_copy._SegmentTask):
                 "deferred": work.deferred, "unrepaired": work.unrepaired}
 
     def settle(self, deferred: Sequence[Deferred], tally: compare.Tally, sleep: Callable[[float], Any] = time.sleep,
-               clock: Callable[[], float] = time.time) -> Tuple[SegmentVerify, ddb_batch.Stats, float]:
+               clock: Callable[[], float] = time.time) -> tuple[SegmentVerify, ddb_batch.Stats, float]:
         """On the driver: wait until settle_seconds have passed since the last deferred key was seen, then
         count every deferred key on consistent reads (repairing drift when asked). Returns the work
         (repaired, items_read) and the seconds waited."""
