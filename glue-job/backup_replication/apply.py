@@ -43,12 +43,16 @@ an older entry, in a later pass, a later run, a remainder or a run going on at t
 replaces a newer one. Under "mirror" the entries are ignored (absent => deleted).
 """
 
+from __future__ import annotations
+
 import concurrent.futures
 import copy
+import dataclasses
 import datetime
 import threading
 import time
 import uuid
+from typing import Any, Callable, Collection, Optional, Union
 
 from botocore.exceptions import ClientError
 
@@ -58,6 +62,10 @@ from . import manifest_format
 from . import metrics as metrics_module
 from . import replicate
 from . import table_keys
+from .job_log import LogFunction
+from .manifest_format import Manifest, RemovedEntry
+from .manifest_store import Listed, ManifestStore
+from .table_keys import Key, KeySchema
 
 # Names listed in the failure messages at most (the log lines carry them all).
 MAX_NAMES_IN_MESSAGE = 20
@@ -85,58 +93,71 @@ class KeysQuarantined(ApplyRunFailed):
     """Some keys could not be written and were set aside under the quarantine prefix; the rest was applied."""
 
 
-class ApplySettings(object):
+@dataclasses.dataclass(frozen=True)
+class ApplySettings:
     """How a run goes (where the manifests are is its manifest_store.ManifestStore)."""
 
-    def __init__(self, time_budget_seconds=600.0, keys_per_chunk=ddb_batch.MAX_GET_KEYS,
-                 max_manifests_per_pass=1000, list_page_size=1000,
-                 max_pass_bytes=DEFAULT_MAX_PASS_BYTES, max_pass_keys=DEFAULT_MAX_PASS_KEYS, chunk_workers=8,
-                 s3_workers=8, writer_id=None):
-        self.time_budget_seconds = float(time_budget_seconds)
-        self.keys_per_chunk = int(keys_per_chunk)
-        self.max_manifests_per_pass = int(max_manifests_per_pass)
-        self.max_pass_bytes = int(max_pass_bytes)
-        self.max_pass_keys = int(max_pass_keys)
-        self.list_page_size = int(list_page_size)
-        self.chunk_workers = max(1, int(chunk_workers))
-        self.s3_workers = max(1, int(s3_workers))
-        # Goes into the remainders' bodies, so two runs never write one remainder name (see _finish_pass).
-        self.writer_id = writer_id or uuid.uuid4().hex
+    time_budget_seconds: float = 600.0
+    keys_per_chunk: int = ddb_batch.MAX_GET_KEYS
+    max_manifests_per_pass: int = 1000
+    list_page_size: int = 1000
+    max_pass_bytes: int = DEFAULT_MAX_PASS_BYTES
+    max_pass_keys: int = DEFAULT_MAX_PASS_KEYS
+    chunk_workers: int = 8
+    s3_workers: int = 8
+    # Goes into the remainders' bodies, so two runs never write one remainder name (see _write_remainder);
+    # None: a random one, chosen when the settings are made.
+    writer_id: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "chunk_workers", max(1, int(self.chunk_workers)))
+        object.__setattr__(self, "s3_workers", max(1, int(self.s3_workers)))
+        object.__setattr__(self, "writer_id", self.writer_id or uuid.uuid4().hex)
 
 
-class ApplyResult(object):
-    def __init__(self):
-        self.passes = 0
-        self.manifests_applied = 0   # deleted because all their keys were applied (or quarantined)
-        self.manifests_replaced = 0  # deleted after a remainder took over their unfinished keys
-        self.manifests_rejected = 0
-        self.rejected = []           # [{"manifest", "moved_to", "reason"}]
-        self.remainders = []         # names of the remainders written (held: not listed again in this run)
-        self.carried_keys = 0        # keys written into remainders
-        self.hot_keys = []           # key ids of the keys that kept changing
-        self.quarantined = {}        # key id -> {"reason", "object"}
-        self.keys = 0                # keys applied
-        self.stopped_by_budget = False
-        self.seconds = 0.0
+@dataclasses.dataclass(eq=False)
+class ApplyResult:
+    passes: int = 0
+    manifests_applied: int = 0   # deleted because all their keys were applied (or quarantined)
+    manifests_replaced: int = 0  # deleted after a remainder took over their unfinished keys
+    manifests_rejected: int = 0
+    # [{"manifest", "moved_to", "reason"}]
+    rejected: list[dict[str, str]] = dataclasses.field(default_factory=list)
+    # Names of the remainders written (held: not listed again in this run).
+    remainders: list[str] = dataclasses.field(default_factory=list)
+    carried_keys: int = 0        # keys written into remainders
+    hot_keys: list[str] = dataclasses.field(default_factory=list)  # key ids of the keys that kept changing
+    # key id -> {"reason", "object"}
+    quarantined: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    keys: int = 0                # keys applied
+    stopped_by_budget: bool = False
+    seconds: float = 0.0
 
-    def as_dict(self):
-        return dict(self.__dict__)
+    def as_dict(self) -> dict[str, Any]:
+        return dict((field.name, getattr(self, field.name)) for field in dataclasses.fields(self))
 
 
-class _Plan(object):
+@dataclasses.dataclass(eq=False)
+class _Plan:
     """What a pass applies, folded from its manifests as they are read (the parsed manifests are dropped)."""
 
-    def __init__(self):
-        self.order = {}       # manifest name -> its <time>-<sequence> order
-        self.keys = []        # [(key id, typed key)], first-seen order
-        self.owners = {}      # key id -> [manifest names]
-        self.remaining = {}   # manifest name -> key ids not applied yet
-        self.removals = {}    # key id -> RemovedEntry with the highest sequence number
-        self.latest_change = {}  # manifest name -> its newest record's time (epoch seconds), when known
-        self.version = {}     # manifest name -> the version read (versioned bucket), deleted by it
+    # manifest name -> its <time>-<sequence> order
+    order: dict[str, str] = dataclasses.field(default_factory=dict)
+    # [(key id, typed key)], first-seen order
+    keys: list[tuple[str, Key]] = dataclasses.field(default_factory=list)
+    # key id -> [manifest names]
+    owners: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    # manifest name -> key ids not applied yet
+    remaining: dict[str, set[str]] = dataclasses.field(default_factory=dict)
+    # key id -> RemovedEntry with the highest sequence number
+    removals: dict[str, RemovedEntry] = dataclasses.field(default_factory=dict)
+    # manifest name -> its newest record's time (epoch seconds), when known
+    latest_change: dict[str, float] = dataclasses.field(default_factory=dict)
+    # manifest name -> the version read (versioned bucket), deleted by it
+    version: dict[str, Optional[str]] = dataclasses.field(default_factory=dict)
 
-    def add(self, listed, order, manifest, version_id=None):
-        ids = set()
+    def add(self, listed: Listed, order: str, manifest: Manifest, version_id: Optional[str] = None) -> None:
+        ids: set[str] = set()
         for key in manifest.keys:
             kid = table_keys.key_id(key)
             ids.add(kid)
@@ -158,30 +179,33 @@ class _Plan(object):
             self.latest_change[listed.name] = manifest.latest_change
 
 
-class _PassOutcome(object):
-    def __init__(self):
-        self.keys = 0
-        self.deleted = 0
-        self.replaced = 0
-        self.remainder = None
-        self.carried = 0
-        self.hot_keys = []
-        self.quarantined = {}
-        self.latencies = []   # seconds from each applied manifest's newest change to its keys being written
-        self.stopped = False
-        self.error = None
+@dataclasses.dataclass(eq=False)
+class _PassOutcome:
+    keys: int = 0
+    deleted: int = 0
+    replaced: int = 0
+    remainder: Optional[str] = None
+    carried: int = 0
+    hot_keys: list[str] = dataclasses.field(default_factory=list)
+    quarantined: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    # Seconds from each applied manifest's newest change to its keys being written.
+    latencies: list[float] = dataclasses.field(default_factory=list)
+    stopped: bool = False
+    error: Optional[BaseException] = None
 
 
-class _RunState(object):
-    def __init__(self):
-        self.held = set()          # remainders written by this run: not listed again
-        # Keys this run put into a remainder: carried untried for the rest of the run, so a key is tried
-        # once a run, and a later pass never writes a key while an older entry of it waits in a held
-        # remainder (that entry, applied later, would replace the newer state until the next deletion).
-        self.carried = set()
+@dataclasses.dataclass(eq=False)
+class _RunState:
+    # Remainders written by this run: not listed again.
+    held: set[str] = dataclasses.field(default_factory=set)
+    # Keys this run put into a remainder: carried untried for the rest of the run, so a key is tried
+    # once a run, and a later pass never writes a key while an older entry of it waits in a held
+    # remainder (that entry, applied later, would replace the newer state until the next deletion).
+    carried: set[str] = dataclasses.field(default_factory=set)
 
 
-def _read_pass(store, settings, listed, schema, log, rejected, pool):
+def _read_pass(store: ManifestStore, settings: ApplySettings, listed: list[Listed], schema: KeySchema,
+               log: LogFunction, rejected: list[dict[str, str]], pool: concurrent.futures.Executor) -> _Plan:
     """The _Plan of the listed manifests; malformed ones are moved aside (appended to `rejected`)."""
     plan = _Plan()
     for entry, got in zip(listed, pool.map(lambda entry: store.read(entry.name), listed)):
@@ -199,22 +223,31 @@ def _read_pass(store, settings, listed, schema, log, rejected, pool):
             continue
         del body, got
         order = manifest_format.order_of(entry.name, store.manifest_prefix, entry.last_modified)
+        if order is None:  # a name of the older form listed without LastModified: first in line
+            order = manifest_format.order_from(0, 0)
         plan.add(entry, order, manifest, version_id)
     return plan
 
 
-class _ChunkRunner(object):
+# A chunk of keys: [(key id, typed key)]; what _ChunkRunner returns for it: (the chunk, the keys it set
+# aside or None, the error that failed it or None).
+_Chunk = list[tuple[str, Key]]
+_ChunkOutcome = tuple[_Chunk, Optional[replicate.KeysSetAside], Optional[BaseException]]
+
+
+class _ChunkRunner:
     """Syncs chunks of keys, each with a Replicator of its own counters (merged into the run's under a lock)."""
 
-    def __init__(self, replicator, removals):
+    def __init__(self, replicator: replicate.Replicator, removals: dict[str, RemovedEntry]) -> None:
         self.replicator = replicator
         self.removals = removals
         self.lock = threading.Lock()
 
-    def __call__(self, chunk):
+    def __call__(self, chunk: _Chunk) -> _ChunkOutcome:
         local = copy.copy(self.replicator)
         local.stats = ddb_batch.Stats()
-        aside = failure = None
+        aside: Optional[replicate.KeysSetAside] = None
+        failure: Optional[BaseException] = None
         try:
             self._sync(local, chunk)
         except replicate.KeysSetAside as error:
@@ -230,16 +263,19 @@ class _ChunkRunner(object):
             self.replicator.stats.add(local.stats)
         return chunk, aside, failure
 
-    def _sync(self, local, chunk):
+    def _sync(self, local: replicate.Replicator, chunk: _Chunk) -> None:
         retained = dict((kid, self.removals[kid]) for kid, _ in chunk if kid in self.removals)
         local.sync_keys([key for _, key in chunk], retained=retained)
 
-    def _one_by_one(self, local, chunk):
+    def _one_by_one(self, local: replicate.Replicator,
+                    chunk: _Chunk) -> tuple[Optional[replicate.KeysSetAside], Optional[ClientError]]:
         """A request failed with an error DynamoDB gives for an item (not throttling: those are retried,
         not a systemic error): sync the chunk's keys one at a time; a key that fails alone, while another
         of the chunk goes through, cannot be written (a poison item, e.g. its item collection over 10 GB).
         Every key failing alone means the error is not the items': the chunk fails."""
-        hot, unwritable, failures = [], {}, []
+        hot: list[Key] = []
+        unwritable: dict[str, tuple[Key, str]] = {}
+        failures: list[ClientError] = []
         for kid, key in chunk:
             try:
                 self._sync(local, [(kid, key)])
@@ -256,16 +292,16 @@ class _ChunkRunner(object):
         return replicate.KeysSetAside("keys set aside one by one", hot, unwritable), None
 
 
-def _error_text(error):
+def _error_text(error: ClientError) -> str:
     details = error.response.get("Error", {})
     return "%s: %s" % (details.get("Code", type(error).__name__), details.get("Message", str(error)))
 
 
-def _systemic(error):
+def _systemic(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") in SYSTEMIC_ERROR_CODES
 
 
-def _quarantine(store, plan, kid, key, reason, log):
+def _quarantine(store: ManifestStore, plan: _Plan, kid: str, key: Key, reason: str, log: LogFunction) -> str:
     """Writes the quarantine object of one key (a manifest of it alone, with the error); returns its name."""
     owners = plan.owners.get(kid, [])
     entry = plan.removals.get(kid)
@@ -281,21 +317,23 @@ def _quarantine(store, plan, kid, key, reason, log):
     return name
 
 
-def _apply_pass(store, replicator, settings, plan, out_of_time, log, state, s3_pool, wall_clock=time.time):
+def _apply_pass(store: ManifestStore, replicator: replicate.Replicator, settings: ApplySettings, plan: _Plan,
+                out_of_time: Callable[[], bool], log: LogFunction, state: _RunState, s3_pool: concurrent.futures.Executor,
+                wall_clock: Callable[[], float] = time.time) -> _PassOutcome:
     """Sync the plan's keys; delete each manifest once all its keys are done; write the remainder."""
     outcome = _PassOutcome()
     removals = plan.removals if replicator.delete_policy == "retain" else {}
-    unfinished = set()
-    todo = []
+    unfinished: set[str] = set()
+    todo: _Chunk = []
     for kid, key in plan.keys:
         if kid in state.carried:
             unfinished.add(kid)  # already in a remainder of this run: carried on untried
         else:
             todo.append((kid, key))
     chunks = [todo[start:start + settings.keys_per_chunk] for start in range(0, len(todo), settings.keys_per_chunk)]
-    deletions = []
+    deletions: list[concurrent.futures.Future[None]] = []
 
-    def done(kid):
+    def done(kid: str) -> None:
         for name in plan.owners[kid]:
             left = plan.remaining[name]
             left.discard(kid)
@@ -306,12 +344,12 @@ def _apply_pass(store, replicator, settings, plan, out_of_time, log, state, s3_p
                 if name in plan.latest_change:
                     outcome.latencies.append(metrics_module.seconds_since(plan.latest_change[name], wall_clock()))
 
-    def settle(chunk, aside, failure):
+    def settle(chunk: _Chunk, aside: Optional[replicate.KeysSetAside], failure: Optional[BaseException]) -> None:
         if failure is not None:
             outcome.error = outcome.error or failure
             unfinished.update(kid for kid, _ in chunk)
             return
-        hot = set()
+        hot: set[str] = set()
         if aside is not None:
             hot = set(table_keys.key_id(k) for k in aside.hot)
             if hot:
@@ -337,7 +375,7 @@ def _apply_pass(store, replicator, settings, plan, out_of_time, log, state, s3_p
 
     runner = _ChunkRunner(replicator, removals)
     with concurrent.futures.ThreadPoolExecutor(max_workers=settings.chunk_workers) as pool:
-        in_flight = set()
+        in_flight: set[concurrent.futures.Future[_ChunkOutcome]] = set()
         submitted = 0
         while True:
             while (submitted < len(chunks) and len(in_flight) < settings.chunk_workers
@@ -362,14 +400,15 @@ def _apply_pass(store, replicator, settings, plan, out_of_time, log, state, s3_p
     return outcome
 
 
-def _write_remainder(store, settings, plan, unfinished, outcome, s3_pool, log):
+def _write_remainder(store: ManifestStore, settings: ApplySettings, plan: _Plan, unfinished: Collection[str],
+                     outcome: _PassOutcome, s3_pool: concurrent.futures.Executor, log: LogFunction) -> None:
     """One manifest holding the unfinished keys; then the manifests it replaces are deleted."""
     replaced = [name for name in plan.order if name in plan.remaining]
     keys = [key for kid, key in plan.keys if kid in unfinished]
     entries = [plan.removals[kid] for kid, _ in plan.keys if kid in unfinished and kid in plan.removals]
     reason = ("time budget spent" if outcome.stopped else "a request failed" if outcome.error
               else "keys kept changing or could not be set aside")
-    extra = {"remainder": {"reason": reason, "replaces": len(replaced), "first": replaced[0] if replaced else None,
+    extra: dict[str, Any] = {"remainder": {"reason": reason, "replaces": len(replaced), "first": replaced[0] if replaced else None,
                            "writer": settings.writer_id}}
     times = [plan.latest_change[n] for n in replaced if n in plan.latest_change]
     if times:  # the latency of what it carries keeps counting from the changes themselves
@@ -387,8 +426,9 @@ def _write_remainder(store, settings, plan, unfinished, outcome, s3_pool, log):
     log("remainder_written", manifest=name, keys=len(keys), replaces=len(replaced), reason=reason)
 
 
-def run(store, replicator, settings, schema, clock=time.monotonic, log=job_log.log_event, metrics=None,
-        wall_clock=time.time):
+def run(store: ManifestStore, replicator: replicate.Replicator, settings: ApplySettings, schema: KeySchema,
+        clock: Callable[[], float] = time.monotonic, log: LogFunction = job_log.log_event,
+        metrics: Optional[metrics_module.Publisher] = None, wall_clock: Callable[[], float] = time.time) -> ApplyResult:
     """Apply the manifests pending in `store` (manifest_store.ManifestStore) in passes until none is left
     or the time budget is spent; returns an ApplyResult.
 
@@ -401,9 +441,9 @@ def run(store, replicator, settings, schema, clock=time.monotonic, log=job_log.l
     started = clock()
     stats = replicator.stats
     state = _RunState()
-    metrics = metrics or metrics_module.NoMetrics()
+    publisher: metrics_module.Publisher = metrics or metrics_module.NoMetrics()
 
-    def out_of_time():
+    def out_of_time() -> bool:
         return clock() - started >= settings.time_budget_seconds
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=settings.s3_workers) as s3_pool:
@@ -417,15 +457,15 @@ def run(store, replicator, settings, schema, clock=time.monotonic, log=job_log.l
                 break
             result.passes += 1
             pass_started = clock()
-            metrics.pass_started(len(listed), metrics_module.seconds_since(_written_at(listed[0], store), wall_clock()))
+            publisher.pass_started(len(listed), metrics_module.seconds_since(_written_at(listed[0], store), wall_clock()))
             before = stats.as_dict()
-            rejected = []
+            rejected: list[dict[str, str]] = []
             plan = _read_pass(store, settings, listed, schema, log, rejected, s3_pool)
             outcome = _apply_pass(store, replicator, settings, plan, out_of_time, log, state, s3_pool, wall_clock)
             del plan
             delta = stats.minus(before)
-            metrics.keys_written(outcome.latencies)
-            metrics.pass_done(outcome.keys, delta["retained_images"], len(outcome.quarantined))
+            publisher.keys_written(outcome.latencies)
+            publisher.pass_done(outcome.keys, delta["retained_images"], len(outcome.quarantined))
             if outcome.remainder:
                 state.held.add(outcome.remainder)
                 result.remainders.append(outcome.remainder)
@@ -471,21 +511,21 @@ def run(store, replicator, settings, schema, clock=time.monotonic, log=job_log.l
     return result
 
 
-def _written_at(entry, store):
+def _written_at(entry: Listed, store: ManifestStore) -> Union[float, datetime.datetime, None]:
     """When the oldest listed manifest's changes were made: the time in its name (a remainder keeps the
     oldest it replaced, so a key held run after run shows its real age), else its LastModified."""
     order = manifest_format.order_of(entry.name, store.manifest_prefix)
     return manifest_format.order_time(order) if order else entry.last_modified
 
 
-def _names(values):
+def _names(values: list[str]) -> str:
     shown = ", ".join(values[:MAX_NAMES_IN_MESSAGE])
     if len(values) > MAX_NAMES_IN_MESSAGE:
         shown += " and %d more" % (len(values) - MAX_NAMES_IN_MESSAGE)
     return shown
 
 
-def check_failures(result, log=job_log.log_event):
+def check_failures(result: ApplyResult, log: LogFunction = job_log.log_event) -> None:
     """After everything else: raises ManifestsRejected when the run rejected any manifest, else
     KeysQuarantined when it quarantined a key, so that the run ends FAILED and the alarm fires."""
     parts = []

@@ -8,18 +8,24 @@ The DynamoDB client makes exactly one attempt per call: ddb_batch owns retries (
 connection errors, unprocessed items) so that each one is counted and bounded in time.
 """
 
+from __future__ import annotations
+
 import os
+from typing import Any, Optional
 
 import boto3
 from botocore.config import Config
 
+# boto3 clients are untyped here (no stubs): the jobs call them by method name, as boto3 documents them.
+Client = Any
 
-def _endpoint(name):
+
+def _endpoint(name: str) -> Optional[str]:
     value = os.environ.get(name)
     return value or None
 
 
-def dynamodb_client(region=None):
+def dynamodb_client(region: Optional[str] = None) -> Client:
     config = Config(
         retries={"total_max_attempts": 1, "mode": "standard"},
         connect_timeout=10,
@@ -35,9 +41,9 @@ def dynamodb_client(region=None):
     )
 
 
-def s3_client(region=None):
+def s3_client(region: Optional[str] = None) -> Client:
     endpoint = _endpoint("AWS_ENDPOINT_URL_S3")
-    options = {"retries": {"max_attempts": 5, "mode": "standard"}, "max_pool_connections": 16}
+    options: dict[str, Any] = {"retries": {"max_attempts": 5, "mode": "standard"}, "max_pool_connections": 16}
     if endpoint:
         options["s3"] = {"addressing_style": "path"}
     return boto3.client(
@@ -48,7 +54,7 @@ def s3_client(region=None):
     )
 
 
-def cloudwatch_client(region=None):
+def cloudwatch_client(region: Optional[str] = None) -> Client:
     """For lib/metrics.py's PutMetricData: few quick attempts, since a lost datum never fails the run."""
     return boto3.client(
         "cloudwatch",
@@ -58,7 +64,7 @@ def cloudwatch_client(region=None):
     )
 
 
-def sqs_client(region=None):
+def sqs_client(region: Optional[str] = None) -> Client:
     """For restore's look at the dead-letter queue (GetQueueAttributes)."""
     return boto3.client(
         "sqs",

@@ -16,11 +16,17 @@ DRIFT are the classes that count as drift (the alarm's metric). Tally accumulate
 sample of keys per class, and merges the tallies of the segments on the driver.
 """
 
+from __future__ import annotations
+
 import base64
 import hashlib
 import json
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Optional
 
 from . import table_keys
+from .table_keys import AttributeValue, Item, Key
+from .transform import Transform
 
 MATCH = "match"
 MISSING = "missing"
@@ -33,13 +39,13 @@ DRIFT = (MISSING, EXTRA, DIFFERENT)
 DEFAULT_SAMPLE_KEYS = 20
 
 
-class Classifier(object):
-    def __init__(self, transform, delete_policy, retained_attribute):
-        self.transform = transform
-        self.delete_policy = delete_policy
-        self.retained_attribute = retained_attribute
+@dataclass(frozen=True)
+class Classifier:
+    transform: Transform
+    delete_policy: str
+    retained_attribute: str
 
-    def classify(self, source_item, backup_item):
+    def classify(self, source_item: Optional[Item], backup_item: Optional[Item]) -> str:
         if source_item is None:
             if backup_item is None:
                 return MATCH
@@ -51,7 +57,7 @@ class Classifier(object):
         return MATCH if table_keys.items_equal(self.transform.apply(source_item), backup_item) else DIFFERENT
 
 
-def fingerprint(item):
+def fingerprint(item: Optional[Item]) -> Optional[str]:
     """A digest of a typed item that two equal items (table_keys.items_equal) share; None for absent."""
     if item is None:
         return None
@@ -60,9 +66,9 @@ def fingerprint(item):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def key_json(key):
+def key_json(key: Mapping[str, AttributeValue]) -> dict[str, AttributeValue]:
     """A typed key as DynamoDB JSON the AWS CLI accepts (`--key`): binary values base64-encoded."""
-    out = {}
+    out: dict[str, AttributeValue] = {}
     for name, typed in sorted(key.items()):
         (type_name, value), = typed.items()
         out[name] = {type_name: base64.b64encode(bytes(value)).decode("ascii") if type_name == "B" else value}
@@ -73,24 +79,26 @@ class Tally(object):
     """Counts per class (plus plain counters) and up to `sample_keys` keys per class; restore keeps its
     own classes in one too."""
 
-    def __init__(self, sample_keys=DEFAULT_SAMPLE_KEYS, classes=CLASSES, counters=(MATCH, "rechecked", "settled", "deferred")):
+    def __init__(self, sample_keys: int = DEFAULT_SAMPLE_KEYS, classes: Iterable[str] = CLASSES,
+                 counters: Iterable[str] = (MATCH, "rechecked", "settled", "deferred")) -> None:
+        classes = tuple(classes)
         self.sample_keys = int(sample_keys)
-        self.counts = dict((name, 0) for name in tuple(classes) + tuple(counters))
-        self.samples = dict((name, []) for name in classes)
+        self.counts: dict[str, int] = dict((name, 0) for name in classes + tuple(counters))
+        self.samples: dict[str, list[dict[str, AttributeValue]]] = dict((name, []) for name in classes)
 
-    def count(self, kind, key=None, number=1):
+    def count(self, kind: str, key: Optional[Key] = None, number: int = 1) -> None:
         self.counts[kind] += number
         if key is not None and kind in self.samples and len(self.samples[kind]) < self.sample_keys:
             self.samples[kind].append(key_json(key))
 
     @property
-    def drift(self):
+    def drift(self) -> int:
         return sum(self.counts.get(name, 0) for name in DRIFT)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return {"counts": dict(self.counts), "samples": dict((k, list(v)) for k, v in self.samples.items())}
 
-    def merge(self, data):
+    def merge(self, data: Mapping[str, Any]) -> Tally:
         for name, value in data["counts"].items():
             self.counts[name] = self.counts.get(name, 0) + int(value)
         for name, keys in data["samples"].items():

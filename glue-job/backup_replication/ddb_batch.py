@@ -13,13 +13,23 @@ raised: an item that cannot be written fails the run, it is never skipped. Any o
 at once. Every retry is counted in Stats.retries.
 """
 
+from __future__ import annotations
+
 import concurrent.futures
+import dataclasses
 import random
 import time
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Optional, Sequence, TypeVar, Union
 
 from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
 
 from . import table_keys
+from .aws_clients import Client
+from .table_keys import Item, Key, KeySchema
+
+T = TypeVar("T")
+# A BatchWriteItem request: {"PutRequest": {"Item": item}} or {"DeleteRequest": {"Key": key}}.
+WriteRequest = dict[str, Any]
 
 MAX_GET_KEYS = 100
 MAX_WRITE_REQUESTS = 25
@@ -41,7 +51,8 @@ class RetryBudgetExceeded(ReplicationError):
     """A batch was still not done when its retry time ran out."""
 
 
-class Stats(object):
+@dataclasses.dataclass(eq=False)
+class Stats:
     """Counters of one run (or one pass, or one segment).
 
     read_requests: BatchGetItem and GetItem requests; write_requests: BatchWriteItem and PutItem
@@ -50,52 +61,63 @@ class Stats(object):
     already in the backup, live_writes_dropped the live writes given up because the item was gone
     from the source and the backup held its retained last state."""
 
-    FIELDS = ("scanned", "puts", "deletes", "retries", "read_requests", "write_requests",
-              "scan_requests", "verify_mismatches", "retained_images", "retained_skipped", "condition_failures",
-              "live_writes_dropped")
+    FIELDS: ClassVar[tuple[str, ...]]  # the counters' names, in order (set below)
 
-    def __init__(self):
-        for name in self.FIELDS:
-            setattr(self, name, 0)
+    scanned: int = 0
+    puts: int = 0
+    deletes: int = 0
+    retries: int = 0
+    read_requests: int = 0
+    write_requests: int = 0
+    scan_requests: int = 0
+    verify_mismatches: int = 0
+    retained_images: int = 0
+    retained_skipped: int = 0
+    condition_failures: int = 0
+    live_writes_dropped: int = 0
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, int]:
         return dict((name, getattr(self, name)) for name in self.FIELDS)
 
-    def add(self, other):
+    def add(self, other: Union[Stats, Mapping[str, Any]]) -> Stats:
+        """Adds another Stats, or a dict holding its counters (from as_dict, or a segment's result)."""
         data = other.as_dict() if isinstance(other, Stats) else other
         for name in self.FIELDS:
             setattr(self, name, getattr(self, name) + int(data.get(name, 0)))
         return self
 
-    def minus(self, earlier):
+    def minus(self, earlier: Mapping[str, int]) -> dict[str, int]:
         """Counters accumulated since the snapshot `earlier` (a dict from as_dict)."""
         return dict((name, getattr(self, name) - earlier.get(name, 0)) for name in self.FIELDS)
 
 
-class RetryPolicy(object):
+Stats.FIELDS = tuple(field.name for field in dataclasses.fields(Stats))
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
     """Backoff parameters; sleep/clock/rand are injectable for tests."""
 
-    def __init__(self, base_delay=0.05, max_delay=5.0, max_elapsed=300.0,
-                 sleep=time.sleep, clock=time.monotonic, rand=random.random):
-        self.base_delay = float(base_delay)
-        self.max_delay = float(max_delay)
-        self.max_elapsed = float(max_elapsed)
-        self.sleep = sleep
-        self.clock = clock
-        self.rand = rand
+    base_delay: float = 0.05
+    max_delay: float = 5.0
+    max_elapsed: float = 300.0
+    sleep: Callable[[float], Any] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    rand: Callable[[], float] = random.random
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, float]:
+        """The limits alone (what a segment task ships to the executors: no functions)."""
         return {"base_delay": self.base_delay, "max_delay": self.max_delay, "max_elapsed": self.max_elapsed}
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: Mapping[str, float]) -> RetryPolicy:
         return cls(data["base_delay"], data["max_delay"], data["max_elapsed"])
 
 
-class _Backoff(object):
+class _Backoff:
     """Retry state of one logical operation (one batch, or one call)."""
 
-    def __init__(self, policy, stats, what):
+    def __init__(self, policy: RetryPolicy, stats: Stats, what: str) -> None:
         self.policy = policy
         self.stats = stats
         self.what = what
@@ -103,10 +125,10 @@ class _Backoff(object):
         self.attempt = 0
         self.retries = 0
 
-    def progress(self):
+    def progress(self) -> None:
         self.attempt = 0
 
-    def wait(self, reason):
+    def wait(self, reason: str) -> None:
         elapsed = self.policy.clock() - self.started
         if elapsed >= self.policy.max_elapsed:
             raise RetryBudgetExceeded(
@@ -122,7 +144,7 @@ class _Backoff(object):
             self.policy.sleep(delay)
 
 
-def _retryable(error):
+def _retryable(error: BaseException) -> Optional[str]:
     """A short reason string when `error` is worth retrying, else None."""
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")
@@ -132,7 +154,7 @@ def _retryable(error):
     return None
 
 
-def _attempt(backoff, fn, kwargs):
+def _attempt(backoff: _Backoff, fn: Callable[..., T], kwargs: Mapping[str, Any]) -> T:
     """Call fn(**kwargs) until it returns, retrying retryable errors under `backoff`."""
     while True:
         try:
@@ -144,21 +166,22 @@ def _attempt(backoff, fn, kwargs):
             backoff.wait(reason)
 
 
-def call(client_method, kwargs, stats, policy, what=None):
+def call(client_method: Callable[..., T], kwargs: Mapping[str, Any], stats: Stats, policy: RetryPolicy,
+         what: Optional[str] = None) -> T:
     """One DynamoDB API call with retries on throttling / server / connection errors."""
     backoff = _Backoff(policy, stats, what or getattr(client_method, "__name__", "DynamoDB call"))
     return _attempt(backoff, client_method, kwargs)
 
 
-def _chunks(values, size):
+def _chunks(values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(values), size):
         yield values[start:start + size]
 
 
-def unique_keys(keys):
+def unique_keys(keys: Iterable[Key]) -> list[Key]:
     """Keys without duplicates (by key_id), first occurrence kept, order kept."""
-    seen = set()
-    result = []
+    seen: set[str] = set()
+    result: list[Key] = []
     for key in keys:
         kid = table_keys.key_id(key)
         if kid not in seen:
@@ -167,16 +190,17 @@ def unique_keys(keys):
     return result
 
 
-def projection(names):
+def projection(names: Sequence[str]) -> dict[str, Any]:
     """ProjectionExpression and ExpressionAttributeNames reading only the attributes `names`."""
     return {"ProjectionExpression": ", ".join("#k%d" % i for i in range(len(names))),
             "ExpressionAttributeNames": dict(("#k%d" % i, name) for i, name in enumerate(names))}
 
 
-def batch_get(client, table, keys, schema, stats, policy, consistent=True, projected=None):
+def batch_get(client: Client, table: str, keys: Iterable[Key], schema: KeySchema, stats: Stats, policy: RetryPolicy,
+              consistent: bool = True, projected: Optional[Sequence[str]] = None) -> dict[str, Item]:
     """Current items for `keys`: {key_id: item}; a key absent from the table is absent from the dict.
     `projected`: only these attributes (they must include the key attributes)."""
-    found = {}
+    found: dict[str, Item] = {}
     for chunk in _chunks(unique_keys(keys), MAX_GET_KEYS):
         request = {table: dict({"Keys": list(chunk), "ConsistentRead": bool(consistent)},
                                **(projection(projected) if projected else {}))}
@@ -197,15 +221,15 @@ def batch_get(client, table, keys, schema, stats, policy, consistent=True, proje
     return found
 
 
-def put_request(item):
+def put_request(item: Item) -> WriteRequest:
     return {"PutRequest": {"Item": item}}
 
 
-def delete_request(key):
+def delete_request(key: Key) -> WriteRequest:
     return {"DeleteRequest": {"Key": key}}
 
 
-def _request_key(request, schema):
+def _request_key(request: WriteRequest, schema: KeySchema) -> Key:
     if "PutRequest" in request:
         return table_keys.extract_key(request["PutRequest"]["Item"], schema)
     if "DeleteRequest" in request:
@@ -213,19 +237,20 @@ def _request_key(request, schema):
     raise ValueError("not a BatchWriteItem request: %r" % (request,))
 
 
-def dedupe_requests(requests, schema):
+def dedupe_requests(requests: Iterable[WriteRequest], schema: KeySchema) -> list[WriteRequest]:
     """One request per key (the last one given for it), in first-seen order of the keys."""
-    by_key = {}
+    by_key: dict[str, WriteRequest] = {}
     for request in requests:
         by_key[table_keys.key_id(_request_key(request, schema))] = request
     return list(by_key.values())
 
 
-def _validation_error(error):
+def _validation_error(error: BaseException) -> bool:
     return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") == "ValidationException"
 
 
-def batch_write(client, table, requests, schema, stats, policy, refused=None, workers=1):
+def batch_write(client: Client, table: str, requests: Iterable[WriteRequest], schema: KeySchema, stats: Stats,
+                policy: RetryPolicy, refused: Optional[dict[str, str]] = None, workers: int = 1) -> None:
     """Apply put/delete requests to `table`; returns when every one is processed, else raises.
 
     With a `refused` dict: a batch DynamoDB refuses as invalid (ValidationException: one item over 400 KB
@@ -240,21 +265,23 @@ def batch_write(client, table, requests, schema, stats, policy, refused=None, wo
         for chunk in chunks:
             _write_batch(client, table, chunk, schema, stats, policy, refused)
         return
-    parts = [(chunk, Stats(), None if refused is None else {}) for chunk in chunks]
+    parts: list[tuple[Sequence[WriteRequest], Stats, Optional[dict[str, str]]]] = [
+        (chunk, Stats(), None if refused is None else {}) for chunk in chunks]
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(int(workers), len(chunks))) as pool:
         futures = [pool.submit(_write_batch, client, table, chunk, schema, local, policy, aside)
                    for chunk, local, aside in parts]
         errors = [future.exception() for future in futures]
     for _, local, aside in parts:
         stats.add(local)
-        if aside:
+        if aside and refused is not None:
             refused.update(aside)
     for error in errors:
         if error is not None:
             raise error
 
 
-def _write_batch(client, table, chunk, schema, stats, policy, refused):
+def _write_batch(client: Client, table: str, chunk: Sequence[WriteRequest], schema: KeySchema, stats: Stats,
+                 policy: RetryPolicy, refused: Optional[dict[str, str]]) -> None:
     try:
         _write_chunk(client, table, chunk, stats, policy)
     except ClientError as error:
@@ -270,7 +297,7 @@ def _write_batch(client, table, chunk, schema, stats, policy, refused):
                 refused[kid] = "%s: %s" % ("ValidationException", alone.response.get("Error", {}).get("Message", ""))
 
 
-def _write_chunk(client, table, chunk, stats, policy):
+def _write_chunk(client: Client, table: str, chunk: Sequence[WriteRequest], stats: Stats, policy: RetryPolicy) -> None:
     pending = list(chunk)
     backoff = _Backoff(policy, stats, "BatchWriteItem on %s" % table)
     while True:

@@ -26,7 +26,11 @@ A PutItem retried after a lost response is safe: every condition above is true a
 state at least as new as the one being written.
 """
 
+from __future__ import annotations
+
 import concurrent.futures
+import dataclasses
+from typing import Any, Callable, Optional, Sequence
 
 from botocore.exceptions import ClientError
 
@@ -34,6 +38,19 @@ from . import ddb_batch
 from . import job_log
 from . import retained
 from . import table_keys
+from .aws_clients import Client
+from .ddb_batch import RetryPolicy, Stats
+from .manifest_format import RemovedEntry
+from .table_keys import Item, Key, KeySchema
+from .transform import Transform
+
+# One write of ConditionalWriter.run: (key, write function, its argument). The function is called as
+# function(key, argument, stats) and returns the source state the backup now reflects (None: absent).
+WriteFunction = Callable[[Key, Any, Stats], Any]
+WriteTask = tuple[Key, WriteFunction, Any]
+# What ConditionalWriter.run returns: ({key_id: state the backup reflects}, [hot keys], {key_id: why it
+# cannot be written}).
+WriteOutcome = tuple[dict[str, Optional[Item]], list[Key], dict[str, str]]
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 DEFAULT_WORKERS = 8
@@ -56,23 +73,27 @@ class _Unwritable(Exception):
     aside with its reason, never retried in a loop, never dropped silently."""
 
 
-class ConditionalWriter(object):
-    def __init__(self, client, source_table, backup_table, schema, transform, attribute, policy,
-                 max_rounds=20, workers=DEFAULT_WORKERS):
-        self.client = client
-        self.source_table = source_table
-        self.backup_table = backup_table
-        self.schema = schema
-        self.transform = transform
-        self.attribute = attribute
-        self.policy = policy
-        self.max_rounds = max_rounds
-        self.workers = max(1, int(workers))
+@dataclasses.dataclass(frozen=True)
+class ConditionalWriter:
+    """Conditional writes of one backup table (see the module docstring); `workers` writes at once."""
 
-    def _put(self, item, condition, stats, value=None):
+    client: Client
+    source_table: str
+    backup_table: str
+    schema: KeySchema
+    transform: Transform
+    attribute: str
+    policy: RetryPolicy
+    max_rounds: int = 20
+    workers: int = DEFAULT_WORKERS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "workers", max(1, int(self.workers)))
+
+    def _put(self, item: Item, condition: str, stats: Stats, value: Optional[str] = None) -> bool:
         """True when written, False when the condition failed."""
         names = {"#r": self.attribute}
-        kwargs = {"TableName": self.backup_table, "Item": item, "ConditionExpression": condition,
+        kwargs: dict[str, Any] = {"TableName": self.backup_table, "Item": item, "ConditionExpression": condition,
                   "ExpressionAttributeNames": names}
         if value is not None:
             names["#s"] = retained.SEQUENCE
@@ -82,7 +103,7 @@ class ConditionalWriter(object):
         stats.puts += 1
         return True
 
-    def _conditional(self, call, operation, kwargs, stats):
+    def _conditional(self, call: Callable[..., Any], operation: str, kwargs: dict[str, Any], stats: Stats) -> bool:
         """One conditional write to the backup: True when written, False when the condition failed;
         _Unwritable when DynamoDB refuses the request itself (ValidationException: e.g. over 400 KB)."""
         stats.write_requests += 1
@@ -99,7 +120,7 @@ class ConditionalWriter(object):
             return False
         return True
 
-    def _backup_version(self, key, stats):
+    def _backup_version(self, key: Key, stats: Stats) -> Optional[str]:
         """The version of the backup's retained item (None: live or absent); _Unwritable when the backup
         item carries the attribute in another form (no condition could ever order writes against it)."""
         stats.read_requests += 1
@@ -114,18 +135,18 @@ class ConditionalWriter(object):
                               "{M: {sequenceNumber: {S: 40 digits}}}: %r" % (self.attribute, item[self.attribute]))
         return found
 
-    def _source_item(self, key, stats):
+    def _source_item(self, key: Key, stats: Stats) -> Optional[Item]:
         found = ddb_batch.batch_get(self.client, self.source_table, [key], self.schema, stats, self.policy)
         return found.get(table_keys.key_id(key))
 
-    def _live_item(self, state):
+    def _live_item(self, state: Item) -> Item:
         try:
             retained.check_source_item(state, self.attribute, self.schema)
         except retained.SourceItemHasRetainedAttribute as error:
             raise _Unwritable(str(error))
         return self.transform.apply(state)
 
-    def write_live(self, key, state, stats):
+    def write_live(self, key: Key, state: Item, stats: Stats) -> Optional[Item]:
         """Write a source state; returns the source state the backup now reflects (None: absent)."""
         for _ in range(self.max_rounds):
             if self._put(self._live_item(state), _LIVE, stats):
@@ -142,7 +163,7 @@ class ConditionalWriter(object):
                 return fresh
         raise _KeptChanging()
 
-    def write_retained(self, key, entry, stats):
+    def write_retained(self, key: Key, entry: RemovedEntry, stats: Stats) -> None:
         """Write a deleted item's last state (a manifest_format.RemovedEntry) unless a newer one is there.
 
         DynamoDB checks an item's size before its condition, so a last state too large for the marker is
@@ -165,7 +186,7 @@ class ConditionalWriter(object):
             stats.retained_skipped += 1
         return None
 
-    def mark_deleted(self, key, _argument, stats):
+    def mark_deleted(self, key: Key, _argument: object, stats: Stats) -> bool:
         """Mark the backup's live item as a deleted item's last state at version 0 (its deletion is unknown:
         any recorded deletion is newer). Only the marker is written (UpdateItem), never the item's content,
         so whatever newer state another writer put there meanwhile stays as it is; an item already marked,
@@ -179,12 +200,12 @@ class ConditionalWriter(object):
         stats.retained_images += 1
         return True
 
-    def run(self, tasks, stats):
+    def run(self, tasks: Sequence[WriteTask], stats: Stats) -> WriteOutcome:
         """Run [(key, write function, argument)]; returns ({key_id: state the backup reflects}, [hot keys],
         {key_id: why it cannot be written}).
 
         Every task runs to its end before an error of any of them is raised (the first one; all are logged)."""
-        def one(task):
+        def one(task: WriteTask) -> tuple[Key, Any, Stats, Optional[Exception]]:
             key, function, argument = task
             local = ddb_batch.Stats()
             try:
@@ -201,7 +222,10 @@ class ConditionalWriter(object):
         else:
             with concurrent.futures.ThreadPoolExecutor(max_workers=min(self.workers, len(tasks))) as pool:
                 outcomes = list(pool.map(one, tasks))
-        written, hot, unwritable, errors = {}, [], {}, []
+        written: dict[str, Optional[Item]] = {}
+        hot: list[Key] = []
+        unwritable: dict[str, str] = {}
+        errors: list[Exception] = []
         for key, value, local, error in outcomes:
             stats.add(local)
             if error is not None:

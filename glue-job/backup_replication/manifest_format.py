@@ -35,16 +35,21 @@ as base64 (as in DynamoDB's JSON wire format); the parser returns them in the bo
 BS elements as bytes).
 """
 
+from __future__ import annotations
+
 import base64
 import binascii
 import datetime
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 from . import retained
 from . import table_keys
+from .table_keys import AttributeValue, Item, Key, KeySchema
 
 MANIFEST_VERSION = 1
 _NUMBER = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")
@@ -62,7 +67,7 @@ class ManifestError(ValueError):
     """The manifest is malformed; the reason is the message."""
 
 
-def _decode_value(name, typed, where):
+def _decode_value(name: str, typed: Any, where: str) -> AttributeValue:
     if not isinstance(typed, dict) or len(typed) != 1:
         raise ManifestError("%s: attribute %r must be exactly one of {\"S\": str}, {\"N\": str}, {\"B\": base64 str}, "
                             "got %r" % (where, name, typed))
@@ -77,7 +82,7 @@ def _decode_value(name, typed, where):
     return {"S": value}
 
 
-def _check_number(value, name, where):
+def _check_number(value: Any, name: str, where: str) -> str:
     if not isinstance(value, str) or not _NUMBER.match(value):
         raise ManifestError("%s: attribute %r is not a number: %r" % (where, name, value))
     number = Decimal(value)
@@ -89,7 +94,7 @@ def _check_number(value, name, where):
     return value
 
 
-def _decode_base64(value, name, where):
+def _decode_base64(value: Any, name: str, where: str) -> bytes:
     if not isinstance(value, str):
         raise ManifestError("%s: attribute %r must be a base64 string, got %r" % (where, name, value))
     try:
@@ -98,7 +103,7 @@ def _decode_base64(value, name, where):
         raise ManifestError("%s: attribute %r is not valid base64: %r" % (where, name, value[:80]))
 
 
-def _decode_attribute(typed, name, where, depth=1):
+def _decode_attribute(typed: Any, name: str, where: str, depth: int = 1) -> AttributeValue:
     """Any typed attribute value of an item (S N B SS NS BS M L NULL BOOL), in the client's form."""
     if not isinstance(typed, dict) or len(typed) != 1:
         raise ManifestError("%s: attribute %r must be exactly one typed DynamoDB value, got %r"
@@ -142,7 +147,7 @@ def _decode_attribute(typed, name, where, depth=1):
     raise ManifestError("%s: attribute %r has unknown type %r" % (where, name, type_name))
 
 
-def _check_against_schema(key, schema, where):
+def _check_against_schema(key: Key, schema: KeySchema, where: str) -> None:
     if set(key) != set(schema.names):
         raise ManifestError("%s: key attributes %s do not match the table key (%s)"
                             % (where, ", ".join(sorted(key)), ", ".join(schema.names)))
@@ -158,33 +163,34 @@ def _check_against_schema(key, schema, where):
             raise ManifestError("%s: key attribute %r is longer than DynamoDB allows (%d bytes)" % (where, name, size))
 
 
-class RemovedEntry(object):
+@dataclass(frozen=True)
+class RemovedEntry:
     """One "removed" entry: the key, its REMOVE record's sequence number (int), the item's last state,
     and the record's time as ISO-8601 UTC text (None when the manifest does not carry it)."""
 
-    def __init__(self, key, sequence, old_image, deleted_at=None, created=None, expired=False):
-        self.key = key
-        self.sequence = sequence
-        self.old_image = old_image
-        self.deleted_at = deleted_at
-        self.created = created  # the approximateCreationDateTime as given (epoch seconds), carried on as it is
-        self.expired = expired  # Time to Live deleted it
+    key: Key
+    sequence: int
+    old_image: Item
+    deleted_at: Optional[str] = None
+    # The approximateCreationDateTime as given (epoch seconds), carried on as it is.
+    created: Union[int, float, Decimal, None] = None
+    expired: bool = False  # Time to Live deleted it
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "RemovedEntry(%r, %d)" % (table_keys.key_id(self.key), self.sequence)
 
 
-class Manifest(object):
+@dataclass(frozen=True)
+class Manifest:
     """A parsed manifest: `keys` (typed key maps), `removed` (RemovedEntry list, [] when absent) and
     `latest_change` (the newest record's ApproximateCreationDateTime, epoch seconds, or None)."""
 
-    def __init__(self, keys, removed, latest_change=None):
-        self.keys = keys
-        self.removed = removed
-        self.latest_change = latest_change
+    keys: list[Key]
+    removed: list[RemovedEntry]
+    latest_change: Optional[float] = None
 
 
-def _latest_change(document):
+def _latest_change(document: Mapping[str, Any]) -> Optional[float]:
     """approximateCreationDateTime.latest when it is a usable time (it is audit, for the replication
     latency metric: a missing or odd value means no latency for that manifest, never a rejection)."""
     span = document.get("approximateCreationDateTime")
@@ -194,10 +200,10 @@ def _latest_change(document):
     return float(value)
 
 
-def _decode_key(raw_key, schema, where):
+def _decode_key(raw_key: Any, schema: Optional[KeySchema], where: str) -> Key:
     if not isinstance(raw_key, dict) or not raw_key:
         raise ManifestError("%s must be a non-empty object of typed key attributes, got %r" % (where, raw_key))
-    key = {}
+    key: Key = {}
     for name, typed in raw_key.items():
         key[name] = _decode_value(name, typed, where)
     if schema is not None:
@@ -205,7 +211,7 @@ def _decode_key(raw_key, schema, where):
     return key
 
 
-def _same_key_value(key, image):
+def _same_key_value(key: Key, image: Item) -> bool:
     """True when `image` holds every attribute of `key` with an equal value."""
     if not all(name in image for name in key):
         return False
@@ -215,7 +221,7 @@ def _same_key_value(key, image):
         return False
 
 
-def _decode_time(value, where):
+def _decode_time(value: Any, where: str) -> Optional[str]:
     """ISO-8601 text of an approximateCreationDateTime (epoch seconds, as in the stream record), or None."""
     if value is None:
         return None
@@ -227,11 +233,11 @@ def _decode_time(value, where):
         raise ManifestError("%s.approximateCreationDateTime is not a time in epoch seconds: %r" % (where, value))
 
 
-def _decode_removed(raw_removed, key_ids, schema):
+def _decode_removed(raw_removed: Any, key_ids: set[str], schema: Optional[KeySchema]) -> list[RemovedEntry]:
     if not isinstance(raw_removed, list):
         raise ManifestError("removed must be a list, got %r" % (type(raw_removed).__name__,))
-    entries = []
-    seen = set()
+    entries: list[RemovedEntry] = []
+    seen: set[str] = set()
     for index, raw in enumerate(raw_removed):
         where = "removed[%d]" % index
         if (not isinstance(raw, dict) or not _REMOVED_MEMBERS <= set(raw)
@@ -250,7 +256,7 @@ def _decode_removed(raw_removed, key_ids, schema):
         raw_image = raw["oldImage"]
         if not isinstance(raw_image, dict) or not raw_image:
             raise ManifestError("%s.oldImage must be a non-empty object of typed attributes" % where)
-        image = {}
+        image: Item = {}
         for name, typed in raw_image.items():
             if not isinstance(name, str) or not name:
                 raise ManifestError("%s.oldImage has an empty attribute name" % where)
@@ -268,12 +274,12 @@ def _decode_removed(raw_removed, key_ids, schema):
     return entries
 
 
-def parse_manifest(body, schema=None):
+def parse_manifest(body: Union[bytes, str], schema: Optional[KeySchema] = None) -> list[Key]:
     """The typed keys of a manifest (bytes or str body); raises ManifestError when it is malformed."""
     return parse_manifest_document(body, schema).keys
 
 
-def parse_manifest_document(body, schema=None):
+def parse_manifest_document(body: Union[bytes, str], schema: Optional[KeySchema] = None) -> Manifest:
     """The Manifest (keys and removed entries) of a body; raises ManifestError when it is malformed.
 
     With a KeySchema, each key must also name exactly the table's key attributes with their types, so
@@ -299,13 +305,13 @@ def parse_manifest_document(body, schema=None):
     if not isinstance(raw_keys, list) or not raw_keys:
         raise ManifestError("keys must be a non-empty list")
     keys = [_decode_key(raw_key, schema, "keys[%d]" % index) for index, raw_key in enumerate(raw_keys)]
-    removed = []
+    removed: list[RemovedEntry] = []
     if "removed" in document:
         removed = _decode_removed(document["removed"], set(table_keys.key_id(k) for k in keys), schema)
     return Manifest(keys, removed, _latest_change(document))
 
 
-def _encode_value(typed):
+def _encode_value(typed: AttributeValue) -> AttributeValue:
     """A typed value in the client's form -> DynamoDB JSON (binary as base64)."""
     type_name, value = next(iter(typed.items()))
     if type_name == "B":
@@ -319,13 +325,13 @@ def _encode_value(typed):
     return {type_name: value}
 
 
-def _encode_key(key):
+def _encode_key(key: Mapping[str, AttributeValue]) -> Item:
     return dict((name, _encode_value(typed)) for name, typed in key.items())
 
 
-def _encode_removed(entry):
+def _encode_removed(entry: Sequence[Any]) -> dict[str, Any]:
     key, sequence, image = entry[:3]
-    encoded = {"key": _encode_key(key), "sequenceNumber": str(sequence), "oldImage": _encode_key(image)}
+    encoded: dict[str, Any] = {"key": _encode_key(key), "sequenceNumber": str(sequence), "oldImage": _encode_key(image)}
     if len(entry) > 3 and entry[3] is not None:
         encoded["approximateCreationDateTime"] = entry[3]
     if len(entry) > 4 and entry[4]:
@@ -333,9 +339,11 @@ def _encode_removed(entry):
     return encoded
 
 
-def build_manifest(keys, event_names=("MODIFY",), first_sequence="0", last_sequence="0", records=None,
-                   event_source_arn="arn:aws:dynamodb:local:000000000000:table/api-pagos/stream/local",
-                   removed=None, order=None, changed_between=None):
+def build_manifest(keys: Iterable[Key], event_names: Iterable[str] = ("MODIFY",), first_sequence: Union[int, str] = "0",
+                   last_sequence: Union[int, str] = "0", records: Optional[int] = None,
+                   event_source_arn: str = "arn:aws:dynamodb:local:000000000000:table/api-pagos/stream/local",
+                   removed: Optional[Sequence[Sequence[Any]]] = None, order: Optional[str] = None,
+                   changed_between: Optional[Sequence[Any]] = None) -> tuple[str, bytes]:
     """(file name, body bytes) of a manifest in the Lambda's format: keys deduplicated, name =
     <order>-<sha256 of body>.json (with `order`, see order_from) or <sha256 of body>.json (the older form).
 
@@ -344,14 +352,15 @@ def build_manifest(keys, event_names=("MODIFY",), first_sequence="0", last_seque
     form; their keys are added to "keys" and the member is written only when given. Used by the tests and the benchmarks; the production
     writer is the Lambda (functions/).
     """
-    unique = []
-    seen = set()
-    for key in list(keys) + [entry[0] for entry in removed or ()]:
+    keys = list(keys)
+    unique: list[Item] = []
+    seen: set[str] = set()
+    for key in keys + [entry[0] for entry in removed or ()]:
         kid = table_keys.key_id(key)
         if kid not in seen:
             seen.add(kid)
             unique.append(_encode_key(key))
-    document = {
+    document: dict[str, Any] = {
         "version": MANIFEST_VERSION,
         "keys": unique,
         "eventNames": sorted(set(event_names)),
@@ -370,7 +379,7 @@ def build_manifest(keys, event_names=("MODIFY",), first_sequence="0", last_seque
     return hashlib.sha256(body).hexdigest() + ".json", body
 
 
-def order_of(name, prefix, last_modified=None):
+def order_of(name: str, prefix: str, last_modified: Optional[datetime.datetime] = None) -> Optional[str]:
     """The <time>-<sequence> part of a manifest name; for a name of the older form, one made from its
     LastModified (sequence 0), or None without it."""
     relative = name[len(prefix):] if name.startswith(prefix) else name
@@ -382,7 +391,7 @@ def order_of(name, prefix, last_modified=None):
     return last_modified.strftime("%Y%m%dT%H%M%SZ") + "-" + "0" * retained.SEQUENCE_DIGITS
 
 
-def order_time(order):
+def order_time(order: str) -> Optional[float]:
     """Epoch seconds of an order's time part (the batch's first record), or None."""
     try:
         moment = datetime.datetime.strptime(order[:16], "%Y%m%dT%H%M%SZ")
@@ -392,21 +401,22 @@ def order_time(order):
     return float(delta.days * 86400 + delta.seconds)
 
 
-def order_from(epoch_seconds, sequence):
+def order_from(epoch_seconds: float, sequence: Union[int, str]) -> str:
     """The <time>-<sequence> name part for a record time (epoch seconds) and sequence number."""
     moment = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=int(epoch_seconds))
     return moment.strftime("%Y%m%dT%H%M%SZ") + "-" + retained.version(sequence)
 
 
-def ordered_name(prefix, order, body):
+def ordered_name(prefix: str, order: str, body: bytes) -> str:
     """<prefix><order>-<sha256 of body>.json."""
     return "%s%s-%s.json" % (prefix, order, hashlib.sha256(body).hexdigest())
 
 
-def encode_document(keys, removed_entries=(), extra=None):
+def encode_document(keys: Iterable[Key], removed_entries: Sequence[RemovedEntry] = (),
+                    extra: Optional[Mapping[str, Any]] = None) -> bytes:
     """Body bytes of a manifest holding `keys` (typed, client form) and `removed_entries`
     (RemovedEntry, each key also in `keys`), plus audit members `extra`; canonical JSON."""
-    document = {"version": MANIFEST_VERSION, "keys": [_encode_key(k) for k in keys]}
+    document: dict[str, Any] = {"version": MANIFEST_VERSION, "keys": [_encode_key(k) for k in keys]}
     if removed_entries:
         document["removed"] = [_encode_removed((e.key, e.sequence, e.old_image, e.created, e.expired))
                                for e in removed_entries]
@@ -414,7 +424,7 @@ def encode_document(keys, removed_entries=(), extra=None):
     return json.dumps(document, separators=(",", ":"), sort_keys=True, default=_json_number).encode("utf-8")
 
 
-def _json_number(value):
+def _json_number(value: Any) -> Union[int, float]:
     """Decimal (a time read with parse_float=Decimal) as a JSON number."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)

@@ -7,22 +7,31 @@ the rejected ones (malformed, moved aside with their reason) and the quarantine 
 that could not be written). Listing is in S3's order, UTF-8 binary, which the names make time order.
 """
 
+from __future__ import annotations
+
+import datetime
 from dataclasses import dataclass
-from typing import Any, Collection, Dict, List, Optional, Tuple
+from typing import Any, Collection, Optional
 
 
-class Listed(object):
-    """One manifest object of a listing: name (the object key), size in bytes, last_modified."""
+@dataclass(frozen=True)
+class Listed:
+    """One manifest object of a listing: name (the object key), size in bytes, last_modified (None when
+    the listing did not say)."""
 
-    __slots__ = ("name", "size", "last_modified")
+    __slots__ = ("name", "size", "last_modified")  # a pass lists up to thousands
 
-    def __init__(self, name, size, last_modified):
-        self.name = name
-        self.size = size
-        self.last_modified = last_modified
+    name: str
+    size: int
+    last_modified: Optional[datetime.datetime]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Listed(%r, %d)" % (self.name, self.size)
+
+    def __reduce__(self) -> tuple[type[Listed], tuple[str, int, Optional[datetime.datetime]]]:
+        # Frozen with __slots__: copy and pickle must go through __init__ (before Python 3.10 they set the
+        # slots one by one, which a frozen class refuses).
+        return Listed, (self.name, self.size, self.last_modified)
 
 
 @dataclass(frozen=True)
@@ -36,7 +45,7 @@ class ManifestStore:
     quarantine_prefix: str = "quarantine/"
 
     def list(self, prefix: Optional[str] = None, limit: int = 1000, max_bytes: Optional[int] = None,
-             page_size: int = 1000, exclude: Collection[str] = ()) -> List[Listed]:
+             page_size: int = 1000, exclude: Collection[str] = ()) -> list[Listed]:
         """The first manifests under `prefix` (default: the pending ones) in S3's listing order (time
         order, see manifest_format.py): at most `limit`, and at most `max_bytes` in total (but always
         the first one).
@@ -44,9 +53,9 @@ class ManifestStore:
         Reads only the pages it needs, so a pass costs pages in proportion to what it takes, not to the
         backlog. "Folder" placeholders (keys ending in "/") and the names in `exclude` are skipped.
         """
-        taken = []
+        taken: list[Listed] = []
         total = 0
-        kwargs = {"Bucket": self.bucket, "Prefix": self.manifest_prefix if prefix is None else prefix,
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.manifest_prefix if prefix is None else prefix,
                   "MaxKeys": page_size}
         while True:
             response = self.s3.list_objects_v2(**kwargs)
@@ -65,7 +74,7 @@ class ManifestStore:
                 return taken
             kwargs["ContinuationToken"] = response["NextContinuationToken"]
 
-    def read(self, name: str) -> Optional[Tuple[bytes, Optional[str]]]:
+    def read(self, name: str) -> Optional[tuple[bytes, Optional[str]]]:
         """(body bytes, version id or None), or None when the object is gone (another run applied and
         deleted it)."""
         try:
@@ -74,8 +83,8 @@ class ManifestStore:
             return None
         return response["Body"].read(), response.get("VersionId")
 
-    def write(self, name: str, body: bytes, metadata: Optional[Dict[str, str]] = None) -> None:
-        kwargs = {"Bucket": self.bucket, "Key": name, "Body": body, "ContentType": "application/json"}
+    def write(self, name: str, body: bytes, metadata: Optional[dict[str, str]] = None) -> None:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": name, "Body": body, "ContentType": "application/json"}
         if metadata:  # 2 KB at most in all: each value gets its share
             share = max(64, 1800 // len(metadata) - 32)
             kwargs["Metadata"] = dict((k, _metadata_text(v, share)) for k, v in metadata.items())
@@ -98,7 +107,7 @@ class ManifestStore:
     def reject(self, name: str, reason: str, version_id: Optional[str] = None) -> str:
         """Moves a malformed manifest aside (copy, then delete); returns the new object key."""
         target = self.rejected_name(name)
-        source = {"Bucket": self.bucket, "Key": name}
+        source: dict[str, str] = {"Bucket": self.bucket, "Key": name}
         if version_id:
             source["VersionId"] = version_id
         self.s3.copy_object(
@@ -112,6 +121,6 @@ class ManifestStore:
         return target
 
 
-def _metadata_text(text, limit=1024):
+def _metadata_text(text: str, limit: int = 1024) -> str:
     """Printable ASCII, cut at `limit`: S3 keeps at most 2 KB of user metadata (names and values) an object."""
     return "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in text)[:limit]

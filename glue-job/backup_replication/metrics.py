@@ -14,14 +14,18 @@ metrics and 1 MB per PutMetricData request).
 Python 3.9 and boto3 only (Glue Python shell).
 """
 
-import time
+from __future__ import annotations
 
-try:
-    from urllib.parse import quote
-except ImportError:  # pragma: no cover - Python 2 is not supported, but keep the import harmless
-    from urllib import quote
+import datetime
+import time
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Protocol, Union
+from urllib.parse import quote
 
 from . import job_log
+from .aws_clients import Client
+
+# A PutMetricData datum: {"MetricName", "Dimensions", "Timestamp", "Unit", "Value" or "StatisticValues"}.
+Datum = dict[str, Any]
 
 # Names and units, exactly as contracts/metrics.ts (a test compares them).
 REPLICATION_LATENCY = "ReplicationLatency"
@@ -47,19 +51,19 @@ MAX_DATUMS_PER_REQUEST = 1000
 MAX_REQUEST_BYTES = 900 * 1024
 
 
-def seconds_since(then, now):
+def seconds_since(then: Union[float, datetime.datetime, None], now: float) -> float:
     """Seconds from `then` to `now` (epoch seconds), never negative; `then` is epoch seconds (a stream
     record's ApproximateCreationDateTime) or an aware datetime (an S3 object's LastModified), or None
     (0). For ReplicationLatency: seconds_since(newest record of a manifest, time its keys were written);
     for OldestPendingManifestAge: seconds_since(LastModified of the oldest manifest listed, pass start)."""
     if then is None:
         return 0.0
-    if hasattr(then, "timestamp"):
+    if isinstance(then, datetime.datetime):
         then = then.timestamp()
     return max(0.0, float(now) - float(then))
 
 
-def encoded_size(datum):
+def encoded_size(datum: Datum) -> int:
     """Bytes the datum takes in a query-protocol (form-encoded) body, a bound for the other protocols."""
     size = 0
     for key, value in _flatten(datum, "MetricData.member.1000"):
@@ -69,7 +73,7 @@ def encoded_size(datum):
     return size
 
 
-def _flatten(value, prefix):
+def _flatten(value: Any, prefix: str) -> Iterator[tuple[str, Any]]:
     if isinstance(value, dict):
         for key in sorted(value):
             for pair in _flatten(value[key], prefix + "." + key):
@@ -82,9 +86,11 @@ def _flatten(value, prefix):
         yield prefix, value
 
 
-def batches(datums, max_datums=MAX_DATUMS_PER_REQUEST, max_bytes=MAX_REQUEST_BYTES):
+def batches(datums: Iterable[Datum], max_datums: int = MAX_DATUMS_PER_REQUEST,
+            max_bytes: int = MAX_REQUEST_BYTES) -> Iterator[list[Datum]]:
     """Consecutive groups of datums within both limits (a datum alone is always far below max_bytes)."""
-    batch, size = [], 0
+    batch: list[Datum] = []
+    size = 0
     for datum in datums:
         datum_size = encoded_size(datum)
         if batch and (len(batch) >= max_datums or size + datum_size > max_bytes):
@@ -96,40 +102,60 @@ def batches(datums, max_datums=MAX_DATUMS_PER_REQUEST, max_bytes=MAX_REQUEST_BYT
         yield batch
 
 
-class ApplyMetrics(object):
+class Publisher(Protocol):
+    """What apply.run tells its metrics: ApplyMetrics, or NoMetrics."""
+
+    published: int
+    failed: int
+
+    def pass_started(self, manifests_pending: int, oldest_pending_age_seconds: Optional[float]) -> None: ...
+
+    def keys_written(self, latencies_seconds: Iterable[float]) -> None: ...
+
+    def pass_done(self, items_applied: int, retained_writes: int, quarantined_items: int) -> None: ...
+
+    def run_finished(self) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+class ApplyMetrics:
     """Collects one run's datums and sends them with PutMetricData; see the module docstring."""
 
-    def __init__(self, cloudwatch_client, namespace, dimensions, clock=time.time):
+    def __init__(self, cloudwatch_client: Client, namespace: str, dimensions: Mapping[str, str],
+                 clock: Callable[[], float] = time.time) -> None:
         self._client = cloudwatch_client
         self._namespace = namespace
         self._dimensions = [{"Name": name, "Value": value} for name, value in sorted(dimensions.items())]
         self._clock = clock
-        self._pending = []
-        self._latencies = []
+        self._pending: list[Datum] = []
+        self._latencies: list[float] = []
         self.published = 0
         self.failed = 0
 
-    def _datum(self, name, timestamp, value=None, statistics=None):
-        datum = {"MetricName": name, "Dimensions": list(self._dimensions), "Timestamp": timestamp, "Unit": UNITS[name]}
-        if statistics is not None:
-            datum["StatisticValues"] = statistics
+    def _datum(self, name: str, timestamp: float, value: Union[float, dict[str, float]]) -> Datum:
+        """`value`: a number, or a StatisticValues set (SampleCount, Sum, Minimum, Maximum)."""
+        datum: Datum = {"MetricName": name, "Dimensions": list(self._dimensions), "Timestamp": timestamp,
+                        "Unit": UNITS[name]}
+        if isinstance(value, dict):
+            datum["StatisticValues"] = value
         else:
             datum["Value"] = float(value)
         return datum
 
-    def pass_started(self, manifests_pending, oldest_pending_age_seconds):
+    def pass_started(self, manifests_pending: int, oldest_pending_age_seconds: Optional[float]) -> None:
         """At the start of each pass: how many manifests wait, and how old the oldest is (0 when none)."""
         now = self._clock()
         self._latencies = []
         self._pending.append(self._datum(MANIFESTS_PENDING, now, manifests_pending))
         self._pending.append(self._datum(OLDEST_PENDING_MANIFEST_AGE, now, max(0.0, float(oldest_pending_age_seconds or 0))))
 
-    def keys_written(self, latencies_seconds):
+    def keys_written(self, latencies_seconds: Iterable[float]) -> None:
         """One latency per manifest whose keys were just written: seconds from the
         ApproximateCreationDateTime of its newest record to the write (negative clock skew counts as 0)."""
         self._latencies.extend(max(0.0, float(latency)) for latency in latencies_seconds)
 
-    def pass_done(self, items_applied, retained_writes, quarantined_items):
+    def pass_done(self, items_applied: int, retained_writes: int, quarantined_items: int) -> None:
         """At the end of each pass; sends what the pass collected."""
         now = self._clock()
         if self._latencies:
@@ -139,18 +165,18 @@ class ApplyMetrics(object):
                 "Minimum": float(min(self._latencies)),
                 "Maximum": float(max(self._latencies)),
             }
-            self._pending.append(self._datum(REPLICATION_LATENCY, now, statistics=statistics))
+            self._pending.append(self._datum(REPLICATION_LATENCY, now, statistics))
         self._latencies = []
         for name, value in ((ITEMS_APPLIED, items_applied), (RETAINED_WRITES, retained_writes), (QUARANTINED_ITEMS, quarantined_items)):
             self._pending.append(self._datum(name, now, value))
         self.flush()
 
-    def run_finished(self):
+    def run_finished(self) -> None:
         """Once, when the run ends (whatever its outcome): the stalled-apply alarm counts these."""
         self._pending.append(self._datum(APPLY_RUNS_FINISHED, self._clock(), 1))
         self.flush()
 
-    def flush(self):
+    def flush(self) -> None:
         """Sends the collected datums; on an error logs it and drops them. Never raises."""
         datums, self._pending = self._pending, []
         for batch in batches(datums):
@@ -163,29 +189,29 @@ class ApplyMetrics(object):
                                   error="%s: %s" % (type(error).__name__, error))
 
 
-class NoMetrics(object):
+class NoMetrics:
     """The publisher when --metrics_namespace is empty: every call does nothing."""
 
     published = 0
     failed = 0
 
-    def pass_started(self, manifests_pending, oldest_pending_age_seconds):
+    def pass_started(self, manifests_pending: int, oldest_pending_age_seconds: Optional[float]) -> None:
         pass
 
-    def keys_written(self, latencies_seconds):
+    def keys_written(self, latencies_seconds: Iterable[float]) -> None:
         pass
 
-    def pass_done(self, items_applied, retained_writes, quarantined_items):
+    def pass_done(self, items_applied: int, retained_writes: int, quarantined_items: int) -> None:
         pass
 
-    def run_finished(self):
+    def run_finished(self) -> None:
         pass
 
-    def flush(self):
+    def flush(self) -> None:
         pass
 
 
-def apply_metrics(namespace, pipeline, client_factory):
+def apply_metrics(namespace: str, pipeline: str, client_factory: Callable[[], Client]) -> Publisher:
     """ApplyMetrics for the job's arguments, or NoMetrics when the namespace is "" (client_factory is not called)."""
     if not namespace:
         return NoMetrics()

@@ -27,10 +27,20 @@ raises KeysSetAside (a ReplicationError, listing them, with the keys that cannot
 full-copy fails on it; apply-changes keeps those keys' manifests for the next run.
 """
 
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Optional, Sequence
+
 from . import ddb_batch
 from . import item_writer
 from . import retained as retained_module
 from . import table_keys
+from .aws_clients import Client
+from .ddb_batch import RetryPolicy, Stats, WriteRequest
+from .item_writer import WriteOutcome, WriteTask
+from .manifest_format import RemovedEntry
+from .table_keys import Item, Key, KeySchema
+from .transform import Transform
 
 DELETE_POLICIES = ("retain", "mirror")
 # BatchWriteItems of one call (e.g. apply-changes' chunk of 100 keys = 4 batches) sent at once under
@@ -43,17 +53,21 @@ class KeysSetAside(ddb_batch.ReplicationError):
     the source for max_rounds rounds of read-write-verify; `unwritable` ({key_id: reason}) cannot be
     written at all (item_writer._Unwritable). `keys` lists them all (typed keys)."""
 
-    def __init__(self, message, hot, unwritable=None):
+    def __init__(self, message: str, hot: Iterable[Key],
+                 unwritable: Optional[Mapping[str, tuple[Key, str]]] = None) -> None:
         ddb_batch.ReplicationError.__init__(self, message)
         self.hot = list(hot)
         self.unwritable = dict((kid, reason) for kid, (_, reason) in (unwritable or {}).items())
         self.keys = list(hot) + [key for key, _ in (unwritable or {}).values()]
 
 
-class Replicator(object):
-    def __init__(self, client, source_table, backup_table, schema, transform, delete_policy,
-                 stats, policy, verify=True, max_rounds=20, retained_attribute=retained_module.DEFAULT_ATTRIBUTE,
-                 write_workers=item_writer.DEFAULT_WORKERS, batch_write_workers=BATCH_WRITE_WORKERS):
+class Replicator:
+    """Not frozen: apply-changes gives each chunk a copy with its own `stats`."""
+
+    def __init__(self, client: Client, source_table: str, backup_table: str, schema: KeySchema, transform: Transform,
+                 delete_policy: str, stats: Stats, policy: RetryPolicy, verify: bool = True, max_rounds: int = 20,
+                 retained_attribute: str = retained_module.DEFAULT_ATTRIBUTE,
+                 write_workers: int = item_writer.DEFAULT_WORKERS, batch_write_workers: int = BATCH_WRITE_WORKERS) -> None:
         if delete_policy not in DELETE_POLICIES:
             raise ValueError("delete policy must be retain or mirror, not %r" % (delete_policy,))
         transform.check_key_names(schema.names)
@@ -76,38 +90,39 @@ class Replicator(object):
         self.writer = item_writer.ConditionalWriter(client, source_table, backup_table, schema, transform,
                                                     retained_attribute, policy, max_rounds, write_workers)
 
-    def _read_source(self, keys):
+    def _read_source(self, keys: Iterable[Key]) -> dict[str, Item]:
         return ddb_batch.batch_get(self.client, self.source_table, keys, self.schema, self.stats, self.policy,
                                    consistent=True)
 
-    def _write(self, requests, refused=None):
+    def _write(self, requests: Sequence[WriteRequest], refused: Optional[dict[str, str]] = None) -> None:
         if requests:
             ddb_batch.batch_write(self.client, self.backup_table, requests, self.schema, self.stats, self.policy,
                                   refused=refused, workers=self.batch_write_workers)
 
-    def _write_mirror(self, keys, current):
+    def _write_mirror(self, keys: Iterable[Key], current: Mapping[str, Item]) -> WriteOutcome:
         """BatchWriteItem puts and deletes; an item DynamoDB refuses is reported, not raised (one bad item
         never fails the other requests of its batch)."""
-        requests = []
+        requests: list[WriteRequest] = []
         for key in keys:
             item = current.get(table_keys.key_id(key))
             if item is not None:
                 requests.append(ddb_batch.put_request(self.transform.apply(item)))
             else:
                 requests.append(ddb_batch.delete_request(key))
-        refused = {}
+        refused: dict[str, str] = {}
         self._write(requests, refused)
-        written = dict((kid, item) for kid, item in current.items() if kid not in refused)
+        written: dict[str, Optional[Item]] = dict((kid, item) for kid, item in current.items() if kid not in refused)
         return written, [], refused
 
-    def _write_round(self, keys, current, retained):
+    def _write_round(self, keys: Sequence[Key], current: Mapping[str, Item],
+                     retained: Mapping[str, RemovedEntry]) -> WriteOutcome:
         """Write each key's state; returns ({key_id: source state the backup reflects}, [hot keys],
         {key_id: why it cannot be written}).
 
         A key absent from the source with no last state is left alone, and counts as written from "absent"."""
         if self.delete_policy == "mirror":
             return self._write_mirror(keys, current)
-        tasks = []
+        tasks: list[WriteTask] = []
         for key in keys:
             kid = table_keys.key_id(key)
             item = current.get(kid)
@@ -117,7 +132,7 @@ class Replicator(object):
                 tasks.append((key, self.writer.write_retained, retained[kid]))
         return self.writer.run(tasks, self.stats)
 
-    def _changed_since(self, keys, read_before):
+    def _changed_since(self, keys: Sequence[Key], read_before: Mapping[str, Optional[Item]]) -> list[Key]:
         """Keys whose source item now differs from `read_before` ({key_id: item})."""
         if not self.verify or not keys:
             return []
@@ -130,7 +145,7 @@ class Replicator(object):
         self.stats.verify_mismatches += len(changed)
         return changed
 
-    def sync_keys(self, keys, retained=None):
+    def sync_keys(self, keys: Iterable[Key], retained: Optional[Mapping[str, RemovedEntry]] = None) -> None:
         """Make the backup hold the source's current state of `keys`.
 
         `retained` ({key_id: manifest_format.RemovedEntry}, only used under "retain"): the last state of keys
@@ -139,9 +154,9 @@ class Replicator(object):
         deleted again, that later delete's own manifest entry gives its newer last state).
         """
         pending = ddb_batch.unique_keys(keys)
-        retained = dict(retained or {}) if self.delete_policy == "retain" else {}
-        hot = []
-        unwritable = {}  # key_id -> (typed key, reason)
+        last_states: dict[str, RemovedEntry] = dict(retained or {}) if self.delete_policy == "retain" else {}
+        hot: list[Key] = []
+        unwritable: dict[str, tuple[Key, str]] = {}  # key_id -> (typed key, reason)
         rounds = 0
         while pending:
             rounds += 1
@@ -150,8 +165,8 @@ class Replicator(object):
                 break
             current = self._read_source(pending)
             for kid in current:
-                retained.pop(kid, None)
-            written, hot_now, refused = self._write_round(pending, current, retained)
+                last_states.pop(kid, None)
+            written, hot_now, refused = self._write_round(pending, current, last_states)
             hot.extend(hot_now)
             for key in pending:
                 if table_keys.key_id(key) in refused:
@@ -160,7 +175,7 @@ class Replicator(object):
             pending = self._changed_since([k for k in pending if table_keys.key_id(k) not in aside], written)
         self._raise_set_aside(hot, unwritable)
 
-    def _raise_set_aside(self, hot, unwritable):
+    def _raise_set_aside(self, hot: Sequence[Key], unwritable: Mapping[str, tuple[Key, str]]) -> None:
         if not hot and not unwritable:
             return
         parts = []
@@ -172,12 +187,12 @@ class Replicator(object):
             parts.append("%d key(s) cannot be written to %s, e.g. %s: %s" % (len(unwritable), self.backup_table, kid, reason))
         raise KeysSetAside("; ".join(parts), hot, unwritable)
 
-    def copy_items(self, items):
+    def copy_items(self, items: Sequence[Item]) -> None:
         """Write scanned source items to the backup, then verify them against the source."""
         if not items:
             return
-        scanned = {}
-        keys = []
+        scanned: dict[str, Item] = {}
+        keys: list[Key] = []
         for item in items:
             key = table_keys.extract_key(item, self.schema)
             scanned[table_keys.key_id(key)] = item
@@ -191,7 +206,7 @@ class Replicator(object):
         changed = self._changed_since([k for k in keys if table_keys.key_id(k) not in aside], written)
         unwritable = dict((table_keys.key_id(k), (k, refused[table_keys.key_id(k)])) for k in keys
                           if table_keys.key_id(k) in refused)
-        still_hot = []
+        still_hot: list[Key] = []
         if changed or hot:
             try:
                 self.sync_keys(changed + hot)
@@ -201,32 +216,33 @@ class Replicator(object):
                                   for k in error.keys if table_keys.key_id(k) in error.unwritable)
         self._raise_set_aside(still_hot, unwritable)
 
-    def prune(self, keys):
+    def prune(self, keys: Iterable[Key]) -> None:
         """Delete from the backup those of `keys` that are absent from the source (delete policy "mirror").
 
         Never under "retain": there, a backup item absent from the source is a retained last state."""
         if self.delete_policy != "mirror":
             raise ValueError("prune deletes backup items absent from the source: only under delete policy mirror "
                              "(under retain they are the retained last states)")
-        keys = ddb_batch.unique_keys(keys)
-        if not keys:
+        unique = ddb_batch.unique_keys(keys)
+        if not unique:
             return
-        present = self._read_source(keys)
-        absent = [k for k in keys if table_keys.key_id(k) not in present]
+        present = self._read_source(unique)
+        absent = [k for k in unique if table_keys.key_id(k) not in present]
         self._write([ddb_batch.delete_request(k) for k in absent])
         changed = self._changed_since(absent, {})
         if changed:
             self.sync_keys(changed)
 
 
-def table_key_schema(client, source_table, stats, policy, backup_table=None):
+def table_key_schema(client: Client, source_table: str, stats: Stats, policy: RetryPolicy,
+                     backup_table: Optional[str] = None) -> KeySchema:
     """The source's key schema (DescribeTable on the source).
 
     With backup_table, the backup is described too and must have the same key (KeySchemaError if not);
     full-copy does this (its role may describe both tables), apply-changes describes only the source.
     """
     tables = [source_table] + ([backup_table] if backup_table else [])
-    schemas = []
+    schemas: list[KeySchema] = []
     for table in tables:
         response = ddb_batch.call(client.describe_table, {"TableName": table}, stats, policy,
                                   "DescribeTable %s" % table)

@@ -18,7 +18,11 @@ then the source is read (already_present); an unmarked backup item absent from t
 not_recorded, an item Time to Live deleted is expired: reported, never written.
 """
 
+from __future__ import annotations
+
+import dataclasses
 import time
+from typing import Optional, Sequence
 
 from botocore.exceptions import ClientError
 
@@ -32,7 +36,10 @@ from . import restore_plan
 from . import retained
 from . import scan_copy
 from . import table_keys
-from . import transform as transform_module
+from .aws_clients import Client
+from .ddb_batch import RetryPolicy, Stats
+from .table_keys import Item, Key, KeySchema
+from .transform import Transform
 
 WRITTEN = "written"
 WOULD_WRITE = "would_write"
@@ -45,106 +52,138 @@ AMBIGUOUS = (NOT_RECORDED, QUARANTINED, CHANGED_SINCE_START)
 CLASSES = (WRITTEN, WOULD_WRITE, ALREADY_PRESENT, restore_plan.RETAINED_SKIPPED, restore_plan.EXPIRED) + AMBIGUOUS
 
 
-class SegmentRestore(object):
-    def __init__(self, client, settings, stats, policy, tally, s3=None):
+@dataclasses.dataclass(frozen=True)
+class RestoreSettings:
+    """What every segment of one restore needs: plain values, pickled to the executors. `retry` holds
+    RetryPolicy.to_dict() (its functions stay on the driver); `guard` is set into the source only."""
+
+    backup_table: str
+    target_table: str
+    schema: KeySchema
+    transform: Transform
+    total_segments: int
+    mode: str
+    include_retained: bool
+    deleted_after: Optional[str]
+    dry_run: bool
+    retained_attribute: str
+    region: Optional[str]
+    max_items_per_second: float
+    retry: dict[str, float]
+    sample_keys: int
+    target_exists: bool
+    deleted_before: Optional[str]
+    guard: Optional[restore_guard.GuardSettings]
+
+    @property
+    def into_source(self) -> bool:
+        return self.guard is not None
+
+
+# A planned write: (typed key, the item to write, the backup marker's version or None for a live item).
+_Entry = tuple[Key, Item, Optional[str]]
+
+
+class SegmentRestore:
+    def __init__(self, client: Client, settings: RestoreSettings, stats: Stats, policy: RetryPolicy,
+                 tally: compare.Tally, s3: Optional[Client] = None) -> None:
         self.client = client
         self.s = settings
-        self.schema = table_keys.KeySchema.from_dict(settings["schema"])
+        self.schema = settings.schema
         self.stats = stats
         self.policy = policy
         self.tally = tally
-        self.plan = restore_plan.RestorePlan(transform_module.Transform.parse(settings["transform"]),
-                                             settings["retained_attribute"], settings["include_retained"],
-                                             settings["deleted_after"] or None, settings["deleted_before"] or None,
-                                             include_expired=not settings["into_source"])
-        self.writer = item_writer.ConditionalWriter(client, settings["backup_table"], settings["target_table"],
-                                                    self.schema, self.plan.inverse, settings["retained_attribute"],
+        self.plan = restore_plan.RestorePlan(settings.transform, settings.retained_attribute, settings.include_retained,
+                                             settings.deleted_after or None, settings.deleted_before or None,
+                                             include_expired=not settings.into_source)
+        self.writer = item_writer.ConditionalWriter(client, settings.backup_table, settings.target_table,
+                                                    self.schema, self.plan.inverse, settings.retained_attribute,
                                                     policy)
-        self.unrecorded = None
-        self.not_written_because = {}  # why whole chunks were held back (dead letters, rejected, a backlog): keys
-        if settings["into_source"]:
-            guard = restore_guard.GuardSettings.from_dict(settings["guard"])
-            self.unrecorded = restore_guard.Unrecorded(s3, aws_clients.sqs_client(settings["region"]), guard,
+        self.unrecorded: Optional[restore_guard.Unrecorded] = None
+        # Why whole chunks were held back (dead letters, rejected, a backlog): keys.
+        self.not_written_because: dict[str, int] = {}
+        if settings.guard is not None:
+            self.unrecorded = restore_guard.Unrecorded(s3, aws_clients.sqs_client(settings.region), settings.guard,
                                                        self.schema, time.time, time.sleep, job_log.log_event)
 
-    def run(self, segment):
-        kwargs = scan_copy.segment_scan(self.s["backup_table"], segment, self.s["total_segments"])
+    def run(self, segment: int) -> None:
+        kwargs = scan_copy.segment_scan(self.s.backup_table, segment, self.s.total_segments)
         for chunk in scan_copy.scanned_chunks(self.client, self.stats, self.policy, kwargs, ddb_batch.MAX_GET_KEYS,
-                                              self.s["max_items_per_second"]):
-            entries = []
+                                              self.s.max_items_per_second):
+            entries: list[_Entry] = []
             for backup_item in chunk:
                 verdict, item, version = self.plan.item(backup_item)
-                if verdict in (restore_plan.RETAINED_SKIPPED, restore_plan.EXPIRED):
+                if item is None:  # restore_plan.RETAINED_SKIPPED or EXPIRED
                     self.tally.count(verdict, table_keys.extract_key(backup_item, self.schema))
                 else:
                     entries.append((table_keys.extract_key(item, self.schema), item, version))
             if entries and self.unrecorded is not None:
-                self._into_source(entries)
+                self._into_source(entries, self.unrecorded)
             elif entries:
                 self._write([item for _, item, _ in entries])
 
-    def _into_source(self, entries):
+    def _into_source(self, entries: Sequence[_Entry], unrecorded: restore_guard.Unrecorded) -> None:
         """Sort out what the backup may not have recorded, then write the rest (restore_guard.py)."""
-        self.unrecorded.refresh()
+        unrecorded.refresh()
         # Only the keys and the marker are needed: the scan already read the items.
         keys_only = list(self.schema.names)
-        markers = ddb_batch.batch_get(self.client, self.s["backup_table"], [k for k, _, v in entries if v],
+        markers = ddb_batch.batch_get(self.client, self.s.backup_table, [k for k, _, v in entries if v],
                                       self.schema, self.stats, self.policy,
-                                      projected=keys_only + [self.s["retained_attribute"]])
-        present = ddb_batch.batch_get(self.client, self.s["target_table"], [k for k, _, _ in entries],
+                                      projected=keys_only + [self.s.retained_attribute])
+        present = ddb_batch.batch_get(self.client, self.s.target_table, [k for k, _, _ in entries],
                                       self.schema, self.stats, self.policy, projected=keys_only)
-        writes = []
+        writes: list[tuple[Key, Item]] = []
         for key, item, version in entries:
             kid = table_keys.key_id(key)
-            why = self.unrecorded.why(kid)
+            why = unrecorded.why(kid)
             if kid in present:
                 self.tally.count(ALREADY_PRESENT, key)
             elif version is None:
                 self.tally.count(NOT_RECORDED, key)
             elif why is not None:
                 self.tally.count(why, key)
-                if self.unrecorded.everything is not None:
-                    reason = self.unrecorded.everything
+                if unrecorded.everything is not None:
+                    reason = unrecorded.everything
                     self.not_written_because[reason] = self.not_written_because.get(reason, 0) + 1
-            elif retained.stored_version(markers.get(kid), self.s["retained_attribute"]) != version:
+            elif retained.stored_version(markers.get(kid), self.s.retained_attribute) != version:
                 self.tally.count(CHANGED_SINCE_START, key)
             else:
                 writes.append((key, item))
-        if self.s["dry_run"]:
+        if self.s.dry_run:
             for key, _ in writes:
                 self.tally.count(WOULD_WRITE, key)
         elif writes:
             self._put_all(writes)
 
-    def _put_all(self, writes):
+    def _put_all(self, writes: Sequence[tuple[Key, Item]]) -> None:
         written, _, _ = self.writer.run([(key, self._put_if_absent, item) for key, item in writes], self.stats)
         for key, _ in writes:
             self.tally.count(WRITTEN if written[table_keys.key_id(key)] else ALREADY_PRESENT, key)
 
-    def _write(self, items):
+    def _write(self, items: Sequence[Item]) -> None:
         keys = [table_keys.extract_key(item, self.schema) for item in items]
-        if self.s["dry_run"]:
-            present = {}
-            if self.s["mode"] == "missing-only" and self.s["target_exists"]:
-                present = ddb_batch.batch_get(self.client, self.s["target_table"], keys, self.schema, self.stats,
+        if self.s.dry_run:
+            present: dict[str, Item] = {}
+            if self.s.mode == "missing-only" and self.s.target_exists:
+                present = ddb_batch.batch_get(self.client, self.s.target_table, keys, self.schema, self.stats,
                                               self.policy)
             for key in keys:
                 self.tally.count(ALREADY_PRESENT if table_keys.key_id(key) in present else WOULD_WRITE, key)
-        elif self.s["mode"] == "overwrite":
-            ddb_batch.batch_write(self.client, self.s["target_table"], [ddb_batch.put_request(i) for i in items],
+        elif self.s.mode == "overwrite":
+            ddb_batch.batch_write(self.client, self.s.target_table, [ddb_batch.put_request(i) for i in items],
                                   self.schema, self.stats, self.policy)
             for key in keys:
                 self.tally.count(WRITTEN, key)
         else:
             self._put_all(list(zip(keys, items)))
 
-    def _put_if_absent(self, key, item, stats):
+    def _put_if_absent(self, key: Key, item: Item, stats: Stats) -> bool:
         stats.write_requests += 1
         try:
             ddb_batch.call(self.client.put_item, {
-                "TableName": self.s["target_table"], "Item": item, "ConditionExpression": "attribute_not_exists(#k)",
+                "TableName": self.s.target_table, "Item": item, "ConditionExpression": "attribute_not_exists(#k)",
                 "ExpressionAttributeNames": {"#k": self.schema.names[0]},
-            }, stats, self.policy, "PutItem on %s" % self.s["target_table"])
+            }, stats, self.policy, "PutItem on %s" % self.s.target_table)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != item_writer.CONDITION_FAILED:
                 raise
@@ -154,36 +193,36 @@ class SegmentRestore(object):
         return True
 
 
-class SegmentRestoreTask(object):
+class SegmentRestoreTask:
     """Picklable settings of one restore run; calling it with a segment number restores that segment."""
 
-    def __init__(self, backup_table, target_table, schema, transform, total_segments, mode, include_retained,
-                 deleted_after, dry_run, retained_attribute, region=None, max_items_per_second=0, retry=None,
-                 sample_keys=compare.DEFAULT_SAMPLE_KEYS, target_exists=True, deleted_before=None, guard=None):
+    def __init__(self, backup_table: str, target_table: str, schema: KeySchema, transform: Transform,
+                 total_segments: int, mode: str, include_retained: bool, deleted_after: Optional[str], dry_run: bool,
+                 retained_attribute: str, region: Optional[str] = None, max_items_per_second: float = 0,
+                 retry: Optional[RetryPolicy] = None, sample_keys: int = compare.DEFAULT_SAMPLE_KEYS,
+                 target_exists: bool = True, deleted_before: Optional[str] = None,
+                 guard: Optional[restore_guard.GuardSettings] = None) -> None:
         if target_table == backup_table:
             raise ValueError("restore never writes the backup table %s" % backup_table)
-        self.settings = {
-            "backup_table": backup_table, "target_table": target_table, "schema": schema.to_dict(),
-            "transform": transform.to_dict(), "total_segments": int(total_segments), "mode": mode,
-            "include_retained": bool(include_retained), "deleted_after": deleted_after, "dry_run": bool(dry_run),
-            "retained_attribute": retained_attribute, "region": region,
-            "max_items_per_second": float(max_items_per_second),
-            "retry": (retry or ddb_batch.RetryPolicy()).to_dict(), "sample_keys": int(sample_keys),
-            "target_exists": bool(target_exists), "deleted_before": deleted_before,
+        self.settings = RestoreSettings(
+            backup_table=backup_table, target_table=target_table, schema=schema, transform=transform,
+            total_segments=int(total_segments), mode=mode, include_retained=bool(include_retained),
+            deleted_after=deleted_after, dry_run=bool(dry_run), retained_attribute=retained_attribute, region=region,
+            max_items_per_second=float(max_items_per_second), retry=(retry or RetryPolicy()).to_dict(),
+            sample_keys=int(sample_keys), target_exists=bool(target_exists), deleted_before=deleted_before,
             # Into the source: where the changes the backup has not recorded yet wait (restore_guard.py).
-            "into_source": guard is not None, "guard": guard.to_dict() if guard is not None else None,
-        }
+            guard=guard,
+        )
 
-    def __call__(self, segment):
+    def __call__(self, segment: int) -> scan_copy.SegmentResult:
         started = time.monotonic()
-        stats = ddb_batch.Stats()
-        tally = compare.Tally(self.settings["sample_keys"], classes=CLASSES, counters=())
-        client = aws_clients.dynamodb_client(self.settings["region"])
-        s3 = aws_clients.s3_client(self.settings["region"]) if self.settings["into_source"] else None
-        work = SegmentRestore(client, self.settings, stats, ddb_batch.RetryPolicy.from_dict(self.settings["retry"]),
-                              tally, s3)
+        stats = Stats()
+        tally = compare.Tally(self.settings.sample_keys, classes=CLASSES, counters=())
+        client = aws_clients.dynamodb_client(self.settings.region)
+        s3 = aws_clients.s3_client(self.settings.region) if self.settings.into_source else None
+        work = SegmentRestore(client, self.settings, stats, RetryPolicy.from_dict(self.settings.retry), tally, s3)
         work.run(segment)
-        result = stats.as_dict()
+        result: scan_copy.SegmentResult = dict(stats.as_dict())
         result.update({"segment": int(segment), "seconds": round(time.monotonic() - started, 3),
                        "tally": tally.to_dict(), "not_written_because": work.not_written_because})
         return result

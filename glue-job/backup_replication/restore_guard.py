@@ -21,11 +21,17 @@ delivery lag (the stream batch not yet in a manifest, or a dead letter SQS does 
 before the restore writes it; the README's runbook says how long that is.
 """
 
+from __future__ import annotations
+
 import dataclasses
+from typing import Any, Callable, Optional
 
 from . import manifest_format
 from . import manifest_store
 from . import table_keys
+from .aws_clients import Client
+from .job_log import LogFunction
+from .table_keys import KeySchema
 
 # A stream record's ApproximateCreationDateTime is rounded down: to the second on AWS (DynamoDB API
 # Reference, StreamRecord), to the minute on DynamoDB Local. The window of deletions restored into the
@@ -57,18 +63,11 @@ class GuardSettings:
     poll_seconds: float = 10.0
 
     @classmethod
-    def of(cls, config):
-        """From a restore JobConfig (job_args.restore_config)."""
+    def of(cls, config: object) -> GuardSettings:
+        """From a restore job's config (job_args.restore_config): its attributes named like these fields."""
         return cls(**dict((field.name, getattr(config, field.name)) for field in dataclasses.fields(cls)))
 
-    def to_dict(self):
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data):
-        return cls(**data)
-
-    def manifest_store(self, s3):
+    def manifest_store(self, s3: Client) -> manifest_store.ManifestStore:
         """The manifests these settings name, read with `s3`."""
         return manifest_store.ManifestStore(s3, self.manifest_bucket, self.manifest_prefix, self.rejected_prefix,
                                             self.quarantine_prefix)
@@ -78,7 +77,7 @@ class BackupNotCaughtUp(Exception):
     """The restore into the source cannot start: the message says what is behind and what to do."""
 
 
-def dead_letters(sqs, queue_name):
+def dead_letters(sqs: Client, queue_name: str) -> int:
     """Messages in the dead-letter queue (visible, in flight and delayed). The counts are approximate:
     they "may not achieve consistency until at least 1 minute after the producers stop sending messages"
     (SQS API Reference, GetQueueAttributes), which the README's residual window counts in."""
@@ -87,7 +86,7 @@ def dead_letters(sqs, queue_name):
     return sum(int(attributes.get(name, 0)) for name in DLQ_ATTRIBUTES)
 
 
-def _dead_letters_waiting(sqs, settings):
+def _dead_letters_waiting(sqs: Client, settings: GuardSettings) -> Optional[str]:
     """Why no key can be written while the dead-letter queue holds messages, or None."""
     count = dead_letters(sqs, settings.dead_letter_queue_name) if settings.dead_letter_queue_name else 0
     if not count:
@@ -98,19 +97,20 @@ def _dead_letters_waiting(sqs, settings):
             "out of the queue, and run the restore again" % count)
 
 
-def _rejected_waiting(settings, name):
+def _rejected_waiting(settings: GuardSettings, name: str) -> str:
     return ("malformed manifests wait under %s (e.g. %s): their changes were never applied. Repair and replay "
             "them, or judge and remove them (README: \"A manifest was rejected\"), then run the restore again"
             % (settings.rejected_prefix, name))
 
 
-def _blocking(store, sqs, settings):
+def _blocking(store: manifest_store.ManifestStore, sqs: Client, settings: GuardSettings) -> Optional[str]:
     """Why no key can be written now (dead letters, rejected manifests), or None."""
     rejected = store.list(store.rejected_prefix, limit=1)
     return _dead_letters_waiting(sqs, settings) or (_rejected_waiting(settings, rejected[0].name) if rejected else None)
 
 
-def check_caught_up(s3, sqs, settings, started, clock, sleep, log):
+def check_caught_up(s3: Client, sqs: Client, settings: GuardSettings, started: float, clock: Callable[[], float],
+                    sleep: Callable[[float], Any], log: LogFunction) -> None:
     """Wait until the backup holds every change made before `started` (epoch seconds); raise
     BackupNotCaughtUp when it cannot, or not within settings.catch_up_seconds."""
     store = settings.manifest_store(s3)
@@ -134,7 +134,7 @@ def check_caught_up(s3, sqs, settings, started, clock, sleep, log):
         sleep(min(settings.poll_seconds, max(0.0, deadline - now)))
 
 
-def _behind(store, started):
+def _behind(store: manifest_store.ManifestStore, started: float) -> Optional[str]:
     """Why the backup is behind `started`: a pending manifest of changes made before it (its name's time,
     or for a name of the older hash-only form its LastModified, which sorts anywhere), or a backlog too
     long to look through; None when it is caught up."""
@@ -149,7 +149,7 @@ def _behind(store, started):
     return None
 
 
-class Unrecorded(object):
+class Unrecorded:
     """Per chunk: the keys whose latest change the backup may not hold (named by a pending manifest or a
     quarantine object), or, when dead letters or rejected manifests exist or the backlog is past what
     it holds, every key (`everything` says why). Names are content hashes: a name read once is not read
@@ -162,7 +162,8 @@ class Unrecorded(object):
     manifest, seen in any listing, makes every key count as changed. New names alone (the function
     keeps writing) never hold a listing back: they are read."""
 
-    def __init__(self, s3, sqs, settings, schema, clock, sleep, log):
+    def __init__(self, s3: Client, sqs: Client, settings: GuardSettings, schema: KeySchema, clock: Callable[[], float],
+                 sleep: Callable[[float], Any], log: LogFunction) -> None:
         self.store = settings.manifest_store(s3)
         self.sqs = sqs
         self.settings = settings
@@ -170,11 +171,11 @@ class Unrecorded(object):
         self.clock = clock
         self.sleep = sleep
         self.log = log
-        self.by_name = {}
-        self.everything = None
-        self.deadline = None  # one wait for a backlog per segment, however many chunks meet it
+        self.by_name: dict[str, frozenset[str]] = {}  # object name -> the key ids it names
+        self.everything: Optional[str] = None
+        self.deadline: Optional[float] = None  # one wait for a backlog per segment, however many chunks meet it
 
-    def refresh(self):
+    def refresh(self) -> Unrecorded:
         """Take the listings again. Dead letters or rejected manifests need an operator: every key counts
         as changed at once. A backlog past the bounds is apply-changes': wait for it (once a segment, up
         to catch_up_seconds), then every key counts as changed."""
@@ -197,9 +198,9 @@ class Unrecorded(object):
                      seconds_left=round(self.deadline - self.clock(), 3))
             self.sleep(min(self.settings.poll_seconds, max(0.0, self.deadline - self.clock())))
 
-    def _list(self):
+    def _list(self) -> Optional[frozenset[str]]:
         """Every object name under the rejected, quarantine and manifest prefixes, or None past the bound."""
-        names = []
+        names: list[str] = []
         for prefix in (self.store.rejected_prefix, self.store.quarantine_prefix, self.store.manifest_prefix):
             listed = self.store.list(prefix, limit=MAX_PENDING_MANIFESTS + 1)
             names.extend(entry.name for entry in listed)
@@ -207,10 +208,10 @@ class Unrecorded(object):
                 return None
         return frozenset(names)
 
-    def _read_listings(self):
+    def _read_listings(self) -> tuple[Optional[str], Optional[str]]:
         """(why no key may be written until an operator acts, why apply-changes is behind): None, None when
         the listings agree and every key they name is held."""
-        previous = None
+        previous: Optional[frozenset[str]] = None
         for _ in range(MAX_LISTINGS):
             names = self._list()
             if names is None:
@@ -242,7 +243,7 @@ class Unrecorded(object):
             previous = names if complete else None
         return None, "the manifests kept vanishing while they were listed (%d listings)" % MAX_LISTINGS
 
-    def why(self, kid):
+    def why(self, kid: str) -> Optional[str]:
         """None when nothing the backup has not recorded names the key; else "quarantined" (a quarantine
         object holds it) or "changed_since_start" (a pending manifest names it, or every key counts)."""
         if self.everything is not None:

@@ -13,19 +13,25 @@ restored, they lose the marker (a live item never carries it). An item without d
 by a time window: its time is unknown.
 """
 
+from __future__ import annotations
+
+from typing import Optional
+
 from . import retained
 from . import transform as transform_module
+from .table_keys import AttributeValue, Item
+from .transform import Transform
 
 RESTORE = "restore"
 RETAINED_SKIPPED = "retained_skipped"
 EXPIRED = "expired"  # Time to Live deleted it: not brought back where expired items must stay gone
 
 
-def inverse(transform):
+def inverse(transform: Transform) -> Transform:
     return transform_module.Transform(rename=dict((new, old) for old, new in transform.rename.items()))
 
 
-def lost_attributes(transform):
+def lost_attributes(transform: Transform) -> list[str]:
     """Human-readable notes on what the backup does not hold (empty when the transform loses nothing)."""
     notes = []
     if transform.drop:
@@ -35,9 +41,10 @@ def lost_attributes(transform):
     return notes
 
 
-class RestorePlan(object):
-    def __init__(self, transform, retained_attribute, include_retained=False, deleted_after=None,
-                 deleted_before=None, include_expired=True):
+class RestorePlan:
+    def __init__(self, transform: Transform, retained_attribute: str, include_retained: bool = False,
+                 deleted_after: Optional[str] = None, deleted_before: Optional[str] = None,
+                 include_expired: bool = True) -> None:
         self.inverse = inverse(transform)
         self.attribute = retained_attribute
         self.include_retained = include_retained
@@ -45,7 +52,7 @@ class RestorePlan(object):
         self.deleted_before = retained.epoch_seconds(deleted_before) if deleted_before else None
         self.include_expired = include_expired
 
-    def _selected(self, marker):
+    def _selected(self, marker: Optional[AttributeValue]) -> bool:
         if not self.include_retained:
             return False
         if self.deleted_after is None and self.deleted_before is None:
@@ -55,7 +62,7 @@ class RestorePlan(object):
         return (when is not None and (self.deleted_after is None or when >= self.deleted_after)
                 and (self.deleted_before is None or when < self.deleted_before))
 
-    def item(self, backup_item):
+    def item(self, backup_item: Item) -> tuple[str, Optional[Item], Optional[str]]:
         """(RESTORE, the item to write, the marker's version or None for a live item), or
         (RETAINED_SKIPPED or EXPIRED, None, None)."""
         version = None

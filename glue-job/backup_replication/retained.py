@@ -18,11 +18,15 @@ strings (UTF-8 bytes) exactly as they compare as numbers, so a condition express
 Live items (present in the source) never carry the attribute: they stay byte for byte as in the source.
 """
 
+from __future__ import annotations
+
 import datetime
 from decimal import ROUND_FLOOR, Decimal
+from typing import Mapping, Optional, Union, overload
 
 from . import ddb_batch
 from . import table_keys
+from .table_keys import AttributeValue, KeySchema
 
 DEFAULT_ATTRIBUTE = "_deleted_from_source"
 SEQUENCE_DIGITS = 40
@@ -38,14 +42,14 @@ class SourceItemHasRetainedAttribute(ddb_batch.ReplicationError):
     take it for a deleted item's last state (and conditional writes would compare its "version")."""
 
 
-def check_attribute_name(name, setting="--retained_attribute"):
+def check_attribute_name(name: object, setting: str = "--retained_attribute") -> str:
     """The name if usable as the retained attribute, else ValueError naming the setting."""
     if not isinstance(name, str) or not 1 <= len(name) <= 255:
         raise ValueError("%s must be 1 to 255 characters (a DynamoDB attribute name), got %r" % (setting, name))
     return name
 
 
-def version(sequence):
+def version(sequence: Union[int, str]) -> str:
     """The comparable version string of a REMOVE record's sequence number (int or digit string)."""
     text = "%d" % int(sequence)
     if int(sequence) < 0 or len(text) > SEQUENCE_DIGITS:
@@ -53,7 +57,11 @@ def version(sequence):
     return text.rjust(SEQUENCE_DIGITS, "0")
 
 
-def deleted_at(epoch_seconds):
+@overload
+def deleted_at(epoch_seconds: None) -> None: ...
+@overload
+def deleted_at(epoch_seconds: Union[int, float, Decimal]) -> str: ...
+def deleted_at(epoch_seconds: Union[int, float, Decimal, None]) -> Optional[str]:
     """ISO-8601 UTC text (millisecond precision, shown only when not whole) of epoch seconds, or None."""
     if epoch_seconds is None:
         return None
@@ -68,7 +76,7 @@ def deleted_at(epoch_seconds):
     return text + "Z"
 
 
-def epoch_seconds(text):
+def epoch_seconds(text: str) -> Optional[float]:
     """Epoch seconds of a deletedAt text (ISO-8601 UTC, with or without milliseconds), or None. Times are
     compared as numbers, never as text: "...:00.500Z" sorts before "...:00Z"."""
     for layout in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
@@ -81,10 +89,10 @@ def epoch_seconds(text):
     return None
 
 
-def marker(sequence, deleted_at_text=None, expired=False):
+def marker(sequence: Union[int, str], deleted_at_text: Optional[str] = None, expired: bool = False) -> AttributeValue:
     """The attribute value that marks a retained item, version `sequence`; `expired`: Time to Live
     deleted it (member timeToLive, present only then)."""
-    members = {SEQUENCE: {"S": version(sequence)}}
+    members: dict[str, AttributeValue] = {SEQUENCE: {"S": version(sequence)}}
     if deleted_at_text:
         members[DELETED_AT] = {"S": deleted_at_text}
     if expired:
@@ -92,12 +100,12 @@ def marker(sequence, deleted_at_text=None, expired=False):
     return {"M": members}
 
 
-def expired(item_marker):
+def expired(item_marker: Optional[AttributeValue]) -> bool:
     """Whether a marker says Time to Live deleted the item."""
     return ((item_marker or {}).get("M") or {}).get(TIME_TO_LIVE) == {"BOOL": True}
 
 
-def check_source_item(item, attribute, schema):
+def check_source_item(item: Optional[Mapping[str, AttributeValue]], attribute: str, schema: KeySchema) -> None:
     """Raise SourceItemHasRetainedAttribute when a source item (or a deleted item's last image) carries
     the retained attribute. The one place that decides what happens to such an item (a halt today)."""
     if item is not None and attribute in item:
@@ -108,7 +116,7 @@ def check_source_item(item, attribute, schema):
             % (table_keys.key_id(table_keys.extract_key(item, schema)), attribute))
 
 
-def stored_version(item, attribute):
+def stored_version(item: Optional[Mapping[str, AttributeValue]], attribute: str) -> Optional[str]:
     """The version string of a backup item read with projection of the attribute, or None when live/absent."""
     if not item or attribute not in item:
         return None

@@ -10,28 +10,38 @@ SegmentCopyTask / SegmentPruneTask are what Spark ships to the executors: plain,
 each call builds its own boto3 client on the executor and returns the segment's counters as a dict.
 """
 
+from __future__ import annotations
+
+import dataclasses
 import time
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 from . import aws_clients
 from . import ddb_batch
 from . import replicate
 from . import retained
 from . import table_keys
-from . import transform as transform_module
+from .aws_clients import Client
+from .ddb_batch import RetryPolicy, Stats
+from .table_keys import Item, KeySchema
+from .transform import Transform
 
 WRITE_CHUNK = ddb_batch.MAX_GET_KEYS  # items handed to the Replicator at a time (verify reads 100 keys)
+# What a segment task returns to the driver: its Stats counters (as_dict) plus "segment", "seconds" and
+# whatever the task adds (verify's tally, restore's reasons).
+SegmentResult = dict[str, Any]
 
 
-class RateLimiter(object):
+@dataclasses.dataclass(eq=False)
+class RateLimiter:
     """At most `rate` items per second on average (the first chunk goes at once)."""
 
-    def __init__(self, rate, clock=time.monotonic, sleep=time.sleep):
-        self.rate = float(rate)
-        self.clock = clock
-        self.sleep = sleep
-        self.next_free = None
+    rate: float
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Any] = time.sleep
+    next_free: Optional[float] = dataclasses.field(default=None, init=False)
 
-    def acquire(self, count):
+    def acquire(self, count: int) -> None:
         now = self.clock()
         if self.next_free is None or self.next_free < now:
             self.next_free = now
@@ -40,19 +50,20 @@ class RateLimiter(object):
         self.next_free += count / self.rate
 
 
-def _scan_pages(client, kwargs, stats, policy):
-    kwargs = dict(kwargs)
+def _scan_pages(client: Client, kwargs: Mapping[str, Any], stats: Stats, policy: RetryPolicy) -> Iterator[list[Item]]:
+    request = dict(kwargs)
     while True:
         stats.scan_requests += 1
-        response = ddb_batch.call(client.scan, kwargs, stats, policy, "Scan on %s" % kwargs["TableName"])
+        response = ddb_batch.call(client.scan, request, stats, policy, "Scan on %s" % request["TableName"])
         yield response.get("Items", [])
         last = response.get("LastEvaluatedKey")
         if not last:
             return
-        kwargs["ExclusiveStartKey"] = last
+        request["ExclusiveStartKey"] = last
 
 
-def scanned_chunks(client, stats, policy, kwargs, chunk_size, max_items_per_second=0, limiter=None):
+def scanned_chunks(client: Client, stats: Stats, policy: RetryPolicy, kwargs: dict[str, Any], chunk_size: int,
+                   max_items_per_second: float = 0, limiter: Optional[RateLimiter] = None) -> Iterator[list[Item]]:
     """Scans with `kwargs` page by page and yields the items in chunks, within the rate limit
     (also verify's and restore's scans)."""
     if max_items_per_second:
@@ -68,16 +79,16 @@ def scanned_chunks(client, stats, policy, kwargs, chunk_size, max_items_per_seco
             yield chunk
 
 
-def segment_scan(table, segment, total_segments, projected=None):
+def segment_scan(table: str, segment: int, total_segments: int, projected: Optional[Sequence[str]] = None) -> dict[str, Any]:
     """Scan arguments of one parallel-scan segment; `projected`: only these attributes (ProjectionExpression)."""
-    kwargs = {"TableName": table, "Segment": int(segment), "TotalSegments": int(total_segments)}
+    kwargs: dict[str, Any] = {"TableName": table, "Segment": int(segment), "TotalSegments": int(total_segments)}
     if projected:
         kwargs.update(ddb_batch.projection(projected))
     return kwargs
 
 
-def copy_segment(client, replicator, segment, total_segments, consistent=False, max_items_per_second=0,
-                 limiter=None):
+def copy_segment(client: Client, replicator: replicate.Replicator, segment: int, total_segments: int,
+                 consistent: bool = False, max_items_per_second: float = 0, limiter: Optional[RateLimiter] = None) -> None:
     """Copy one scan segment of replicator.source_table; counters go to replicator.stats."""
     kwargs = {"TableName": replicator.source_table, "Segment": int(segment), "TotalSegments": int(total_segments),
               "ConsistentRead": bool(consistent)}
@@ -86,7 +97,8 @@ def copy_segment(client, replicator, segment, total_segments, consistent=False, 
         replicator.copy_items(chunk)
 
 
-def prune_segment(client, replicator, segment, total_segments, max_items_per_second=0, limiter=None):
+def prune_segment(client: Client, replicator: replicate.Replicator, segment: int, total_segments: int,
+                  max_items_per_second: float = 0, limiter: Optional[RateLimiter] = None) -> None:
     """Delete backup keys of one backup scan segment that are absent from the source."""
     kwargs = segment_scan(replicator.backup_table, segment, total_segments, replicator.schema.names)
     for chunk in scanned_chunks(client, replicator.stats, replicator.policy, kwargs, ddb_batch.MAX_GET_KEYS,
@@ -94,41 +106,63 @@ def prune_segment(client, replicator, segment, total_segments, max_items_per_sec
         replicator.prune([table_keys.extract_key(k, replicator.schema) for k in chunk])
 
 
-class _SegmentTask(object):
-    """Picklable settings of one full-copy; calling it with a segment number does that segment."""
+@dataclasses.dataclass(frozen=True)
+class SegmentSettings:
+    """What every segment of one full-copy (or verify) needs: plain values, pickled to the executors.
+    `retry` holds RetryPolicy.to_dict(): the policy's functions stay on the driver."""
 
-    def __init__(self, source_table, backup_table, schema, transform, delete_policy, total_segments,
-                 region=None, consistent_scan=False, max_items_per_second=0, verify_writes=True,
-                 retry=None, retained_attribute=retained.DEFAULT_ATTRIBUTE):
-        self.settings = {
-            "source_table": source_table,
-            "backup_table": backup_table,
-            "schema": schema.to_dict(),
-            "transform": transform.to_dict(),
-            "delete_policy": delete_policy,
-            "total_segments": int(total_segments),
-            "region": region,
-            "consistent_scan": bool(consistent_scan),
-            "max_items_per_second": float(max_items_per_second),
-            "verify_writes": bool(verify_writes),
-            "retry": (retry or ddb_batch.RetryPolicy()).to_dict(),
-            "retained_attribute": retained_attribute,
-        }
+    source_table: str
+    backup_table: str
+    schema: KeySchema
+    transform: Transform
+    delete_policy: str
+    total_segments: int
+    region: Optional[str]
+    consistent_scan: bool
+    max_items_per_second: float
+    verify_writes: bool
+    retry: dict[str, float]
+    retained_attribute: str
 
-    def _replicator(self, client):
+
+class _SegmentTask:
+    """Picklable settings of one full-copy; calling it with a segment number does that segment (run)."""
+
+    def __init__(self, source_table: str, backup_table: str, schema: KeySchema, transform: Transform,
+                 delete_policy: str, total_segments: int, region: Optional[str] = None, consistent_scan: bool = False,
+                 max_items_per_second: float = 0, verify_writes: bool = True, retry: Optional[RetryPolicy] = None,
+                 retained_attribute: str = retained.DEFAULT_ATTRIBUTE) -> None:
+        self.settings = SegmentSettings(
+            source_table=source_table,
+            backup_table=backup_table,
+            schema=schema,
+            transform=transform,
+            delete_policy=delete_policy,
+            total_segments=int(total_segments),
+            region=region,
+            consistent_scan=bool(consistent_scan),
+            max_items_per_second=float(max_items_per_second),
+            verify_writes=bool(verify_writes),
+            retry=(retry or RetryPolicy()).to_dict(),
+            retained_attribute=retained_attribute,
+        )
+
+    def _replicator(self, client: Client) -> replicate.Replicator:
         s = self.settings
         return replicate.Replicator(
-            client, s["source_table"], s["backup_table"], table_keys.KeySchema.from_dict(s["schema"]),
-            transform_module.Transform.parse(s["transform"]), s["delete_policy"], ddb_batch.Stats(),
-            ddb_batch.RetryPolicy.from_dict(s["retry"]), verify=s["verify_writes"],
-            retained_attribute=s["retained_attribute"])
+            client, s.source_table, s.backup_table, s.schema, s.transform, s.delete_policy, Stats(),
+            RetryPolicy.from_dict(s.retry), verify=s.verify_writes, retained_attribute=s.retained_attribute)
 
-    def __call__(self, segment):
+    def run(self, client: Client, replicator: replicate.Replicator, segment: int) -> Optional[dict[str, Any]]:
+        """The segment's work; what it returns is added to the segment's result."""
+        raise NotImplementedError
+
+    def __call__(self, segment: int) -> SegmentResult:
         started = time.monotonic()
-        client = aws_clients.dynamodb_client(self.settings["region"])
+        client = aws_clients.dynamodb_client(self.settings.region)
         replicator = self._replicator(client)
         extra = self.run(client, replicator, segment)
-        result = replicator.stats.as_dict()
+        result: SegmentResult = dict(replicator.stats.as_dict())
         result.update(extra or {})  # verify's counts and sample keys
         result["segment"] = int(segment)
         result["seconds"] = round(time.monotonic() - started, 3)
@@ -136,15 +170,15 @@ class _SegmentTask(object):
 
 
 class SegmentCopyTask(_SegmentTask):
-    def run(self, client, replicator, segment):
-        copy_segment(client, replicator, segment, self.settings["total_segments"],
-                     consistent=self.settings["consistent_scan"],
-                     max_items_per_second=self.settings["max_items_per_second"])
+    def run(self, client: Client, replicator: replicate.Replicator, segment: int) -> None:
+        copy_segment(client, replicator, segment, self.settings.total_segments,
+                     consistent=self.settings.consistent_scan,
+                     max_items_per_second=self.settings.max_items_per_second)
 
 
 class SegmentPruneTask(_SegmentTask):
-    def run(self, client, replicator, segment):
+    def run(self, client: Client, replicator: replicate.Replicator, segment: int) -> None:
         if replicator.delete_policy != "mirror":  # job_args refuses --mirror_deletes with retain; keep it so
             raise ValueError("mirror deletes run only under delete policy mirror")
-        prune_segment(client, replicator, segment, self.settings["total_segments"],
-                      max_items_per_second=self.settings["max_items_per_second"])
+        prune_segment(client, replicator, segment, self.settings.total_segments,
+                      max_items_per_second=self.settings.max_items_per_second)

@@ -12,19 +12,38 @@ Several segments per core let fast executors take over the work of slow segments
 out as cores free up), and keep each segment's scan small enough to retry cheaply.
 """
 
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Iterable, Mapping, Optional, Protocol
+
 from . import ddb_batch
 
 SEGMENTS_PER_CORE = 4
 MAX_TOTAL_SEGMENTS = 1000000  # DynamoDB's TotalSegments limit
+# What runs one segment on an executor: task(segment number) -> its result, with its Stats counters and
+# "segment" (scan_copy.SegmentResult). Spark pickles it.
+SegmentTask = Callable[[int], Mapping[str, Any]]
 
 
-def spark_context():
+class SparkContextLike(Protocol):
+    """What this module uses of pyspark's SparkContext (the tests pass a fake one)."""
+
+    @property
+    def defaultParallelism(self) -> int: ...
+
+    def getConf(self) -> Any: ...
+
+    def parallelize(self, c: list[int], numSlices: Optional[int] = None, /) -> Any: ...
+
+
+def spark_context() -> SparkContextLike:
     """The job's SparkContext (only on Glue: pyspark is imported here, so the rest runs without Spark)."""
-    from pyspark import SparkContext
+    from pyspark import SparkContext  # pyright: ignore[reportMissingImports]  # only on Glue
     return SparkContext.getOrCreate()
 
 
-def derive_total_segments(sc, segments_per_core=SEGMENTS_PER_CORE):
+def derive_total_segments(sc: SparkContextLike, segments_per_core: int = SEGMENTS_PER_CORE) -> int:
     conf = sc.getConf()
     instances = conf.get("spark.executor.instances", None)
     cores = conf.get("spark.executor.cores", None)
@@ -37,17 +56,18 @@ def derive_total_segments(sc, segments_per_core=SEGMENTS_PER_CORE):
     return max(1, min(MAX_TOTAL_SEGMENTS, total_cores * segments_per_core))
 
 
-class _PartitionRunner(object):
+@dataclasses.dataclass(frozen=True)
+class _PartitionRunner:
     """mapPartitions function: runs the task on each segment number of the partition."""
 
-    def __init__(self, task):
-        self.task = task
+    task: SegmentTask
 
-    def __call__(self, segments):
+    def __call__(self, segments: Iterable[int]) -> list[Mapping[str, Any]]:
         return [self.task(segment) for segment in segments]
 
 
-def run_segments(sc, total_segments, task, segments=None):
+def run_segments(sc: SparkContextLike, total_segments: int, task: SegmentTask,
+                 segments: Optional[Iterable[int]] = None) -> tuple[ddb_batch.Stats, list[dict[str, Any]]]:
     """(summed Stats, per-segment result dicts) after running task(segment) for 0..total_segments-1,
     or only for the segment numbers in `segments` (verify's sample: a random subset of the segments)."""
     total_segments = int(total_segments)

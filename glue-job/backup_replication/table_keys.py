@@ -5,9 +5,19 @@ them into Python values that are written back. key_id() is only an identity used
 and lookups: two keys DynamoDB considers equal (e.g. {"N": "1"} and {"N": "1.0"}) get the same id.
 """
 
+from __future__ import annotations
+
 import base64
 import json
+from dataclasses import dataclass
 from decimal import Context, Decimal, InvalidOperation
+from typing import Any, Iterable, Mapping, Optional
+
+# A typed attribute value in the low-level client's form: {"S": "a"}, {"N": "1"}, {"M": {...}}, ...
+AttributeValue = dict[str, Any]
+# An item, or a key map (the key attributes only), as the client sends and receives them.
+Item = dict[str, AttributeValue]
+Key = dict[str, AttributeValue]
 
 # Wide enough that normalize() never rounds (DynamoDB numbers have at most 38 digits); the default
 # context's 28 digits would make distinct 38-digit keys look equal.
@@ -20,34 +30,26 @@ class KeySchemaError(ValueError):
     """The tables' key schemas are missing, unusable or different."""
 
 
-class KeySchema(object):
-    """Key attribute names (hash first, then range if any) and their scalar types."""
+@dataclass(frozen=True, init=False)
+class KeySchema:
+    """Key attribute names (hash first, then range if any) and their scalar types. Equal when both are
+    equal; picklable (Spark ships it inside the segment tasks)."""
 
-    def __init__(self, names, types):
-        self.names = tuple(names)
-        self.types = dict(types)
+    names: tuple[str, ...]
+    types: dict[str, str]
 
-    def __eq__(self, other):
-        return isinstance(other, KeySchema) and self.names == other.names and self.types == other.types
+    def __init__(self, names: Iterable[str], types: Mapping[str, str]) -> None:
+        object.__setattr__(self, "names", tuple(names))
+        object.__setattr__(self, "types", dict(types))
 
-    def __ne__(self, other):
-        return not self.__eq__(other)
-
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "KeySchema(%s)" % ", ".join("%s:%s" % (n, self.types[n]) for n in self.names)
 
-    def to_dict(self):
-        return {"names": list(self.names), "types": dict(self.types)}
 
-    @classmethod
-    def from_dict(cls, data):
-        return cls(data["names"], data["types"])
-
-
-def describe_key_schema(describe_table_response):
+def describe_key_schema(describe_table_response: Mapping[str, Any]) -> KeySchema:
     """KeySchema from a DescribeTable response (the caller makes the call, with retries)."""
     table = describe_table_response["Table"]
-    types = {}
+    types: dict[str, str] = {}
     for definition in table.get("AttributeDefinitions", []):
         types[definition["AttributeName"]] = definition["AttributeType"]
     hash_names = [k["AttributeName"] for k in table["KeySchema"] if k["KeyType"] == "HASH"]
@@ -61,7 +63,7 @@ def describe_key_schema(describe_table_response):
     return KeySchema(names, dict((n, types[n]) for n in names))
 
 
-def _canonical_number(text):
+def _canonical_number(text: str) -> str:
     try:
         value = Decimal(text)
     except InvalidOperation:
@@ -73,7 +75,7 @@ def _canonical_number(text):
     return str(value.normalize(EXACT_CONTEXT))
 
 
-def _canonical(type_name, value):
+def _canonical(type_name: str, value: Any) -> str:
     if type_name == "S":
         return value
     if type_name == "N":
@@ -83,9 +85,9 @@ def _canonical(type_name, value):
     raise ValueError("key values must be S, N or B, not %s" % type_name)
 
 
-def key_id(key):
+def key_id(key: Mapping[str, AttributeValue]) -> str:
     """A string that identifies a typed key map (order-free, numbers normalised)."""
-    parts = []
+    parts: list[list[str]] = []
     for name in sorted(key):
         typed = key[name]
         if not isinstance(typed, dict) or len(typed) != 1:
@@ -95,9 +97,9 @@ def key_id(key):
     return json.dumps(parts, separators=(",", ":"), ensure_ascii=False)
 
 
-def extract_key(item, schema):
+def extract_key(item: Mapping[str, AttributeValue], schema: KeySchema) -> Key:
     """The key map of an item (typed values shared, not copied)."""
-    key = {}
+    key: Key = {}
     for name in schema.names:
         if name not in item:
             raise ValueError("item has no key attribute %s" % name)
@@ -105,7 +107,7 @@ def extract_key(item, schema):
     return key
 
 
-def comparable(value):
+def comparable(value: Any) -> Any:
     """A form of a typed value in which set element order does not matter."""
     if isinstance(value, dict):
         if len(value) == 1:
@@ -120,7 +122,7 @@ def comparable(value):
     return value
 
 
-def items_equal(a, b):
+def items_equal(a: Optional[Mapping[str, AttributeValue]], b: Optional[Mapping[str, AttributeValue]]) -> bool:
     """True when two typed items (or None for absent) hold the same data."""
     if a is None or b is None:
         return a is None and b is None

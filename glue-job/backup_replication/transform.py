@@ -8,22 +8,36 @@ attribute that already has the target name; dropped attributes are removed. An a
 both renamed (as source or target) and dropped, and two sources may not share a target.
 """
 
+from __future__ import annotations
+
 import json
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Optional, Union
+
+from .table_keys import Item
 
 
 class TransformError(ValueError):
     """The transform config is invalid or touches a key attribute."""
 
 
-class Transform(object):
-    def __init__(self, rename=None, drop=None):
-        self.rename = dict(rename or {})
-        self.drop = frozenset(drop or ())
+@dataclass(frozen=True, init=False)
+class Transform:
+    """Renames {old: new} and dropped attribute names, validated when made. Equal when both are equal;
+    picklable (Spark ships it inside the segment tasks)."""
+
+    rename: dict[str, str]
+    drop: frozenset[str]
+
+    def __init__(self, rename: Optional[Mapping[str, str]] = None, drop: Optional[Iterable[str]] = None) -> None:
+        object.__setattr__(self, "rename", dict(rename or {}))
+        object.__setattr__(self, "drop", frozenset(drop or ()))
         self._validate()
 
     @classmethod
-    def parse(cls, text):
+    def parse(cls, text: Union[str, dict[str, Any], None]) -> Transform:
         """From the --transform argument (a JSON string) or an already parsed dict."""
+        config: Any
         if isinstance(text, dict):
             config = text
         else:
@@ -46,7 +60,7 @@ class Transform(object):
             raise TransformError('"drop" must be a list of non-empty attribute names, got %r' % (drop,))
         return cls(rename, drop)
 
-    def _validate(self):
+    def _validate(self) -> None:
         targets = list(self.rename.values())
         shared = sorted(set(t for t in targets if targets.count(t) > 1))
         if shared:
@@ -59,21 +73,22 @@ class Transform(object):
             raise TransformError("attribute(s) %s are renamed to themselves" % ", ".join(identities))
 
     @property
-    def is_identity(self):
+    def is_identity(self) -> bool:
         return not self.rename and not self.drop
 
-    def touched(self):
+    def touched(self) -> set[str]:
         return set(self.rename) | set(self.rename.values()) | set(self.drop)
 
-    def check_key_names(self, key_names):
+    def check_key_names(self, key_names: Iterable[str]) -> None:
         """Raise TransformError if the transform renames or drops a key attribute (or renames onto one)."""
+        key_names = list(key_names)
         touched = sorted(self.touched() & set(key_names))
         if touched:
             raise TransformError(
                 "the transform touches key attribute(s) %s (table key: %s); key attributes cannot be "
                 "renamed or dropped" % (", ".join(touched), ", ".join(key_names)))
 
-    def check_reserved(self, name, setting):
+    def check_reserved(self, name: str, setting: str) -> None:
         """Raise TransformError if the transform renames (from or to) or drops `name`, an attribute the
         jobs themselves write (e.g. the retained-item marker, named by `setting`)."""
         if name in self.touched():
@@ -81,20 +96,20 @@ class Transform(object):
                 "the transform renames or drops %r, the attribute that marks retained items (%s); choose "
                 "another %s or leave the attribute out of the transform" % (name, setting, setting))
 
-    def to_dict(self):
-        config = {}
+    def to_dict(self) -> dict[str, Any]:
+        config: dict[str, Any] = {}
         if self.rename:
             config["rename"] = dict(self.rename)
         if self.drop:
             config["drop"] = sorted(self.drop)
         return config
 
-    def apply(self, item):
+    def apply(self, item: Item) -> Item:
         """The transformed item (the same object when the transform is the identity)."""
         if self.is_identity:
             return item
         replaced = set(self.rename[name] for name in item if name in self.rename)
-        result = {}
+        result: Item = {}
         for name, value in item.items():
             if name in self.drop:
                 continue

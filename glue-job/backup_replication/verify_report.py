@@ -10,27 +10,32 @@ unknown before the run). ItemCount and TableSizeBytes come from DescribeTable, w
 about every six hours: an estimate, logged as such.
 """
 
+from __future__ import annotations
+
 import json
 import math
 import time
+from typing import Any, Mapping, Optional, Union
 
 from . import compare
+from .aws_clients import Client
 
 RCU_BYTES = 4096
 EVENTUAL = 0.5
 
 
-def _table_size(describe_response):
+def _table_size(describe_response: Mapping[str, Any]) -> tuple[int, int]:
     table = describe_response["Table"]
     return int(table.get("ItemCount", 0)), int(table.get("TableSizeBytes", 0))
 
 
-def read_cost_estimate(source_description, backup_description, fraction=1.0):
+def read_cost_estimate(source_description: Mapping[str, Any], backup_description: Mapping[str, Any],
+                       fraction: float = 1.0) -> dict[str, Any]:
     """{"items": reads, "read_units": eventually consistent read units, ...} of one verify run."""
     src_items, src_bytes = _table_size(source_description)
     bak_items, bak_bytes = _table_size(backup_description)
 
-    def per_item(items, size):
+    def per_item(items: int, size: int) -> int:
         return max(1, int(math.ceil((float(size) / items) / RCU_BYTES))) if items else 1
 
     scans = (math.ceil(float(src_bytes) / RCU_BYTES) + math.ceil(float(bak_bytes) / RCU_BYTES)) * EVENTUAL
@@ -55,27 +60,27 @@ METRIC_NAMES = {
 }
 
 
-def metric_data(tally, pipeline, items_read):
+def metric_data(tally: compare.Tally, pipeline: str, items_read: int) -> list[dict[str, Any]]:
     """PutMetricData's MetricData in the stack's namespace, dimension Pipeline (contracts/metrics.ts):
     one count per class, DriftItems (their sum over the drift classes) and ItemsRead."""
     dimensions = [{"Name": "Pipeline", "Value": pipeline}]
-    values = [(METRIC_NAMES[name], tally.counts[name]) for name in compare.CLASSES]
+    values: list[tuple[str, Union[int, float]]] = [(METRIC_NAMES[name], tally.counts[name]) for name in compare.CLASSES]
     values += [("DriftItems", tally.drift), ("ItemsRead", items_read)]
     return [{"MetricName": name, "Dimensions": dimensions, "Value": float(value), "Unit": "Count"}
             for name, value in values]
 
 
-def publish_metrics(cloudwatch, namespace, data):
+def publish_metrics(cloudwatch: Client, namespace: str, data: list[dict[str, Any]]) -> None:
     cloudwatch.put_metric_data(Namespace=namespace, MetricData=data)
 
 
-def report_key(prefix, started, run_id=None):
+def report_key(prefix: str, started: float, run_id: Optional[str] = None) -> str:
     """<prefix><UTC time>[-<job run id>].json: listed in time order."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
     return "%s%s%s.json" % (prefix, stamp, ("-" + run_id) if run_id else "")
 
 
-def write_report(s3, bucket, key, report):
+def write_report(s3: Client, bucket: str, key: str, report: Mapping[str, Any]) -> str:
     body = json.dumps(report, indent=2, sort_keys=True, default=str).encode("utf-8")
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
     return "s3://%s/%s" % (bucket, key)

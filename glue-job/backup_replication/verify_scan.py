@@ -30,7 +30,10 @@ fails for good) is counted and sampled as unrepaired with its reason; every othe
 run goes on, so the report and the metrics are always written.
 """
 
+from __future__ import annotations
+
 import time
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 from botocore.exceptions import ClientError
 
@@ -40,36 +43,46 @@ from . import ddb_batch
 from . import replicate
 from . import scan_copy
 from . import table_keys
+from .aws_clients import Client
+from .table_keys import Item, Key, KeySchema
+
+# A key verify deferred: (typed key, fingerprint of the source item, time.time() it was seen).
+Deferred = tuple[Key, Optional[str], float]
+# Drift found by a recheck, by class: [(typed key, the backup's item or None)].
+Drift = dict[str, list[tuple[Key, Optional[Item]]]]
 
 CHUNK = ddb_batch.MAX_GET_KEYS
 DEFER_CAP = 10000
 
 
-class SegmentVerify(object):
-    def __init__(self, client, replicator, classifier, tally, repair=False, max_items_per_second=0, settle=False):
+class SegmentVerify:
+    def __init__(self, client: Client, replicator: replicate.Replicator, classifier: compare.Classifier,
+                 tally: compare.Tally, repair: bool = False, max_items_per_second: float = 0,
+                 settle: bool = False) -> None:
         self.client = client
         self.replicator = replicator
         self.classifier = classifier
         self.tally = tally
         self.repair = repair
         self.max_items_per_second = max_items_per_second
-        self.repaired = dict((name, 0) for name in compare.DRIFT)
-        self.unrepaired = []  # [(typed key, reason)]
-        self.items_read = {"source": 0, "backup": 0}
+        self.repaired: dict[str, int] = dict((name, 0) for name in compare.DRIFT)
+        self.unrepaired: list[tuple[Key, str]] = []  # [(typed key, reason)]
+        self.items_read: dict[str, int] = {"source": 0, "backup": 0}
         self.settle = settle
-        self.deferred = []  # (typed key, fingerprint of the source item, time.time() it was seen)
+        self.deferred: list[Deferred] = []
 
     @property
-    def schema(self):
+    def schema(self) -> KeySchema:
         return self.replicator.schema
 
-    def _get(self, table, keys, consistent, side):
+    def _get(self, table: str, keys: Sequence[Key], consistent: bool, side: str) -> dict[str, Item]:
         found = ddb_batch.batch_get(self.client, table, keys, self.schema, self.replicator.stats,
                                     self.replicator.policy, consistent=consistent)
         self.items_read[side] += len(found)
         return found
 
-    def _chunks(self, table, segment, total, projected=None):
+    def _chunks(self, table: str, segment: int, total: int,
+                projected: Optional[Sequence[str]] = None) -> Iterator[list[Item]]:
         kwargs = scan_copy.segment_scan(table, segment, total, projected)
         stats = self.replicator.stats
         before = stats.scanned
@@ -79,7 +92,7 @@ class SegmentVerify(object):
         side = "source" if table == self.replicator.source_table else "backup"
         self.items_read[side] += stats.scanned - before
 
-    def run(self, segment, total):
+    def run(self, segment: int, total: int) -> None:
         r = self.replicator
         for chunk in self._chunks(r.source_table, segment, total):
             keys = [table_keys.extract_key(item, self.schema) for item in chunk]
@@ -93,8 +106,8 @@ class SegmentVerify(object):
             absent = [k for k in keys if table_keys.key_id(k) not in present]  # present: pass 1's
             self._recheck(absent, lambda kid, now: now is not None)
 
-    def _settle(self, keys, first, backup):
-        mismatched = []
+    def _settle(self, keys: Sequence[Key], first: Mapping[str, Item], backup: Mapping[str, Item]) -> None:
+        mismatched: list[Key] = []
         for key in keys:
             kid = table_keys.key_id(key)
             if self.classifier.classify(first.get(kid), backup.get(kid)) == compare.MATCH:
@@ -103,14 +116,14 @@ class SegmentVerify(object):
                 mismatched.append(key)
         self._recheck(mismatched, lambda kid, now: not table_keys.items_equal(now, first.get(kid)))
 
-    def recheck_deferred(self, deferred):
+    def recheck_deferred(self, deferred: Sequence[Deferred]) -> None:
         """The driver's last look at deferred keys: counted now, whatever they show."""
         prints = dict((table_keys.key_id(key), fingerprint) for key, fingerprint, _ in deferred)
         keys = [key for key, _, _ in deferred]
         for start in range(0, len(keys), CHUNK):
             self._recheck(keys[start:start + CHUNK], lambda kid, now: compare.fingerprint(now) != prints[kid])
 
-    def _recheck(self, keys, changed):
+    def _recheck(self, keys: Sequence[Key], changed: Callable[[str, Optional[Item]], bool]) -> None:
         """Classify `keys` on consistent reads of both tables; changed(key_id, source item now) tells
         whether the source changed since it was first read."""
         if not keys:
@@ -118,7 +131,7 @@ class SegmentVerify(object):
         r = self.replicator
         source = self._get(r.source_table, keys, True, "source")
         backup = self._get(r.backup_table, keys, True, "backup")
-        drift = dict((name, []) for name in compare.DRIFT)
+        drift: Drift = dict((name, []) for name in compare.DRIFT)
         for key in keys:
             kid = table_keys.key_id(key)
             self.tally.count("rechecked")
@@ -138,9 +151,9 @@ class SegmentVerify(object):
         if self.repair:
             self._repair(drift)
 
-    def _repair(self, drift):
+    def _repair(self, drift: Drift) -> None:
         r = self.replicator
-        failed = {}  # key_id -> (typed key, reason)
+        failed: dict[str, tuple[Key, str]] = {}  # key_id -> (typed key, reason)
         stale = [key for key, _ in drift[compare.MISSING] + drift[compare.DIFFERENT]]
         if r.delete_policy == "mirror":
             stale += [key for key, _ in drift[compare.EXTRA]]  # absent from the source: sync_keys deletes them
@@ -152,7 +165,7 @@ class SegmentVerify(object):
             self.repaired[name] += len([k for k, _ in drift[name] if table_keys.key_id(k) not in failed])
         self.unrepaired.extend(failed.values())
 
-    def _sync(self, keys, failed):
+    def _sync(self, keys: Sequence[Key], failed: dict[str, tuple[Key, str]]) -> None:
         try:
             self.replicator.sync_keys(keys)
         except replicate.KeysSetAside as error:
@@ -165,7 +178,7 @@ class SegmentVerify(object):
         except (ClientError, ddb_batch.ReplicationError) as error:
             _fail_all(keys, failed, "%s: %s" % (type(error).__name__, error))
 
-    def _mark_deleted(self, keys, failed):
+    def _mark_deleted(self, keys: Sequence[Key], failed: dict[str, tuple[Key, str]]) -> list[Key]:
         """Mark unmarked extra backup items retained at version 0; returns the keys back in the source."""
         if not keys:
             return []
@@ -190,7 +203,7 @@ class SegmentVerify(object):
         return [key for key in marked if table_keys.key_id(key) in present]
 
 
-def _fail_all(keys, failed, reason):
+def _fail_all(keys: Sequence[Key], failed: dict[str, tuple[Key, str]], reason: str) -> None:
     for key in keys:
         failed[table_keys.key_id(key)] = (key, reason)
 
@@ -198,32 +211,36 @@ def _fail_all(keys, failed, reason):
 class SegmentVerifyTask(scan_copy._SegmentTask):
     """Picklable settings of one verify run; calling it with a segment number checks that segment."""
 
-    def __init__(self, repair=False, sample_keys=compare.DEFAULT_SAMPLE_KEYS, settle_seconds=0, **common):
+    def __init__(self, repair: bool = False, sample_keys: int = compare.DEFAULT_SAMPLE_KEYS,
+                 settle_seconds: float = 0, **common: Any) -> None:
+        """`common`: scan_copy._SegmentTask's arguments (source_table, backup_table, schema, ...)."""
         scan_copy._SegmentTask.__init__(self, **common)
-        self.settings["repair"] = bool(repair)
-        self.settings["sample_keys"] = int(sample_keys)
-        self.settings["settle_seconds"] = float(settle_seconds)
+        self.repair = bool(repair)
+        self.sample_keys = int(sample_keys)
+        self.settle_seconds = float(settle_seconds)
 
-    def _work(self, client, replicator, tally, settle):
-        s = self.settings
+    def _work(self, client: Client, replicator: replicate.Replicator, tally: compare.Tally,
+              settle: bool) -> SegmentVerify:
         classifier = compare.Classifier(replicator.transform, replicator.delete_policy, replicator.retained_attribute)
-        return SegmentVerify(client, replicator, classifier, tally, s["repair"], s["max_items_per_second"], settle)
+        return SegmentVerify(client, replicator, classifier, tally, self.repair, self.settings.max_items_per_second,
+                             settle)
 
-    def run(self, client, replicator, segment):
-        tally = compare.Tally(self.settings["sample_keys"])
-        work = self._work(client, replicator, tally, self.settings["settle_seconds"] > 0)
-        work.run(segment, self.settings["total_segments"])
+    def run(self, client: Client, replicator: replicate.Replicator, segment: int) -> dict[str, Any]:
+        tally = compare.Tally(self.sample_keys)
+        work = self._work(client, replicator, tally, self.settle_seconds > 0)
+        work.run(segment, self.settings.total_segments)
         return {"tally": tally.to_dict(), "repaired": work.repaired, "items_read": work.items_read,
                 "deferred": work.deferred, "unrepaired": work.unrepaired}
 
-    def settle(self, deferred, tally, sleep=time.sleep, clock=time.time):
+    def settle(self, deferred: Sequence[Deferred], tally: compare.Tally, sleep: Callable[[float], Any] = time.sleep,
+               clock: Callable[[], float] = time.time) -> tuple[SegmentVerify, ddb_batch.Stats, float]:
         """On the driver: wait until settle_seconds have passed since the last deferred key was seen, then
         count every deferred key on consistent reads (repairing drift when asked). Returns the work
         (repaired, items_read) and the seconds waited."""
-        wait = max(seen for _, _, seen in deferred) + self.settings["settle_seconds"] - clock()
+        wait = max(seen for _, _, seen in deferred) + self.settle_seconds - clock()
         if wait > 0:
             sleep(wait)
-        client = aws_clients.dynamodb_client(self.settings["region"])
+        client = aws_clients.dynamodb_client(self.settings.region)
         replicator = self._replicator(client)
         work = self._work(client, replicator, tally, False)
         work.recheck_deferred(deferred)
