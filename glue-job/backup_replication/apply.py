@@ -57,6 +57,7 @@ from typing import Any, Callable, Collection, Optional, Union
 from botocore.exceptions import ClientError
 
 from . import ddb_batch
+from . import job_args
 from . import job_log
 from . import manifest_format
 from . import metrics as metrics_module
@@ -97,7 +98,7 @@ class KeysQuarantined(ApplyRunFailed):
 class ApplySettings:
     """How a run goes (where the manifests are is its manifest_store.ManifestStore)."""
 
-    time_budget_seconds: float = 600.0
+    time_budget_seconds: float = job_args.default_of(job_args.ApplyChangesConfig, "time_budget_seconds")
     keys_per_chunk: int = ddb_batch.MAX_GET_KEYS
     max_manifests_per_pass: int = 1000
     list_page_size: int = 1000

@@ -392,6 +392,15 @@ def declared(config_class: type) -> List[Tuple[str, Argument]]:
             if _ARGUMENT in field.metadata]
 
 
+def default_of(config_class: type, attribute: str) -> Any:
+    """The value a run without the argument gets: its declared default through its kind (so the code that
+    runs a job outside Glue, e.g. apply.ApplySettings, takes the one default declared here)."""
+    argument = dict(declared(config_class))[attribute]
+    if argument.default is None:
+        raise ValueError("--%s is required: it has no default" % argument.flag(attribute))
+    return argument.kind.parse(argument.flag(attribute), argument.default)
+
+
 def reference() -> Dict[str, Any]:
     """Each job's arguments as plain data, in declaration order (docs/glue-job-arguments.md)."""
     return {"jobs": [{"job": job, "config": config_class.__name__,

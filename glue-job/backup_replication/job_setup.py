@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Callable, Generic, NoReturn, Optional, Protocol, TypeVar, cast
+from typing import Callable, Generic, NoReturn, Optional, Protocol, Sequence, TypeVar
 
 from . import aws_clients
 from . import ddb_batch
@@ -22,8 +22,7 @@ from .table_keys import KeySchema
 
 class JobConfig(Protocol):
     """What prepare reads of a job's config (job_args): read-only, so any config class that has these
-    attributes fits, a frozen dataclass too. (Config is not bound to it: job_args.JobConfig sets its
-    attributes at run time, which no type checker sees.)"""
+    attributes fits, a frozen dataclass too."""
 
     @property
     def source_table(self) -> str: ...
@@ -41,7 +40,7 @@ class JobConfig(Protocol):
     def transform(self) -> transform_module.Transform: ...
 
 
-Config = TypeVar("Config")
+Config = TypeVar("Config", bound=JobConfig)
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ def fail(job: str, message: str) -> NoReturn:
     sys.exit(2)
 
 
-def prepare(job: str, parse: Callable[[list[str]], Config], argv: list[str], start_event: str,
+def prepare(job: str, parse: Callable[[Sequence[str]], Config], argv: Sequence[str], start_event: str,
             retry: Optional[RetryPolicy] = None, describe_backup: bool = False) -> JobSetup[Config]:
     """`parse` is job_args.apply_changes_config or full_copy_config; with describe_backup the backup
     table must have the source's key schema too."""
@@ -68,20 +67,19 @@ def prepare(job: str, parse: Callable[[list[str]], Config], argv: list[str], sta
     except job_args.ArgumentError as error:
         fail(job, str(error))
     job_log.log_event(start_event, job=job, config=job_args.describe(config))
-    read = cast(JobConfig, config)
-    client = aws_clients.dynamodb_client(read.region)
+    client = aws_clients.dynamodb_client(config.region)
     stats = ddb_batch.Stats()
     policy = retry or ddb_batch.RetryPolicy()
     try:
-        schema = replicate.table_key_schema(client, read.source_table, stats, policy,
-                                            backup_table=read.backup_table if describe_backup else None)
+        schema = replicate.table_key_schema(client, config.source_table, stats, policy,
+                                            backup_table=config.backup_table if describe_backup else None)
     except table_keys.KeySchemaError as error:
         fail(job, str(error))
     try:
-        read.transform.check_key_names(schema.names)
+        config.transform.check_key_names(schema.names)
     except transform_module.TransformError as error:
         fail(job, str(error))
-    if read.retained_attribute in schema.names:
+    if config.retained_attribute in schema.names:
         fail(job, "--retained_attribute %r is a key attribute of %s (key: %s); it must name an attribute the "
-                  "source items never have" % (read.retained_attribute, read.source_table, ", ".join(schema.names)))
+                  "source items never have" % (config.retained_attribute, config.source_table, ", ".join(schema.names)))
     return JobSetup(config, client, stats, policy, schema)

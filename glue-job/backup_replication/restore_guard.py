@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Optional
 
+from . import job_args
 from . import manifest_format
 from . import manifest_store
 from . import table_keys
@@ -49,18 +50,22 @@ QUARANTINED = "quarantined"
 CHANGED_SINCE_START = "changed_since_start"
 
 
+def _restore_default(attribute: str) -> Any:
+    return job_args.default_of(job_args.RestoreConfig, attribute)
+
+
 @dataclasses.dataclass(frozen=True)
 class GuardSettings:
     """Where the changes the backup has not recorded yet wait, and how long to wait for them."""
 
     manifest_bucket: str
-    manifest_prefix: str = "changes/"
-    rejected_prefix: str = "rejected/"
-    quarantine_prefix: str = "quarantine/"
-    dead_letter_queue_name: str = ""
-    delivery_seconds: float = 450.0
-    catch_up_seconds: float = 900.0
-    poll_seconds: float = 10.0
+    manifest_prefix: str = _restore_default("manifest_prefix")
+    rejected_prefix: str = _restore_default("rejected_prefix")
+    quarantine_prefix: str = _restore_default("quarantine_prefix")
+    dead_letter_queue_name: str = _restore_default("dead_letter_queue_name")
+    delivery_seconds: float = _restore_default("delivery_seconds")
+    catch_up_seconds: float = _restore_default("catch_up_seconds")
+    poll_seconds: float = _restore_default("poll_seconds")
 
     @classmethod
     def of(cls, config: object) -> GuardSettings:

@@ -114,7 +114,7 @@ def main(argv: Optional[Sequence[str]] = None, spark_context=None, retry=None, c
         region=config.region, retry=policy, sample_keys=config.sample_keys, target_exists=exists,
         deleted_before=deleted_before, guard=guard,
         # A rate (float); the unannotated parameter's type is inferred from its default 0.
-        max_items_per_second=config.max_items_per_second)  # pyright: ignore[reportArgumentType]
+        max_items_per_second=config.max_items_per_second)
     totals, results = spark_segments.run_segments(sc, total, task)
     tally = compare.Tally(config.sample_keys, classes=restore_copy.CLASSES, counters=())
     held_back = {}

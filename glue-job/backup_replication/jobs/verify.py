@@ -51,7 +51,7 @@ def main(argv: Optional[Sequence[str]] = None, spark_context=None, retry=None, r
     task = verify_scan.SegmentVerifyTask(
         repair=config.repair, sample_keys=config.sample_keys,
         # Seconds (float); the unannotated parameter's type is inferred from its default 0.
-        settle_seconds=config.settle_seconds,  # pyright: ignore[reportArgumentType]
+        settle_seconds=config.settle_seconds,
         source_table=config.source_table,
         backup_table=config.backup_table, schema=schema, transform=config.transform,
         delete_policy=config.delete_policy, total_segments=total, region=config.region,
