@@ -1,6 +1,6 @@
 /**
  * Each Glue job's role grants exactly what its code called: the AWS calls the Python suite recorded
- * (support.record_iam_surface; the suite is run by __tests__/python/python-suite.ts, first in
+ * (support.record_iam_surface; the suite is run by __tests__/python/python-suite.ts, beside jest in
  * `npm test`) against the synthesized policies. Run alone, this file runs the suite itself when no
  * run of the current Python code is recorded.
  */
@@ -9,13 +9,13 @@ import * as path from "node:path";
 import { isKnownIamAction, permissionsOf, policyDocuments } from "./helpers/iam";
 import { REFERENCE_DIR } from "./helpers/reference";
 import { synthesizeEnvironment } from "./helpers/synth";
-import { recordedRun, RESULTS_DIR, runPythonSuite, type PythonSuiteSummary } from "./python/python-suite";
+import { awaitRecordedRun, RESULTS_DIR, runPythonSuite, type PythonSuiteSummary } from "./python/python-suite";
 import type { EnvironmentInput } from "../stacks/config/schema";
 
 let suite: PythonSuiteSummary;
 
 beforeAll(async () => {
-  suite = recordedRun() ?? (await runPythonSuite());
+  suite = (await awaitRecordedRun()) ?? (await runPythonSuite());
   for (const note of suite.notes) console.log(note);
 }, 600_000);
 

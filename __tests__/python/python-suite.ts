@@ -4,10 +4,10 @@
  * answers fastest), AWS's DynamoDB Local for the fidelity tests (every type, 38-digit numbers, all
  * byte values, 400 KB items, deep nesting), s3rver (with the patches local-s3.ts carries) for S3.
  *
- * `npm test` runs it first (`tsx __tests__/python/python-suite.ts`), printing unittest's own report;
+ * `npm test` runs it beside jest (scripts/test.sh), and prints unittest's own report when it ends;
  * the run records the AWS calls each job made (support.record_iam_surface) and a summary in
- * RESULTS_DIR, which __tests__/glue-job-iam-surface.test.ts reads. Run alone, that test runs the
- * suite itself when the recorded run is missing, failed, or older than the Python code.
+ * RESULTS_DIR, which __tests__/glue-job-iam-surface.test.ts reads (waiting for a run under way).
+ * Run alone, that test runs the suite itself when no run of the current Python code is recorded.
  */
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -52,6 +52,24 @@ export function pythonSources(dir = GLUE_JOB): string {
   return hash.digest("hex");
 }
 
+/** Written while a run is under way (its process id): a reader waits for it instead of running again. */
+const RUNNING = path.join(path.dirname(RESULTS_DIR), "python.running");
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** recordedRun(), once a run under way in another process (npm test starts one beside jest) has ended. */
+export async function awaitRecordedRun(): Promise<PythonSuiteSummary | undefined> {
+  while (fs.existsSync(RUNNING) && alive(Number(fs.readFileSync(RUNNING, "utf8")))) await new Promise((resolve) => setTimeout(resolve, 1000));
+  return recordedRun();
+}
+
 /** The summary of the last run, when it ran the current code. */
 export function recordedRun(): PythonSuiteSummary | undefined {
   const file = path.join(RESULTS_DIR, "summary.json");
@@ -77,6 +95,9 @@ export async function runPythonSuite(echo: (chunk: string) => void = () => undef
   const sources = pythonSources();
   const python = execFileSync("bash", [path.join(ROOT, "scripts", "ensure-python-boto3.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
   const cleanup = new Cleanup();
+  fs.mkdirSync(path.dirname(RUNNING), { recursive: true });
+  fs.writeFileSync(RUNNING, String(process.pid));
+  cleanup.add(undefined, () => fs.rmSync(RUNNING, { force: true }));
   try {
     if (!process.env[ENDPOINT_VARIABLE]) {
       const server = await spawnDynamoDbLocal(ROOT);
