@@ -52,7 +52,7 @@ import datetime
 import threading
 import time
 import uuid
-from typing import Any, Callable, Collection, Optional, Union
+from typing import Any, Callable, NoReturn, Optional, Union
 
 from botocore.exceptions import ClientError
 
@@ -106,7 +106,7 @@ class ApplySettings:
     max_pass_keys: int = DEFAULT_MAX_PASS_KEYS
     chunk_workers: int = 8
     s3_workers: int = 8
-    # Goes into the remainders' bodies, so two runs never write one remainder name (see _write_remainder);
+    # Goes into the remainders' bodies, so two runs never write one remainder name (see _Pass._write_remainder);
     # None: a random one, chosen when the settings are made.
     writer_id: Optional[str] = None
 
@@ -318,113 +318,289 @@ def _quarantine(store: ManifestStore, plan: _Plan, kid: str, key: Key, reason: s
     return name
 
 
-def _apply_pass(store: ManifestStore, replicator: replicate.Replicator, settings: ApplySettings, plan: _Plan,
-                out_of_time: Callable[[], bool], log: LogFunction, state: _RunState, s3_pool: concurrent.futures.Executor,
-                wall_clock: Callable[[], float] = time.time) -> _PassOutcome:
-    """Sync the plan's keys; delete each manifest once all its keys are done; write the remainder."""
-    outcome = _PassOutcome()
-    removals = plan.removals if replicator.delete_policy == "retain" else {}
-    unfinished: set[str] = set()
-    todo: _Chunk = []
-    for kid, key in plan.keys:
-        if kid in state.carried:
-            unfinished.add(kid)  # already in a remainder of this run: carried on untried
-        else:
-            todo.append((kid, key))
-    chunks = [todo[start:start + settings.keys_per_chunk] for start in range(0, len(todo), settings.keys_per_chunk)]
-    deletions: list[concurrent.futures.Future[None]] = []
+class _Pass:
+    """One pass over a plan: syncs its keys in chunks, deletes each manifest once all its keys are done,
+    then writes the remainder of the keys not done (and deletes the manifests it replaces)."""
 
-    def done(kid: str) -> None:
-        for name in plan.owners[kid]:
-            left = plan.remaining[name]
+    def __init__(self, store: ManifestStore, replicator: replicate.Replicator, settings: ApplySettings, plan: _Plan,
+                 log: LogFunction, state: _RunState, s3_pool: concurrent.futures.Executor,
+                 wall_clock: Callable[[], float]) -> None:
+        self.store = store
+        self.replicator = replicator
+        self.settings = settings
+        self.plan = plan
+        self.log = log
+        self.state = state
+        self.s3_pool = s3_pool
+        self.wall_clock = wall_clock
+        self.outcome = _PassOutcome()
+        # Keys not applied by this pass: they go into its remainder.
+        self.unfinished: set[str] = set()
+        # The deletions of the finished manifests, on the S3 pool.
+        self.deletions: list[concurrent.futures.Future[None]] = []
+
+    def apply(self, out_of_time: Callable[[], bool]) -> _PassOutcome:
+        """Sync the plan's keys; delete each manifest once all its keys are done; write the remainder."""
+        chunks = self._chunks()
+        started = self._apply_chunks(chunks, out_of_time)
+        for chunk in chunks[started:]:  # not started: the time budget ran out or a chunk failed
+            self._leave(chunk)
+        for future in self.deletions:
+            future.result()
+        if self.unfinished:
+            self._write_remainder()
+            self.state.carried.update(self.unfinished)
+        return self.outcome
+
+    def _chunks(self) -> list[_Chunk]:
+        """The plan's keys in chunks of keys_per_chunk, but for those already in a remainder of this run:
+        they are carried on untried."""
+        todo: _Chunk = []
+        for kid, key in self.plan.keys:
+            if kid in self.state.carried:
+                self.unfinished.add(kid)
+            else:
+                todo.append((kid, key))
+        size = self.settings.keys_per_chunk
+        return [todo[start:start + size] for start in range(0, len(todo), size)]
+
+    def _apply_chunks(self, chunks: list[_Chunk], out_of_time: Callable[[], bool]) -> int:
+        """Syncs the chunks, chunk_workers at a time, settling each as it ends; returns how many were started."""
+        removals = self.plan.removals if self.replicator.delete_policy == "retain" else {}
+        runner = _ChunkRunner(self.replicator, removals)
+        workers = self.settings.chunk_workers
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            in_flight: set[concurrent.futures.Future[_ChunkOutcome]] = set()
+            started = 0
+            while True:
+                while started < len(chunks) and len(in_flight) < workers and self._may_start(out_of_time):
+                    in_flight.add(pool.submit(runner, chunks[started]))
+                    started += 1
+                if not in_flight:
+                    return started
+                finished, in_flight = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in finished:
+                    self._settle(*future.result())
+
+    def _may_start(self, out_of_time: Callable[[], bool]) -> bool:
+        """Whether another chunk may start: not after a chunk failed, and not once the budget is spent
+        (checked before every chunk)."""
+        if self.outcome.error is not None or self.outcome.stopped:
+            return False
+        if out_of_time():
+            self.outcome.stopped = True
+            return False
+        return True
+
+    def _settle(self, chunk: _Chunk, aside: Optional[replicate.KeysSetAside], failure: Optional[BaseException]) -> None:
+        """Takes in an ended chunk: a failed one stays unfinished (the pass keeps its first failure); else its
+        hot keys stay unfinished, its unwritable keys are quarantined, and its keys that are not hot are done."""
+        if failure is not None:
+            self.outcome.error = self.outcome.error or failure
+            self._leave(chunk)
+            return
+        held = self._set_aside(chunk, aside) if aside is not None else set()
+        for kid, _ in chunk:
+            if kid in held:
+                self.unfinished.add(kid)
+                continue
+            if kid not in self.outcome.quarantined:
+                self.outcome.keys += 1
+            self._done(kid)
+
+    def _set_aside(self, chunk: _Chunk, aside: replicate.KeysSetAside) -> set[str]:
+        """Logs the chunk's hot keys and quarantines its unwritable ones; returns the keys held for the
+        remainder: the hot ones and those whose quarantine object could not be written."""
+        held = set(table_keys.key_id(k) for k in aside.hot)
+        if held:
+            self.outcome.hot_keys.extend(sorted(held))
+            self.log("keys_kept_changing", keys=sorted(held), rounds=self.replicator.max_rounds,
+                     action="held in this pass's remainder for a later pass or run; the run carries on")
+        for kid, reason in sorted(aside.unwritable.items()):
+            if not self._quarantine_key(chunk, kid, reason):
+                held.add(kid)
+        return held
+
+    def _quarantine_key(self, chunk: _Chunk, kid: str, reason: str) -> bool:
+        """Quarantines one key of the chunk; False when its quarantine object could not be written."""
+        try:
+            name = _quarantine(self.store, self.plan, kid, dict(chunk)[kid], reason, self.log)
+        except Exception as error:  # noqa: BLE001 - the key stays unfinished: carried, not lost
+            self.log("quarantine_not_written", key=kid, reason=reason, error="%s: %s" % (type(error).__name__, error),
+                     action="the key is carried in the remainder")
+            return False
+        self.outcome.quarantined[kid] = {"reason": reason, "object": name}
+        return True
+
+    def _leave(self, chunk: _Chunk) -> None:
+        self.unfinished.update(kid for kid, _ in chunk)
+
+    def _done(self, kid: str) -> None:
+        """The key is applied (or quarantined): each of its manifests with no key left is deleted."""
+        for name in self.plan.owners[kid]:
+            left = self.plan.remaining[name]
             left.discard(kid)
             if not left:
-                deletions.append(s3_pool.submit(store.delete, name, plan.version.get(name)))
-                outcome.deleted += 1
-                del plan.remaining[name]
-                if name in plan.latest_change:
-                    outcome.latencies.append(metrics_module.seconds_since(plan.latest_change[name], wall_clock()))
+                self._delete_finished(name)
 
-    def settle(chunk: _Chunk, aside: Optional[replicate.KeysSetAside], failure: Optional[BaseException]) -> None:
-        if failure is not None:
-            outcome.error = outcome.error or failure
-            unfinished.update(kid for kid, _ in chunk)
-            return
-        hot: set[str] = set()
-        if aside is not None:
-            hot = set(table_keys.key_id(k) for k in aside.hot)
-            if hot:
-                outcome.hot_keys.extend(sorted(hot))
-                log("keys_kept_changing", keys=sorted(hot), rounds=replicator.max_rounds,
-                    action="held in this pass's remainder for a later pass or run; the run carries on")
-            for kid, reason in sorted(aside.unwritable.items()):
-                try:
-                    name = _quarantine(store, plan, kid, dict(chunk)[kid], reason, log)
-                except Exception as error:  # noqa: BLE001 - the key stays unfinished: carried, not lost
-                    log("quarantine_not_written", key=kid, reason=reason, error="%s: %s" % (type(error).__name__, error),
-                        action="the key is carried in the remainder")
-                    hot.add(kid)
-                    continue
-                outcome.quarantined[kid] = {"reason": reason, "object": name}
-        for kid, _ in chunk:
-            if kid in hot:
-                unfinished.add(kid)
-                continue
-            if kid not in outcome.quarantined:
-                outcome.keys += 1
-            done(kid)
+    def _delete_finished(self, name: str) -> None:
+        """Deletes a manifest all of whose keys are done (on the S3 pool, by the version read)."""
+        plan = self.plan
+        self.deletions.append(self.s3_pool.submit(self.store.delete, name, plan.version.get(name)))
+        self.outcome.deleted += 1
+        del plan.remaining[name]
+        if name in plan.latest_change:
+            self.outcome.latencies.append(metrics_module.seconds_since(plan.latest_change[name], self.wall_clock()))
 
-    runner = _ChunkRunner(replicator, removals)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=settings.chunk_workers) as pool:
-        in_flight: set[concurrent.futures.Future[_ChunkOutcome]] = set()
-        submitted = 0
-        while True:
-            while (submitted < len(chunks) and len(in_flight) < settings.chunk_workers
-                   and outcome.error is None and not outcome.stopped):
-                if out_of_time():
-                    outcome.stopped = True
-                    break
-                in_flight.add(pool.submit(runner, chunks[submitted]))
-                submitted += 1
-            if not in_flight:
-                break
-            finished, in_flight = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
-            for future in finished:
-                settle(*future.result())
-    for chunk in chunks[submitted:]:
-        unfinished.update(kid for kid, _ in chunk)
-    for future in deletions:
-        future.result()
-    if unfinished:
-        _write_remainder(store, settings, plan, unfinished, outcome, s3_pool, log)
-        state.carried.update(unfinished)
-    return outcome
+    def _write_remainder(self) -> None:
+        """One manifest holding the unfinished keys; then the manifests it replaces are deleted."""
+        plan = self.plan
+        replaced = [name for name in plan.order if name in plan.remaining]
+        keys = [key for kid, key in plan.keys if kid in self.unfinished]
+        reason = self._remainder_reason()
+        body = self._remainder_body(replaced, keys, reason)
+        name = manifest_format.ordered_name(self.store.manifest_prefix, min(plan.order[n] for n in replaced), body)
+        self.store.write(name, body)
+        # The writer id in the body makes the name new: deleting the replaced ones never deletes it.
+        futures = [self.s3_pool.submit(self.store.delete, n, plan.version.get(n)) for n in replaced if n != name]
+        for future in futures:
+            future.result()
+        self.outcome.remainder = name
+        self.outcome.carried = len(keys)
+        self.outcome.replaced = len(futures)
+        self.log("remainder_written", manifest=name, keys=len(keys), replaces=len(replaced), reason=reason)
+
+    def _remainder_reason(self) -> str:
+        return ("time budget spent" if self.outcome.stopped else "a request failed" if self.outcome.error
+                else "keys kept changing or could not be set aside")
+
+    def _remainder_body(self, replaced: list[str], keys: list[Key], reason: str) -> bytes:
+        """The remainder's document: the unfinished keys, their removed entries, and where it comes from."""
+        plan = self.plan
+        entries = [plan.removals[kid] for kid, _ in plan.keys if kid in self.unfinished and kid in plan.removals]
+        extra: dict[str, Any] = {"remainder": {"reason": reason, "replaces": len(replaced),
+                                               "first": replaced[0] if replaced else None,
+                                               "writer": self.settings.writer_id}}
+        times = [plan.latest_change[n] for n in replaced if n in plan.latest_change]
+        if times:  # the latency of what it carries keeps counting from the changes themselves
+            extra["approximateCreationDateTime"] = {"earliest": min(times), "latest": max(times)}
+        return manifest_format.encode_document(keys, entries, extra)
 
 
-def _write_remainder(store: ManifestStore, settings: ApplySettings, plan: _Plan, unfinished: Collection[str],
-                     outcome: _PassOutcome, s3_pool: concurrent.futures.Executor, log: LogFunction) -> None:
-    """One manifest holding the unfinished keys; then the manifests it replaces are deleted."""
-    replaced = [name for name in plan.order if name in plan.remaining]
-    keys = [key for kid, key in plan.keys if kid in unfinished]
-    entries = [plan.removals[kid] for kid, _ in plan.keys if kid in unfinished and kid in plan.removals]
-    reason = ("time budget spent" if outcome.stopped else "a request failed" if outcome.error
-              else "keys kept changing or could not be set aside")
-    extra: dict[str, Any] = {"remainder": {"reason": reason, "replaces": len(replaced), "first": replaced[0] if replaced else None,
-                           "writer": settings.writer_id}}
-    times = [plan.latest_change[n] for n in replaced if n in plan.latest_change]
-    if times:  # the latency of what it carries keeps counting from the changes themselves
-        extra["approximateCreationDateTime"] = {"earliest": min(times), "latest": max(times)}
-    body = manifest_format.encode_document(keys, entries, extra)
-    name = manifest_format.ordered_name(store.manifest_prefix, min(plan.order[n] for n in replaced), body)
-    store.write(name, body)
-    # The writer id in the body makes the name new: deleting the replaced ones never deletes it.
-    futures = [s3_pool.submit(store.delete, n, plan.version.get(n)) for n in replaced if n != name]
-    for future in futures:
-        future.result()
-    outcome.remainder = name
-    outcome.carried = len(keys)
-    outcome.replaced = len(futures)
-    log("remainder_written", manifest=name, keys=len(keys), replaces=len(replaced), reason=reason)
+class _Run:
+    """A run of apply-changes: passes until none is left or the time budget is spent (see run)."""
+
+    def __init__(self, store: ManifestStore, replicator: replicate.Replicator, settings: ApplySettings,
+                 schema: KeySchema, clock: Callable[[], float], log: LogFunction,
+                 metrics: Optional[metrics_module.Publisher], wall_clock: Callable[[], float]) -> None:
+        self.store = store
+        self.replicator = replicator
+        self.settings = settings
+        self.schema = schema
+        self.clock = clock
+        self.log = log
+        self.wall_clock = wall_clock
+        self.result = ApplyResult()
+        self.started = clock()
+        self.stats = replicator.stats
+        self.state = _RunState()
+        self.publisher: metrics_module.Publisher = metrics or metrics_module.NoMetrics()
+
+    def out_of_time(self) -> bool:
+        return self.clock() - self.started >= self.settings.time_budget_seconds
+
+    def run(self) -> ApplyResult:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self.settings.s3_workers) as s3_pool:
+            while self._pass(s3_pool):
+                pass
+        return self._finish()
+
+    def _pass(self, s3_pool: concurrent.futures.Executor) -> bool:
+        """Lists, reads and applies one pass; False when the run stops after it (or instead of it)."""
+        if self.out_of_time():
+            self.result.stopped_by_budget = True
+            return False
+        settings = self.settings
+        listed = self.store.list(limit=settings.max_manifests_per_pass, max_bytes=settings.max_pass_bytes,
+                                 page_size=settings.list_page_size, exclude=self.state.held)
+        if not listed:
+            return False
+        self.result.passes += 1
+        pass_started = self.clock()
+        self.publisher.pass_started(len(listed),
+                                    metrics_module.seconds_since(_written_at(listed[0], self.store), self.wall_clock()))
+        before = self.stats.as_dict()
+        rejected: list[dict[str, str]] = []
+        plan = _read_pass(self.store, settings, listed, self.schema, self.log, rejected, s3_pool)
+        outcome = _Pass(self.store, self.replicator, settings, plan, self.log, self.state, s3_pool,
+                        self.wall_clock).apply(self.out_of_time)
+        del plan
+        delta = self.stats.minus(before)
+        self.publisher.keys_written(outcome.latencies)
+        self.publisher.pass_done(outcome.keys, delta["retained_images"], len(outcome.quarantined))
+        self._add(outcome, rejected)
+        self._log_pass(listed, rejected, outcome, delta, pass_started)
+        return self._carries_on(outcome, rejected)
+
+    def _add(self, outcome: _PassOutcome, rejected: list[dict[str, str]]) -> None:
+        """Adds a pass's outcome to the run's result."""
+        result = self.result
+        if outcome.remainder:
+            self.state.held.add(outcome.remainder)
+            result.remainders.append(outcome.remainder)
+        result.manifests_applied += outcome.deleted
+        result.manifests_replaced += outcome.replaced
+        result.manifests_rejected += len(rejected)
+        result.rejected.extend(rejected)
+        result.carried_keys += outcome.carried
+        result.hot_keys.extend(k for k in outcome.hot_keys if k not in result.hot_keys)
+        result.quarantined.update(outcome.quarantined)
+        result.keys += outcome.keys
+
+    def _log_pass(self, listed: list[Listed], rejected: list[dict[str, str]], outcome: _PassOutcome,
+                  delta: dict[str, int], pass_started: float) -> None:
+        self.log("apply_pass", **{
+            "pass": self.result.passes, "listed": len(listed), "listed_bytes": sum(e.size for e in listed),
+            "manifests": outcome.deleted, "replaced": outcome.replaced, "rejected": len(rejected),
+            "keys": outcome.keys, "carried": outcome.carried, "hot_keys": len(outcome.hot_keys),
+            "quarantined": len(outcome.quarantined), "remainder": outcome.remainder,
+            "puts": delta["puts"], "deletes": delta["deletes"], "retained_images": delta["retained_images"],
+            "retained_skipped": delta["retained_skipped"], "condition_failures": delta["condition_failures"],
+            "live_writes_dropped": delta["live_writes_dropped"],
+            "retries": delta["retries"], "verify_mismatches": delta["verify_mismatches"],
+            "read_requests": delta["read_requests"], "write_requests": delta["write_requests"],
+            "seconds": round(self.clock() - pass_started, 3),
+        })
+
+    def _carries_on(self, outcome: _PassOutcome, rejected: list[dict[str, str]]) -> bool:
+        """Whether the run lists again after this pass; raises the error that failed the pass."""
+        if outcome.error is not None:
+            self._fail(outcome.error)
+        if outcome.stopped:
+            self.result.stopped_by_budget = True
+            return False
+        if not (outcome.deleted or rejected or outcome.remainder or outcome.quarantined):
+            # Every manifest listed had vanished before it could be read: another run is draining the
+            # same prefix (it loops until none is left), so stop here rather than spin on the listing.
+            self.log("apply_yield", reason="listed manifests were taken by another run")
+            return False
+        return True
+
+    def _fail(self, error: BaseException) -> NoReturn:
+        self.result.seconds = round(self.clock() - self.started, 3)
+        self.log("apply_failed", reason="%s: %s" % (type(error).__name__, error),
+                 action="unfinished keys are in the remainder; the next run takes them", **self.result.as_dict())
+        raise error
+
+    def _finish(self) -> ApplyResult:
+        result = self.result
+        result.seconds = round(self.clock() - self.started, 3)
+        if result.stopped_by_budget:
+            self.log("apply_stopped", reason="time budget of %.0f s spent; the rest is left for the next run"
+                     % self.settings.time_budget_seconds, **result.as_dict())
+        else:
+            self.log("apply_done", **result.as_dict())
+        return result
 
 
 def run(store: ManifestStore, replicator: replicate.Replicator, settings: ApplySettings, schema: KeySchema,
@@ -438,78 +614,7 @@ def run(store: ManifestStore, replicator: replicate.Replicator, settings: ApplyS
     listing every pass), OldestPendingManifestAge the age of the first one listed (the oldest: time order).
 
     A request that fails for good (e.g. RetryBudgetExceeded) is raised after the pass wrote its remainder."""
-    result = ApplyResult()
-    started = clock()
-    stats = replicator.stats
-    state = _RunState()
-    publisher: metrics_module.Publisher = metrics or metrics_module.NoMetrics()
-
-    def out_of_time() -> bool:
-        return clock() - started >= settings.time_budget_seconds
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=settings.s3_workers) as s3_pool:
-        while True:
-            if out_of_time():
-                result.stopped_by_budget = True
-                break
-            listed = store.list(limit=settings.max_manifests_per_pass, max_bytes=settings.max_pass_bytes,
-                                page_size=settings.list_page_size, exclude=state.held)
-            if not listed:
-                break
-            result.passes += 1
-            pass_started = clock()
-            publisher.pass_started(len(listed), metrics_module.seconds_since(_written_at(listed[0], store), wall_clock()))
-            before = stats.as_dict()
-            rejected: list[dict[str, str]] = []
-            plan = _read_pass(store, settings, listed, schema, log, rejected, s3_pool)
-            outcome = _apply_pass(store, replicator, settings, plan, out_of_time, log, state, s3_pool, wall_clock)
-            del plan
-            delta = stats.minus(before)
-            publisher.keys_written(outcome.latencies)
-            publisher.pass_done(outcome.keys, delta["retained_images"], len(outcome.quarantined))
-            if outcome.remainder:
-                state.held.add(outcome.remainder)
-                result.remainders.append(outcome.remainder)
-            result.manifests_applied += outcome.deleted
-            result.manifests_replaced += outcome.replaced
-            result.manifests_rejected += len(rejected)
-            result.rejected.extend(rejected)
-            result.carried_keys += outcome.carried
-            result.hot_keys.extend(k for k in outcome.hot_keys if k not in result.hot_keys)
-            result.quarantined.update(outcome.quarantined)
-            result.keys += outcome.keys
-            log("apply_pass", **{
-                "pass": result.passes, "listed": len(listed), "listed_bytes": sum(e.size for e in listed),
-                "manifests": outcome.deleted, "replaced": outcome.replaced, "rejected": len(rejected),
-                "keys": outcome.keys, "carried": outcome.carried, "hot_keys": len(outcome.hot_keys),
-                "quarantined": len(outcome.quarantined), "remainder": outcome.remainder,
-                "puts": delta["puts"], "deletes": delta["deletes"], "retained_images": delta["retained_images"],
-                "retained_skipped": delta["retained_skipped"], "condition_failures": delta["condition_failures"],
-                "live_writes_dropped": delta["live_writes_dropped"],
-                "retries": delta["retries"], "verify_mismatches": delta["verify_mismatches"],
-                "read_requests": delta["read_requests"], "write_requests": delta["write_requests"],
-                "seconds": round(clock() - pass_started, 3),
-            })
-            if outcome.error is not None:
-                result.seconds = round(clock() - started, 3)
-                log("apply_failed", reason="%s: %s" % (type(outcome.error).__name__, outcome.error),
-                    action="unfinished keys are in the remainder; the next run takes them", **result.as_dict())
-                raise outcome.error
-            if outcome.stopped:
-                result.stopped_by_budget = True
-                break
-            if not (outcome.deleted or rejected or outcome.remainder or outcome.quarantined):
-                # Every manifest listed had vanished before it could be read: another run is draining the
-                # same prefix (it loops until none is left), so stop here rather than spin on the listing.
-                log("apply_yield", reason="listed manifests were taken by another run")
-                break
-    result.seconds = round(clock() - started, 3)
-    if result.stopped_by_budget:
-        log("apply_stopped", reason="time budget of %.0f s spent; the rest is left for the next run"
-            % settings.time_budget_seconds, **result.as_dict())
-    else:
-        log("apply_done", **result.as_dict())
-    return result
+    return _Run(store, replicator, settings, schema, clock, log, metrics, wall_clock).run()
 
 
 def _written_at(entry: Listed, store: ManifestStore) -> Union[float, datetime.datetime, None]:
