@@ -1,10 +1,8 @@
 import { createHash } from "node:crypto";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { AssetType, TerraformAsset } from "cdktf";
 import type { Construct } from "constructs";
 import { bundleFunction, type BundleOptions } from "./bundle";
+import { contentAddressedFile } from "./content-addressed-file";
 
 export interface BundledFunctionAsset {
   readonly asset: TerraformAsset;
@@ -17,13 +15,7 @@ export interface BundledFunctionAsset {
 export function bundledFunctionAsset(scope: Construct, id: string, zipName: string, options: BundleOptions): BundledFunctionAsset {
   const bundle = bundleFunction(options);
   const hash = createHash("sha256").update(bundle.zip).digest("hex");
-  const zipPath = path.join(os.tmpdir(), "cdktf-function-bundles", hash, zipName);
-  if (!fs.existsSync(zipPath)) {
-    fs.mkdirSync(path.dirname(zipPath), { recursive: true });
-    const partial = `${zipPath}.${process.pid}.tmp`;
-    fs.writeFileSync(partial, bundle.zip);
-    fs.renameSync(partial, zipPath);
-  }
+  const zipPath = contentAddressedFile("cdktf-function-bundles", hash, zipName, bundle.zip);
   const asset = new TerraformAsset(scope, id, { path: zipPath, type: AssetType.FILE, assetHash: hash });
   return { asset, sha256Base64: bundle.sha256Base64, handler: bundle.handler };
 }

@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
 import { S3Object } from "@cdktf/provider-aws/lib/s3-object";
+import { contentAddressedFile } from "../../build-tools/content-addressed-file";
 import { buildPythonWheel, packageVersion, type PythonWheel } from "../../build-tools/python-wheel";
 import { PROJECT_ROOT } from "../project-root";
 
@@ -40,7 +40,8 @@ export class GlueScripts extends Construct {
     // pip takes the name, version and tags from the file name: the key ends with it. (The construct id
     // stays the same when the version changes.)
     const bytes = Buffer.from(wheel.bytes);
-    this.libraryPath = this.upload("package-wheel", wheel.fileName, temporaryFile(wheel.fileName, wheel.sha256Hex, bytes), bytes, "application/zip");
+    const file = contentAddressedFile("cdktf-glue-assets", wheel.sha256Hex, wheel.fileName, bytes);
+    this.libraryPath = this.upload("package-wheel", wheel.fileName, file, bytes, "application/zip");
   }
 
   /** S3 URL of an uploaded entry point. */
@@ -71,27 +72,17 @@ export class GlueScripts extends Construct {
   }
 }
 
-/** The wheel of the jobs' package, glue-job/backup_replication (its version is the package's __version__). */
+let built: PythonWheel | undefined;
+
+/**
+ * The wheel of the jobs' package, glue-job/backup_replication (its version is the package's
+ * __version__): built once per process, since every stack of a synth ships the same one.
+ */
 export function jobCodeWheel(): PythonWheel {
-  return buildPythonWheel({
+  built ??= buildPythonWheel({
     packageDir: PACKAGE_DIR,
     version: packageVersion(PACKAGE_DIR),
     summary: "The AWS Glue jobs of the DynamoDB backup replication",
   });
-}
-
-/**
- * A file named `name` holding `contents` for TerraformAsset, which copies it into the stack's assets:
- * written once under the temporary folder, in a folder named by the content hash (as the Lambda zip,
- * functions/bundle-asset.ts).
- */
-function temporaryFile(name: string, hash: string, contents: Buffer): string {
-  const file = path.join(os.tmpdir(), "cdktf-glue-assets", hash, name);
-  if (!fs.existsSync(file)) {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const partial = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(partial, contents);
-    fs.renameSync(partial, file);
-  }
-  return file;
+  return built;
 }
