@@ -9,6 +9,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { appCommand } from "../build-tools/app-command";
 import { startMotoServer } from "../local-aws/moto-server";
 import { chooseProvider, DEFAULT_GOGC, TerraformWorkdir } from "../local-aws/terraform-workdir";
 import { parseProjectConfig } from "../stacks/config/load";
@@ -18,9 +19,8 @@ const RUNS = Number(process.argv[process.argv.indexOf("--runs") + 1]) || 5;
 
 /** The default stack, synthesized by the app command of cdktf.json into a folder of its own. */
 function synthesizeDefaultStack(outdir: string): string {
-  const { app } = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, "cdktf.json"), "utf8")) as { app: string };
-  const [command, ...args] = app.split(/\s+/);
-  execFileSync(command === "node" ? process.execPath : command, args, { cwd: PROJECT_ROOT, env: { ...process.env, CDKTF_OUTDIR: outdir }, stdio: "pipe" });
+  const { file, args } = appCommand(PROJECT_ROOT);
+  execFileSync(file, args, { cwd: PROJECT_ROOT, env: { ...process.env, CDKTF_OUTDIR: outdir }, stdio: "pipe" });
   const [stack] = fs.readdirSync(path.join(outdir, "stacks"));
   return path.join(outdir, "stacks", stack);
 }

@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { appCommand } from "../build-tools/app-command";
 
 const ROOT = path.resolve(__dirname, "..");
 const RUNS = Number(process.argv[process.argv.indexOf("--runs") + 1]) || 5;
@@ -35,18 +36,17 @@ function median(samples: Sample[]): Sample {
 
 const round = (n: number) => Math.round(n * 1000) / 1000;
 
-const { app } = JSON.parse(fs.readFileSync(path.join(ROOT, "cdktf.json"), "utf8")) as { app: string };
-const appArgs = app.split(/\s+/);
-if (appArgs[0] !== "node") throw new Error(`cdktf.json app must start with node to be measured: ${app}`);
+const app = appCommand(ROOT);
+if (!app.runsNode) throw new Error(`cdktf.json app must start with node to be measured: ${app.text}`);
 const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-synth-"));
 const synthEnv = { CDKTF_OUTDIR: outdir };
 
 const rootImport = ["-e", 'require("cdktf"); require("@cdktf/provider-aws");'];
-const cold = run(appArgs.slice(1), { ...synthEnv, SYNTH_CACHE: "off" });
+const cold = run(app.args, { ...synthEnv, SYNTH_CACHE: "off" });
 const synth: Sample[] = [];
 const baseline: Sample[] = [];
 for (let i = 0; i < RUNS; i++) {
-  synth.push(run(appArgs.slice(1), synthEnv));
+  synth.push(run(app.args, synthEnv));
   baseline.push(run(rootImport));
 }
 const synthMedian = median(synth);
@@ -54,7 +54,7 @@ const baselineMedian = median(baseline);
 const speedup = round(baselineMedian.seconds / synthMedian.seconds);
 const report = {
   runs: RUNS,
-  appCommand: app,
+  appCommand: app.text,
   synth: synthMedian,
   synthWithoutBundleCache: { seconds: round(cold.seconds), peakMb: round(cold.peakMb) },
   rootImportOfProviderAws: baselineMedian,

@@ -1,6 +1,5 @@
 import { execFile, execFileSync } from "node:child_process";
-import * as fs from "node:fs";
-import * as path from "node:path";
+import { appCommand as projectAppCommand } from "../../build-tools/app-command";
 import { PROJECT_ROOT } from "./synth";
 
 /**
@@ -27,10 +26,9 @@ interface AppCommandOptions {
 }
 
 function appCommand(options: AppCommandOptions): { file: string; args: string[]; env: NodeJS.ProcessEnv } {
-  const { app } = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, "cdktf.json"), "utf8")) as { app: string };
-  const [command, ...args] = app.split(/\s+/);
+  const { file, args } = projectAppCommand(PROJECT_ROOT);
   const env: NodeJS.ProcessEnv = { ...process.env, ...options.env, CDKTF_OUTDIR: options.outdir };
   delete env.SYNTH_HCL_OUTPUT;
   if (options.hcl) env.SYNTH_HCL_OUTPUT = "true";
-  return { file: command === "node" ? process.execPath : command, args, env };
+  return { file, args, env };
 }
