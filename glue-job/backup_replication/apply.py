@@ -318,26 +318,24 @@ def _quarantine(store: ManifestStore, plan: _Plan, kid: str, key: Key, reason: s
     return name
 
 
+@dataclasses.dataclass(eq=False)
 class _Pass:
     """One pass over a plan: syncs its keys in chunks, deletes each manifest once all its keys are done,
     then writes the remainder of the keys not done (and deletes the manifests it replaces)."""
 
-    def __init__(self, store: ManifestStore, replicator: replicate.Replicator, settings: ApplySettings, plan: _Plan,
-                 log: LogFunction, state: _RunState, s3_pool: concurrent.futures.Executor,
-                 wall_clock: Callable[[], float]) -> None:
-        self.store = store
-        self.replicator = replicator
-        self.settings = settings
-        self.plan = plan
-        self.log = log
-        self.state = state
-        self.s3_pool = s3_pool
-        self.wall_clock = wall_clock
-        self.outcome = _PassOutcome()
-        # Keys not applied by this pass: they go into its remainder.
-        self.unfinished: set[str] = set()
-        # The deletions of the finished manifests, on the S3 pool.
-        self.deletions: list[concurrent.futures.Future[None]] = []
+    store: ManifestStore
+    replicator: replicate.Replicator
+    settings: ApplySettings
+    plan: _Plan
+    log: LogFunction
+    state: _RunState
+    s3_pool: concurrent.futures.Executor
+    wall_clock: Callable[[], float]
+    outcome: _PassOutcome = dataclasses.field(default_factory=_PassOutcome)
+    # Keys not applied by this pass: they go into its remainder.
+    unfinished: set[str] = dataclasses.field(default_factory=set)
+    # The deletions of the finished manifests, on the S3 pool.
+    deletions: list[concurrent.futures.Future[None]] = dataclasses.field(default_factory=list)
 
     def apply(self, out_of_time: Callable[[], bool]) -> _PassOutcome:
         """Sync the plan's keys; delete each manifest once all its keys are done; write the remainder."""
@@ -487,24 +485,28 @@ class _Pass:
         return manifest_format.encode_document(keys, entries, extra)
 
 
+@dataclasses.dataclass(eq=False)
 class _Run:
     """A run of apply-changes: passes until none is left or the time budget is spent (see run)."""
 
-    def __init__(self, store: ManifestStore, replicator: replicate.Replicator, settings: ApplySettings,
-                 schema: KeySchema, clock: Callable[[], float], log: LogFunction,
-                 metrics: Optional[metrics_module.Publisher], wall_clock: Callable[[], float]) -> None:
-        self.store = store
-        self.replicator = replicator
-        self.settings = settings
-        self.schema = schema
-        self.clock = clock
-        self.log = log
-        self.wall_clock = wall_clock
-        self.result = ApplyResult()
-        self.started = clock()
-        self.stats = replicator.stats
-        self.state = _RunState()
-        self.publisher: metrics_module.Publisher = metrics or metrics_module.NoMetrics()
+    store: ManifestStore
+    replicator: replicate.Replicator
+    settings: ApplySettings
+    schema: KeySchema
+    clock: Callable[[], float]
+    log: LogFunction
+    metrics: dataclasses.InitVar[Optional[metrics_module.Publisher]]
+    wall_clock: Callable[[], float]
+    result: ApplyResult = dataclasses.field(init=False, default_factory=ApplyResult)
+    started: float = dataclasses.field(init=False)
+    stats: ddb_batch.Stats = dataclasses.field(init=False)
+    state: _RunState = dataclasses.field(init=False, default_factory=_RunState)
+    publisher: metrics_module.Publisher = dataclasses.field(init=False)
+
+    def __post_init__(self, metrics: Optional[metrics_module.Publisher]) -> None:
+        self.started = self.clock()
+        self.stats = self.replicator.stats
+        self.publisher = metrics or metrics_module.NoMetrics()
 
     def out_of_time(self) -> bool:
         return self.clock() - self.started >= self.settings.time_budget_seconds
