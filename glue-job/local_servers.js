@@ -22,6 +22,12 @@ const root = path.resolve(__dirname, "..");
 const dynalite = require(path.join(root, "node_modules", "dynalite"))({
   createTableMs: 0, deleteTableMs: 0, updateTableMs: 0,
 });
+// Same as local-aws/local-dynamodb.ts's survivingAbortedRequests: dynalite rethrows a request's "aborted"
+// error (a worker process killed mid-request), which would end the server; that error alone is dropped.
+dynalite.prependListener("request", (request) => {
+  const emit = request.emit.bind(request);
+  request.emit = (event, ...args) => (event === "error" && args[0] && args[0].code === "ECONNRESET" ? false : emit(event, ...args));
+});
 const S3rver = require(path.join(root, "node_modules", "s3rver"));
 
 async function main() {

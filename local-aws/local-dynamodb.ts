@@ -114,9 +114,22 @@ type DynaliteServer = http.Server;
 // dynalite ships no type declarations.
 const dynalite = require("dynalite") as (options: Record<string, unknown>) => DynaliteServer;
 
+/**
+ * dynalite rethrows a request's "aborted" error (a client that went away mid-request, as a worker process
+ * killed mid-partition does), which would end the whole server: that one error is dropped, for that request.
+ */
+export function survivingAbortedRequests(server: http.Server): http.Server {
+  server.prependListener("request", (request: http.IncomingMessage) => {
+    const emit = request.emit.bind(request);
+    request.emit = ((event: string, ...args: unknown[]) =>
+      event === "error" && (args[0] as NodeJS.ErrnoException | undefined)?.code === "ECONNRESET" ? false : emit(event, ...args)) as typeof request.emit;
+  });
+  return server;
+}
+
 /** Starts dynalite (tables turn ACTIVE at once) on 127.0.0.1 and a free port. */
 export async function startDynalite(): Promise<LocalDynamo> {
-  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const server = survivingAbortedRequests(dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 }));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", resolve);

@@ -52,7 +52,7 @@ import datetime
 import threading
 import time
 import uuid
-from typing import Any, Callable, NoReturn, Optional, Union
+from typing import Any, Callable, NoReturn, Optional, Protocol, Union
 
 from botocore.exceptions import ClientError
 
@@ -230,13 +230,13 @@ def _read_pass(store: ManifestStore, settings: ApplySettings, listed: list[Liste
     return plan
 
 
-# A chunk of keys: [(key id, typed key)]; what _ChunkRunner returns for it: (the chunk, the keys it set
+# A chunk of keys: [(key id, typed key)]; what ChunkRunner returns for it: (the chunk, the keys it set
 # aside or None, the error that failed it or None).
-_Chunk = list[tuple[str, Key]]
-_ChunkOutcome = tuple[_Chunk, Optional[replicate.KeysSetAside], Optional[BaseException]]
+Chunk = list[tuple[str, Key]]
+ChunkOutcome = tuple[Chunk, Optional[replicate.KeysSetAside], Optional[BaseException]]
 
 
-class _ChunkRunner:
+class ChunkRunner:
     """Syncs chunks of keys, each with a Replicator of its own counters (merged into the run's under a lock)."""
 
     def __init__(self, replicator: replicate.Replicator, removals: dict[str, RemovedEntry]) -> None:
@@ -244,7 +244,7 @@ class _ChunkRunner:
         self.removals = removals
         self.lock = threading.Lock()
 
-    def __call__(self, chunk: _Chunk) -> _ChunkOutcome:
+    def __call__(self, chunk: Chunk) -> ChunkOutcome:
         local = copy.copy(self.replicator)
         local.stats = ddb_batch.Stats()
         aside: Optional[replicate.KeysSetAside] = None
@@ -264,12 +264,12 @@ class _ChunkRunner:
             self.replicator.stats.add(local.stats)
         return chunk, aside, failure
 
-    def _sync(self, local: replicate.Replicator, chunk: _Chunk) -> None:
+    def _sync(self, local: replicate.Replicator, chunk: Chunk) -> None:
         retained = dict((kid, self.removals[kid]) for kid, _ in chunk if kid in self.removals)
         local.sync_keys([key for _, key in chunk], retained=retained)
 
     def _one_by_one(self, local: replicate.Replicator,
-                    chunk: _Chunk) -> tuple[Optional[replicate.KeysSetAside], Optional[ClientError]]:
+                    chunk: Chunk) -> tuple[Optional[replicate.KeysSetAside], Optional[ClientError]]:
         """A request failed with an error DynamoDB gives for an item (not throttling: those are retried,
         not a systemic error): sync the chunk's keys one at a time; a key that fails alone, while another
         of the chunk goes through, cannot be written (a poison item, e.g. its item collection over 10 GB).
@@ -291,6 +291,45 @@ class _ChunkRunner:
         if not hot and not unwritable:
             return None, None
         return replicate.KeysSetAside("keys set aside one by one", hot, unwritable), None
+
+
+def split_chunks(keys: Chunk, size: int) -> list[Chunk]:
+    return [keys[start:start + size] for start in range(0, len(keys), size)]
+
+
+def run_chunks(runner: Callable[[Chunk], ChunkOutcome], chunks: list[Chunk], workers: int,
+               may_start: Callable[[], bool], on_end: Callable[[ChunkOutcome], None]) -> int:
+    """Runs the chunks in order, `workers` at a time, each started only while may_start() holds, and hands
+    each outcome to on_end as it ends (in this thread); returns how many chunks were started."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        in_flight: set[concurrent.futures.Future[ChunkOutcome]] = set()
+        started = 0
+        while True:
+            while started < len(chunks) and len(in_flight) < workers and may_start():
+                in_flight.add(pool.submit(runner, chunks[started]))
+                started += 1
+            if not in_flight:
+                return started
+            finished, in_flight = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in finished:
+                on_end(future.result())
+
+
+@dataclasses.dataclass(frozen=True)
+class SpreadResult:
+    """What a PassSpread gives back: the outcomes of the chunks it ran, the keys it did not start, whether
+    it stopped for the time budget, and the counters of its writers (Stats.as_dict)."""
+
+    ended: list[ChunkOutcome]
+    not_started: Chunk
+    out_of_time: bool
+    stats: dict[str, int]
+
+
+class PassSpread(Protocol):
+    """Syncs a pass's keys somewhere else than this process's threads (spark_apply.SparkSpread)."""
+
+    def sync(self, keys: Chunk, removals: dict[str, RemovedEntry], seconds_left: float) -> SpreadResult: ...
 
 
 def _error_text(error: ClientError) -> str:
@@ -331,18 +370,21 @@ class _Pass:
     state: _RunState
     s3_pool: concurrent.futures.Executor
     wall_clock: Callable[[], float]
+    # Where the keys are synced: None, here (threads of this process); else spread out (e.g. on Spark).
+    spread: Optional[PassSpread] = None
     outcome: _PassOutcome = dataclasses.field(default_factory=_PassOutcome)
     # Keys not applied by this pass: they go into its remainder.
     unfinished: set[str] = dataclasses.field(default_factory=set)
     # The deletions of the finished manifests, on the S3 pool.
     deletions: list[concurrent.futures.Future[None]] = dataclasses.field(default_factory=list)
 
-    def apply(self, out_of_time: Callable[[], bool]) -> _PassOutcome:
+    def apply(self, seconds_left: Callable[[], float]) -> _PassOutcome:
         """Sync the plan's keys; delete each manifest once all its keys are done; write the remainder."""
-        chunks = self._chunks()
-        started = self._apply_chunks(chunks, out_of_time)
-        for chunk in chunks[started:]:  # not started: the time budget ran out or a chunk failed
-            self._leave(chunk)
+        todo = self._todo()
+        if self.spread is None:
+            self._apply_here(todo, lambda: seconds_left() <= 0)
+        else:
+            self._apply_spread(self.spread, todo, seconds_left)
         for future in self.deletions:
             future.result()
         if self.unfinished:
@@ -350,35 +392,49 @@ class _Pass:
             self.state.carried.update(self.unfinished)
         return self.outcome
 
-    def _chunks(self) -> list[_Chunk]:
-        """The plan's keys in chunks of keys_per_chunk, but for those already in a remainder of this run:
-        they are carried on untried."""
-        todo: _Chunk = []
+    def _todo(self) -> Chunk:
+        """The plan's keys but for those already in a remainder of this run: they are carried on untried."""
+        todo: Chunk = []
         for kid, key in self.plan.keys:
             if kid in self.state.carried:
                 self.unfinished.add(kid)
             else:
                 todo.append((kid, key))
-        size = self.settings.keys_per_chunk
-        return [todo[start:start + size] for start in range(0, len(todo), size)]
+        return todo
 
-    def _apply_chunks(self, chunks: list[_Chunk], out_of_time: Callable[[], bool]) -> int:
-        """Syncs the chunks, chunk_workers at a time, settling each as it ends; returns how many were started."""
-        removals = self.plan.removals if self.replicator.delete_policy == "retain" else {}
-        runner = _ChunkRunner(self.replicator, removals)
-        workers = self.settings.chunk_workers
-        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            in_flight: set[concurrent.futures.Future[_ChunkOutcome]] = set()
-            started = 0
-            while True:
-                while started < len(chunks) and len(in_flight) < workers and self._may_start(out_of_time):
-                    in_flight.add(pool.submit(runner, chunks[started]))
-                    started += 1
-                if not in_flight:
-                    return started
-                finished, in_flight = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
-                for future in finished:
-                    self._settle(*future.result())
+    def _removals(self) -> dict[str, RemovedEntry]:
+        return self.plan.removals if self.replicator.delete_policy == "retain" else {}
+
+    def _apply_here(self, todo: Chunk, out_of_time: Callable[[], bool]) -> None:
+        """Syncs the keys in this process, in chunks of keys_per_chunk, chunk_workers at a time, settling
+        each as it ends; the chunks not started (the budget ran out or a chunk failed) stay unfinished."""
+        chunks = split_chunks(todo, self.settings.keys_per_chunk)
+        started = run_chunks(ChunkRunner(self.replicator, self._removals()), chunks, self.settings.chunk_workers,
+                             lambda: self._may_start(out_of_time), lambda ended: self._settle(*ended))
+        for chunk in chunks[started:]:
+            self._leave(chunk)
+
+    def _apply_spread(self, spread: PassSpread, todo: Chunk, seconds_left: Callable[[], float]) -> None:
+        """Syncs the keys elsewhere (spark_apply.py) and settles what comes back. When the spread itself
+        fails (a task failed for good), no key of it counts as done: all stay unfinished."""
+        if not todo:
+            return
+        if seconds_left() <= 0:
+            self.outcome.stopped = True
+            self._leave(todo)
+            return
+        try:
+            spread_result = spread.sync(todo, self._removals(), seconds_left())
+        except Exception as error:  # noqa: BLE001 - the pass fails after writing its remainder
+            self.outcome.error = error
+            self._leave(todo)
+            return
+        self.replicator.stats.add(spread_result.stats)
+        for ended in spread_result.ended:
+            self._settle(*ended)
+        self._leave(spread_result.not_started)
+        if spread_result.out_of_time:
+            self.outcome.stopped = True
 
     def _may_start(self, out_of_time: Callable[[], bool]) -> bool:
         """Whether another chunk may start: not after a chunk failed, and not once the budget is spent
@@ -390,7 +446,7 @@ class _Pass:
             return False
         return True
 
-    def _settle(self, chunk: _Chunk, aside: Optional[replicate.KeysSetAside], failure: Optional[BaseException]) -> None:
+    def _settle(self, chunk: Chunk, aside: Optional[replicate.KeysSetAside], failure: Optional[BaseException]) -> None:
         """Takes in an ended chunk: a failed one stays unfinished (the pass keeps its first failure); else its
         hot keys stay unfinished, its unwritable keys are quarantined, and its keys that are not hot are done."""
         if failure is not None:
@@ -406,7 +462,7 @@ class _Pass:
                 self.outcome.keys += 1
             self._done(kid)
 
-    def _set_aside(self, chunk: _Chunk, aside: replicate.KeysSetAside) -> set[str]:
+    def _set_aside(self, chunk: Chunk, aside: replicate.KeysSetAside) -> set[str]:
         """Logs the chunk's hot keys and quarantines its unwritable ones; returns the keys held for the
         remainder: the hot ones and those whose quarantine object could not be written."""
         held = set(table_keys.key_id(k) for k in aside.hot)
@@ -419,7 +475,7 @@ class _Pass:
                 held.add(kid)
         return held
 
-    def _quarantine_key(self, chunk: _Chunk, kid: str, reason: str) -> bool:
+    def _quarantine_key(self, chunk: Chunk, kid: str, reason: str) -> bool:
         """Quarantines one key of the chunk; False when its quarantine object could not be written."""
         try:
             name = _quarantine(self.store, self.plan, kid, dict(chunk)[kid], reason, self.log)
@@ -430,7 +486,7 @@ class _Pass:
         self.outcome.quarantined[kid] = {"reason": reason, "object": name}
         return True
 
-    def _leave(self, chunk: _Chunk) -> None:
+    def _leave(self, chunk: Chunk) -> None:
         self.unfinished.update(kid for kid, _ in chunk)
 
     def _done(self, kid: str) -> None:
@@ -497,6 +553,7 @@ class _Run:
     log: LogFunction
     metrics: dataclasses.InitVar[Optional[metrics_module.Publisher]]
     wall_clock: Callable[[], float]
+    spread: Optional[PassSpread] = None
     result: ApplyResult = dataclasses.field(init=False, default_factory=ApplyResult)
     started: float = dataclasses.field(init=False)
     stats: ddb_batch.Stats = dataclasses.field(init=False)
@@ -508,8 +565,11 @@ class _Run:
         self.stats = self.replicator.stats
         self.publisher = metrics or metrics_module.NoMetrics()
 
+    def seconds_left(self) -> float:
+        return self.settings.time_budget_seconds - (self.clock() - self.started)
+
     def out_of_time(self) -> bool:
-        return self.clock() - self.started >= self.settings.time_budget_seconds
+        return self.seconds_left() <= 0
 
     def run(self) -> ApplyResult:
         with concurrent.futures.ThreadPoolExecutor(max_workers=self.settings.s3_workers) as s3_pool:
@@ -535,7 +595,7 @@ class _Run:
         rejected: list[dict[str, str]] = []
         plan = _read_pass(self.store, settings, listed, self.schema, self.log, rejected, s3_pool)
         outcome = _Pass(self.store, self.replicator, settings, plan, self.log, self.state, s3_pool,
-                        self.wall_clock).apply(self.out_of_time)
+                        self.wall_clock, self.spread).apply(self.seconds_left)
         del plan
         delta = self.stats.minus(before)
         self.publisher.keys_written(outcome.latencies)
@@ -607,7 +667,8 @@ class _Run:
 
 def run(store: ManifestStore, replicator: replicate.Replicator, settings: ApplySettings, schema: KeySchema,
         clock: Callable[[], float] = time.monotonic, log: LogFunction = job_log.log_event,
-        metrics: Optional[metrics_module.Publisher] = None, wall_clock: Callable[[], float] = time.time) -> ApplyResult:
+        metrics: Optional[metrics_module.Publisher] = None, wall_clock: Callable[[], float] = time.time,
+        spread: Optional[PassSpread] = None) -> ApplyResult:
     """Apply the manifests pending in `store` (manifest_store.ManifestStore) in passes until none is left
     or the time budget is spent; returns an ApplyResult.
 
@@ -615,8 +676,11 @@ def run(store: ManifestStore, replicator: replicate.Replicator, settings: ApplyS
     ManifestsPending is what the pass listed (at least that many wait; a count of all would need a full
     listing every pass), OldestPendingManifestAge the age of the first one listed (the oldest: time order).
 
+    `spread` (spark_apply.SparkSpread) syncs each pass's keys elsewhere, e.g. over Spark's executors;
+    by default they are synced in this process.
+
     A request that fails for good (e.g. RetryBudgetExceeded) is raised after the pass wrote its remainder."""
-    return _Run(store, replicator, settings, schema, clock, log, metrics, wall_clock).run()
+    return _Run(store, replicator, settings, schema, clock, log, metrics, wall_clock, spread).run()
 
 
 def _written_at(entry: Listed, store: ManifestStore) -> Union[float, datetime.datetime, None]:

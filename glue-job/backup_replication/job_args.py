@@ -260,6 +260,18 @@ class ApplyChangesConfig(ReplicationConfig):
         "peaks near a fifth of a Python shell job's 1 GB (applyChangesJob.maxPassMegabytes)."))
     metrics_namespace: str = _field(METRICS_NAMESPACE)
     metrics_pipeline: str = _field(METRICS_PIPELINE)
+    spark: bool = _field(Argument(
+        "false", BOOLEAN,
+        "Spread each pass's keys over Spark's executors (the glueetl job type, spark_apply.py); `false` syncs "
+        "them in the job's own process (Python shell)."))
+    max_tasks: int = _field(Argument(
+        "0", number(0, integer=True),
+        "With --spark: the partitions a pass is spread over at most, one per executor core of the run's "
+        "largest size; `0` derives them from the Spark configuration."))
+    keys_per_task: int = _field(Argument(
+        "1000", number(1, integer=True),
+        "With --spark: a pass of N keys is spread over ceil(N / this) partitions (at most --max_tasks), so a "
+        "large backlog asks Glue Auto Scaling for more executors than a small one."))
     job_run_id: Optional[str] = _field(JOB_RUN_ID, description=(
         "Glue's id of the run, which marks the remainders the run writes."))
 

@@ -15,7 +15,7 @@ out as cores free up), and keep each segment's scan small enough to retry cheapl
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Iterable, Mapping, Optional, Protocol
+from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequence
 
 from . import ddb_batch
 
@@ -34,7 +34,7 @@ class SparkContextLike(Protocol):
 
     def getConf(self) -> Any: ...
 
-    def parallelize(self, c: list[int], numSlices: Optional[int] = None, /) -> Any: ...
+    def parallelize(self, c: Sequence[Any], numSlices: Optional[int] = None, /) -> Any: ...
 
 
 def spark_context() -> SparkContextLike:

@@ -10,7 +10,7 @@ Replicator._read_source (consistent BatchGetItem of a chunk, before the write an
 Replicator._changed_since (the verify step), Replicator._write (the chunk's BatchWriteItems of 25, one
 after another), apply._read_pass (GetObject of every manifest of the pass, s3_workers threads, and
 parsing), ManifestStore.list, ManifestStore.delete (on the S3 pool, overlapped with the
-chunks), and apply._ChunkRunner.__call__ (a whole chunk). Variants, same data: as is (chunk_workers 4);
+chunks), and apply.ChunkRunner.__call__ (a whole chunk). Variants, same data: as is (chunk_workers 4);
 chunk_workers 8; and the chunk's BatchWriteItems sent at once (4 threads) instead of one after another.
 """
 
@@ -58,7 +58,7 @@ def main():
     wrap(apply, "_read_pass", "pass read (GetObject of each manifest + parse)")
     wrap(manifest_store.ManifestStore, "list", "S3 listing")
     wrap(manifest_store.ManifestStore, "delete", "S3 DeleteObject (S3 pool)")
-    wrap(apply._ChunkRunner, "__call__", "chunk of 100 keys (total)")
+    wrap(apply.ChunkRunner, "__call__", "chunk of 100 keys (total)")
 
     def parallel_write(self, requests, refused=None):
         batches = [requests[start:start + 25] for start in range(0, len(requests), 25)]

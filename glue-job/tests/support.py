@@ -345,6 +345,28 @@ def json_lines(text):
 _MANIFESTS_PUT = itertools.count(1)
 
 
+def manifest_keys(client, bucket, name):
+    """The key ids a manifest under `name` holds."""
+    from backup_replication import manifest_format, table_keys
+    body = client.get_object(Bucket=bucket, Key=name)["Body"].read()
+    document = json.loads(body)
+    return [table_keys.key_id(k) for k in document["keys"]]
+
+
+_SCRATCH = []
+
+
+def scratch_dir():
+    """A temporary folder for the test process, removed at exit."""
+    if not _SCRATCH:
+        import atexit
+        import shutil
+        import tempfile
+        _SCRATCH.append(tempfile.mkdtemp(prefix="glue-job-tests-"))
+        atexit.register(shutil.rmtree, _SCRATCH[0], True)
+    return _SCRATCH[0]
+
+
 def put_manifest(client, bucket, prefix, keys, **kwargs):
     """Puts a manifest named as the Lambda names them (time order): each one put sorts after the last."""
     from backup_replication import manifest_format

@@ -1,5 +1,6 @@
-"""Glue Python shell job `apply-changes`: applies the change manifests under
-s3://<manifest_bucket>/<manifest_prefix> to the backup table (see apply.py).
+"""Glue job `apply-changes`: applies the change manifests under s3://<manifest_bucket>/<manifest_prefix>
+to the backup table (see apply.py). As a Python shell job it syncs the keys in its own process; as a
+Spark job (--spark true) it spreads each pass's keys over the executors (spark_apply.py).
 
 Its arguments (job_args.ApplyChangesConfig): docs/glue-job-arguments.md. Glue's --JOB_RUN_ID marks the
 remainders a run writes.
@@ -15,13 +16,14 @@ rejected as malformed (apply.ManifestsRejected) or a key was quarantined (apply.
 import sys
 from typing import Optional, Sequence
 
-from .. import apply, aws_clients, job_args, job_log, job_setup, manifest_store, metrics, replicate
+from .. import apply, aws_clients, job_args, job_log, job_setup, manifest_store, metrics, replicate, spark_apply, spark_segments
 
 JOB = "apply-changes"
 
 
-def main(argv: Optional[Sequence[str]] = None, clock=None, retry=None) -> apply.ApplyResult:
-    """Runs the job; `clock` and `retry` (a ddb_batch.RetryPolicy) are for tests."""
+def main(argv: Optional[Sequence[str]] = None, clock=None, retry=None, spark_context=None) -> apply.ApplyResult:
+    """Runs the job; `clock`, `retry` (a ddb_batch.RetryPolicy) and `spark_context` (a SparkContext-like
+    stand-in, used with --spark true) are for tests."""
     argv = sys.argv if argv is None else argv
     setup = job_setup.prepare(JOB, job_args.apply_changes_config, argv, "apply_start", retry=retry)
     config: job_args.ApplyChangesConfig = setup.config
@@ -32,7 +34,9 @@ def main(argv: Optional[Sequence[str]] = None, clock=None, retry=None) -> apply.
                                       retained_attribute=config.retained_attribute)
     settings = apply.ApplySettings(config.time_budget_seconds, max_pass_bytes=config.max_pass_bytes,
                                    writer_id=config.job_run_id)
-    kwargs = {} if clock is None else {"clock": clock}
+    kwargs: dict = {} if clock is None else {"clock": clock}
+    if config.spark:
+        kwargs["spread"] = _spread(config, replicator, settings, spark_context)
     published = metrics.apply_metrics(config.metrics_namespace, config.metrics_pipeline,
                                       lambda: aws_clients.cloudwatch_client(config.region))
     try:
@@ -42,6 +46,14 @@ def main(argv: Optional[Sequence[str]] = None, clock=None, retry=None) -> apply.
     job_log.log_event("apply_summary", job=JOB, stats=setup.stats.as_dict(), **result.as_dict())
     apply.check_failures(result)
     return result
+
+
+def _spread(config: job_args.ApplyChangesConfig, replicator: replicate.Replicator, settings: apply.ApplySettings,
+            spark_context: Optional[spark_segments.SparkContextLike]) -> spark_apply.SparkSpread:
+    sc = spark_context if spark_context is not None else spark_segments.spark_context()
+    return spark_apply.SparkSpread(sc, spark_apply.WriterSpec.of(replicator, config.region),
+                                   config.max_tasks or spark_apply.max_tasks(sc), config.keys_per_task,
+                                   settings.keys_per_chunk, settings.chunk_workers)
 
 
 if __name__ == "__main__":
