@@ -77,6 +77,8 @@ describe("bad configuration fails with the setting, the value and what is allowe
     ["parallelization factor", { stream: { parallelizationFactor: 11 } }, "environments.prod.stream.parallelizationFactor = 11: must be a whole number from 1 to 10"],
     ["fractional batch size", { stream: { batchSize: 2.5 } }, "environments.prod.stream.batchSize = 2.5: must be a whole number from 1 to 10000"],
     ["apply time budget beyond the job timeout", { applyChangesJob: { timeoutMinutes: 10, timeBudgetSeconds: 590 } }, "environments.prod.applyChangesJob.timeBudgetSeconds = 590: must end at least 420 s before the job's timeout (applyChangesJob.timeoutMinutes = 10)"],
+    ["one Spark apply worker (the driver alone)", { applyChangesJob: { type: "glueetl", maxWorkers: 1 } }, "environments.prod.applyChangesJob.maxWorkers = 1: must be a whole number from 2 to 299"],
+    ["more Spark apply workers than Glue allows for G.1X", { applyChangesJob: { maxWorkers: 300 } }, "environments.prod.applyChangesJob.maxWorkers = 300: must be a whole number from 2 to 299"],
     ["unknown runtime", { lambda: { runtime: "python3.12" as "nodejs22.x" } }, 'environments.prod.lambda.runtime = "python3.12": must be one of "nodejs22.x", "nodejs24.x"'],
     ["the deprecated nodejs20.x runtime", { lambda: { runtime: "nodejs20.x" as "nodejs22.x" } }, 'environments.prod.lambda.runtime = "nodejs20.x": Node.js 20 reached end of life in April 2026 and AWS deprecated the nodejs20.x runtime: must be one of "nodejs22.x", "nodejs24.x"'],
     ["memory below 128", { lambda: { memoryMb: 64 } }, "environments.prod.lambda.memoryMb = 64: must be a whole number from 128 to 10240"],

@@ -62,7 +62,7 @@ describe.each<[string, EnvironmentInput]>([
       deletes: "mirror",
       transform: { rename: { amount: "importe" }, drop: ["debug"] },
       fullCopyJob: { verifyWrites: false, scanSegments: 64 },
-      applyChangesJob: { timeBudgetSeconds: 900 },
+      applyChangesJob: { timeBudgetSeconds: 900, type: "glueetl", maxWorkers: 5 },
       retainedAttribute: "borrado",
     },
   ],
@@ -86,6 +86,10 @@ describe.each<[string, EnvironmentInput]>([
       transform,
       metrics_namespace: "DynamoDBReplication/api-pagos-replication",
       metrics_pipeline: "api-pagos-replication",
+      // On Spark: each pass over at most (5 - 1) workers x 4 cores; in one process otherwise.
+      spark: input.applyChangesJob?.type === "glueetl",
+      max_tasks: input.applyChangesJob?.type === "glueetl" ? 16 : 0,
+      keys_per_task: 1000,
     });
   });
 

@@ -145,11 +145,18 @@ test("the reference map covers every operation the jobs call, with actions AWS d
 const SURFACES: Record<string, string[]> = { "restore-into-source": ["restore", "restore-into-source", "restore-into-source-queue"] };
 const surfaceCalls = (surface: string) =>
   (SURFACES[surface] ?? [surface]).flatMap((name) => JSON.parse(fs.readFileSync(path.join(RESULTS_DIR, `${name}.json`), "utf8")) as [string, string][]);
-const ENVIRONMENT_OF: Record<string, EnvironmentInput> = { "restore-into-source": { restore: { allowedTargets: ["api-pagos"] } } };
+const ON_SPARK: EnvironmentInput = { applyChangesJob: { type: "glueetl" } };
+const ENVIRONMENT_OF: Record<string, EnvironmentInput> = {
+  "restore-into-source": { restore: { allowedTargets: ["api-pagos"] } },
+  "apply-changes-spark-retain": ON_SPARK,
+  "apply-changes-spark-mirror": ON_SPARK,
+};
 
 describe.each([
   ["apply-changes", "apply-changes-retain", "retain"],
   ["apply-changes", "apply-changes-mirror", "mirror"],
+  ["apply-changes", "apply-changes-spark-retain", "retain"],
+  ["apply-changes", "apply-changes-spark-mirror", "mirror"],
   ["full-copy", "full-copy-retain", "retain"],
   ["full-copy", "full-copy-mirror", "mirror"],
   ["verify", "verify-retain", "retain"],

@@ -353,7 +353,11 @@ describe("configured stack", () => {
     expect(stack.one("aws_lambda_event_source_mapping").body.batch_size).toBe(500);
     expect(stack.one("aws_lambda_event_source_mapping").body.filter_criteria.filter[0].pattern).toBe('{"eventName":["INSERT","MODIFY","REMOVE"]}');
     const apply = stack.find("aws_glue_job", "apply-changes/job").body;
-    expect(apply).toMatchObject({ command: { name: "glueetl" }, glue_version: "5.0", worker_type: "G.1X" });
+    expect(apply).toMatchObject({ command: { name: "glueetl", python_version: "3" }, glue_version: "5.0", worker_type: "G.1X", number_of_workers: 10 });
+    // Each pass spread over the executors: one task a core of the largest run (9 executors of 4 cores),
+    // Glue Auto Scaling growing the run up to number_of_workers.
+    expect([apply.default_arguments["--spark"], apply.default_arguments["--max_tasks"], apply.default_arguments["--enable-auto-scaling"]])
+      .toEqual(["true", "36", "true"]);
     // A Spark apply job gets the wheel as the other Spark jobs do.
     expect([apply.default_arguments["--additional-python-modules"], apply.default_arguments["--extra-py-files"]])
       .toEqual([stack.find("aws_glue_job", "full-copy/job").body.default_arguments["--additional-python-modules"], undefined]);

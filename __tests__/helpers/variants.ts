@@ -75,7 +75,7 @@ export const EVERY_SETTING: EnvironmentInput = {
   alarms: { email: "oncall@example.com", iteratorAgeSeconds: 300, replicationLatencySeconds: 1200, oldestPendingManifestAgeSeconds: 3600, applyStalledMinutes: 60 },
   lambda: { runtime: "nodejs24.x", architecture: "x86_64", memoryMb: 512, timeoutSeconds: 120, environment: { LOG_LEVEL: "debug" } },
   stream: { batchSize: 500, batchingWindowSeconds: 10, maximumRetryAttempts: 3, maximumRecordAgeSeconds: 3600, parallelizationFactor: 2 },
-  applyChangesJob: { type: "glueetl", maxCapacity: 1, timeoutMinutes: 30, timeBudgetSeconds: 900, maxPassMegabytes: 32, sweepIntervalMinutes: 10 },
+  applyChangesJob: { type: "glueetl", maxCapacity: 1, maxWorkers: 4, timeoutMinutes: 30, timeBudgetSeconds: 900, maxPassMegabytes: 32, sweepIntervalMinutes: 10 },
   fullCopyJob: { workerType: "G.2X", numberOfWorkers: 4, timeoutMinutes: 240, scanSegments: 32, verifyWrites: false, maxItemsPerSecond: 500, schedule: "cron(0 2 ? * SAT *)" },
   verifyJob: { schedule: "cron(0 6 ? * SAT *)", workerType: "G.2X", numberOfWorkers: 4, timeoutMinutes: 240, sampleFraction: 0.5, settleSeconds: 600 },
   restore: { allowedTargets: ["payments-recovered"], workerType: "G.2X", numberOfWorkers: 4, timeoutMinutes: 240, maxItemsPerSecond: 1000 },

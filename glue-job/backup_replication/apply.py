@@ -9,6 +9,10 @@ The keys are synced in chunks of `keys_per_chunk`, `chunk_workers` chunks at a t
 Replicator (current source state, consistent read; put, or delete under "mirror"; verify). A manifest is
 deleted as soon as all of its keys have been applied, never before.
 
+On Spark (the glueetl job type) the keys of a pass are not synced by this process's threads but spread
+over the executors (`spread`, spark_apply.py); the pass, its manifests, deletions, remainder and
+quarantine stay here, on the driver.
+
 Progress is durable key by key. A pass that ends with keys not applied (the time budget ran out, a key
 kept changing, a request failed) first writes ONE new manifest of the same format holding exactly those
 keys and their removed entries (a remainder, named to keep the place of the oldest manifest it replaces),

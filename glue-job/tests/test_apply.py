@@ -453,6 +453,8 @@ class PoisonKeyTest(ApplyTestCase):
 
 
 class ApplyEntryPointTest(ApplyTestCase):
+    SURFACE = "apply-changes-"  # the recorded IAM surfaces: apply-changes-<delete policy>.json
+
     def test_calls_only_what_the_glue_role_grants(self):
         """The DynamoDB and S3 operations (and where) apply-changes uses: the IAM surface of its role.
 
@@ -473,7 +475,7 @@ class ApplyEntryPointTest(ApplyTestCase):
             with self.subTest(policy=policy):
                 used = self.used_by_a_run(policy)
                 self.assertEqual(used, common | writes)
-                support.record_iam_surface("apply-changes-" + policy, used, {
+                support.record_iam_surface(self.SURFACE + policy, used, {
                     self.source: "source", self.backup: "backup", self.prefix: "manifests",
                     self.rejected: "rejected", self.quarantine: "quarantine"})
 
@@ -505,8 +507,7 @@ class ApplyEntryPointTest(ApplyTestCase):
         aws_clients.s3_client = recording(originals[1], versioned_bucket=True)
         rename = '{"rename": {"payload": "%s"}}' % ("a_much_longer_attribute_name_" * 8)
         try:
-            error, code, _, err = support.run_main_failing(apply_changes.main, self.argv(
-                "--delete_policy", policy, "--transform", rename))
+            error, code, _, err = self.run_job("--delete_policy", policy, "--transform", rename)
         finally:
             aws_clients.dynamodb_client, aws_clients.s3_client = originals
         self.assertEqual(code, 0, err)
@@ -528,6 +529,9 @@ class ApplyEntryPointTest(ApplyTestCase):
         if policy == "retain":
             self.assertEqual(backup[table_keys.key_id(key(3))][RETAINED], retained.marker(6))
         return used
+
+    def run_job(self, *extra):
+        return support.run_main_failing(apply_changes.main, self.argv(*extra))
 
     def argv(self, *extra):
         return ["apply_changes.py", "--JOB_ID", "j_1", "--JOB_RUN_ID", "jr_1", "--JOB_NAME", "apply-changes",

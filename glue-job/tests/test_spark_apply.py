@@ -243,6 +243,24 @@ class SparkApplyTest(SparkApplyTestCase):
         self.assertEqual(self.backup_items(), self.source_items())
 
 
+class SparkEntryPointTest(test_apply.ApplyTestCase):
+    """The job with --spark true calls what the glueetl apply role grants: the driver's calls and the
+    executors' (the partitions run in this process through support.FakeSparkContext, which pickles the
+    task as Spark does, so the recording clients see every call)."""
+
+    SURFACE = "apply-changes-spark-"
+    test_calls_only_what_the_glue_role_grants = test_apply.ApplyEntryPointTest.test_calls_only_what_the_glue_role_grants
+    used_by_a_run = test_apply.ApplyEntryPointTest.used_by_a_run
+    argv = test_apply.ApplyEntryPointTest.argv
+
+    def run_job(self, *extra):
+        sc = support.FakeSparkContext(2)
+        outcome = support.run_main_failing(apply_changes.main, self.argv(*extra, "--spark", "true", "--max_tasks", "3",
+                                                                         "--keys_per_task", "1"), spark_context=sc)
+        self.assertEqual(len(sc.shipped), 1)  # the one pass was spread (the hot key's remainder is held, not listed again)
+        return outcome
+
+
 class StopAfterChunks(object):
     """A task deadline (spark_apply.Deadline's start()) that passes once `chunks` chunks have started."""
 

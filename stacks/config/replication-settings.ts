@@ -75,10 +75,16 @@ export const replicationSettings = {
     .strictObject({
       /** Python shell (cheapest, quickest to start) or Spark. */
       type: oneOf(["pythonshell", "glueetl"]).default("pythonshell")
-        .meta({ description: "`pythonshell` or `glueetl` (Spark, 2 × G.1X)" }),
+        .meta({ description: "`pythonshell` (one process: quiet tables) or `glueetl` (Spark: each pass's keys spread over the executors, G.1X workers with Glue Auto Scaling up to `maxWorkers`); see [Choosing a configuration](capacity.md#choosing-a-configuration)" }),
       /** Python shell capacity in DPU: 0.0625 or 1. */
       maxCapacity: z.union([z.literal(0.0625), z.literal(1)], { error: "must be 0.0625 or 1" }).default(0.0625)
-        .meta({ description: "`0.0625` or `1` (Python shell DPUs)" }),
+        .meta({ description: "`0.0625` or `1` (Python shell DPUs; `pythonshell` only)" }),
+      /**
+       * The G.1X workers a Spark apply run may grow to (one is the driver): Glue Auto Scaling adds
+       * executors while a pass's tasks wait, and a pass asks for one task per 1,000 keys.
+       */
+      maxWorkers: int(2, 299).default(10)
+        .meta({ description: "2–299: G.1X workers (4 vCPUs each, one of them the driver) a `glueetl` run may grow to with Glue Auto Scaling; `glueetl` only" }),
       timeoutMinutes: int(1, 2880).default(60)
         .meta({ description: "1–2880" }),
       /**

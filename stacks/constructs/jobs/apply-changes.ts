@@ -13,7 +13,7 @@ function defineApplyChanges(context: JobContext): JobDefinition {
   const apply = config.applyChangesJob;
   return {
     description: `Applies the change manifests of ${config.sourceTable.name} to ${config.backupTable.name}`,
-    compute: apply.type === "pythonshell" ? { type: "pythonshell", maxCapacity: apply.maxCapacity } : { type: "glueetl", workerType: "G.1X", numberOfWorkers: 2 },
+    compute: apply.type === "pythonshell" ? { type: "pythonshell", maxCapacity: apply.maxCapacity } : { type: "glueetl", workerType: "G.1X", numberOfWorkers: apply.maxWorkers },
     timeoutMinutes: apply.timeoutMinutes,
     queueRuns: true,
     arguments: {
@@ -27,6 +27,7 @@ function defineApplyChanges(context: JobContext): JobDefinition {
       // The stack's namespace; the Pipeline dimension is the name prefix (contracts/metrics.ts).
       metrics_namespace: metricsNamespace(config.namePrefix),
       metrics_pipeline: config.namePrefix,
+      ...(apply.type === "glueetl" ? sparkSpread(apply.maxWorkers) : {}),
     },
     publishesStackMetrics: true,
     grants: [
@@ -55,4 +56,18 @@ function defineApplyChanges(context: JobContext): JobDefinition {
       },
     ],
   };
+}
+
+// G.1X: 4 vCPUs and one executor a worker (https://docs.aws.amazon.com/glue/latest/dg/worker-types.html).
+const G1X_CORES = 4;
+
+/**
+ * A Spark apply run spreads each pass's keys over the executors (spark_apply.py): one task a core of the
+ * run's largest size, the driver's worker aside. With --enable-auto-scaling, NumberOfWorkers is the most
+ * a run grows to and Glue adds workers while tasks wait ("Using auto scaling for AWS Glue",
+ * https://docs.aws.amazon.com/glue/latest/dg/auto-scaling.html): a pass of a large backlog, in many
+ * tasks, grows the run; a small one stays small. Auto scaling needs no permission of its own.
+ */
+function sparkSpread(maxWorkers: number): Record<string, string> {
+  return { spark: "true", max_tasks: String((maxWorkers - 1) * G1X_CORES), "enable-auto-scaling": "true" };
 }
