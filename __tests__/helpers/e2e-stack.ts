@@ -3,8 +3,8 @@
  * stack rather than written out again: table names and key schema from the EnvironmentConfig
  * (parseProjectConfig), and from the synthesized Terraform of that environment the Lambda zip and
  * its environment, the event source mapping's settings, and the apply-changes job (its script and
- * the wheel of the job code as uploaded, default arguments, max concurrent runs, queuing). Terraform references in those values are
- * replaced by the local names (tables and jobs by their `name`; the bucket, which AWS names from
+ * the wheel of the job code as uploaded, default arguments, max concurrent runs, queuing), and the
+ * metric alarms as declared. Terraform references in those values (but the alarms') are replaced by the local names (tables and jobs by their `name`; the bucket, which AWS names from
  * its bucket_prefix, by `<bucket_prefix>local`). withLocalTableNames() gives each pipeline tables
  * of its own in the run's shared DynamoDB Local.
  */
@@ -46,6 +46,8 @@ export interface E2eEnvironment {
     readonly maxConcurrentRuns: number;
     readonly jobRunQueuing: boolean;
   };
+  /** The aws_cloudwatch_metric_alarm resources by alarm_name, as synthesized. */
+  readonly metricAlarms: Readonly<Record<string, Record<string, any>>>;
 }
 
 /** A file the stack uploads: its name (the S3 key's last part) and bytes. */
@@ -142,6 +144,7 @@ export function e2eEnvironment(raw: ProjectConfigInput = {}): E2eEnvironment {
         maxConcurrentRuns: (job.execution_property?.max_concurrent_runs as number | undefined) ?? 1,
         jobRunQueuing: job.job_run_queuing_enabled === true,
       },
+      metricAlarms: Object.fromEntries(Object.values(stack.all("aws_cloudwatch_metric_alarm")).map((alarm) => [alarm.alarm_name as string, alarm])),
     };
   } finally {
     // synthesizeEnvironment's outdir: <tmp>/stacks/<name>

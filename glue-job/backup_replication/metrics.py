@@ -211,8 +211,9 @@ class NoMetrics:
         pass
 
 
-def apply_metrics(namespace: str, pipeline: str, client_factory: Callable[[], Client]) -> Publisher:
+def apply_metrics(namespace: str, pipeline: str, client_factory: Callable[[], Client],
+                  clock: Callable[[], float] = time.time) -> Publisher:
     """ApplyMetrics for the job's arguments, or NoMetrics when the namespace is "" (client_factory is not called)."""
     if not namespace:
         return NoMetrics()
-    return ApplyMetrics(client_factory(), namespace, {DIMENSION: pipeline})
+    return ApplyMetrics(client_factory(), namespace, {DIMENSION: pipeline}, clock)

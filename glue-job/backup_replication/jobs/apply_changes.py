@@ -14,6 +14,7 @@ rejected as malformed (apply.ManifestsRejected) or a key was quarantined (apply.
 """
 
 import sys
+import time
 from typing import Optional, Sequence
 
 from .. import apply, aws_clients, job_args, job_log, job_setup, manifest_store, metrics, replicate, spark_apply, spark_segments
@@ -21,9 +22,11 @@ from .. import apply, aws_clients, job_args, job_log, job_setup, manifest_store,
 JOB = "apply-changes"
 
 
-def main(argv: Optional[Sequence[str]] = None, clock=None, retry=None, spark_context=None) -> apply.ApplyResult:
-    """Runs the job; `clock`, `retry` (a ddb_batch.RetryPolicy) and `spark_context` (a SparkContext-like
-    stand-in, used with --spark true) are for tests."""
+def main(argv: Optional[Sequence[str]] = None, clock=None, retry=None, wall_clock=None,
+         spark_context=None) -> apply.ApplyResult:
+    """Runs the job; `clock` (the time budget's), `wall_clock` (epoch seconds: manifest ages, latencies and the
+    metrics' timestamps), `retry` (a ddb_batch.RetryPolicy) and `spark_context` (a SparkContext-like stand-in,
+    used with --spark true) are for tests."""
     argv = sys.argv if argv is None else argv
     setup = job_setup.prepare(JOB, job_args.apply_changes_config, argv, "apply_start", retry=retry)
     config: job_args.ApplyChangesConfig = setup.config
@@ -37,10 +40,11 @@ def main(argv: Optional[Sequence[str]] = None, clock=None, retry=None, spark_con
     kwargs: dict = {} if clock is None else {"clock": clock}
     if config.spark:
         kwargs["spread"] = _spread(config, replicator, settings, spark_context)
+    wall_clock = wall_clock or time.time
     published = metrics.apply_metrics(config.metrics_namespace, config.metrics_pipeline,
-                                      lambda: aws_clients.cloudwatch_client(config.region))
+                                      lambda: aws_clients.cloudwatch_client(config.region), wall_clock)
     try:
-        result = apply.run(store, replicator, settings, setup.schema, metrics=published, **kwargs)
+        result = apply.run(store, replicator, settings, setup.schema, metrics=published, wall_clock=wall_clock, **kwargs)
     finally:
         published.run_finished()  # a run that failed has finished too (the stalled-apply alarm counts runs)
     job_log.log_event("apply_summary", job=JOB, stats=setup.stats.as_dict(), **result.as_dict())
