@@ -322,12 +322,14 @@ def run_chunks(runner: Callable[[Chunk], ChunkOutcome], chunks: list[Chunk], wor
 @dataclasses.dataclass(frozen=True)
 class SpreadResult:
     """What a PassSpread gives back: the outcomes of the chunks it ran, the keys it did not start, whether
-    it stopped for the time budget, and the counters of its writers (Stats.as_dict)."""
+    it stopped for the time budget, the counters of its writers (Stats.as_dict), and the keys to sync once
+    more in a later run, whatever their outcome (written by a task that ran more than once)."""
 
     ended: list[ChunkOutcome]
     not_started: Chunk
     out_of_time: bool
     stats: dict[str, int]
+    rerun: Chunk = dataclasses.field(default_factory=list)
 
 
 class PassSpread(Protocol):
@@ -439,6 +441,11 @@ class _Pass:
         self._leave(spread_result.not_started)
         if spread_result.out_of_time:
             self.outcome.stopped = True
+        if spread_result.rerun:
+            self._leave(spread_result.rerun)
+            self.log("keys_synced_again_next_run", keys=len(spread_result.rerun),
+                     reason="a task ran more than once; an attempt given up for lost may still write",
+                     action="held in this pass's remainder, not written again by this run")
 
     def _may_start(self, out_of_time: Callable[[], bool]) -> bool:
         """Whether another chunk may start: not after a chunk failed, and not once the budget is spent
@@ -514,6 +521,9 @@ class _Pass:
         """One manifest holding the unfinished keys; then the manifests it replaces are deleted."""
         plan = self.plan
         replaced = [name for name in plan.order if name in plan.remaining]
+        # What the replaced manifests still hold is unfinished by definition, whatever was reported.
+        for name in replaced:
+            self.unfinished.update(plan.remaining[name])
         keys = [key for kid, key in plan.keys if kid in self.unfinished]
         reason = self._remainder_reason()
         body = self._remainder_body(replaced, keys, reason)

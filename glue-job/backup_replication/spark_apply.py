@@ -14,11 +14,21 @@ not done; quarantines), and hands the syncing of the keys to SparkSpread.sync:
   same conditional writes, verification and setting aside of hot and unwritable keys as in one process),
   starts no chunk after its deadline, and returns plain data: per chunk the keys, those set aside and why,
   and the error that failed it; the keys it did not start; its counters.
-- The driver settles those outcomes as apply.py does for its own chunks. A task that raises or whose
-  executor is lost is run again by Spark (spark.task.maxFailures); syncing a key again is idempotent.
-  When Spark gives up (collect raises), no key of the pass counts as done: all go into the remainder and
-  the run fails. A task Spark did not stop in time is one more writer racing the next run, which the
-  writer's conditions and verification already order (replicate.py, item_writer.py).
+- The driver settles those outcomes as apply.py does for its own chunks, after checking that every key
+  it handed out came back exactly once. A task that raises or whose executor is lost is run again by
+  Spark (spark.task.maxFailures); syncing a key again is idempotent. When Spark gives up (collect
+  raises), no key of the pass counts as done: all go into the remainder and the run fails.
+- An attempt Spark gave up on may still be running (an executor declared lost while its process goes
+  on), and may write an older state after the successful attempt verified a newer one, then die before
+  its own verification. So the keys of a task that needed more than one attempt do not count as done:
+  they go into the remainder, which this run does not write again (apply.py holds it), and the next run,
+  on a cluster of its own, syncs them once more. Speculative execution (two attempts at once, and the
+  loser never told) is refused.
+- A partition also stays under MAX_TASK_BYTES of keys and removed entries (a deleted item's last state
+  can be 400 KB): Spark refuses a task larger than spark.rpc.message.maxSize (128 MiB by default).
+- A pass that Spark cannot run (no executors, a hung task) is cancelled (its job group) once the run's
+  time is spent and a request's retries more, and fails like a task Spark gave up on: a run never
+  blocks past its budget.
 
 The deadline a task gets is the run's time left when the pass is handed out, counted twice: by the task's
 own monotonic clock from when it starts, and as a wall-clock time. Whichever comes first stops it, so a
@@ -30,7 +40,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pickle
+import threading
 import time
+import uuid
 import zlib
 from typing import Any, Callable, Iterable, Optional
 
@@ -47,6 +60,11 @@ from .table_keys import Key, KeySchema
 from .transform import Transform
 
 DEFAULT_KEYS_PER_TASK = 1000
+# A quarter of Spark's default spark.rpc.message.maxSize (128 MiB): room for the task's own fields.
+MAX_TASK_BYTES = 32 * 1024 * 1024
+# Seconds past the run's time budget before a pass still running is cancelled: a request's retries
+# (ddb_batch.RetryPolicy.max_elapsed, 300) and a minute more.
+CANCEL_GRACE_SECONDS = 360
 # One entry of a partition: (key id, typed key, its removed entry under retain, or None).
 PartitionEntry = tuple[str, Key, Optional[RemovedEntry]]
 # (partition number, entries)
@@ -138,8 +156,19 @@ class ApplyTask:
         started = apply.run_chunks(apply.ChunkRunner(replicator, removals), chunks, self.chunk_workers, may_start,
                                    lambda outcome: ended.append(_plain(outcome)))
         failed = any(outcome[3] is not None for outcome in ended)
-        return {"partition": number, "ended": ended, "not_started": [kid for chunk in chunks[started:] for kid, _ in chunk],
+        return {"partition": number, "attempt": attempt_number(), "ended": ended,
+                "not_started": [kid for chunk in chunks[started:] for kid, _ in chunk],
                 "out_of_time": started < len(chunks) and not failed, "stats": replicator.stats.as_dict()}
+
+
+def attempt_number() -> int:
+    """Which attempt of its task this is (0: the first), from Spark's TaskContext; 0 outside Spark."""
+    try:
+        from pyspark import TaskContext  # pyright: ignore[reportMissingImports]  # only on Spark executors
+    except ImportError:
+        return 0
+    context = TaskContext.get()
+    return int(context.attemptNumber()) if context is not None else 0
 
 
 def _plain(outcome: apply.ChunkOutcome) -> _PlainOutcome:
@@ -162,34 +191,88 @@ class SparkSpread:
     chunk_workers: int = 4
     deadline: Callable[[float], Any] = Deadline.after
 
+    max_task_bytes: int = MAX_TASK_BYTES
+
+    def __post_init__(self) -> None:
+        if str(self.sc.getConf().get("spark.speculation", "false")).strip().lower() == "true":
+            raise ValueError("apply-changes on Spark needs spark.speculation off: a speculative copy of a task "
+                             "may write an older state after the other copy verified a newer one")
+
     def partitions(self, keys: apply.Chunk, removals: dict[str, RemovedEntry]) -> list[Partition]:
-        """The keys by CRC-32 of their id into ceil(keys / keys_per_task) partitions, at most max_tasks;
-        empty ones are left out."""
+        """The keys by CRC-32 of their id into ceil(keys / keys_per_task) partitions, at most max_tasks, then
+        each split where it would pass max_task_bytes; empty ones are left out."""
         count = max(1, min(int(self.max_tasks), math.ceil(len(keys) / max(1, int(self.keys_per_task)))))
         parts: list[list[PartitionEntry]] = [[] for _ in range(count)]
         for kid, key in keys:
             parts[zlib.crc32(kid.encode("utf-8")) % count].append((kid, key, removals.get(kid)))
-        return [(number, entries) for number, entries in enumerate(parts) if entries]
+        split = [piece for entries in parts for piece in _by_bytes(entries, self.max_task_bytes)]
+        return list(enumerate(split))
 
     def sync(self, keys: apply.Chunk, removals: dict[str, RemovedEntry], seconds_left: float) -> apply.SpreadResult:
         partitions = self.partitions(keys, removals)
         task = ApplyTask(self.writer, self.keys_per_chunk, self.chunk_workers, self.deadline(seconds_left))
-        results = self.sc.parallelize(partitions, len(partitions)).mapPartitions(task).collect()
-        done = sorted(result["partition"] for result in results)
-        if done != [number for number, _ in partitions]:
-            raise ddb_batch.ReplicationError("partitions done %r are not those handed out %r"
-                                             % (done[:20], [number for number, _ in partitions][:20]))
+        group = "apply-changes-pass-" + uuid.uuid4().hex
+        self.sc.setJobGroup(group, "apply-changes: one pass's keys", True)
+        timer = threading.Timer(max(0.0, seconds_left) + CANCEL_GRACE_SECONDS, self.sc.cancelJobGroup, [group])
+        timer.daemon = True
+        timer.start()
+        try:
+            results = self.sc.parallelize(partitions, len(partitions)).mapPartitions(task).collect()
+        finally:
+            timer.cancel()
+        _check_coverage(partitions, results)
         return _gather(dict((kid, key) for kid, key in keys), results)
 
 
+def _entry_bytes(entry: PartitionEntry) -> int:
+    kid, _, removed = entry
+    return 2 * len(kid) + 64 + (len(pickle.dumps(removed, protocol=pickle.HIGHEST_PROTOCOL)) if removed else 0)
+
+
+def _by_bytes(entries: list[PartitionEntry], limit: int) -> list[list[PartitionEntry]]:
+    """`entries` in consecutive pieces of at most `limit` bytes (one entry alone may be larger)."""
+    pieces: list[list[PartitionEntry]] = []
+    size = 0
+    for entry in entries:
+        entry_size = _entry_bytes(entry)
+        if not pieces or size + entry_size > limit:
+            pieces.append([])
+            size = 0
+        pieces[-1].append(entry)
+        size += entry_size
+    return pieces
+
+
+def _check_coverage(partitions: list[Partition], results: list[dict[str, Any]]) -> None:
+    """Every partition came back once, and each with exactly the keys it was given: a key missing from the
+    answers would otherwise be dropped with its manifest."""
+    given = dict((number, sorted(kid for kid, _, _ in entries)) for number, entries in partitions)
+    answered = dict((result["partition"], result) for result in results)
+    if sorted(result["partition"] for result in results) != sorted(given):
+        raise ddb_batch.ReplicationError("partitions answered %r are not those handed out %r"
+                                         % (sorted(answered)[:20], sorted(given)[:20]))
+    for number, kids in given.items():
+        result = answered[number]
+        back = [kid for ended in result["ended"] for kid in ended[0]] + list(result["not_started"])
+        if sorted(back) != kids:
+            raise ddb_batch.ReplicationError("partition %d answered for %d keys, not the %d it was given"
+                                             % (number, len(back), len(kids)))
+
+
 def _gather(typed: dict[str, Key], results: list[dict[str, Any]]) -> apply.SpreadResult:
-    """The tasks' plain results as apply.ChunkOutcomes of the typed keys the driver holds."""
+    """The tasks' plain results as apply.ChunkOutcomes of the typed keys the driver holds; the keys of a
+    task that needed more than one attempt go to `rerun` instead (see the module docstring)."""
     ended: list[apply.ChunkOutcome] = []
     not_started: apply.Chunk = []
+    rerun: apply.Chunk = []
     stats = Stats()
     out_of_time = False
     for result in results:
         stats.add(result["stats"])
+        if int(result.get("attempt", 0)) > 0:
+            rerun.extend((kid, typed[kid]) for kids, _, _, _ in result["ended"] for kid in kids)
+            rerun.extend((kid, typed[kid]) for kid in result["not_started"])
+            continue
         out_of_time = out_of_time or bool(result["out_of_time"])
         not_started.extend((kid, typed[kid]) for kid in result["not_started"])
         for kids, hot, unwritable, failure in result["ended"]:
@@ -199,7 +282,7 @@ def _gather(typed: dict[str, Key], results: list[dict[str, Any]]) -> apply.Sprea
                 aside = replicate.KeysSetAside("keys set aside on an executor", [typed[kid] for kid in hot],
                                                dict((kid, (typed[kid], reason)) for kid, reason in unwritable.items()))
             ended.append((chunk, aside, SpreadFailed(failure) if failure is not None else None))
-    return apply.SpreadResult(ended, not_started, out_of_time, stats.as_dict())
+    return apply.SpreadResult(ended, not_started, out_of_time, stats.as_dict(), rerun)
 
 
 def max_tasks(sc: spark_segments.SparkContextLike) -> int:

@@ -36,6 +36,10 @@ class SparkContextLike(Protocol):
 
     def parallelize(self, c: Sequence[Any], numSlices: Optional[int] = None, /) -> Any: ...
 
+    def setJobGroup(self, groupId: str, description: str, interruptOnCancel: bool = False, /) -> None: ...
+
+    def cancelJobGroup(self, groupId: str, /) -> None: ...
+
 
 def spark_context() -> SparkContextLike:
     """The job's SparkContext (only on Glue: pyspark is imported here, so the rest runs without Spark)."""

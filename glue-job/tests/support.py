@@ -276,6 +276,12 @@ class FakeSparkContext(object):
     def getConf(self):
         return FakeConf(self._conf)
 
+    def setJobGroup(self, group, description, interrupt_on_cancel=False):  # noqa: N802 - pyspark's naming
+        pass
+
+    def cancelJobGroup(self, group):  # noqa: N802 - pyspark's naming
+        pass
+
     def parallelize(self, data, numSlices=None):
         data = list(data)
         slices = numSlices or self.defaultParallelism

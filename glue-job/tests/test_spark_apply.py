@@ -5,7 +5,9 @@ remainders for what was not, whatever the tasks do (fail, die, run out of time, 
 """
 
 import os
+import pickle
 import threading
+import time
 import unittest
 import zlib
 
@@ -13,6 +15,7 @@ import local_spark
 import support
 import test_apply
 from backup_replication import apply, aws_clients, spark_apply, table_keys
+from backup_replication.manifest_format import RemovedEntry
 from backup_replication.jobs import apply_changes
 from test_apply import item, key
 
@@ -54,6 +57,29 @@ class _FailAt(object):
     def __call__(self, _kwargs, number):
         if number == self.number:
             self.factory.fail("injected crash in call %d" % number)
+
+
+class StallFirstAttempt(object):
+    """On the executor: the first attempt of a task holds its first PutItem until `release` exists, then
+    dies at its verification read (an attempt given up for lost that still writes, then is gone)."""
+
+    def __init__(self, release):
+        self.release = release
+        self.put = False
+
+    def __call__(self):
+        return support.FlakyDynamoDB(aws_clients.dynamodb_client(),
+                                     before={"put_item": self.hold, "batch_get_item": self.die_after_put})
+
+    def hold(self, _kwargs, _number):
+        if spark_apply.attempt_number() == 0:
+            while not os.path.exists(self.release):
+                time.sleep(0.05)
+            self.put = True
+
+    def die_after_put(self, _kwargs, _number):
+        if spark_apply.attempt_number() == 0 and self.put:
+            os._exit(19)
 
 
 class SparkApplyTestCase(test_apply.ApplyTestCase):
@@ -119,7 +145,7 @@ class SparkApplyTest(SparkApplyTestCase):
         self.assertEqual(self.backup_items(), self.source_items())
         self.assertEqual(self.manifests_left(), [])
 
-    def test_a_task_raising_or_dying_mid_partition_is_run_again_and_the_pass_completes(self):
+    def test_a_task_raising_or_dying_mid_partition_is_run_again_and_its_keys_synced_once_more_next_run(self):
         for how in ("raise", "exit"):
             with self.subTest(how=how):
                 self.setUp()
@@ -129,13 +155,18 @@ class SparkApplyTest(SparkApplyTestCase):
                 marker = os.path.join(support.scratch_dir(), support.unique("once"))
                 factory = FlakyClientFactory({"put_item": 3}, how, once_marker=marker)
                 jobs_before = len(self.sc.jobs)
-                result, _ = self.run_spread(self.spread(factory=factory, keys_per_chunk=2))
+                result, log = self.run_spread(self.spread(factory=factory, keys_per_chunk=2))
                 self.assertEqual(self.backup_items(), self.source_items())
-                self.assertEqual(self.manifests_left(), [])
-                self.assertEqual(result.keys, 20)
                 job = self.sc.jobs[jobs_before]
                 self.assertEqual(job["attempts"], job["tasks"] + 1)  # one task ran twice
                 self.assertIn("worker process died" if how == "exit" else "injected crash", job["failures"][0])
+                # The keys of the task that ran twice: applied, yet held for the next run (an attempt given
+                # up for lost may still be writing); the other tasks' keys are done.
+                held = log.named("keys_synced_again_next_run")[0]["keys"]
+                self.assertEqual((result.keys, result.carried_keys), (20 - held, held))
+                self.assertEqual(len(support.manifest_keys(self.s3, self.bucket, self.manifests_left()[0])), held)
+                self.run_spread()
+                self.assertEqual(self.manifests_left(), [])
 
     def test_a_task_failing_for_good_leaves_every_key_in_a_remainder_and_a_rerun_converges(self):
         for how in ("raise", "exit"):
@@ -241,6 +272,98 @@ class SparkApplyTest(SparkApplyTestCase):
         self.assertEqual(result.keys, 12)
         self.assertEqual(self.sc.jobs[jobs_before]["tasks"], 3)
         self.assertEqual(self.backup_items(), self.source_items())
+
+
+class SparkApplySafetyTest(SparkApplyTestCase):
+    def test_an_attempt_given_up_for_lost_cannot_leave_an_older_state_once_its_run_is_over(self):
+        """Run 1: the first attempt of the task holding key 0 hangs in its PutItem (state S1) and is given up
+        for lost; the second attempt syncs S1. Then, still in run 1, the source changes to S2 and its manifest
+        comes in. Then the left-over attempt's PutItem of S1 lands and it dies before verifying. The keys of a
+        task that ran twice are held for the next run (never written again by run 1), so run 2, on a new
+        cluster, brings S2. Counting them as done would delete S1's manifest and leave S1 behind S2 for good."""
+        self.seed(1)
+        support.put_items(self.client, self.source, [item(0, 1)], self.schema)
+        self.put_manifests([[key(0)]])
+        release = os.path.join(support.scratch_dir(), support.unique("release"))
+
+        def meanwhile(_kwargs, number):  # run 1's second listing: S2 and its manifest arrive
+            if number == 2:
+                support.put_items(self.client, self.source, [item(0, 2)], self.schema)
+                self.put_manifests([[key(0)]])
+
+        s3 = support.FlakyDynamoDB(self.s3, before={"list_objects_v2": meanwhile})
+        with local_spark.ProcessSparkContext(2, lost_after=lambda _task, attempt: 1.0 if attempt == 0 else None) as sc:
+            result, log = self.run_spread(self.spread(factory=StallFirstAttempt(release), sc=sc),
+                                          settings=self.settings(max_manifests_per_pass=1), s3=s3)
+            self.assertEqual(len(log.named("keys_synced_again_next_run")), 1)
+            self.assertEqual(result.carried_keys, 2)  # key 0 in each pass's remainder, untried by pass 2
+            open(release, "w").close()  # the left-over attempt's PutItem of S1 lands now, after S2 arrived
+            left_over = sc._left_over[0].process
+            left_over.join(30)
+            self.assertEqual(left_over.exitcode, 19)
+            self.assertEqual(self.backup_items()[table_keys.key_id(key(0))], item(0, 1))  # S1, for now
+        self.run_spread()  # run 2
+        self.assertEqual(self.backup_items(), self.source_items())
+        self.assertEqual(self.manifests_left(), [])
+
+    def test_a_partition_stays_under_the_task_size_spark_accepts(self):
+        """600 deleted keys with 300 KB last states (a 180 MB pass) are spread so that no task is over
+        MAX_TASK_BYTES, each key in exactly one partition, more partitions than max_tasks if need be."""
+        keys, removals = [], {}
+        for i in range(600):
+            kid = table_keys.key_id(key(i))
+            keys.append((kid, key(i)))
+            removals[kid] = RemovedEntry(key(i), 10 ** 20 + i, {"id": key(i)["id"], "payload": {"S": "x" * 300000}})
+        partitions = self.spread(max_tasks=2, keys_per_task=1000).partitions(keys, removals)
+        sizes = [len(pickle.dumps(p)) for p in partitions]
+        self.assertLessEqual(max(sizes), spark_apply.MAX_TASK_BYTES)
+        self.assertGreater(len(partitions), 5)
+        self.assertEqual(sorted(kid for _, entries in partitions for kid, _, _ in entries), sorted(kid for kid, _ in keys))
+        with local_spark.ProcessSparkContext(1, max_task_bytes=10 * 1024 * 1024) as sc:  # and the stand-in refuses more
+            with self.assertRaisesRegex(local_spark.SparkJobFailed, "spark.rpc.message.maxSize"):
+                sc.parallelize([partitions[0]], 1).mapPartitions(len).collect()
+
+    def test_a_key_no_answer_accounts_for_stays_in_the_remainder(self):
+        """The driver trusts no spread to answer for every key: what a replaced manifest still holds goes
+        into the remainder; and a partition answering for other keys than it was given fails the pass."""
+        self.seed(4)
+        support.put_items(self.client, self.source, [item(i, 3) for i in range(4)], self.schema)
+        self.put_manifests([[key(0), key(1)], [key(2), key(3)]])
+        ids = dict((i, table_keys.key_id(key(i))) for i in range(4))
+
+        class Lossy(object):
+            def sync(self, keys, removals, seconds_left):
+                # key 0 not started (budget); key 3 answered for by nobody
+                return apply.SpreadResult([([k for k in keys if k[0] in (ids[1], ids[2])], None, None)],
+                                          [k for k in keys if k[0] == ids[0]], True, {})
+        self.run_apply(spread=Lossy())
+        carried = [k for name in self.manifests_left() for k in support.manifest_keys(self.s3, self.bucket, name)]
+        self.assertEqual(sorted(carried), sorted([ids[0], ids[3]]))
+        partitions = [(0, [(ids[0], key(0), None), (ids[1], key(1), None)])]
+        short = [{"partition": 0, "ended": [([ids[0]], [], {}, None)], "not_started": []}]
+        with self.assertRaisesRegex(Exception, "answered for 1 keys, not the 2"):
+            spark_apply._check_coverage(partitions, short)
+
+    def test_a_pass_spark_cannot_run_is_cancelled_after_the_budget_and_fails_the_run(self):
+        self.seed(2)
+        self.put_manifests([[key(0), key(1)]])
+        original = spark_apply.CANCEL_GRACE_SECONDS
+        spark_apply.CANCEL_GRACE_SECONDS = 0.5
+        release = os.path.join(support.scratch_dir(), support.unique("never"))  # never created: the task hangs
+        try:
+            with local_spark.ProcessSparkContext(1) as sc:
+                with self.assertRaisesRegex(local_spark.SparkJobFailed, "cancelled"):
+                    self.run_spread(self.spread(factory=StallFirstAttempt(release), sc=sc),
+                                    settings=apply.ApplySettings(5))
+        finally:
+            spark_apply.CANCEL_GRACE_SECONDS = original
+        left = self.manifests_left()
+        self.assertEqual(len(left), 1)  # the remainder of both keys
+        self.assertEqual(len(support.manifest_keys(self.s3, self.bucket, left[0])), 2)
+
+    def test_speculative_execution_is_refused(self):
+        with self.assertRaisesRegex(ValueError, "spark.speculation"):
+            self.spread(sc=support.FakeSparkContext(2, {"spark.speculation": "true"}))
 
 
 class SparkEntryPointTest(test_apply.ApplyTestCase):
