@@ -267,11 +267,17 @@ class SparkApplyTest(SparkApplyTestCase):
         argv = test_apply.ApplyEntryPointTest.argv(self, "--delete_policy", "retain", "--spark", "true",
                                          "--max_tasks", "3", "--keys_per_task", "4")
         jobs_before = len(self.sc.jobs)
-        result, code, _, err = support.run_main(apply_changes.main, argv, spark_context=self.sc)
+        result, code, out, err = support.run_main(apply_changes.main, argv, spark_context=self.sc)
         self.assertEqual(code, 0, err)
         self.assertEqual(result.keys, 12)
         self.assertEqual(self.sc.jobs[jobs_before]["tasks"], 3)
         self.assertEqual(self.backup_items(), self.source_items())
+        spread = [e for e in support.json_lines(out) if e["event"] == "apply_spread"]
+        self.assertEqual(spread[0]["max_pass_keys"], apply.DEFAULT_MAX_PASS_KEYS)  # 3 tasks x 4 keys: the default
+        _, _, out, _ = support.run_main(apply_changes.main, argv[:-4] + ["--max_tasks", "396"],
+                                        spark_context=support.FakeSparkContext(2))
+        spread = [e for e in support.json_lines(out) if e["event"] == "apply_spread"]
+        self.assertEqual(spread[0]["max_pass_keys"], 396000)  # as much as 100 workers take at once
 
 
 class SparkApplySafetyTest(SparkApplyTestCase):

@@ -13,6 +13,7 @@ be updated (the unfinished keys are in a remainder), or, after all other work, w
 rejected as malformed (apply.ManifestsRejected) or a key was quarantined (apply.KeysQuarantined).
 """
 
+import dataclasses
 import sys
 import time
 from typing import Optional, Sequence
@@ -39,7 +40,13 @@ def main(argv: Optional[Sequence[str]] = None, clock=None, retry=None, wall_cloc
                                    writer_id=config.job_run_id)
     kwargs: dict = {} if clock is None else {"clock": clock}
     if config.spark:
-        kwargs["spread"] = _spread(config, replicator, settings, spark_context)
+        spread = kwargs["spread"] = _spread(config, replicator, settings, spark_context)
+        # A pass as large as the largest run can work on at once (the driver's worker has 16 GB): else a
+        # run of many workers would wait on passes of the Python shell's size.
+        settings = dataclasses.replace(settings, max_pass_keys=max(settings.max_pass_keys,
+                                                                   spread.max_tasks * spread.keys_per_task))
+        job_log.log_event("apply_spread", job=JOB, max_tasks=spread.max_tasks, keys_per_task=spread.keys_per_task,
+                          max_pass_keys=settings.max_pass_keys)
     wall_clock = wall_clock or time.time
     published = metrics.apply_metrics(config.metrics_namespace, config.metrics_pipeline,
                                       lambda: aws_clients.cloudwatch_client(config.region), wall_clock)
