@@ -1,8 +1,10 @@
 """Batched DynamoDB reads and writes with bounded, counted retries.
 
-- batch_get: BatchGetItem, at most 100 keys per request, ConsistentRead=True by default.
+- batch_get: BatchGetItem, at most 100 keys per request, ConsistentRead=True by default, keys deduplicated
+  (batch_get_distinct: keys the caller already deduplicated).
 - batch_write: BatchWriteItem, at most 25 put/delete requests per request, keys deduplicated (the last
-  request for a key wins: DynamoDB rejects a batch that names one key twice).
+  request for a key wins: DynamoDB rejects a batch that names one key twice) unless the caller says
+  they are distinct.
 - call: one DynamoDB call (Scan, DescribeTable, ...) with the same retry rules.
 
 Retried: UnprocessedKeys / UnprocessedItems, the throttling and server errors in RETRYABLE_CODES, and
@@ -178,16 +180,18 @@ def _chunks(values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield values[start:start + size]
 
 
+def identified(keys: Iterable[Key]) -> dict[str, Key]:
+    """{key_id: key} of keys without duplicates (by key_id), first occurrence kept, order kept: a caller
+    that needs the ids again keeps these instead of computing them once more per step."""
+    result: dict[str, Key] = {}
+    for key in keys:
+        result.setdefault(table_keys.key_id(key), key)
+    return result
+
+
 def unique_keys(keys: Iterable[Key]) -> list[Key]:
     """Keys without duplicates (by key_id), first occurrence kept, order kept."""
-    seen: set[str] = set()
-    result: list[Key] = []
-    for key in keys:
-        kid = table_keys.key_id(key)
-        if kid not in seen:
-            seen.add(kid)
-            result.append(key)
-    return result
+    return list(identified(keys).values())
 
 
 def projection(names: Sequence[str]) -> dict[str, Any]:
@@ -200,8 +204,15 @@ def batch_get(client: Client, table: str, keys: Iterable[Key], schema: KeySchema
               consistent: bool = True, projected: Optional[Sequence[str]] = None) -> dict[str, Item]:
     """Current items for `keys`: {key_id: item}; a key absent from the table is absent from the dict.
     `projected`: only these attributes (they must include the key attributes)."""
+    return batch_get_distinct(client, table, unique_keys(keys), schema, stats, policy, consistent, projected)
+
+
+def batch_get_distinct(client: Client, table: str, keys: Sequence[Key], schema: KeySchema, stats: Stats,
+                       policy: RetryPolicy, consistent: bool = True,
+                       projected: Optional[Sequence[str]] = None) -> dict[str, Item]:
+    """batch_get of keys already without duplicates (DynamoDB refuses a request naming a key twice)."""
     found: dict[str, Item] = {}
-    for chunk in _chunks(unique_keys(keys), MAX_GET_KEYS):
+    for chunk in _chunks(keys, MAX_GET_KEYS):
         request = {table: dict({"Keys": list(chunk), "ConsistentRead": bool(consistent)},
                                **(projection(projected) if projected else {}))}
         backoff = _Backoff(policy, stats, "BatchGetItem on %s" % table)
@@ -250,8 +261,10 @@ def _validation_error(error: BaseException) -> bool:
 
 
 def batch_write(client: Client, table: str, requests: Iterable[WriteRequest], schema: KeySchema, stats: Stats,
-                policy: RetryPolicy, refused: Optional[dict[str, str]] = None, workers: int = 1) -> None:
+                policy: RetryPolicy, refused: Optional[dict[str, str]] = None, workers: int = 1,
+                distinct: bool = False) -> None:
     """Apply put/delete requests to `table`; returns when every one is processed, else raises.
+    distinct=True: the requests already name distinct keys, so they are not deduplicated again.
 
     With a `refused` dict: a batch DynamoDB refuses as invalid (ValidationException: one item over 400 KB
     fails the whole batch) is written again one request per batch, and the requests refused alone are
@@ -260,7 +273,7 @@ def batch_write(client: Client, table: str, requests: Iterable[WriteRequest], sc
     With workers > 1 the batches of 25 are sent that many at once (their keys are distinct after
     dedupe_requests, so their order does not matter); each counts into its own Stats, merged when all are
     done, and the first error is raised after every batch has ended."""
-    chunks = list(_chunks(dedupe_requests(requests, schema), MAX_WRITE_REQUESTS))
+    chunks = list(_chunks(list(requests) if distinct else dedupe_requests(requests, schema), MAX_WRITE_REQUESTS))
     if workers <= 1 or len(chunks) <= 1:
         for chunk in chunks:
             _write_batch(client, table, chunk, schema, stats, policy, refused)

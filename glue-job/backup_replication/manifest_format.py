@@ -130,7 +130,7 @@ def _decode_attribute(typed: Any, name: str, where: str, depth: int = 1) -> Attr
             raise ManifestError("%s: attribute %r: %s must be a non-empty list, got %r" % (where, name, type_name, value))
         element = _SET_ELEMENT[type_name]
         decoded = [_decode_attribute({element: v}, name, where, depth)[element] for v in value]
-        identities = set(table_keys.key_id({"v": {element: v}}) for v in decoded)
+        identities = set(table_keys.canonical_value(element, v) for v in decoded)
         if len(identities) != len(decoded):
             raise ManifestError("%s: attribute %r: %s has duplicate elements" % (where, name, type_name))
         return {type_name: decoded}
@@ -211,12 +211,12 @@ def _decode_key(raw_key: Any, schema: Optional[KeySchema], where: str) -> Key:
     return key
 
 
-def _same_key_value(key: Key, image: Item) -> bool:
-    """True when `image` holds every attribute of `key` with an equal value."""
+def _same_key_value(kid: str, key: Key, image: Item) -> bool:
+    """True when `image` holds every attribute of `key` (whose key_id is `kid`) with an equal value."""
     if not all(name in image for name in key):
         return False
     try:
-        return table_keys.key_id(dict((name, image[name]) for name in key)) == table_keys.key_id(key)
+        return table_keys.key_id(dict((name, image[name]) for name in key)) == kid
     except ValueError:  # an image attribute of another type (e.g. a set) where the key has S/N/B
         return False
 
@@ -261,9 +261,9 @@ def _decode_removed(raw_removed: Any, key_ids: set[str], schema: Optional[KeySch
             if not isinstance(name, str) or not name:
                 raise ManifestError("%s.oldImage has an empty attribute name" % where)
             image[name] = _decode_attribute(typed, name, where + ".oldImage")
-        if not _same_key_value(key, image):
-            raise ManifestError("%s.oldImage does not hold the entry's key attributes with the same values" % where)
         kid = table_keys.key_id(key)
+        if not _same_key_value(kid, key, image):
+            raise ManifestError("%s.oldImage does not hold the entry's key attributes with the same values" % where)
         if kid not in key_ids:
             raise ManifestError("%s.key is not one of the manifest's keys" % where)
         if kid in seen:

@@ -90,21 +90,25 @@ class Replicator:
         self.writer = item_writer.ConditionalWriter(client, source_table, backup_table, schema, transform,
                                                     retained_attribute, policy, max_rounds, write_workers)
 
-    def _read_source(self, keys: Iterable[Key]) -> dict[str, Item]:
-        return ddb_batch.batch_get(self.client, self.source_table, keys, self.schema, self.stats, self.policy,
-                                   consistent=True)
+    # Keys travel as {key_id: key} (ddb_batch.identified) between the steps below: each id is computed once
+    # per call, not once per step.
+
+    def _read_source(self, keys: Mapping[str, Key]) -> dict[str, Item]:
+        return ddb_batch.batch_get_distinct(self.client, self.source_table, list(keys.values()), self.schema,
+                                            self.stats, self.policy, consistent=True)
 
     def _write(self, requests: Sequence[WriteRequest], refused: Optional[dict[str, str]] = None) -> None:
+        """`requests`: one per key (each caller builds them from distinct keys)."""
         if requests:
             ddb_batch.batch_write(self.client, self.backup_table, requests, self.schema, self.stats, self.policy,
-                                  refused=refused, workers=self.batch_write_workers)
+                                  refused=refused, workers=self.batch_write_workers, distinct=True)
 
-    def _write_mirror(self, keys: Iterable[Key], current: Mapping[str, Item]) -> WriteOutcome:
+    def _write_mirror(self, keys: Mapping[str, Key], current: Mapping[str, Item]) -> WriteOutcome:
         """BatchWriteItem puts and deletes; an item DynamoDB refuses is reported, not raised (one bad item
         never fails the other requests of its batch)."""
         requests: list[WriteRequest] = []
-        for key in keys:
-            item = current.get(table_keys.key_id(key))
+        for kid, key in keys.items():
+            item = current.get(kid)
             if item is not None:
                 requests.append(ddb_batch.put_request(self.transform.apply(item)))
             else:
@@ -114,7 +118,7 @@ class Replicator:
         written: dict[str, Optional[Item]] = dict((kid, item) for kid, item in current.items() if kid not in refused)
         return written, [], refused
 
-    def _write_round(self, keys: Sequence[Key], current: Mapping[str, Item],
+    def _write_round(self, keys: Mapping[str, Key], current: Mapping[str, Item],
                      retained: Mapping[str, RemovedEntry]) -> WriteOutcome:
         """Write each key's state; returns ({key_id: source state the backup reflects}, [hot keys],
         {key_id: why it cannot be written}).
@@ -123,8 +127,7 @@ class Replicator:
         if self.delete_policy == "mirror":
             return self._write_mirror(keys, current)
         tasks: list[WriteTask] = []
-        for key in keys:
-            kid = table_keys.key_id(key)
+        for kid, key in keys.items():
             item = current.get(kid)
             if item is not None:
                 tasks.append((key, self.writer.write_live, item))
@@ -132,16 +135,13 @@ class Replicator:
                 tasks.append((key, self.writer.write_retained, retained[kid]))
         return self.writer.run(tasks, self.stats)
 
-    def _changed_since(self, keys: Sequence[Key], read_before: Mapping[str, Optional[Item]]) -> list[Key]:
+    def _changed_since(self, keys: Mapping[str, Key], read_before: Mapping[str, Optional[Item]]) -> dict[str, Key]:
         """Keys whose source item now differs from `read_before` ({key_id: item})."""
         if not self.verify or not keys:
-            return []
+            return {}
         now = self._read_source(keys)
-        changed = []
-        for key in keys:
-            kid = table_keys.key_id(key)
-            if not table_keys.items_equal(now.get(kid), read_before.get(kid)):
-                changed.append(key)
+        changed = dict((kid, key) for kid, key in keys.items()
+                       if not table_keys.items_equal(now.get(kid), read_before.get(kid)))
         self.stats.verify_mismatches += len(changed)
         return changed
 
@@ -153,7 +153,7 @@ class Replicator:
         its entry is dropped (the item was re-inserted after that delete: the source wins; should it be
         deleted again, that later delete's own manifest entry gives its newer last state).
         """
-        pending = ddb_batch.unique_keys(keys)
+        pending = ddb_batch.identified(keys)
         last_states: dict[str, RemovedEntry] = dict(retained or {}) if self.delete_policy == "retain" else {}
         hot: list[Key] = []
         unwritable: dict[str, tuple[Key, str]] = {}  # key_id -> (typed key, reason)
@@ -161,18 +161,19 @@ class Replicator:
         while pending:
             rounds += 1
             if rounds > self.max_rounds:
-                hot.extend(pending)
+                hot.extend(pending.values())
                 break
             current = self._read_source(pending)
             for kid in current:
                 last_states.pop(kid, None)
             written, hot_now, refused = self._write_round(pending, current, last_states)
             hot.extend(hot_now)
-            for key in pending:
-                if table_keys.key_id(key) in refused:
-                    unwritable[table_keys.key_id(key)] = (key, refused[table_keys.key_id(key)])
+            for kid, key in pending.items():
+                if kid in refused:
+                    unwritable[kid] = (key, refused[kid])
             aside = set(table_keys.key_id(key) for key in hot_now) | set(refused)
-            pending = self._changed_since([k for k in pending if table_keys.key_id(k) not in aside], written)
+            pending = self._changed_since(dict((kid, key) for kid, key in pending.items() if kid not in aside),
+                                          written)
         self._raise_set_aside(hot, unwritable)
 
     def _raise_set_aside(self, hot: Sequence[Key], unwritable: Mapping[str, tuple[Key, str]]) -> None:
@@ -192,24 +193,24 @@ class Replicator:
         if not items:
             return
         scanned: dict[str, Item] = {}
-        keys: list[Key] = []
+        keys: dict[str, Key] = {}
         for item in items:
             key = table_keys.extract_key(item, self.schema)
-            scanned[table_keys.key_id(key)] = item
-            keys.append(key)
+            kid = table_keys.key_id(key)
+            scanned[kid] = item
+            keys.setdefault(kid, key)
         if self.delete_policy == "mirror":
             written, hot, refused = self._write_mirror(keys, scanned)
         else:
-            written, hot, refused = self.writer.run([(key, self.writer.write_live, scanned[table_keys.key_id(key)])
-                                                     for key in keys], self.stats)
+            written, hot, refused = self.writer.run([(key, self.writer.write_live, scanned[kid])
+                                                     for kid, key in keys.items()], self.stats)
         aside = set(table_keys.key_id(key) for key in hot) | set(refused)
-        changed = self._changed_since([k for k in keys if table_keys.key_id(k) not in aside], written)
-        unwritable = dict((table_keys.key_id(k), (k, refused[table_keys.key_id(k)])) for k in keys
-                          if table_keys.key_id(k) in refused)
+        changed = self._changed_since(dict((kid, key) for kid, key in keys.items() if kid not in aside), written)
+        unwritable = dict((kid, (key, refused[kid])) for kid, key in keys.items() if kid in refused)
         still_hot: list[Key] = []
         if changed or hot:
             try:
-                self.sync_keys(changed + hot)
+                self.sync_keys(list(changed.values()) + hot)
             except KeysSetAside as error:
                 still_hot = error.hot
                 unwritable.update((table_keys.key_id(k), (k, error.unwritable[table_keys.key_id(k)]))
@@ -223,15 +224,15 @@ class Replicator:
         if self.delete_policy != "mirror":
             raise ValueError("prune deletes backup items absent from the source: only under delete policy mirror "
                              "(under retain they are the retained last states)")
-        unique = ddb_batch.unique_keys(keys)
+        unique = ddb_batch.identified(keys)
         if not unique:
             return
         present = self._read_source(unique)
-        absent = [k for k in unique if table_keys.key_id(k) not in present]
-        self._write([ddb_batch.delete_request(k) for k in absent])
+        absent = dict((kid, key) for kid, key in unique.items() if kid not in present)
+        self._write([ddb_batch.delete_request(k) for k in absent.values()])
         changed = self._changed_since(absent, {})
         if changed:
-            self.sync_keys(changed)
+            self.sync_keys(changed.values())
 
 
 def table_key_schema(client: Client, source_table: str, stats: Stats, policy: RetryPolicy,
