@@ -215,6 +215,8 @@ class ProcessSparkContext:
                 return pickle.loads(worker.connection.recv_bytes())
         except (EOFError, OSError):
             pass
+        # Its end of the pipe closes before it can be waited for: wait, or the exit code is not known yet.
+        worker.process.join(timeout=5)
         code = worker.process.exitcode
         self._replace(worker)
         return ("error", "worker process died (exit code %s)" % code)

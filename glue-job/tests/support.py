@@ -4,11 +4,14 @@ The tests need AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_S3 (set by __tests
 which starts dynalite and s3rver); without them the server tests fail, they are never skipped.
 """
 
+import contextlib
 import itertools
 import json
+import multiprocessing.connection
 import os
 import pickle
 import threading
+import traceback
 import unittest
 import uuid
 import warnings
@@ -16,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from botocore.exceptions import ClientError
 
+import local_spark
 from backup_replication import aws_clients, ddb_batch, table_keys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -190,11 +194,9 @@ class FlakyDynamoDB(object):
             return attribute
 
         def method(**kwargs):
-            with self._lock:
-                number = self.counts.get(name, 0) + 1
-                self.counts[name] = number
+            number = self._count(name)
             if self.crash_on.get(name) == number:
-                raise self.crash_error("injected crash in %s call %d" % (name, number))
+                raise self.crash_error(self._crash_message(name, number))
             if name in self.throttle and number <= self.throttle[name][0]:
                 raise throttle_error(name, self.throttle[name][1])
             if name in self.before:
@@ -212,6 +214,34 @@ class FlakyDynamoDB(object):
             return attribute(**kwargs)
 
         return method
+
+    def _count(self, name):
+        with self._lock:
+            number = self.counts.get(name, 0) + 1
+            self.counts[name] = number
+        return number
+
+    @staticmethod
+    def _crash_message(name, number):
+        return "injected crash in %s call %d" % (name, number)
+
+    def remote(self, hooks, hard="raise"):
+        """This proxy's crash_on and before hooks for DynamoDB clients built in worker processes (a
+        RemoteClientFactory, for spark_apply.WriterSpec.client_factory): each of their calls is counted
+        here, across all the run's tasks, and its hook runs here (hooks: a HookServer). A crash_error
+        HardCrash becomes `hard` in the worker: "raise" (escapes the task) or "exit" (the process dies)."""
+        if self.throttle or self.partial or self.stuck or self.versioned_bucket:
+            raise ValueError("only crash_on and before reach a client built in a worker process")
+
+        def decide(name, kwargs):
+            number = self._count(name)
+            if self.crash_on.get(name) == number:
+                return (hard if issubclass(self.crash_error, HardCrash) else "request", self._crash_message(name, number))
+            if name in self.before:
+                self.before[name](kwargs, number)
+            return None
+
+        return RemoteClientFactory(hooks.register(decide), sorted(set(self.crash_on) | set(self.before)))
 
     @staticmethod
     def _versioned(name, attribute, kwargs):
@@ -247,6 +277,261 @@ class FlakyDynamoDB(object):
                 response["UnprocessedKeys"] = {table: rest}
             return response
         raise ValueError("partial results are only injected into batch calls, not %s" % name)
+
+
+# The exit code of a worker process an injected crash kills ("exit"): what tells its death from any other.
+HARD_EXIT_CODE = 71
+
+
+class RemoteHookFailed(Exception):
+    """The test process's function raised; carries its text (the exception itself may not pickle)."""
+
+
+class HookServer(object):
+    """Runs functions of the test process for worker processes, which share nothing with it (spawned):
+    register(function) gives a picklable RemoteHook; calling it in a worker sends the arguments here and
+    returns the function's result. A listener on loopback, with a random authkey, and a thread per
+    connection, so hooks called at once (tasks in several workers, a nested run's own hooks) are served
+    at once, as the same functions run in the threads of a single-process run. A function that raises
+    answers RemoteHookFailed to its caller and is kept in `errors`: nothing is raised in these threads."""
+
+    def __init__(self):
+        self._authkey = os.urandom(32)
+        self._listener = multiprocessing.connection.Listener(("127.0.0.1", 0), authkey=self._authkey)
+        self.address = self._listener.address
+        self.errors = []
+        self._functions = {}
+        self._released = set()
+        self._busy = {}  # hook id -> calls being served
+        self._ids = itertools.count(1)
+        self._idle = threading.Condition()
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def register(self, function):
+        with self._idle:
+            hook_id = next(self._ids)
+            self._functions[hook_id] = function
+        return RemoteHook(self.address, self._authkey, hook_id)
+
+    def release(self, hooks):
+        """Waits until no call of these hooks is being served, then forgets them: a call that comes later (sent
+        by a task killed meanwhile) is not run."""
+        ids = set(hook.hook_id for hook in hooks)
+        with self._idle:
+            self._idle.wait_for(lambda: not any(self._busy.get(i) for i in ids))
+            for hook_id in ids:
+                self._functions.pop(hook_id, None)
+            self._released |= ids
+
+    def close(self):
+        self._closed = True
+        try:  # accept() does not wake up when the listener is closed under it
+            multiprocessing.connection.Client(self.address, authkey=self._authkey).close()
+        except OSError:
+            pass
+        self._listener.close()
+
+    def _accept(self):
+        while not self._closed:
+            try:
+                connection = self._listener.accept()
+            except (OSError, EOFError, multiprocessing.AuthenticationError):
+                continue
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection):
+        with connection:
+            while True:
+                try:
+                    hook_id, args = connection.recv()
+                except (EOFError, OSError):
+                    return  # the worker is done, or died
+                reply = self._call(hook_id, args)
+                try:
+                    connection.send(reply)
+                except OSError:
+                    return  # the worker died waiting (its task is run again, or the job failed)
+
+    def _call(self, hook_id, args):
+        with self._idle:
+            function = self._functions.get(hook_id)
+            if function is None:
+                if hook_id not in self._released:
+                    self.errors.append("no hook %d" % hook_id)
+                return ("error", "hook %d is released: its run has ended" % hook_id)
+            self._busy[hook_id] = self._busy.get(hook_id, 0) + 1
+        try:
+            return ("ok", function(*args))
+        except BaseException as error:  # noqa: BLE001 - answered to the worker, never raised in this thread
+            self.errors.append("".join(traceback.format_exception(type(error), error, error.__traceback__)))
+            return ("error", "%s: %s" % (type(error).__name__, error))
+        finally:
+            with self._idle:
+                self._busy[hook_id] -= 1
+                self._idle.notify_all()
+
+
+_HOOK_CONNECTIONS = threading.local()
+
+
+class RemoteHook(object):
+    """A HookServer's function, callable in any process (picklable); one connection per thread."""
+
+    def __init__(self, address, authkey, hook_id):
+        self.address = address
+        self.authkey = authkey
+        self.hook_id = hook_id
+
+    def __call__(self, *args):
+        connections = _HOOK_CONNECTIONS.__dict__.setdefault("open", {})
+        connection = connections.get(self.address)
+        if connection is None:
+            connection = multiprocessing.connection.Client(self.address, authkey=self.authkey)
+            connections[self.address] = connection
+        try:
+            connection.send((self.hook_id, args))
+            status, value = connection.recv()
+        except (EOFError, OSError):
+            del connections[self.address]
+            raise
+        if status != "ok":
+            raise RemoteHookFailed(value)
+        return value
+
+
+class RemoteClientFactory(object):
+    """spark_apply.WriterSpec.client_factory (picklable): in the worker, a DynamoDB client of the endpoint the
+    test process uses (a worker keeps the environment it was spawned with), wrapped in a FlakyDynamoDB whose
+    calls of `methods` first ask `hook` (FlakyDynamoDB.remote's decide): None goes on; (how, message) crashes:
+    "request" raises RuntimeError (a request failing for good), "raise" HardCrash, "exit" ends the process."""
+
+    def __init__(self, hook=None, methods=()):
+        self.hook = hook
+        self.methods = list(methods)
+        self.endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+
+    def __call__(self):
+        if self.endpoint:
+            os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = self.endpoint
+        client = aws_clients.dynamodb_client()
+        if self.hook is None:
+            return client
+        return FlakyDynamoDB(client, before=dict((method, _RemoteBefore(self.hook, method)) for method in self.methods))
+
+
+class _RemoteBefore(object):
+    def __init__(self, hook, method):
+        self.hook = hook
+        self.method = method
+
+    def __call__(self, kwargs, _number):
+        crash = self.hook(self.method, kwargs)
+        if crash is None:
+            return
+        how, message = crash
+        if how == "exit":
+            os._exit(HARD_EXIT_CODE)
+        raise HardCrash(message) if how == "raise" else RuntimeError(message)
+
+
+class RemoteDeadline(object):
+    """A spark_apply task deadline (start() gives out_of_time()) kept by a clock of the test process, which a
+    hook reads: the fake clocks whose jumps spend a run's time budget reach its tasks. `ends` is on that clock."""
+
+    def __init__(self, hook, ends):
+        self.hook = hook
+        self.ends = ends
+
+    def start(self):
+        return lambda: bool(self.hook(self.ends))
+
+
+class SpreadRuns(object):
+    """Runs apply-changes spread over worker processes (spark_apply.SparkSpread on
+    local_spark.ProcessSparkContext) while the test's closures keep deciding what happens: the
+    replicator's FlakyDynamoDB hooks and crashes, and its clock, reach the tasks through a HookServer.
+    ProcessSparkContexts are kept and reused (spawning a worker costs about 0.5 s), one for each run
+    going on at once: nested runs started from a hook and concurrent runs get their own."""
+
+    def __init__(self, processes=2):
+        self.processes = processes
+        self.hooks = HookServer()
+        self._free = []
+        self._contexts = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def spread(self, replicator, settings, clock=None, hard="raise", max_failures=4, max_tasks=1, keys_per_task=1000,
+               chunk_workers=None):
+        """Yields a SpreadRun for one apply.run(..., spread=run.spread); on leaving, waits for the hooks still
+        being served (a task killed mid-hook) and gives the context back. `clock`: the run's clock, when
+        its jumps must stop the tasks (else each task's Deadline runs on real time)."""
+        from backup_replication import spark_apply
+        with self._lock:
+            sc = self._free.pop() if self._free else None
+        if sc is None:
+            sc = local_spark.ProcessSparkContext(self.processes)
+            self._contexts.append(sc)
+        sc.max_failures = max_failures
+        hooks = []
+        run = SpreadRun(None, sc, len(sc.jobs))
+        try:
+            client = replicator.client
+            factory = client.remote(self.hooks, hard) if isinstance(client, FlakyDynamoDB) else RemoteClientFactory()
+            if factory.hook is not None:
+                hooks.append(factory.hook)
+            deadline = spark_apply.Deadline.after
+            if clock is not None:
+                hooks.append(self.hooks.register(lambda ends: clock() >= ends))
+                deadline = lambda seconds_left, hook=hooks[-1]: RemoteDeadline(hook, clock() + seconds_left)  # noqa: E731
+            run.spread = spark_apply.SparkSpread(sc, spark_apply.WriterSpec.of(replicator, None, factory), max_tasks,
+                                                 keys_per_task, settings.keys_per_chunk,
+                                                 chunk_workers or settings.chunk_workers, deadline)
+            yield run
+        finally:
+            self.hooks.release(hooks)
+            run.jobs = sc.jobs[run.jobs_before:]
+            with self._lock:
+                self._free.append(sc)
+
+    def close(self):
+        for sc in self._contexts:
+            sc.stop()
+        self.hooks.close()
+
+
+class WithSpreadRuns(object):
+    """Mixin for a TestCase: `spread_runs`, a SpreadRuns for the class (its worker processes spawned once)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super(WithSpreadRuns, cls).setUpClass()
+        cls.spread_runs = SpreadRuns(processes=2)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.spread_runs.close()
+        super(WithSpreadRuns, cls).tearDownClass()
+
+
+class SpreadRun(object):
+    """One spread run: its SparkSpread, and once it has ended the jobs its context ran (local_spark's
+    records: tasks, attempts, failures)."""
+
+    def __init__(self, spread, sc, jobs_before):
+        self.spread = spread
+        self.sc = sc
+        self.jobs_before = jobs_before
+        self.jobs = []
+
+    def task_failures(self):
+        return [failure for job in self.jobs for failure in job["failures"]]
+
+    def uninjected_failures(self):
+        """Task failures no injected crash explains (those are real errors, whatever Spark's retry made of them)."""
+        return [failure for failure in self.task_failures()
+                if "HardCrash: injected crash" not in failure and "exit code %d)" % HARD_EXIT_CODE not in failure]
 
 
 class FakeRDD(object):

@@ -19,7 +19,11 @@ Checked:
   or a state the source held since verify started (a marker alone never changes content); after the
   final drain the backup is exact.
 
-RESTORE_FUZZ_SEED and RESTORE_FUZZ_INTERLEAVINGS override the seed and the count; both are printed.
+The same interleavings run again with each apply-changes run's engine a random choice: its own threads,
+or its keys spread over worker processes (spark_apply.SparkSpread on local_spark.ProcessSparkContext).
+
+RESTORE_FUZZ_SEED and RESTORE_FUZZ_INTERLEAVINGS override the seed and the count (RESTORE_FUZZ_SPREAD_INTERLEAVINGS
+that of the mixed ones); both are printed.
 """
 
 import os
@@ -35,6 +39,7 @@ from backup_replication.transform import Transform
 
 SEED = int(os.environ.get("RESTORE_FUZZ_SEED") or 20261205)
 INTERLEAVINGS = int(os.environ.get("RESTORE_FUZZ_INTERLEAVINGS") or 40)
+SPREAD_INTERLEAVINGS = int(os.environ.get("RESTORE_FUZZ_SPREAD_INTERLEAVINGS") or 10)
 KEYS = 5
 R = retained.DEFAULT_ATTRIBUTE
 BASE = 1764620000  # epoch seconds of the simulated history (before the test's real time)
@@ -68,12 +73,16 @@ class Recorder(support.FlakyDynamoDB):
 
 
 class World(object):
-    def __init__(self, case, rng, number):
+    def __init__(self, case, rng, number, spread_runs=None):
         self.case, self.rng, self.client, self.s3, self.bucket = case, rng, case.client, case.s3, case.bucket
         self.source, self.backup = support.create_table_pair(self.client)
         self.schema = case.schema
-        self.changes = "rfuzz-%d-%d/changes/" % (SEED, number)
-        self.quarantine = "rfuzz-%d-%d/quarantine/" % (SEED, number)
+        # Half the apply-changes runs spread over worker processes, when given (support.SpreadRuns).
+        self.spread_runs = spread_runs
+        self.spread_applies = 0
+        label = "%s%d-%d" % ("spread-" if spread_runs else "", SEED, number)
+        self.changes = "rfuzz-%s/changes/" % label
+        self.quarantine = "rfuzz-%s/quarantine/" % label
         self.keys = [{"id": {"S": "k%d" % j}} for j in range(KEYS)]
         self.current = dict((table_keys.key_id(k), None) for k in self.keys)
         self.sequence = rng.randrange(10 ** 20, 10 ** 21)
@@ -135,7 +144,14 @@ class World(object):
                                           ddb_batch.Stats(), support.fast_retry())
         store = manifest_store.ManifestStore(self.s3, self.bucket, self.changes, "rfuzz-rejected/", self.quarantine)
         settings = apply.ApplySettings(3600, max_manifests_per_pass=self.rng.randint(1, 4))
-        apply.run(store, replicator, settings, self.schema, log=lambda *a, **k: None)
+        if self.spread_runs is None or self.rng.random() < 0.5:
+            apply.run(store, replicator, settings, self.schema, log=lambda *a, **k: None)
+            return
+        self.spread_applies += 1
+        with self.spread_runs.spread(replicator, settings, max_tasks=self.rng.randint(1, 3),
+                                     keys_per_task=self.rng.randint(1, 3)) as run:
+            apply.run(store, replicator, settings, self.schema, log=lambda *a, **k: None, spread=run.spread)
+        self.case.assertEqual(run.task_failures(), [])
 
     def repair_wrote(self, kid):
         """Right after a repair write lands (a later deletion's manifest would hide it): the key's content
@@ -207,12 +223,15 @@ class World(object):
 
 
 class RestoreInterleavingsTest(support.OnDynamoDbLocal, support.TablePairTestCase):
+    spread_runs = None
+    interleavings = INTERLEAVINGS
+
     def test_restore_and_repair_racing_the_application_and_apply_changes(self):
         rng = random.Random(SEED)
-        totals = {"restore": 0, "repair": 0, "written": 0, "races": 0, "unseen_window": 0}
+        totals = {"restore": 0, "repair": 0, "written": 0, "races": 0, "unseen_window": 0, "spread_applies": 0}
         original_client, original_refresh = support.aws_clients.dynamodb_client, restore_guard.Unrecorded.refresh
-        for number in range(INTERLEAVINGS):
-            world = World(self, random.Random(rng.getrandbits(64)), number)
+        for number in range(self.interleavings):
+            world = World(self, random.Random(rng.getrandbits(64)), number, self.spread_runs)
             world.history()
             support.aws_clients.dynamodb_client = lambda region=None, w=world: Recorder(original_client(region), w)
 
@@ -229,10 +248,14 @@ class RestoreInterleavingsTest(support.OnDynamoDbLocal, support.TablePairTestCas
             finally:
                 support.aws_clients.dynamodb_client, restore_guard.Unrecorded.refresh = original_client, original_refresh
             totals["races"] += world.races
+            totals["spread_applies"] += world.spread_applies
+        spread = ", %d apply-changes runs spread over worker processes" % totals["spread_applies"] if self.spread_runs else ""
         print("\nrestore interleavings: %d (seed %d): %d restores writing %d items, %d repairs, %d races; "
-              "%d writes inside the delivery lag no check can see" % (
-                  INTERLEAVINGS, SEED, totals["restore"], totals["written"], totals["repair"], totals["races"],
-                  totals["unseen_window"]))
+              "%d writes inside the delivery lag no check can see%s" % (
+                  self.interleavings, SEED, totals["restore"], totals["written"], totals["repair"], totals["races"],
+                  totals["unseen_window"], spread))
+        if self.spread_runs:
+            self.assertGreater(totals["spread_applies"], 0)
 
     def restore_case(self, world, totals):
         totals["restore"] += 1
@@ -317,6 +340,12 @@ class RestoreInterleavingsTest(support.OnDynamoDbLocal, support.TablePairTestCas
             item = world.backup_items().get(kid)
             if state is not None:
                 self.assertEqual(item, support.comparable(state), "key %s after the drain (seed %d)" % (kid, SEED))
+
+
+class SpreadRestoreInterleavingsTest(support.WithSpreadRuns, RestoreInterleavingsTest):
+    """The interleavings with each apply-changes run's engine drawn: threads, or worker processes."""
+
+    interleavings = SPREAD_INTERLEAVINGS
 
 
 def _content(item):

@@ -19,8 +19,13 @@ retain, present in the source => the backup equals its current state (transforme
 => the image before its most recent deletion (highest sequence number) with that version; never
 existed => no item. Under mirror (some interleavings): equal to the source, or absent.
 
-RETAIN_FUZZ_SEED and RETAIN_FUZZ_INTERLEAVINGS override the seed and the count; both are printed. A
-failure prints the interleaving's own seed: RETAIN_FUZZ_CASE=<it> replays only that one.
+The same interleavings run again with each apply run's engine a random choice: its own threads, or its
+keys spread over worker processes (spark_apply.SparkSpread on local_spark.ProcessSparkContext, Spark's
+retry rules), the injected hooks, crashes and time-budget jumps still the test's (support.SpreadRuns).
+
+RETAIN_FUZZ_SEED and RETAIN_FUZZ_INTERLEAVINGS override the seed and the count; both are printed, and
+RETAIN_FUZZ_SPREAD_INTERLEAVINGS the count of the mixed ones. A failure prints the interleaving's own
+seed: RETAIN_FUZZ_CASE=<it> replays only that one.
 """
 
 import os
@@ -30,14 +35,19 @@ import threading
 import time
 import unittest
 
+import local_spark
 import support
 from backup_replication import (apply, ddb_batch, manifest_format, manifest_store, replicate, retained, scan_copy,
-                                table_keys)
+                                spark_apply, table_keys)
 from backup_replication.transform import Transform
 
 SEED = int(os.environ.get("RETAIN_FUZZ_SEED") or 20261201)
 # 80 in `npm test` (about 20 s): every path below is taken; run more by hand, e.g. 2000 (README).
 INTERLEAVINGS = int(os.environ.get("RETAIN_FUZZ_INTERLEAVINGS") or 80)
+# Half of their apply runs spread over worker processes: about twice the time of one of the above (0.3 to
+# 0.6 s each on 2 shared cores); 60 in `npm test` take every path of the spread (400 by hand: README).
+SPREAD_INTERLEAVINGS = int(os.environ.get("RETAIN_FUZZ_SPREAD_INTERLEAVINGS") or 60)
+SPREAD_SHARE = 0.5
 ONLY_CASE = int(os.environ.get("RETAIN_FUZZ_CASE") or 0)  # replay one interleaving by its own seed
 KEYS = 3
 STEPS = 7
@@ -47,8 +57,9 @@ R = retained.DEFAULT_ATTRIBUTE
 class Interleaving(object):
     """One random history against a fresh table pair and manifest prefix."""
 
-    def __init__(self, case, rng, number, totals):
+    def __init__(self, case, rng, number, totals, spread_share=0.0):
         self.case = case
+        self.spread_share = spread_share
         self.rng = rng
         self.client = case.client
         self.s3 = case.s3
@@ -56,7 +67,7 @@ class Interleaving(object):
         self.totals = totals
         self.source, self.backup = support.create_table_pair(self.client)
         self.schema = case.schema
-        self.prefix = "fuzz-%d-%d/" % (SEED, number)
+        self.prefix = "fuzz-%s%d-%d/" % ("spread-" if spread_share else "", SEED, number)
         self.policy = "mirror" if rng.random() < 0.15 else "retain"
         self.transform = Transform({"pay": "importe"}) if rng.random() < 0.5 else Transform()
         self.keys = [{"id": {"S": "k%d" % j}} for j in range(KEYS)]
@@ -192,6 +203,10 @@ class Interleaving(object):
         return support.FlakyDynamoDB(self.client, crash_on=crash_on, crash_error=crash_error,
                                      before={"put_item": before, "batch_write_item": before, "get_item": before})
 
+    def spread_engine(self):
+        """Whether an apply run spreads its keys over worker processes (no draw when none may)."""
+        return self.spread_share > 0 and self.rng.random() < self.spread_share
+
     def apply_run(self, depth=0, calm=False):
         now = [0.0]
         crash = not calm and self.rng.random() < 0.4
@@ -200,12 +215,22 @@ class Interleaving(object):
         replicator = self.replicator(proxy)
         settings = apply.ApplySettings(100, keys_per_chunk=self.rng.randint(1, 3),
                                        max_manifests_per_pass=self.rng.randint(1, 3))
-        self.trace.append("apply run (depth %d) starts" % depth)
+        spread = self.spread_engine()
+        self.trace.append("apply run (depth %d%s) starts" % (depth, ", spread" if spread else ""))
         self.nested_runs += int(depth > 0)
         nested_before = self.nested_runs
+        if spread:
+            self.totals["spread_nested"] += int(depth > 0)
+            self.spread_apply_run(replicator, settings, lambda: now[0], budget)
+        else:
+            self.apply_run_here(replicator, settings, lambda: now[0], nested_before)
+        self.totals["apply_runs"] += 1
+        self.trace.append("apply run (depth %d) ends %s" % (depth, replicator.stats.as_dict()))
+        self.totals["stats"].add(replicator.stats)
+
+    def apply_run_here(self, replicator, settings, clock, nested_before):
         try:
-            result = apply.run(self.store(), replicator, settings, self.schema, clock=lambda: now[0],
-                               log=lambda *_a, **_k: None)
+            result = apply.run(self.store(), replicator, settings, self.schema, clock=clock, log=lambda *_a, **_k: None)
             self.totals["budget_stops"] += int(result.stopped_by_budget)
         except (RuntimeError, support.HardCrash) as error:
             if "injected crash" not in str(error):
@@ -218,28 +243,70 @@ class Interleaving(object):
                 # or full-copy runs. (A retained item cannot be hit: a live write needs no marker.)
                 self.unrepaired |= set(self.current)
                 self.totals["crash_races"] += 1
-        self.totals["apply_runs"] += 1
-        self.trace.append("apply run (depth %d) ends %s" % (depth, replicator.stats.as_dict()))
-        self.totals["stats"].add(replicator.stats)
+
+    def spread_apply_run(self, replicator, settings, clock, budget):
+        """The run with its keys spread over worker processes. A crash injected as a request failing for
+        good fails its chunk on the executor, as in one process (the run writes its remainder, then fails:
+        SpreadFailed). A hard one kills the task ("raise": HardCrash escapes it; "exit": its process
+        dies), which Spark runs again from the start of its partition, or, once it has failed
+        max_failures times, fails the job: every key of the pass goes into the remainder and the run
+        raises SparkJobFailed. No stale write of a dead task is left both unverified and uncarried (its
+        keys are synced again, or all carried), so the residual of one process dying between a write
+        and its verification while a nested run raced it (`unrepaired`) does not arise here: not marked."""
+        options = dict(hard=self.rng.choice(["raise", "exit"]), max_failures=self.rng.choice([1, 4]),
+                       max_tasks=self.rng.randint(1, 4), keys_per_task=self.rng.randint(1, 3),
+                       chunk_workers=self.rng.choice([1, 4]))
+        self.trace.append("  spread %s" % options)
+        error = None
+        spread_runs = self.case.spread_runs
+        with spread_runs.spread(replicator, settings, clock=clock if budget else None, **options) as run:
+            try:
+                result = apply.run(self.store(), replicator, settings, self.schema, clock=clock,
+                                   log=lambda *_a, **_k: None, spread=run.spread)
+            except RuntimeError as caught:
+                error = caught
+        # A task failing for a reason of its own is a bug, even when Spark's retry hid it.
+        self.case.assertEqual(run.uninjected_failures(), [], "\n".join(self.trace))
+        self.case.assertEqual(spread_runs.hooks.errors, [], "\n".join(self.trace))
+        failures = len(run.task_failures())
+        self.totals["spread_runs"] += 1
+        self.totals["task_failures"] += failures
+        if error is None:
+            self.totals["spread_budget_stops"] += int(result.stopped_by_budget)
+        elif isinstance(error, local_spark.SparkJobFailed) and failures:
+            self.totals["spark_gave_up"] += 1
+        elif isinstance(error, spark_apply.SpreadFailed) and "injected crash" in str(error):
+            self.totals["spread_failed_requests"] += 1
+        else:
+            raise error
 
     def two_runs_at_once(self):
         errors = []
+        engines = [self.spread_engine() for _ in range(2)]
 
-        def run():
+        def run(spread):
+            replicator = self.replicator(self.client)
+            settings = apply.ApplySettings(100, keys_per_chunk=1, max_manifests_per_pass=1)
             try:
-                apply.run(self.store(), self.replicator(self.client),
-                          apply.ApplySettings(100, keys_per_chunk=1, max_manifests_per_pass=1),
-                          self.schema, log=lambda *_a, **_k: None)
+                if not spread:
+                    apply.run(self.store(), replicator, settings, self.schema, log=lambda *_a, **_k: None)
+                    return
+                with self.case.spread_runs.spread(replicator, settings, max_tasks=2, keys_per_task=1) as spread_run:
+                    apply.run(self.store(), replicator, settings, self.schema, log=lambda *_a, **_k: None,
+                              spread=spread_run.spread)
+                errors.extend(spread_run.task_failures())
             except Exception as error:  # noqa: BLE001 - reported below
                 errors.append(error)
 
-        threads = [threading.Thread(target=run) for _ in range(2)]
+        threads = [threading.Thread(target=run, args=(spread,)) for spread in engines]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         self.case.assertEqual(errors, [])
         self.totals["concurrent_runs"] += 2
+        if self.spread_share:
+            self.totals["spread_concurrent"] += sum(engines)
 
     def full_copy(self, depth=0):
         proxy = self.proxy(depth)
@@ -352,32 +419,52 @@ class Interleaving(object):
 
 class RetainedInterleavingsTest(support.TablePairTestCase):
     def test_random_interleavings_keep_the_invariant(self):
+        totals = self.interleavings(INTERLEAVINGS, 0.0)
+        if not ONLY_CASE:
+            for name in ("crashes", "hard_crashes", "budget_stops", "concurrent_runs", "full_copies", "remainders"):
+                self.assertGreater(totals[name], 0, name)
+
+    def interleavings(self, count, spread_share):
+        """Plays `count` interleavings; prints and returns the totals, having checked that the paths that
+        matter were taken (else the history generator is broken, not the code right)."""
         started = time.monotonic()
         totals = {"apply_runs": 0, "full_copies": 0, "concurrent_runs": 0, "crashes": 0, "crash_races": 0,
-                  "budget_stops": 0, "remainders": 0, "hard_crashes": 0,
-                  "stats": ddb_batch.Stats()}
+                  "budget_stops": 0, "remainders": 0, "hard_crashes": 0, "stats": ddb_batch.Stats()}
+        if spread_share:
+            totals.update({"spread_runs": 0, "spread_nested": 0, "spread_concurrent": 0, "spread_failed_requests": 0,
+                           "task_failures": 0, "spark_gave_up": 0, "spread_budget_stops": 0})
         rng = random.Random(SEED)
-        for number in range(INTERLEAVINGS):
+        for number in range(count):
             case_seed = rng.randrange(2 ** 31)
             if ONLY_CASE and case_seed != ONLY_CASE:
                 continue
             try:
-                Interleaving(self, random.Random(case_seed), number, totals).play()
+                Interleaving(self, random.Random(case_seed), number, totals, spread_share).play()
             except AssertionError:
-                sys.stderr.write("\ninterleaving %d failed: RETAIN_FUZZ_SEED=%d, its own seed %d\n"
-                                 % (number, SEED, case_seed))
+                sys.stderr.write("\ninterleaving %d failed: RETAIN_FUZZ_SEED=%d, its own seed %d%s\n"
+                                 % (number, SEED, case_seed, " (spread)" if spread_share else ""))
                 raise
         stats = totals.pop("stats").as_dict()
-        sys.stderr.write("\nretained interleavings: seed %d, %d interleavings tried in %.1f s; %s; %s\n" % (
-            SEED, INTERLEAVINGS, time.monotonic() - started, totals,
+        engine = ", half the apply runs spread over worker processes" if spread_share else ""
+        sys.stderr.write("\nretained interleavings: seed %d, %d interleavings tried in %.1f s%s; %s; %s\n" % (
+            SEED, count, time.monotonic() - started, engine, totals,
             dict((k, stats[k]) for k in ("puts", "retained_images", "retained_skipped", "condition_failures",
                                          "live_writes_dropped", "verify_mismatches"))))
-        # The paths that matter were taken (else the history generator is broken, not the code right).
         if not ONLY_CASE:
-            for name in ("crashes", "hard_crashes", "budget_stops", "concurrent_runs", "full_copies", "remainders"):
-                self.assertGreater(totals[name], 0, name)
             for name in ("retained_images", "retained_skipped", "condition_failures", "live_writes_dropped"):
                 self.assertGreater(stats[name], 0, name)
+        return totals
+
+
+class SpreadInterleavingsTest(support.WithSpreadRuns, RetainedInterleavingsTest):
+    """The interleavings with each apply run's engine drawn: threads, or worker processes."""
+
+    def test_random_interleavings_keep_the_invariant(self):
+        totals = self.interleavings(SPREAD_INTERLEAVINGS, SPREAD_SHARE)
+        if not ONLY_CASE:
+            for name in ("spread_runs", "spread_nested", "spread_concurrent", "spread_failed_requests", "task_failures",
+                         "spark_gave_up", "spread_budget_stops", "remainders"):
+                self.assertGreater(totals[name], 0, name)
 
 
 if __name__ == "__main__":

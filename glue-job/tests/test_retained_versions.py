@@ -7,6 +7,7 @@ Every scenario here left an older last state in the backup before retained items
 import threading
 import unittest
 
+import local_spark
 import support
 from backup_replication import apply, manifest_format, retained, scan_copy, table_keys
 from test_apply import ApplyTestCase, item, key, with_marker
@@ -299,6 +300,63 @@ class RetainedVersionsTest(ApplyTestCase):
 
 class RetainedVersionsOnDynamoDbLocalTest(support.OnDynamoDbLocal, RetainedVersionsTest):
     """The same scenarios on AWS's DynamoDB Local: its condition expressions decide, not dynalite's."""
+
+
+class SpreadRetainedVersionsTest(support.WithSpreadRuns, RetainedVersionsTest):
+    """The same scenarios with every apply run's keys synced in worker processes (spark_apply.SparkSpread on
+    local_spark.ProcessSparkContext), in one task so that its chunks go in the order the scenario counts
+    writes by. What the scenarios do mid-write (spend the budget, crash, hold a run while another goes,
+    start another run) still runs in the test, reached through support.SpreadRuns."""
+
+    def test_a_task_dying_mid_pass_keeps_the_newest_retained_image(self):
+        """Item 2's write kills its task (HardCrash escaping it, or its process dying) after item 1's retained
+        v2 @200 landed. Spark runs the task again (max_failures 4) and the pass completes; or it gives up
+        (1): the run fails leaving every key of the pass in one remainder, item 1 with its newest entry."""
+        for hard, death in (("raise", "HardCrash: injected crash"), ("exit", "exit code %d" % support.HARD_EXIT_CODE)):
+            for max_failures in (1, 4):
+                with self.subTest(hard=hard, max_failures=max_failures):
+                    self.setUp()
+                    self.older_and_newer_deletion()
+                    crashing = support.FlakyDynamoDB(self.client, crash_on={"put_item": 2, "batch_write_item": 2},
+                                                     crash_error=support.HardCrash)
+                    settings = self.settings(keys_per_chunk=1, chunk_workers=1)
+                    if max_failures == 4:
+                        result, _ = self.run_apply(self.replicator(client=crashing), settings=settings, hard=hard)
+                        self.assertEqual((result.keys, self.manifests_left()), (2, []))
+                    else:
+                        with self.assertRaises(local_spark.SparkJobFailed):
+                            self.run_apply(self.replicator(client=crashing), settings=settings, hard=hard,
+                                           max_failures=1)
+                        (left,) = self.manifests_left()
+                        document = manifest_format.parse_manifest_document(
+                            self.s3.get_object(Bucket=self.bucket, Key=left)["Body"].read(), self.schema)
+                        self.assertEqual(document.keys, [key(1), key(2)])
+                        self.assertEqual([(e.key, e.sequence) for e in document.removed], [(key(1), 200)])
+                    (failure,) = self.last_spread.task_failures()
+                    self.assertIn(death, failure)
+                    self.run_apply()
+                    self.assertSameItem(self.backup_item(1), with_marker(item(1, 2), 200))
+                    self.assertSameItem(self.backup_item(2), item(2, 1))
+                    self.assertEqual(self.manifests_left(), [])
+
+    def run_apply(self, replicator=None, s3=None, settings=None, hard="raise", max_failures=4, **kwargs):
+        replicator = replicator or self.replicator()
+        settings = settings or self.settings()
+        error = None
+        with self.spread_runs.spread(replicator, settings, clock=kwargs.get("clock"), hard=hard,
+                                     max_failures=max_failures) as run:
+            try:
+                return_value = RetainedVersionsTest.run_apply(self, replicator, s3, settings, spread=run.spread, **kwargs)
+            except Exception as caught:  # noqa: BLE001 - raised below, after the checks of the tasks
+                error = caught
+        self.last_spread = run
+        self.assertEqual(run.uninjected_failures(), [])
+        self.assertEqual(self.spread_runs.hooks.errors, [])
+        if error is not None:
+            raise error
+        if return_value[0].keys:
+            self.assertGreater(len(run.jobs), 0)  # synced in the worker processes, not here
+        return return_value
 
 
 if __name__ == "__main__":

@@ -390,6 +390,58 @@ class SparkEntryPointTest(test_apply.ApplyTestCase):
         return outcome
 
 
+class ProcessSparkContextTest(unittest.TestCase):
+    def test_a_worker_that_dies_is_reported_with_its_exit_code(self):
+        # The pipe's end of file can come before the process can be waited for: the code must not be lost
+        # (it is what tells a crash the test injected from any other death).
+        with local_spark.ProcessSparkContext(2, max_failures=1) as sc:
+            for _ in range(4):
+                with self.assertRaises(local_spark.SparkJobFailed) as caught:
+                    sc.parallelize([23], 1).mapPartitions(_exit_with).collect()
+                self.assertIn("worker process died (exit code 23)", str(caught.exception))
+
+
+def _exit_with(codes):
+    os._exit(next(iter(codes)))
+
+
+class RemoteHookTest(unittest.TestCase):
+    def test_a_worker_runs_the_test_process_closures_and_gets_their_errors_as_text(self):
+        hooks = support.HookServer()
+        seen = []
+
+        def record(value):
+            seen.append((value, os.getpid()))
+            if value == "boom":
+                raise ValueError("refused %s" % value)
+            return value.upper()
+
+        hook = hooks.register(record)
+        try:
+            with local_spark.ProcessSparkContext(1, max_failures=1) as sc:
+                self.assertEqual(sc.parallelize(["a", "b"], 2).mapPartitions(_CallEach(hook)).collect(), ["A", "B"])
+                with self.assertRaises(local_spark.SparkJobFailed) as caught:
+                    sc.parallelize(["boom"], 1).mapPartitions(_CallEach(hook)).collect()
+            self.assertIn("RemoteHookFailed: ValueError: refused boom", str(caught.exception))
+            self.assertEqual(seen, [("a", os.getpid()), ("b", os.getpid()), ("boom", os.getpid())])
+            self.assertEqual(len(hooks.errors), 1)
+            self.assertIn("ValueError: refused boom", hooks.errors[0])
+            hooks.release([hook])
+            with self.assertRaises(support.RemoteHookFailed):  # a released hook no longer runs
+                hook("c")
+            self.assertEqual((len(seen), len(hooks.errors)), (3, 1))
+        finally:
+            hooks.close()
+
+
+class _CallEach(object):
+    def __init__(self, hook):
+        self.hook = hook
+
+    def __call__(self, values):
+        return [self.hook(value) for value in values]
+
+
 class StopAfterChunks(object):
     """A task deadline (spark_apply.Deadline's start()) that passes once `chunks` chunks have started."""
 
