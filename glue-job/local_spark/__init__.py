@@ -90,6 +90,11 @@ class ProcessSparkContext:
         n = len(data)
         return _RDD(self, [data[i * n // slices:(i + 1) * n // slices] for i in range(slices)])
 
+    def worker_pids(self) -> list[int]:
+        """The worker processes' ids, for a benchmark that reads their CPU time from /proc (a worker
+        replaced after a failure has a new id)."""
+        return [worker.process.pid for worker in self._workers]
+
     def stop(self) -> None:
         for worker in self._workers:
             worker.stop(kill=True)
