@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { selectRecords } from "../functions/change-trigger/records";
-import { matchesPattern } from "./helpers/e2e-stream-poller";
+import { matchesPattern } from "../local-aws/stream-poller";
 import { STREAM_EVENTS_DIR } from "./helpers/reference";
 import { startRecordedTable, type Item, type LocalDynamo, type StreamRecord, type StreamRecorder } from "../local-aws/stream-records";
 import { synthesizeEnvironment } from "./helpers/synth";

@@ -13,7 +13,7 @@
 import { keyAt, randomAttributes, seededRandom, writeRandomChanges } from "./helpers/e2e-changes";
 import { backupProblems, startPipeline, type Pipeline, type PipelineOptions } from "./helpers/e2e-pipeline";
 import { e2eEnvironment, type E2eEnvironment } from "./helpers/e2e-stack";
-import { matchesPattern, StreamPoller, type BatchResponse, type EventSourceMappingSettings } from "./helpers/e2e-stream-poller";
+import { matchesPattern, StreamPoller, type BatchResponse, type EventSourceMappingSettings } from "../local-aws/stream-poller";
 import { startLocalGlue, type JobRunOutcome } from "../local-aws/local-glue";
 import type { Item, StreamRecord, StreamRecorder } from "../local-aws/stream-records";
 

@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { pythonWithBoto3 } from "./helpers/e2e-glue";
+import { pythonWithBoto3 } from "../local-aws/glue-python-job";
 import { synthesizeEnvironment } from "./helpers/synth";
 
 const stack = synthesizeEnvironment({});

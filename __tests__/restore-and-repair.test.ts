@@ -16,7 +16,7 @@ import * as path from "node:path";
 import { backupProblems, startPipeline, type Pipeline } from "./helpers/e2e-pipeline";
 import { e2eEnvironment } from "./helpers/e2e-stack";
 import { S3RVER_CREDENTIALS } from "../local-aws/local-s3";
-import { pythonWithBoto3 } from "./helpers/e2e-glue";
+import { pythonWithBoto3 } from "../local-aws/glue-python-job";
 import { PROJECT_ROOT } from "./helpers/synth";
 import type { Item } from "../local-aws/stream-records";
 

@@ -13,7 +13,7 @@ import { parseProjectConfig } from "../stacks/config/load";
 import { providerRequirements, unmetRequirement } from "../stacks/config/provider-requirements";
 import type { EnvironmentConfig, EnvironmentInput } from "../stacks/config/schema";
 import { runAppCommandAsync } from "./helpers/app-command";
-import { pythonWithBoto3 } from "./helpers/e2e-glue";
+import { pythonWithBoto3 } from "../local-aws/glue-python-job";
 import { emulatorResourceOverrides, plannedChanges } from "./helpers/emulator-differences";
 import { startMotoServer, type MotoServer } from "../local-aws/moto-server";
 import { chooseProvider, TerraformWorkdir, type TerraformPlan } from "../local-aws/terraform-workdir";

@@ -10,7 +10,7 @@
  * with its max concurrent runs and job run queuing (StartJobRun while the job is at its limit gives
  * a WAITING run if queuing is on, ConcurrentRunsExceededException if not; a WAITING run becomes
  * RUNNING, oldest first, when a slot frees up; a RUNNING run ends SUCCEEDED or FAILED with the
- * outcome of `execute`). The end-to-end test runs the apply-changes script that way (__tests__/helpers/e2e-glue.ts).
+ * outcome of `execute`). The end-to-end test runs the apply-changes script that way (glue-python-job.ts).
  * Without `execute`, runs keep the state they are given (addRun) or started in.
  *
  * Both answers AWS leaves open are available: with queuing on, a start at the per-job limit WAITs;

@@ -13,7 +13,7 @@ import * as path from "node:path";
 import { parseProjectConfig } from "../../stacks/config/load";
 import type { EnvironmentConfig } from "../../stacks/config/schema";
 import type { ProjectConfigInput } from "../../stacks/config/schema";
-import type { EventSourceMappingSettings } from "./e2e-stream-poller";
+import type { EventSourceMappingSettings } from "../../local-aws/stream-poller";
 import { uniqueTableName, type KeySchema } from "../../local-aws/stream-records";
 import { synthesizeEnvironment, type SynthesizedStack } from "./synth";
 

@@ -136,6 +136,11 @@ class ProcessSparkContext:
         with self._lock:
             self._cancelled.add(groupId)
 
+    def worker_pids(self) -> list[int]:
+        """The worker processes' ids, for a benchmark that reads their CPU time from /proc (a worker
+        replaced after a failure has a new id)."""
+        return [worker.process.pid for worker in self._workers]
+
     def stop(self) -> None:
         """The end of the run's cluster: every worker, left-over attempts too, is gone."""
         for worker in self._workers + self._left_over:

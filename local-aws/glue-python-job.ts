@@ -1,14 +1,15 @@
 /**
  * The apply-changes job run for real, for the local Glue endpoint (local-glue.ts): each run that
- * becomes RUNNING starts the synthesized entry script with `python3`, the synthesized wheel alone on
- * its path (as Python shell's --extra-py-files puts it there), with the run's arguments (the job's
- * default arguments, as Glue passes them, plus Glue's own --JOB_ID, --JOB_RUN_ID, --JOB_NAME)
- * against the local endpoints; exit code 0 is SUCCEEDED, anything else FAILED.
+ * becomes RUNNING starts the entry script with `python3` (the end-to-end test: the synthesized script,
+ * the synthesized wheel alone on its path, as Python shell's --extra-py-files puts it there), with the
+ * run's arguments (the job's default arguments, as Glue passes them, plus Glue's own --JOB_ID,
+ * --JOB_RUN_ID, --JOB_NAME) against the local endpoints; exit code 0 is SUCCEEDED, anything else
+ * FAILED. The end-to-end test and the sustained-load benchmark (scripts/bench-apply.ts) run it.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import * as path from "node:path";
-import type { JobRunOutcome, LocalGlueJob, LocalJobRun } from "../../local-aws/local-glue";
-import { PROJECT_ROOT } from "./synth";
+import { PROJECT_ROOT } from "../stacks/project-root";
+import type { JobRunOutcome, LocalGlueJob, LocalJobRun } from "./local-glue";
 
 /** The python3 with boto3 that scripts/ensure-python-boto3.sh prints (it installs one if it can). */
 export function pythonWithBoto3(): string {
@@ -48,7 +49,7 @@ export interface PythonJob {
 export interface PythonJobOptions {
   readonly python: string;
   readonly script: string;
-  /** Where the job code comes from: the wheel file (zipimport). */
+  /** Where the job code comes from: the wheel file (zipimport), or a folder of the package sources. */
   readonly pythonPath: string;
   /** AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_S3, credentials, region. */
   readonly env: Readonly<Record<string, string>>;

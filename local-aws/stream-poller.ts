@@ -1,14 +1,15 @@
 /**
  * A stand-in for the Lambda event source mapping (ESM) on a DynamoDB stream, for the end-to-end
- * test: it imitates the documented behaviour with the stack's settings, and nothing of the
+ * test and the sustained-load benchmark (scripts/bench-apply.ts): it imitates the documented behaviour with the stack's settings, and nothing of the
  * pipeline's own logic. One shard (parallelization factor 1), so one batch at a time, in order.
  *
  * - Filtering: records that match none of the filter patterns are dropped before batching (Lambda
  *   counts them as processed). Patterns are the subset the stack uses: `{"field": [values]}`,
  *   nested objects for nested fields.
  * - Batching: a batch closes when it holds `batchSize` records or when `batchingWindowSeconds`
- *   have passed since its first record arrived. Time is simulated: records are appended with a
- *   time in milliseconds, and `deliverDue(now)` delivers what is due at that time (no sleeping).
+ *   have passed since its first record arrived. Time is the caller's: records are appended with a
+ *   time in milliseconds, and `deliverDue(now)` delivers what is due at that time (no sleeping);
+ *   the test simulates it, the benchmark passes the clock's.
  * - ReportBatchItemFailures: the records before the reported sequence number are done; the batch
  *   is retried from it. A failure naming no record of the batch fails the whole batch.
  * - Function error (the invocation rejects): with bisect on, the batch is split in two halves and
