@@ -55,11 +55,20 @@ ROOT = os.path.dirname(GLUE_JOB)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def stop_servers(helper):
-    """Stops what ensure_servers started (None: the servers were the caller's)."""
+def stop_servers(helper, local=None):
+    """Stops what ensure_servers started (None: the servers were the caller's), and a DynamoDB Local."""
+    if local is not None:
+        local.terminate()
+        local.wait(timeout=30)
     if helper is not None:
         helper.stdin.close()
         helper.wait(timeout=30)
+
+
+def environment(**extra):
+    """What a result was measured with."""
+    return dict({"python": platform.python_version(), "boto3": boto3.__version__,
+                 "botocore": botocore.__version__, "cpus": os.cpu_count()}, **extra)
 
 
 def ensure_servers():
@@ -452,10 +461,8 @@ def main():
             for level in results["levels"])
         results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
         results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
-        results["environment"] = {"python": platform.python_version(), "boto3": boto3.__version__,
-                                  "botocore": botocore.__version__, "cpus": os.cpu_count(),
-                                  "server": ("DynamoDB Local (in-memory, JVM)" if options.dynamodb == "local"
-                                             else "dynalite (in-memory)") + " and s3rver on loopback, via bench_proxy.py"}
+        results["environment"] = environment(server=("DynamoDB Local (in-memory, JVM)" if options.dynamodb == "local"
+                                                     else "dynalite (in-memory)") + " and s3rver on loopback, via bench_proxy.py")
         print(json.dumps(results, indent=2))
     finally:
         if local is not None:

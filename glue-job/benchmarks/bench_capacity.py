@@ -45,12 +45,9 @@ DynamoDB's; docs/capacity.md derives Glue configurations from them.
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 
-import boto3
-import botocore
 
 import bench  # beside this script
 import bench_profile  # beside this script
@@ -406,15 +403,10 @@ def main():
             os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoints["dynalite"]
             os.environ["AWS_ENDPOINT_URL_S3"] = endpoints["s3"]
         results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-        results["environment"] = {"python": platform.python_version(), "boto3": boto3.__version__,
-                                  "botocore": botocore.__version__, "cpus": os.cpu_count(),
-                                  "keys_per_manifest": KEYS_PER_MANIFEST}
+        results["environment"] = bench.environment(keys_per_manifest=KEYS_PER_MANIFEST)
         print(json.dumps(results, indent=2))
     finally:
-        if local is not None:
-            local.terminate()
-            local.wait(timeout=30)
-        bench.stop_servers(helper)
+        bench.stop_servers(helper, local)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ import argparse
 import collections
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -331,15 +330,10 @@ def main():
             out["breakdown_us_per_item"] = dict((workload, run_child(*apply_spec(workload, "cuts", True))
                                                  ["breakdown_us_per_item"]) for workload in APPLY)
         out["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-        out["environment"] = {"python": platform.python_version(), "boto3": boto3.__version__,
-                              "botocore": botocore.__version__, "cpus": os.cpu_count(),
-                              "dynamodb": "DynamoDB Local" if options.dynamodb == "local" else "dynalite"}
+        out["environment"] = bench.environment(dynamodb="DynamoDB Local" if options.dynamodb == "local" else "dynalite")
         print(json.dumps(out, indent=2))
     finally:
-        if local is not None:
-            local.terminate()
-            local.wait(timeout=30)
-        bench.stop_servers(helper)
+        bench.stop_servers(helper, local)
         shutil.rmtree(scratch, ignore_errors=True)
 
 
