@@ -19,7 +19,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from botocore.exceptions import ClientError
 
-import local_spark
 from backup_replication import aws_clients, ddb_batch, table_keys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -467,6 +466,9 @@ class SpreadRuns(object):
         """Yields a SpreadRun for one apply.run(..., spread=run.spread); on leaving, waits for the hooks still
         being served (a task killed mid-hook) and gives the context back. `clock`: the run's clock, when
         its jumps must stop the tasks (else each task's Deadline runs on real time)."""
+        # Imported here: scripts that run the synthesized wheel (local_spark_job.py, steady_load.py) import
+        # this module with only the wheel on their path.
+        import local_spark
         from backup_replication import spark_apply
         with self._lock:
             sc = self._free.pop() if self._free else None
