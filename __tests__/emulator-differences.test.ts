@@ -36,6 +36,13 @@ test("what the emulator cannot create is left out of the configurations it appli
   expect(emulatorResourceOverrides(names).aws_backup_selection).toBeUndefined();
 });
 
+test("an attribute ignored on several types is ignored on each resource of each", () => {
+  const stack: Record<string, string[]> = { aws_backup_vault: ["vault"], aws_backup_plan: ["plan"], aws_s3_bucket: ["bucket"], aws_s3_bucket_policy: ["policy"] };
+  const overrides = emulatorResourceOverrides((type) => stack[type] ?? []);
+  expect(overrides.aws_backup_vault.vault).toEqual({ lifecycle: { ignore_changes: ["tags_all"] } });
+  expect(overrides.aws_backup_plan.plan).toEqual({ lifecycle: { ignore_changes: ["tags_all"] } });
+});
+
 describe("plannedChanges", () => {
   const job = "aws_glue_job.jobs_apply-changes_job";
 
