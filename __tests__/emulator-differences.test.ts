@@ -29,6 +29,20 @@ test("the emulator's override ignores the listed attributes on each resource of 
   expect(overrides.aws_s3_bucket_policy.policy.policy).toContain("${aws_s3_bucket.bucket.arn}/emulator-denied/*");
 });
 
+test("what the emulator cannot create is left out of the configurations it applies only", () => {
+  const stack: Record<string, string[]> = { aws_backup_selection: ["selection"], aws_s3_bucket: ["bucket"], aws_s3_bucket_policy: ["policy"] };
+  const names = (type: string) => stack[type] ?? [];
+  expect(emulatorResourceOverrides(names, true).aws_backup_selection).toEqual({ selection: { count: 0 } });
+  expect(emulatorResourceOverrides(names).aws_backup_selection).toBeUndefined();
+});
+
+test("an attribute ignored on several types is ignored on each resource of each", () => {
+  const stack: Record<string, string[]> = { aws_backup_vault: ["vault"], aws_backup_plan: ["plan"], aws_s3_bucket: ["bucket"], aws_s3_bucket_policy: ["policy"] };
+  const overrides = emulatorResourceOverrides((type) => stack[type] ?? []);
+  expect(overrides.aws_backup_vault.vault).toEqual({ lifecycle: { ignore_changes: ["tags_all"] } });
+  expect(overrides.aws_backup_plan.plan).toEqual({ lifecycle: { ignore_changes: ["tags_all"] } });
+});
+
 describe("plannedChanges", () => {
   const job = "aws_glue_job.jobs_apply-changes_job";
 

@@ -23,6 +23,7 @@ function keyPolicyDocuments(stack: SynthesizedStack): Set<string> {
 describe.each([
   ["default configuration", {}],
   ["customer-managed key, mirrored deletes, alarm e-mail", { encryption: { customerManagedKey: true }, deletes: "mirror" as const, alarms: { email: "oncall@example.com" } }],
+  ["AWS Backup vault, customer-managed key", { encryption: { customerManagedKey: true }, backupTable: { vault: {} } }],
 ])("every IAM policy document (%s)", (_label, input) => {
   let stack: SynthesizedStack;
   let documents: Record<string, PolicyStatement[]>;
@@ -46,14 +47,15 @@ describe.each([
 
   test("every trust policy admits its service only on behalf of this account (aws:SourceAccount)", () => {
     const roles = Object.values(stack.all("aws_iam_role"));
-    expect(roles).toHaveLength(5); // the function and the four jobs
+    // The function and the four jobs, and AWS Backup's two for the vault.
+    expect(roles).toHaveLength("backupTable" in input ? 7 : 5);
     for (const role of roles) {
       const trust = documents[/aws_iam_policy_document\.([^.]+)\.json/.exec(role.assume_role_policy)![1]];
       expect(trust).toEqual([
         {
           effect: "Allow",
           actions: ["sts:AssumeRole"],
-          principals: [{ type: "Service", identifiers: [expect.stringMatching(/^(lambda|glue)\.amazonaws\.com$/)] }],
+          principals: [{ type: "Service", identifiers: [expect.stringMatching(/^(lambda|glue|backup)\.amazonaws\.com$/)] }],
           condition: [{ test: "StringEquals", variable: "aws:SourceAccount", values: ["${data.aws_caller_identity.account.account_id}"] }],
         },
       ]);

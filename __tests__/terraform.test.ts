@@ -133,8 +133,8 @@ function emulatorAws(request: Record<string, unknown>): Promise<any> {
   });
 }
 
-function workdir(dir: string, env: EnvironmentConfig, endpoint: string): TerraformWorkdir {
-  const overrides = emulatorResourceOverrides((type) => resourceNames(dir, type));
+function workdir(dir: string, env: EnvironmentConfig, endpoint: string, applied = false): TerraformWorkdir {
+  const overrides = emulatorResourceOverrides((type) => resourceNames(dir, type), applied);
   return new TerraformWorkdir(dir, provider, { endpoint, accountId: env.allowedAccountIds?.[0] }, overrides, written);
 }
 
@@ -215,7 +215,7 @@ const firstError = (output: string) => (/Error: (.*)/.exec(output)?.[1] ?? outpu
 
 async function lifecycleOf(name: string, dir: string, input: EnvironmentInput, r: Row): Promise<{ plan: TerraformPlan }> {
   const env = config(path.basename(dir), input);
-  const tf = workdir(dir, env, moto.endpoint);
+  const tf = workdir(dir, env, moto.endpoint, APPLIED.has(name));
   r.seconds += (await tf.init()).seconds;
   // The plan's JSON costs a `terraform show` (a provider start): read only where it is compared.
   const first = HCL.includes(name.replace(" (--hcl)", "")) ? await tf.plan() : { result: await tf.planOnly(), plan: {} };
@@ -231,7 +231,8 @@ async function lifecycleOf(name: string, dir: string, input: EnvironmentInput, r
   if (second.result.code !== 0) throw new Error(`${name}: the second plan shows changes:\n${plannedChanges(second.plan).join("\n")}`);
   timed(r, "secondPlan", second.result.seconds, "no changes");
   const outputs = Object.fromEntries(Object.entries(await tf.output()).map(([key, { value }]) => [key, value]));
-  const wiring = await emulatorAws({ action: "check-wiring", endpoint: moto.endpoint, region: env.region, account: env.allowedAccountIds?.[0], outputs });
+  const vault = env.backupTable.vault && { ...env.backupTable.vault, kmsKeyArn: env.encryption.customerManagedKey ? outputs.kms_key_arn : undefined };
+  const wiring = await emulatorAws({ action: "check-wiring", endpoint: moto.endpoint, region: env.region, account: env.allowedAccountIds?.[0], outputs, vault });
   if (wiring.problems.length) throw new Error(`${name}: applied resources not wired as declared:\n${wiring.problems.join("\n")}`);
   r.notes.push(`${wiring.checks} wiring checks through boto3`);
   await destroyAsTheReadmeSays(name, env, tf, outputs.bucket_name, r);

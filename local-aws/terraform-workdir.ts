@@ -11,7 +11,7 @@ import { compareVersions } from "../stacks/config/provider-requirements";
 
 const PROVIDER = "registry.terraform.io/hashicorp/aws";
 /** Services the stack calls: each gets the emulator's endpoint. */
-const SERVICES = ["cloudwatch", "dynamodb", "events", "glue", "iam", "kms", "lambda", "logs", "s3", "sns", "sqs", "sts"];
+const SERVICES = ["backup", "cloudwatch", "dynamodb", "events", "glue", "iam", "kms", "lambda", "logs", "s3", "sns", "sqs", "sts"];
 /** Longer than any command takes on the emulator (an apply: about 80 s beside three others). */
 const COMMAND_TIMEOUT_MS = 480_000;
 /**

@@ -15,6 +15,7 @@ import { PipelineDashboard } from "./constructs/pipeline-dashboard";
 import { PipelineKey } from "./constructs/pipeline-key";
 import { ReplicatedTables } from "./constructs/replicated-tables";
 import { ReplicationJobs } from "./constructs/replication-jobs";
+import { TableVault } from "./constructs/table-vault";
 
 /** Where one environment deploys, and the names and key its constructs share. */
 interface Deployment {
@@ -38,6 +39,8 @@ interface PipelineParts {
   readonly alarms: PipelineAlarms;
   readonly key: PipelineKey;
   readonly dashboard: PipelineDashboard;
+  /** With backupTable.vault only. */
+  readonly vault?: TableVault;
 }
 
 /** The names and key every construct of the stack is built with. */
@@ -71,8 +74,9 @@ export class ReplicationStack extends TerraformStack {
     this.applySweep(deployment, jobs, trigger);
     const alarms = this.alarms(deployment, key, jobs, trigger);
     const dashboard = this.dashboard(deployment, trigger, alarms);
-    this.authorizeKeyUsers(deployment, key, jobs, trigger);
-    this.outputs(config, { tables, artifacts, jobs, trigger, alarms, key, dashboard });
+    const vault = this.tableVault(deployment, tables);
+    this.authorizeKeyUsers(deployment, key, jobs, trigger, vault);
+    this.outputs(config, { tables, artifacts, jobs, trigger, alarms, key, dashboard, vault });
   }
 
   /** The AWS provider (region, allowed accounts, default tags), its version, and the state backend. */
@@ -179,20 +183,28 @@ export class ReplicationStack extends TerraformStack {
     });
   }
 
+  /** AWS Backup of the backup table, in the backup table's account (the stack's, for now). */
+  private tableVault({ config, accountId, partition, dataKeyArn }: Deployment, tables: ReplicatedTables): TableVault | undefined {
+    const settings = config.backupTable.vault;
+    if (!settings) return undefined;
+    return new TableVault(this, "vault", { settings, namePrefix: config.namePrefix, table: tables.backup, partition, region: config.region, accountId, kmsKeyArn: dataKeyArn });
+  }
+
   /** The key policy, once every role exists: the roles that use the data, the alarm topic, the log groups it encrypts. */
-  private authorizeKeyUsers({ config, accountId, partition, dataKeyArn, functionName }: Deployment, key: PipelineKey, jobs: ReplicationJobs, trigger: ChangeTrigger): void {
+  private authorizeKeyUsers({ config, accountId, partition, dataKeyArn, functionName }: Deployment, key: PipelineKey, jobs: ReplicationJobs, trigger: ChangeTrigger, vault?: TableVault): void {
     const arn = (service: string, resource: string) => `arn:${partition}:${service}:${config.region}:${accountId}:${resource}`;
     key.authorize({
       encryptsData: dataKeyArn !== undefined,
       dataRoleArns: [trigger.role.role.arn, ...jobs.all.map((job) => job.role.role.arn)],
       alarmTopicArn: arn("sns", PipelineAlarms.topicName(config.namePrefix)),
       logGroupArnPatterns: [arn("logs", `log-group:/aws/lambda/${functionName}`), ...jobs.logGroupNames.map((group) => arn("logs", `log-group:${group}`))],
+      backupRoleArns: vault && [vault.backupRole.role.arn, vault.restoreRole.role.arn],
     });
   }
 
   /** What operators and scripts (ops/, the tests) read of a deployed environment. */
   private outputs(config: EnvironmentConfig, parts: PipelineParts): void {
-    const { tables, artifacts, jobs, trigger, alarms, key, dashboard } = parts;
+    const { tables, artifacts, jobs, trigger, alarms, key, dashboard, vault } = parts;
     const outputs: Record<string, string> = {
       source_table_name: tables.source.name,
       source_table_arn: tables.source.arn,
@@ -214,6 +226,13 @@ export class ReplicationStack extends TerraformStack {
       dashboard_name: dashboard.dashboard.dashboardName,
       // The commercial-partition console; the dashboard name is enough elsewhere.
       dashboard_url: `https://${config.region}.console.aws.amazon.com/cloudwatch/home?region=${config.region}#dashboards/dashboard/${config.namePrefix}`,
+      ...(vault && {
+        backup_vault_name: vault.vault.name,
+        backup_vault_arn: vault.vault.arn,
+        backup_plan_id: vault.plan.id,
+        vault_backup_role_arn: vault.backupRole.role.arn,
+        vault_restore_role_arn: vault.restoreRole.role.arn,
+      }),
     };
     for (const [id, value] of Object.entries(outputs)) {
       new TerraformOutput(this, id, { value });

@@ -93,7 +93,26 @@ def check_wiring(request: Dict[str, Any]) -> Dict[str, Any]:
         arguments = {**job.get("DefaultArguments", {}), **job.get("NonOverridableArguments", {})}
         check(f"{name} --backup_table", arguments.get("--backup_table"), out["backup_table_name"])
     check("bucket versioning", s3.get_bucket_versioning(Bucket=out["bucket_name"]).get("Status"), "Enabled")
+    if request.get("vault"):
+        check_vault(client("backup"), out, request["vault"], check)
     return {"checks": checks, "problems": problems}
+
+
+def check_vault(backup: Any, out: Dict[str, Any], settings: Dict[str, Any], check: Any) -> None:
+    """The vault under its lock and key, and the plan's one rule backing up into it (the selection is
+    not applied on the emulator: moto cannot create one)."""
+    vault = backup.describe_backup_vault(BackupVaultName=out["backup_vault_name"])
+    lock = settings["lock"]
+    check("vault ARN", vault["BackupVaultArn"], out["backup_vault_arn"])
+    check("vault lock", [vault.get("Locked"), vault.get("MinRetentionDays"), vault.get("MaxRetentionDays")], [True, lock["minRetentionDays"], lock["maxRetentionDays"]])
+    # Only a compliance lock (ChangeableForDays) has a date after which it can no longer be removed.
+    check("vault lock date", "LockDate" in vault, lock["mode"] == "compliance")
+    # AWS Backup's own key when none is configured; moto then answers without one.
+    if settings.get("kmsKeyArn"):
+        check("vault key", vault.get("EncryptionKeyArn"), settings["kmsKeyArn"])
+    rules = backup.get_backup_plan(BackupPlanId=out["backup_plan_id"])["BackupPlan"]["Rules"]
+    shown = [[r["TargetBackupVaultName"], r["ScheduleExpression"], r.get("Lifecycle", {}).get("DeleteAfterDays")] for r in rules]
+    check("backup plan rules", shown, [[out["backup_vault_name"], settings["schedule"], settings["retentionDays"]]])
 
 
 def main() -> None:

@@ -64,7 +64,11 @@ export const EVERY_SETTING: EnvironmentInput = {
     existing: true,
     kmsKeyArn: "arn:aws:kms:eu-central-1:100000000008:key/1234abcd-12ab-34cd-56ef-1234567890ab",
   },
-  backupTable: { name: "payments-live-backup", expireWithSource: false },
+  backupTable: {
+    name: "payments-live-backup",
+    expireWithSource: false,
+    vault: { schedule: "cron(30 2 ? * MON-FRI *)", retentionDays: 90, lock: { mode: "compliance", changeableForDays: 3, minRetentionDays: 30, maxRetentionDays: 730 } },
+  },
   deletionProtection: false,
   deletes: "mirror",
   retainedAttribute: "_gone_from_source",
@@ -87,6 +91,8 @@ export const VARIANTS = {
     "customer-managed-key": {
       allowedAccountIds: ["100000000001"],
       encryption: { customerManagedKey: true },
+      // Planned, not applied: the vault's selection is planned here (emulator difference backup-selection).
+      backupTable: { vault: {} },
       deletes: "mirror",
       alarms: { email: "oncall@example.com" },
     },

@@ -11,15 +11,19 @@ interface Row {
   readonly description: string;
 }
 
-/** The documented settings in schema order: a setting with a description is one row (its parts are not walked). */
+/**
+ * The documented settings in schema order: a setting with a description is one row (its parts are not
+ * walked), unless it is an optional section (`section: true`), whose row says what turns it on and
+ * whose parts have rows of their own.
+ */
 export function configurationRows(): Row[] {
   const defaults = environmentSchema.parse({}) as Record<string, unknown>;
   const rows: Row[] = [];
   const walk = (schema: z.ZodType, at: string) => {
-    const meta = z.globalRegistry.get(schema) as { description?: string; defaultText?: string } | undefined;
+    const meta = z.globalRegistry.get(schema) as { description?: string; defaultText?: string; section?: boolean } | undefined;
     if (meta?.description !== undefined && at) {
       rows.push({ setting: at, default: meta.defaultText ?? shown(valueAt(defaults, at)), description: meta.description });
-      return;
+      if (!meta.section) return;
     }
     const def = (schema as unknown as { _zod: { def: Record<string, any> } })._zod.def;
     if (["optional", "default", "prefault", "nullable"].includes(def.type)) return walk(def.innerType, at);

@@ -5,6 +5,7 @@ import { backendSettings } from "./backend-settings";
 import { encryptionSettings } from "./encryption-settings";
 import { checkApplyTimeBudget, checkLambdaEnvironment, checkRestoreTargets, replicationSettings } from "./replication-settings";
 import { checkRetainedAttribute, checkSourceTableKey, checkTables, checkTransform, keyAttributeNames, tableSettings } from "./table-settings";
+import { checkVault } from "./vault-settings";
 
 /**
  * The configuration of one environment (one Terraform stack). Every setting has a default, so an
@@ -32,6 +33,7 @@ export const environmentSchema = z
     checkRetainedAttribute(env, keys, ctx);
     checkProviderVersion(env, ctx);
     checkRestoreTargets(env, ctx);
+    checkVault(env, ctx);
   });
 
 export type EnvironmentInput = z.input<typeof environmentSchema>;

@@ -1,6 +1,7 @@
 /** The tables: their names and keys, and how backup items follow the source's. */
 import { z } from "zod";
 import { attributeName, oneOf, tableName } from "./fields";
+import { vaultSettings, type VaultSettings } from "./vault-settings";
 
 // A key ARN, not an alias: key policies and IAM grants are evaluated on the key's ARN.
 const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-\d{1,2}:\d{12}:key\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$|^arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-\d{1,2}:\d{12}:key\/mrk-[0-9a-f]{32}$/;
@@ -52,6 +53,7 @@ export const tableSettings = {
       /** With a source TTL: expire backup items on the same attribute (false keeps them). */
       expireWithSource: z.boolean().default(true)
         .meta({ description: "with a source TTL, expire backup items on the same attribute; `false` keeps them" }),
+      vault: vaultSettings,
     })
     .prefault({}),
   /** Deletion protection on both tables. */
@@ -82,7 +84,7 @@ export const tableSettings = {
 
 interface Tables {
   sourceTable: { name: string; partitionKey: KeyAttribute; sortKey?: KeyAttribute; ttlAttribute?: string; existing: boolean; kmsKeyArn?: string };
-  backupTable: { name: string; expireWithSource: boolean };
+  backupTable: { name: string; expireWithSource: boolean; vault?: VaultSettings };
   transform: { rename: Record<string, string>; drop: string[] };
 }
 

@@ -21,6 +21,8 @@ export interface PipelineKeyUsers {
   readonly alarmTopicArn: string;
   /** Log groups whose events the key encrypts (CloudWatch Logs encryption context). */
   readonly logGroupArnPatterns: string[];
+  /** The roles AWS Backup backs up and restores the backup table with (backupTable.vault). Default: none. */
+  readonly backupRoleArns?: string[];
 }
 
 const ADMINISTRATION = [
@@ -90,6 +92,9 @@ export class PipelineKey extends Construct {
       },
     ];
     if (!users.encryptsData) return statements;
+    const backupRoles = users.backupRoleArns ?? [];
+    // AWS Backup asks for the vault's key when a vault is created under it.
+    const viaCreatingServices = backupRoles.length ? { ...viaDataServices, values: [...viaDataServices.values, `backup.${region}.amazonaws.com`] } : viaDataServices;
     return [
       ...statements,
       {
@@ -98,7 +103,7 @@ export class PipelineKey extends Construct {
         principals: [{ type: "AWS", identifiers: [account] }],
         actions: [...ENVELOPE, "kms:CreateGrant"],
         resources: ["*"],
-        condition: [viaDataServices, { test: "StringEquals", variable: "kms:CallerAccount", values: [accountId] }],
+        condition: [viaCreatingServices, { test: "StringEquals", variable: "kms:CallerAccount", values: [accountId] }],
       },
       {
         sid: "PipelineRolesUseData",
@@ -114,6 +119,36 @@ export class PipelineKey extends Construct {
         resources: ["*"],
         condition: [{ test: "ArnLike", variable: "kms:EncryptionContext:aws:logs:arn", values: users.logGroupArnPatterns }],
       },
+      ...(backupRoles.length ? awsBackupStatements(backupRoles, region) : []),
     ];
   }
+}
+
+/**
+ * AWS Backup reads the table and writes its recovery points through DynamoDB (the table's key) and,
+ * with advanced DynamoDB backup, through AWS Backup (the vault's key, this same key): the statements
+ * KMSDynamoDBPermissions, KMSPermissions and KMSCreateGrantPermissions of AWSBackupServiceRolePolicyForBackup
+ * (https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AWSBackupServiceRolePolicyForBackup.html),
+ * for these roles only. "Your IAM role must have access to the KMS key being used to back up and
+ * restore": https://docs.aws.amazon.com/aws-backup/latest/devguide/encryption.html.
+ */
+function awsBackupStatements(roleArns: string[], region: string): DataAwsIamPolicyDocumentStatement[] {
+  const principals = [{ type: "AWS", identifiers: roleArns }];
+  return [
+    {
+      sid: "AwsBackupUsesKey",
+      principals,
+      actions: ENVELOPE,
+      resources: ["*"],
+      condition: [{ test: "StringEquals", variable: "kms:ViaService", values: [`dynamodb.${region}.amazonaws.com`, `backup.${region}.amazonaws.com`] }],
+    },
+    {
+      // A grant lets the service keep using the key for the restored table or the recovery point.
+      sid: "AwsBackupGrantsKeyToServices",
+      principals,
+      actions: ["kms:CreateGrant"],
+      resources: ["*"],
+      condition: [{ test: "Bool", variable: "kms:GrantIsForAWSResource", values: ["true"] }],
+    },
+  ];
 }

@@ -1,3 +1,4 @@
+import type { TerraformProvider } from "cdktf";
 import { Construct } from "constructs";
 import { DataAwsIamPolicyDocument, type DataAwsIamPolicyDocumentStatement } from "@cdktf/provider-aws/lib/data-aws-iam-policy-document";
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
@@ -14,6 +15,8 @@ export interface ServiceRoleOptions {
    */
   readonly sourceAccount: string;
   readonly grants: Grant[];
+  /** The account the role belongs to, when it is not the stack's default provider's. */
+  readonly provider?: TerraformProvider;
 }
 
 /** An IAM role for one AWS service with one inline policy built from resource references. */
@@ -23,7 +26,9 @@ export class ServiceRole extends Construct {
 
   constructor(scope: Construct, id: string, options: ServiceRoleOptions) {
     super(scope, id);
+    const { provider } = options;
     const trust = new DataAwsIamPolicyDocument(this, "trust", {
+      provider,
       statement: [
         {
           effect: "Allow",
@@ -35,11 +40,13 @@ export class ServiceRole extends Construct {
         },
       ],
     });
-    this.role = new IamRole(this, "role", { name: options.roleName, assumeRolePolicy: trust.json });
+    this.role = new IamRole(this, "role", { provider, name: options.roleName, assumeRolePolicy: trust.json });
     const permissions = new DataAwsIamPolicyDocument(this, "permissions", {
+      provider,
       statement: options.grants.map(toStatement),
     });
     this.policy = new IamRolePolicy(this, "policy", {
+      provider,
       name: options.roleName,
       role: this.role.id,
       policy: permissions.json,

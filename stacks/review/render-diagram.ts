@@ -15,6 +15,7 @@ const KINDS: Record<string, { shape: Node["shape"]; label: (name: string, body: 
   aws_glue_job: { shape: "box", label: (_n, b) => `Glue job ${b.name}` },
   aws_sqs_queue: { shape: "queue", label: (_n, b) => `SQS queue ${b.name}` },
   aws_sns_topic: { shape: "box", label: (_n, b) => `SNS topic ${b.name}` },
+  aws_backup_vault: { shape: "box", label: (_n, b) => `AWS Backup vault ${b.name}` },
 };
 
 // A reference, as `${type.name.attr}` or bare inside a function call such as jsonencode(...).
@@ -44,6 +45,7 @@ export function renderMermaid(tf: TerraformJson): string {
   diagram.addTableChanges();
   diagram.addGrants();
   diagram.addGlueRunStateChanges();
+  diagram.addBackupSelections();
   diagram.addAlarms();
   return diagram.render();
 }
@@ -126,6 +128,22 @@ class StackDiagram {
       for (const target of Object.values(this.resources.aws_cloudwatch_event_target ?? {})) {
         if (!String(target.rule).includes(`aws_cloudwatch_event_rule.${ruleName}.`)) continue;
         for (const to of this.targetsOf(String(target.arn))) for (const job of jobs) this.addEdge(job, to, "-.->", "run state change (EventBridge)");
+      }
+    }
+  }
+
+  /** Each table an AWS Backup selection names -> the vault of each rule of its plan, labelled with the rule's schedule. */
+  addBackupSelections(): void {
+    const plans = this.resources.aws_backup_plan ?? {};
+    const locks = this.resources.aws_backup_vault_lock_configuration ?? {};
+    // A rule names its vault through the vault's lock, so that no job can start before the lock exists.
+    const throughLock = (value: string) => value.replace(/\$\{aws_backup_vault_lock_configuration\.([^.]+)\.backup_vault_name\}/g, (whole, name: string) => String(locks[name]?.backup_vault_name ?? whole));
+    for (const selection of Object.values(this.resources.aws_backup_selection ?? {})) {
+      const plan = plans[/aws_backup_plan\.([^.]+)\./.exec(String(selection.plan_id))?.[1] ?? ""];
+      for (const rule of plan?.rule ?? []) {
+        for (const vault of this.targetsOf(throughLock(String(rule.target_vault_name)))) {
+          for (const table of this.targetsOf(JSON.stringify(selection.resources ?? []))) this.addEdge(table, vault, "-->", `AWS Backup, ${rule.schedule}`);
+        }
       }
     }
   }
