@@ -306,6 +306,10 @@ describe("default stack (no configuration)", () => {
     expect(off.find("aws_cloudwatch_metric_alarm", "alarms/restore-drill-slow").body.threshold).toBe(5400);
     const every = synthesizeEnvironment({ restoreDrill: { schedule: "cron(15 1 ? * MON *)" } });
     expect(every.find("aws_glue_trigger", "restore-drill/schedule").body.schedule).toBe("cron(15 1 ? * MON *)");
+    // The drill's role may delete the tables named like its own: a source named so is refused.
+    expect(() => synthesizeEnvironment({ sourceTable: { name: "api-pos-backup-restore-drill-live" } })).toThrow(
+      'sourceTable.name api-pos-backup-restore-drill-live cannot start with "api-pos-backup-restore-drill-"',
+    );
   });
 
   test("IAM: verify reads both tables and writes only the backup (repair); restore reads the backup and writes only restore targets", () => {

@@ -19,7 +19,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from botocore.exceptions import ClientError
 
-import local_spark
 from backup_replication import aws_clients, ddb_batch, table_keys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -468,6 +467,9 @@ class SpreadRuns(object):
         being served (a task killed mid-hook) and gives the context back. `clock`: the run's clock, when
         its jumps must stop the tasks (else each task's Deadline runs on real time)."""
         from backup_replication import spark_apply
+        # Here, not at the top: the Spark jobs' end-to-end runs import this module (local_spark_job.py) with
+        # the synthesized wheel alone on their path, where glue-job/local_spark is not.
+        import local_spark
         with self._lock:
             sc = self._free.pop() if self._free else None
         if sc is None:

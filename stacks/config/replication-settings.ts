@@ -1,6 +1,5 @@
 /** The change-trigger function, the stream it reads, and the Glue jobs. */
 import { z } from "zod";
-import { RESTORE_DRILL_INFIX } from "../../contracts";
 import { int, oneOf, tableName } from "./fields";
 
 /** Lambda runtimes AWS supports for new functions; nodejs20.x is deprecated (Node.js 20 ended in April 2026). */
@@ -234,22 +233,9 @@ export function checkRestoreTargets(env: { restore: { allowedTargets: string[] }
 
 /**
  * A real restore runs on the restore job, whose timeout stops it: an estimate past the timeout means the
- * restore could not finish, so the alarm must fire before that. And the drill's role may delete the
- * tables its own are named like: never the source.
+ * restore could not finish, so the alarm must fire before that.
  */
-export function checkRestoreDrill(
-  env: { restoreDrill: { maxRestoreMinutes: number }; restore: { timeoutMinutes: number }; sourceTable: { name: string }; backupTable: { name: string } },
-  ctx: z.RefinementCtx,
-): void {
-  const drillTables = `${env.backupTable.name}${RESTORE_DRILL_INFIX}`;
-  if (env.sourceTable.name.startsWith(drillTables)) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["sourceTable", "name"],
-      input: env.sourceTable.name,
-      message: `cannot start with "${drillTables}": the restore drill's role may delete the tables named so`,
-    });
-  }
+export function checkRestoreDrill(env: { restoreDrill: { maxRestoreMinutes: number }; restore: { timeoutMinutes: number } }, ctx: z.RefinementCtx): void {
   if (env.restoreDrill.maxRestoreMinutes > env.restore.timeoutMinutes) {
     ctx.addIssue({
       code: "custom",

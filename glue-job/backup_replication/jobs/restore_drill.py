@@ -92,8 +92,9 @@ def restore_and_check(config: job_args.RestoreDrillConfig, backup: restore.Backu
 
 
 def delete_table(backup: restore.Backup, table: str) -> Dict[str, Any]:
-    """Deletes the run's table; never raises: the report says what happened (the run fails afterwards when
-    it is left behind)."""
+    """Deletes the run's table (and only a table named as the drill's are). Whatever AWS answers, it
+    returns what happened for the report instead of raising: the run fails afterwards when the table is
+    left behind, once the report is written."""
     if not table.startswith(backup.description["Table"]["TableName"] + job_args.RESTORE_DRILL_INFIX):
         raise ValueError("the restore drill deletes only its own tables, not %s" % table)
     delete = {"TableName": table}

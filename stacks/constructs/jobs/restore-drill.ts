@@ -12,7 +12,11 @@ export const restoreDrill: GlueJobKind = { id: "restore-drill", script: "restore
 
 function defineRestoreDrill({ config, backup, bucket, partition, accountId }: JobContext): JobDefinition {
   const drill = config.restoreDrill;
-  const drillTables = `arn:${partition}:dynamodb:${config.region}:${accountId}:table/${config.backupTable.name}${RESTORE_DRILL_INFIX}*`;
+  const ownTables = `${config.backupTable.name}${RESTORE_DRILL_INFIX}`;
+  if (config.sourceTable.name.startsWith(ownTables)) {
+    throw new Error(`sourceTable.name ${config.sourceTable.name} cannot start with "${ownTables}": the restore drill's role may delete the tables named so`);
+  }
+  const drillTables = `arn:${partition}:dynamodb:${config.region}:${accountId}:table/${ownTables}*`;
   return {
     description: `Rehearses a restore of ${config.backupTable.name} into a table of its own, checks and measures it, then deletes the table`,
     // The restore job's size and timeout: the rate the drill measures is the one a restore would reach.
