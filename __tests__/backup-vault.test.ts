@@ -29,7 +29,7 @@ const roleOf = (stack: SynthesizedStack, role: "backup-role" | "restore-role") =
 test("without backupTable.vault there is no AWS Backup resource, role or output", () => {
   const stack = synthesizeEnvironment();
   for (const type of BACKUP_TYPES) expect({ type, resources: stack.all(type) }).toEqual({ type, resources: {} });
-  expect(Object.keys(stack.all("aws_iam_role"))).toHaveLength(5);
+  expect(Object.keys(stack.all("aws_iam_role"))).toHaveLength(6); // the function and the five jobs
   for (const output of VAULT_OUTPUTS) expect(stack.json.output[output]).toBeUndefined();
 });
 

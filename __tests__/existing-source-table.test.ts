@@ -63,6 +63,9 @@ describe("an existing source table under its owner's customer-managed key", () =
         },
       ]);
     }
+    // The restore drill never reads the source: nothing of its key.
+    const drill = permissionsOf(stack.json, stack.find("aws_iam_role_policy", "jobs/restore-drill/role/policy").name);
+    expect(drill.filter((s) => s.actions!.some((a) => a.startsWith("kms:")))).toEqual([]);
   });
 
   test("the plan fails unless the table is encrypted with exactly that key", () => {

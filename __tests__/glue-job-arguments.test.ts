@@ -5,7 +5,7 @@
  */
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
-import { BUCKET_LAYOUT, RESTORE_TARGET_SUFFIX } from "../contracts";
+import { BUCKET_LAYOUT, RESTORE_DRILL_INFIX, RESTORE_TARGET_SUFFIX } from "../contracts";
 import { parseProjectConfig } from "../stacks/config/load";
 import type { EnvironmentInput } from "../stacks/config/schema";
 import { PROJECT_ROOT, synthesizeEnvironment, type SynthesizedStack } from "./helpers/synth";
@@ -14,7 +14,8 @@ const PARSE = `
 import json, sys
 from backup_replication import job_args
 parse = {"apply-changes": job_args.apply_changes_config, "full-copy": job_args.full_copy_config,
-         "verify": job_args.verify_config, "restore": job_args.restore_config}[sys.argv[1]]
+         "verify": job_args.verify_config, "restore": job_args.restore_config,
+         "restore-drill": job_args.restore_drill_config}[sys.argv[1]]
 print(json.dumps(job_args.describe(parse(["script.py"] + sys.argv[2:]))))
 `;
 
@@ -45,7 +46,7 @@ function wheelOf(stack: SynthesizedStack): string {
   return path.join(stack.dir, wheel!.source as string);
 }
 
-function parsed(stack: SynthesizedStack, job: "apply-changes" | "full-copy" | "verify" | "restore", ...runArguments: string[]): Record<string, unknown> {
+function parsed(stack: SynthesizedStack, job: "apply-changes" | "full-copy" | "verify" | "restore" | "restore-drill", ...runArguments: string[]): Record<string, unknown> {
   const output = execFileSync(python, ["-c", PARSE, job, ...argvOf(stack, job), ...runArguments], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, PYTHONPATH: wheelOf(stack), PYTHONDONTWRITEBYTECODE: "1" },
@@ -64,6 +65,7 @@ describe.each<[string, EnvironmentInput]>([
       fullCopyJob: { verifyWrites: false, scanSegments: 64 },
       applyChangesJob: { timeBudgetSeconds: 900, type: "glueetl", maxWorkers: 5 },
       retainedAttribute: "borrado",
+      restoreDrill: { sampleFraction: 0.25, maxRestoreMinutes: 90 },
     },
   ],
 ])("the Glue jobs read the arguments the stack gives them (%s)", (_label, input) => {
@@ -140,16 +142,36 @@ describe.each<[string, EnvironmentInput]>([
       transform,
     });
   });
+
+  test("restore-drill (its table is named by Glue's run id)", () => {
+    const config = parsed(stack, "restore-drill", "--JOB_RUN_ID", "jr_1");
+    expect(config).toMatchObject({
+      backup_table: "api-pos-backup",
+      sample_fraction: input.restoreDrill?.sampleFraction ?? 0.05,
+      include_retained: false,
+      max_restore_minutes: input.restoreDrill?.maxRestoreMinutes ?? 240,
+      report_bucket: "replication-artifacts-1234",
+      report_prefix: "restore-drill/",
+      metrics_namespace: "DynamoDBReplication/api-pagos-replication",
+      metrics_pipeline: "api-pagos-replication",
+      retained_attribute: input.retainedAttribute ?? "_deleted_from_source",
+      region: "us-east-1",
+      scan_segments: 0,
+      job_run_id: "jr_1",
+      transform,
+    });
+    expect(Object.keys(config)).not.toContain("source_table");
+  });
 });
 
 test("a setting's default, each bucket prefix and the restore-table suffix are the same in the configuration (or the contracts) and in the job that reads them", () => {
   const read = JSON.parse(
-    execFileSync(python, ["-c", 'import json\nfrom backup_replication import apply, job_args\nprint(json.dumps({"reference": job_args.reference(), "settings": apply.ApplySettings().time_budget_seconds, "restore_target_suffix": job_args.RESTORE_TARGET_SUFFIX}))'], {
+    execFileSync(python, ["-c", 'import json\nfrom backup_replication import apply, job_args\nprint(json.dumps({"reference": job_args.reference(), "settings": apply.ApplySettings().time_budget_seconds, "restore_target_suffix": job_args.RESTORE_TARGET_SUFFIX, "restore_drill_infix": job_args.RESTORE_DRILL_INFIX}))'], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, PYTHONPATH: path.join(PROJECT_ROOT, "glue-job"), PYTHONDONTWRITEBYTECODE: "1" },
       encoding: "utf8",
     }),
-  ) as { reference: { jobs: { job: string; arguments: { name: string; default: string | null }[] }[] }; settings: number; restore_target_suffix: string };
+  ) as { reference: { jobs: { job: string; arguments: { name: string; default: string | null }[] }[] }; settings: number; restore_target_suffix: string; restore_drill_infix: string };
   // Each job's declared defaults (job_args.py), by job and argument.
   const defaults = Object.fromEntries(read.reference.jobs.map(({ job, arguments: args }) => [job, Object.fromEntries(args.map((a) => [a.name, a.default]))]));
   /** The default of an argument in every job that declares it: one value, or the list when they differ. */
@@ -173,6 +195,10 @@ test("a setting's default, each bucket prefix and the restore-table suffix are t
     verify_report_prefix: defaults.verify.report_prefix,
     restore_report_prefix: defaults.restore.report_prefix,
     restore_target_suffix: read.restore_target_suffix,
+    restore_drill_report_prefix: defaults["restore-drill"].report_prefix,
+    restore_drill_infix: read.restore_drill_infix,
+    restore_drill_sample_fraction: Number(defaults["restore-drill"].sample_fraction),
+    restore_drill_max_restore_minutes: Number(defaults["restore-drill"].max_restore_minutes),
   }).toEqual({
     time_budget_seconds: env.applyChangesJob.timeBudgetSeconds,
     apply_settings: env.applyChangesJob.timeBudgetSeconds,
@@ -188,5 +214,9 @@ test("a setting's default, each bucket prefix and the restore-table suffix are t
     verify_report_prefix: BUCKET_LAYOUT.verifyReports,
     restore_report_prefix: BUCKET_LAYOUT.restoreReports,
     restore_target_suffix: RESTORE_TARGET_SUFFIX,
+    restore_drill_report_prefix: BUCKET_LAYOUT.restoreDrillReports,
+    restore_drill_infix: RESTORE_DRILL_INFIX,
+    restore_drill_sample_fraction: env.restoreDrill.sampleFraction,
+    restore_drill_max_restore_minutes: env.restoreDrill.maxRestoreMinutes,
   });
 });

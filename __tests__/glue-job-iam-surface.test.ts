@@ -42,7 +42,7 @@ const SDK_METHODS = (JSON.parse(fs.readFileSync(path.join(REFERENCE_DIR, "iam-sd
 
 /** The SDK service of each boto3 client operation the jobs call (backup_replication/aws_clients.py builds the clients). */
 const SDK_SERVICE: Record<string, string> = {
-  batch_get_item: "DynamoDB", batch_write_item: "DynamoDB", create_table: "DynamoDB", describe_table: "DynamoDB",
+  batch_get_item: "DynamoDB", batch_write_item: "DynamoDB", create_table: "DynamoDB", delete_table: "DynamoDB", describe_table: "DynamoDB",
   get_item: "DynamoDB", put_item: "DynamoDB", scan: "DynamoDB", update_item: "DynamoDB",
   copy_object: "S3", delete_object: "S3", get_object: "S3", list_objects_v2: "S3", put_object: "S3",
   put_metric_data: "CloudWatch", get_queue_attributes: "SQS", get_queue_url: "SQS",
@@ -163,6 +163,8 @@ describe.each([
   ["verify", "verify-mirror", "mirror"],
   ["restore", "restore", "retain"],
   ["restore", "restore-into-source", "retain"],
+  ["restore-drill", "restore-drill", "retain"],
+  ["restore-drill", "restore-drill", "mirror"],
 ] as const)("the %s role grants exactly what its code called (%s)", (job, surface, deletes) => {
   test("every call is granted on its resource, and every data grant is called", () => {
     const calls = surfaceCalls(surface);
@@ -177,6 +179,8 @@ describe.each([
       "verify-reports": `${bucket}/verify/*`,
       "restore-reports": `${bucket}/restore/*`,
       "restore-target": "arn:${data.aws_partition.partition.partition}:dynamodb:us-east-1:${data.aws_caller_identity.account.account_id}:table/api-pos-backup-restore-*",
+      "restore-drill-reports": `${bucket}/restore-drill/*`,
+      "restore-drill-table": "arn:${data.aws_partition.partition.partition}:dynamodb:us-east-1:${data.aws_caller_identity.account.account_id}:table/api-pos-backup-restore-drill-*",
       "dead-letters": "arn:${data.aws_partition.partition.partition}:sqs:us-east-1:${data.aws_caller_identity.account.account_id}:api-pagos-replication-change-trigger-dlq",
     };
     const needed = new Set<string>();

@@ -41,15 +41,15 @@ const IMPORT_AND_PARSE = `
 import json, sys
 import backup_replication
 from backup_replication import job_args
-from backup_replication.jobs import apply_changes, full_copy, restore, verify
+from backup_replication.jobs import apply_changes, full_copy, restore, restore_drill, verify
 config = job_args.apply_changes_config(["apply_changes.py", "--source_table", "a", "--backup_table", "b",
                                         "--manifest_bucket", "m", "--JOB_RUN_ID", "jr_1"])
-print(json.dumps({"file": backup_replication.__file__, "mains": [callable(j.main) for j in (apply_changes, full_copy, restore, verify)],
+print(json.dumps({"file": backup_replication.__file__, "mains": [callable(j.main) for j in (apply_changes, full_copy, restore, restore_drill, verify)],
                   "config": job_args.describe(config)}))
 `;
 
-test("the stack ships the four entry scripts and one wheel, nothing else", () => {
-  expect(fs.readdirSync(shipped).sort()).toEqual(["apply_changes.py", path.basename(wheel), "full_copy.py", "restore.py", "verify.py"]);
+test("the stack ships the five entry scripts and one wheel, nothing else", () => {
+  expect(fs.readdirSync(shipped).sort()).toEqual(["apply_changes.py", path.basename(wheel), "full_copy.py", "restore.py", "restore_drill.py", "verify.py"]);
   expect(path.basename(wheel)).toMatch(/^backup_replication-\d+(\.\d+)*-py3-none-any\.whl$/);
 });
 
@@ -58,7 +58,7 @@ test("Python imports the package from the wheel file alone (zipimport) and parse
   expect({ status, stderr }).toEqual({ status: 0, stderr: "" });
   const result = JSON.parse(stdout) as { file: string; mains: boolean[]; config: Record<string, unknown> };
   expect(result.file).toBe(path.join(wheel, "backup_replication", "__init__.py"));
-  expect(result.mains).toEqual([true, true, true, true]);
+  expect(result.mains).toEqual([true, true, true, true, true]);
   expect(result.config).toMatchObject({ source_table: "a", backup_table: "b", manifest_bucket: "m", manifest_prefix: "changes/", job_run_id: "jr_1" });
 });
 
@@ -68,6 +68,7 @@ test("the synthesized entry scripts run each job from the wheel: an argument mis
     ["full_copy.py", "full-copy", "--backup_table"],
     ["verify.py", "verify", "--report_bucket"],
     ["restore.py", "restore", "--target_table"],
+    ["restore_drill.py", "restore-drill", "--report_bucket"],
   ] as const) {
     const args = [path.join(shipped, script), "--JOB_RUN_ID", "jr_1", "--source_table", "a", ...(job === "restore" ? ["--backup_table", "b", "--report_bucket", "r"] : job === "full-copy" ? [] : ["--backup_table", "b"])];
     const { status, stderr } = run(args, wheel);

@@ -47,8 +47,8 @@ describe.each([
 
   test("every trust policy admits its service only on behalf of this account (aws:SourceAccount)", () => {
     const roles = Object.values(stack.all("aws_iam_role"));
-    // The function and the four jobs, and AWS Backup's two for the vault.
-    expect(roles).toHaveLength("backupTable" in input ? 7 : 5);
+    // The function and the five jobs, and AWS Backup's two for the vault.
+    expect(roles).toHaveLength("backupTable" in input ? 8 : 6);
     for (const role of roles) {
       const trust = documents[/aws_iam_policy_document\.([^.]+)\.json/.exec(role.assume_role_policy)![1]];
       expect(trust).toEqual([
@@ -111,7 +111,7 @@ describe.each([
   test("each Glue job's role may read the script it runs and the wheel its library argument names, through the scripts prefix alone", () => {
     const bucket = stack.one("aws_s3_bucket").name;
     const bucketArn = `\${aws_s3_bucket.${bucket}.arn}`;
-    for (const job of ["apply-changes", "full-copy", "verify", "restore"]) {
+    for (const job of ["apply-changes", "full-copy", "verify", "restore", "restore-drill"]) {
       const body = stack.find("aws_glue_job", `${job}/job`).body;
       const library = (body.default_arguments["--extra-py-files"] ?? body.default_arguments["--additional-python-modules"]) as string;
       const objects = [body.command.script_location as string, library].map((url) => url.replace(`s3://\${aws_s3_bucket.${bucket}.bucket}/`, `${bucketArn}/`));

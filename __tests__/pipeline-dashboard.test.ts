@@ -8,7 +8,7 @@ import { CloudwatchMetricAlarm } from "@cdktf/provider-aws/lib/cloudwatch-metric
 import { parseProjectConfig } from "../stacks/config/load";
 import type { PipelineAlarms } from "../stacks/constructs/pipeline-alarms";
 import { ReplicationStack } from "../stacks/replication-stack";
-import { APPLY_DIMENSION, APPLY_METRICS, TRIGGER_DIMENSION, TRIGGER_METRICS, VERIFY_METRICS } from "../contracts";
+import { APPLY_DIMENSION, APPLY_METRICS, RESTORE_DRILL_METRICS, TRIGGER_DIMENSION, TRIGGER_METRICS, VERIFY_METRICS } from "../contracts";
 import { jsonencodeArgument } from "./helpers/hcl";
 import { ref, synthesizeEnvironment, type SynthesizedStack } from "./helpers/synth";
 
@@ -94,10 +94,15 @@ describe("the pipeline dashboard", () => {
 
   test("has the documented dashboard body structure", () => {
     expect(structureProblems(body)).toEqual([]);
-    expect(body.widgets.map((w: { type: string }) => w.type)).toEqual(["text", ...Array(10).fill("metric"), "alarm"]);
+    expect(body.widgets.map((w: { type: string }) => w.type)).toEqual(["text", ...Array(12).fill("metric"), "alarm"]);
     for (const widget of body.widgets.filter((w: { type: string }) => w.type === "metric")) {
-      expect(widget.properties).toMatchObject({ region: "us-east-1", view: "timeSeries", period: 300 });
+      // The restore drill runs weekly: its graphs span five weeks, a point a day.
+      const drill = /^Restore drill/.test(widget.properties.title);
+      expect(widget.properties).toMatchObject({ region: "us-east-1", view: "timeSeries", period: drill ? 86400 : 300, ...(drill ? { start: "-P35D" } : {}) });
     }
+    // The estimate's graph draws where its alarm fires (restoreDrill.maxRestoreMinutes, 240 by default).
+    const estimate = body.widgets.find((w: { properties: { title?: string } }) => /estimated full restore/.test(w.properties.title ?? ""));
+    expect(estimate.properties.annotations).toEqual({ horizontal: [{ label: "alarm above 240 min", value: 14400 }] });
   });
 
   test("every metric is the stack's own or one AWS publishes for the stack's resources, named by its dimension", () => {
@@ -105,14 +110,17 @@ describe("the pipeline dashboard", () => {
     const own: Record<string, [string, string]> = {
       ...Object.fromEntries(Object.keys(APPLY_METRICS).map((name) => [name, [APPLY_DIMENSION, "api-pagos-replication"]])),
       ...Object.fromEntries(Object.keys(VERIFY_METRICS).map((name) => [name, [APPLY_DIMENSION, "api-pagos-replication"]])),
+      ...Object.fromEntries(Object.keys(RESTORE_DRILL_METRICS).map((name) => [name, [APPLY_DIMENSION, "api-pagos-replication"]])),
       ...Object.fromEntries(Object.keys(TRIGGER_METRICS).map((name) => [name, [TRIGGER_DIMENSION, "api-pagos-replication-change-trigger"]])),
     };
-    const resourceOf: Record<string, string> = {
-      FunctionName: "api-pagos-replication-change-trigger",
-      QueueName: ref("aws_sqs_queue", stack.one("aws_sqs_queue").name, "name"),
-      RuleName: ref("aws_cloudwatch_event_rule", stack.find("aws_cloudwatch_event_rule", "alarms/glue-job-failed").name, "name"),
+    const rule = (id: string) => ref("aws_cloudwatch_event_rule", stack.find("aws_cloudwatch_event_rule", `alarms/${id}`).name, "name");
+    const resourcesOf: Record<string, string[]> = {
+      FunctionName: ["api-pagos-replication-change-trigger"],
+      QueueName: [ref("aws_sqs_queue", stack.one("aws_sqs_queue").name, "name")],
+      RuleName: [rule("glue-job-failed"), rule("restore-drill-failed")],
     };
     const shown: string[] = [];
+    const rules: string[] = [];
     for (const widget of body.widgets.filter((w: { type: string }) => w.type === "metric")) {
       for (const line of widget.properties.metrics as Line[]) {
         const [ns, name, ...rest] = line.filter((part): part is string => typeof part === "string");
@@ -122,12 +130,16 @@ describe("the pipeline dashboard", () => {
         } else {
           const dimension = AWS_METRICS[`${ns}/${name}`];
           expect({ metric: `${ns}/${name}`, known: dimension !== undefined }).toEqual({ metric: `${ns}/${name}`, known: true });
-          expect({ metric: `${ns}/${name}`, dimensions: rest }).toEqual({ metric: `${ns}/${name}`, dimensions: [dimension, resourceOf[dimension]] });
+          expect({ metric: `${ns}/${name}`, dimension: rest[0], known: resourcesOf[dimension].includes(rest[1]), count: rest.length }).toEqual({ metric: `${ns}/${name}`, dimension, known: true, count: 2 });
+          if (dimension === "RuleName") rules.push(rest[1]);
         }
       }
     }
     // What the issue asks the page to show.
     expect(shown).toEqual(expect.arrayContaining(["IteratorAge", "Invocations", "Errors", "Duration", "ManifestsPending", "OldestPendingManifestAge", "ReplicationLatency", "ItemsApplied", "ApplyRunsFinished", "TriggeredRules", "ApproximateNumberOfMessagesVisible", "DriftItems"]));
+    // The restore drill: every metric it publishes, and its failed runs.
+    expect(shown).toEqual(expect.arrayContaining(Object.keys(RESTORE_DRILL_METRICS)));
+    expect(rules.sort()).toEqual(resourcesOf.RuleName.sort());
   });
 
   test("shows the state of every alarm of the stack", () => {
@@ -170,7 +182,7 @@ describe("the pipeline dashboard", () => {
     const arn = "${aws_cloudwatch_metric_alarm.verify-drift.arn}";
     const topicDoc = Object.values(tf.data.aws_iam_policy_document).find((d) => d.statement.some((s: { sid?: string }) => s.sid === "CloudWatchAlarmsOfThisStack"))!;
     const sourceArns = topicDoc.statement[0].condition.find((c: { variable: string }) => c.variable === "aws:SourceArn").values;
-    expect(sourceArns).toHaveLength(9);
+    expect(sourceArns).toHaveLength(10);
     expect(sourceArns).toContain(arn);
     expect(Object.values(tf.resource.aws_cloudwatch_dashboard)[0].dashboard_body).toContain("aws_cloudwatch_metric_alarm.verify-drift.arn");
   });

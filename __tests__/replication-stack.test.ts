@@ -134,7 +134,7 @@ describe("default stack (no configuration)", () => {
     const objects = stack.all("aws_s3_object");
     const bucket = stack.one("aws_s3_bucket").name;
     const keys = Object.values(objects).map((o) => o.key);
-    expect(keys.sort()).toEqual(["glue/apply_changes.py", `glue/${WHEEL.fileName}`, "glue/full_copy.py", "glue/restore.py", "glue/verify.py"]);
+    expect(keys.sort()).toEqual(["glue/apply_changes.py", `glue/${WHEEL.fileName}`, "glue/full_copy.py", "glue/restore.py", "glue/restore_drill.py", "glue/verify.py"]);
     for (const object of Object.values(objects)) {
       expect(object.bucket).toBe(ref("aws_s3_bucket", bucket, "bucket"));
       const file = fs.readFileSync(path.join(stack.dir, object.source));
@@ -239,7 +239,77 @@ describe("default stack (no configuration)", () => {
       schedule: "cron(0 5 ? * SUN *)",
       actions: [{ job_name: ref("aws_glue_job", stack.find("aws_glue_job", "verify/job").name, "name") }],
     });
-    expect(Object.keys(stack.all("aws_glue_trigger")).filter((name) => name.includes("restore"))).toEqual([]);
+    expect(Object.keys(stack.all("aws_glue_trigger")).filter((name) => name.includes("restore") && !name.includes("restore-drill"))).toEqual([]);
+  });
+
+  test("restore drill: a Spark job of its own on the restore job's size, scheduled apart from full-copy and verify", () => {
+    const bucketName = ref("aws_s3_bucket", stack.one("aws_s3_bucket").name, "bucket");
+    const restore = stack.find("aws_glue_job", "restore/job").body;
+    const drill = stack.find("aws_glue_job", "restore-drill/job").body;
+    expect(drill).toMatchObject({ name: "api-pagos-replication-restore-drill", command: { name: "glueetl", script_location: `s3://${bucketName}/glue/restore_drill.py` } });
+    for (const setting of ["glue_version", "worker_type", "number_of_workers", "timeout", "max_retries", "security_configuration", "execution_property", "job_run_queuing_enabled"]) {
+      expect([setting, drill[setting]]).toEqual([setting, restore[setting]]);
+    }
+    expect(drill.default_arguments).toMatchObject({
+      "--sample_fraction": "0.05",
+      "--include_retained": "false",
+      "--max_restore_minutes": "240",
+      "--report_bucket": bucketName,
+      "--report_prefix": "restore-drill/",
+      "--metrics_namespace": "DynamoDBReplication/api-pagos-replication",
+      "--metrics_pipeline": "api-pagos-replication",
+    });
+    expect(drill.non_overridable_arguments).toEqual({
+      "--backup_table": ref(TABLE, stack.find(TABLE, "tables/backup").name, "name"),
+      "--retained_attribute": "_deleted_from_source",
+    });
+    expect(JSON.stringify(drill)).not.toContain(ref(TABLE, stack.find(TABLE, "tables/source").name, "name"));
+    const schedules = Object.fromEntries(Object.values(stack.all("aws_glue_trigger")).map((t) => [t.name, t.schedule]));
+    expect(schedules).toEqual({
+      "api-pagos-replication-full-copy-schedule": "cron(0 3 ? * SUN *)",
+      "api-pagos-replication-verify-schedule": "cron(0 5 ? * SUN *)",
+      "api-pagos-replication-restore-drill-schedule": "cron(0 4 ? * WED *)",
+    });
+    expect(stack.find("aws_glue_trigger", "restore-drill/schedule").body).toMatchObject({
+      type: "SCHEDULED",
+      start_on_creation: true,
+      actions: [{ job_name: ref("aws_glue_job", stack.find("aws_glue_job", "restore-drill/job").name, "name") }],
+    });
+    expect(stack.json.output.restore_drill_job_name.value).toBe(ref("aws_glue_job", stack.find("aws_glue_job", "restore-drill/job").name, "name"));
+  });
+
+  test("restore drill, IAM: reads the backup, creates, writes and deletes only its own tables, writes the source nowhere", () => {
+    const backup = ref(TABLE, stack.find(TABLE, "tables/backup").name, "arn");
+    const source = ref(TABLE, stack.find(TABLE, "tables/source").name, "arn");
+    const bucket = ref("aws_s3_bucket", stack.one("aws_s3_bucket").name, "arn");
+    const statements = permissionsOf(stack.json, stack.find("aws_iam_role_policy", "jobs/restore-drill/role/policy").name).filter((s) => !/Log|Scripts/.test(s.sid ?? ""));
+    const drillTables = "arn:${data.aws_partition.partition.partition}:dynamodb:us-east-1:${data.aws_caller_identity.account.account_id}:table/api-pos-backup-restore-drill-*";
+    expect(Object.fromEntries(statements.map((s) => [s.sid, [s.actions, s.resources, s.condition]]))).toEqual({
+      ReadBackupItems: [["dynamodb:DescribeTable", "dynamodb:Scan"], [backup], undefined],
+      RestoreIntoDrillTables: [["dynamodb:BatchGetItem", "dynamodb:CreateTable", "dynamodb:DeleteTable", "dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:Scan"], [drillTables], undefined],
+      WriteRestoreDrillReports: [["s3:PutObject"], [`${bucket}/restore-drill/*`], undefined],
+      PublishJobMetrics: [["cloudwatch:PutMetricData"], ["*"], [{ test: "StringEquals", variable: "cloudwatch:namespace", values: ["Glue", "DynamoDBReplication/api-pagos-replication"] }]],
+    });
+    const everything = JSON.stringify(statements);
+    expect(everything).not.toContain(source);
+    for (const statement of statements.filter((s) => (s.actions ?? []).some((a) => /Put|Write|Create|Delete|Update/.test(a) && a.startsWith("dynamodb:")))) {
+      expect(statement.resources).toEqual([drillTables]);
+    }
+  });
+
+  test("restore drill: restoreDrill.schedule null removes its trigger and nothing else; the settings reach its arguments and alarm", () => {
+    const off = synthesizeEnvironment({ restoreDrill: { schedule: null, sampleFraction: 0.2, maxRestoreMinutes: 90 } });
+    expect(Object.values(off.all("aws_glue_trigger")).map((t) => t.name).sort()).toEqual(["api-pagos-replication-full-copy-schedule", "api-pagos-replication-verify-schedule"]);
+    const drill = off.find("aws_glue_job", "restore-drill/job").body;
+    expect([drill.default_arguments["--sample_fraction"], drill.default_arguments["--max_restore_minutes"]]).toEqual(["0.2", "90"]);
+    expect(Object.keys(off.all("aws_glue_job"))).toHaveLength(5);
+    expect(off.find("aws_cloudwatch_metric_alarm", "alarms/restore-drill-slow").body.threshold).toBe(5400);
+    const every = synthesizeEnvironment({ restoreDrill: { schedule: "cron(15 1 ? * MON *)" } });
+    expect(every.find("aws_glue_trigger", "restore-drill/schedule").body.schedule).toBe("cron(15 1 ? * MON *)");
+    // The drill's role may delete the tables named like its own: a source named so is refused.
+    expect(() => synthesizeEnvironment({ sourceTable: { name: "api-pos-backup-restore-drill-live" } })).toThrow(
+      'sourceTable.name api-pos-backup-restore-drill-live cannot start with "api-pos-backup-restore-drill-"',
+    );
   });
 
   test("IAM: verify reads both tables and writes only the backup (repair); restore reads the backup and writes only restore targets", () => {
@@ -326,6 +396,9 @@ describe("default stack (no configuration)", () => {
       "full_copy_job_name",
       "kms_key_arn",
       "quarantine_prefix",
+      "restore_drill_failed_rule_name",
+      "restore_drill_job_name",
+      "restore_drill_slow_alarm_name",
       "restore_job_name",
       "source_table_arn",
       "source_table_name",
@@ -393,6 +466,6 @@ describe("configured stack", () => {
     expect(plain).not.toContain("CountDeadLetters");
     expect(plain).not.toContain("ReadPendingChanges");
     expect(stack.find("aws_glue_job", "verify/job").body.default_arguments["--sample_fraction"]).toBe("0.1");
-    expect(Object.values(stack.all("aws_glue_trigger")).map((t) => t.name)).toEqual(["api-pagos-replication-full-copy-schedule"]);
+    expect(Object.values(stack.all("aws_glue_trigger")).map((t) => t.name).sort()).toEqual(["api-pagos-replication-full-copy-schedule", "api-pagos-replication-restore-drill-schedule"]);
   });
 });

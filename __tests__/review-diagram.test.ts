@@ -60,12 +60,13 @@ describe("the review diagram", () => {
   test("is valid flowchart syntax: declared nodes with safe ids, quoted labels, edges between declared nodes", () => {
     expect(diagram.problems).toEqual([]);
     expect([...diagram.nodes.values()].sort()).toEqual([
-      "8 CloudWatch alarms",
+      "9 CloudWatch alarms",
       "DynamoDB table api-pagos",
       "DynamoDB table api-pos-backup",
       "Glue job api-pagos-replication-apply-changes",
       "Glue job api-pagos-replication-full-copy",
       "Glue job api-pagos-replication-restore",
+      "Glue job api-pagos-replication-restore-drill",
       "Glue job api-pagos-replication-verify",
       "Lambda api-pagos-replication-change-trigger",
       "S3 bucket api-pagos-replication-*",
@@ -88,7 +89,7 @@ describe("the review diagram", () => {
     expect(labelled(diagram, /apply-changes/, /^S3/)).toEqual(["--> s3:DeleteObject, s3:DeleteObjectVersion, s3:GetObject, s3:GetObjectVersion, s3:ListBucket, s3:PutObject"]);
     expect(labelled(diagram, /apply-changes/, /apply-changes/)).toEqual([]); // the job starts no runs: the sweep does
     expect(labelled(diagram, /full-copy/, /^DynamoDB table api-pagos$/)).toEqual(["--> dynamodb:BatchGetItem, dynamodb:DescribeTable, dynamodb:Scan"]);
-    expect(labelled(diagram, /^Glue job/, /^SNS/)).toEqual(Array(4).fill("-.-> run state change (EventBridge)")); // the four jobs
+    expect(labelled(diagram, /^Glue job/, /^SNS/)).toEqual(Array(5).fill("-.-> run state change (EventBridge)")); // the five jobs, through two rules
     expect(labelled(diagram, /alarms$/, /^SNS/)).toEqual(["-.-> alarm actions"]);
   });
 

@@ -72,17 +72,19 @@ describe("default controls", () => {
       ["api-pagos-replication-dead-letters", "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", { QueueName: queueName }, 1],
       ["api-pagos-replication-oldest-pending-manifest-age", namespace, "OldestPendingManifestAge", "Maximum", pipeline, 1800],
       ["api-pagos-replication-replication-latency", namespace, "ReplicationLatency", "Maximum", pipeline, 900],
+      ["api-pagos-replication-restore-drill-slow", namespace, "RestoreDrillEstimatedFullRestoreTime", "Maximum", pipeline, 240 * 60],
       ["api-pagos-replication-stream-iterator-age", "AWS/Lambda", "IteratorAge", "Maximum", { FunctionName: fn }, 600000],
       ["api-pagos-replication-verify-drift", namespace, "DriftItems", "Maximum", pipeline, 0],
     ]);
     for (const alarm of Object.values(stack.all("aws_cloudwatch_metric_alarm"))) {
-      // verify reports once a run: its alarm keeps its state between runs.
-      const drift = alarm.alarm_name.endsWith("-verify-drift");
+      // verify and the restore drill report once a run: their alarms keep their state between runs.
+      const onceARun = /-(verify-drift|restore-drill-slow)$/.test(alarm.alarm_name);
       expect(alarm).toMatchObject({
         alarm_actions: [topic],
         ok_actions: [topic],
-        comparison_operator: drift ? "GreaterThanThreshold" : "GreaterThanOrEqualToThreshold",
-        treat_missing_data: drift ? "ignore" : "notBreaching",
+        comparison_operator: onceARun ? "GreaterThanThreshold" : "GreaterThanOrEqualToThreshold",
+        treat_missing_data: onceARun ? "ignore" : "notBreaching",
+        ...(onceARun ? { period: 3600, evaluation_periods: 1 } : {}),
       });
     }
     expect(stack.all("aws_sns_topic_subscription")).toEqual({});
@@ -114,20 +116,27 @@ describe("default controls", () => {
     expect(publish("full-copy").condition).toEqual([{ test: "StringEquals", variable: "cloudwatch:namespace", values: ["Glue"] }]);
   });
 
-  test("an EventBridge rule sends every failed run of this stack's Glue jobs to the topic, which only it and CloudWatch may publish to", async () => {
+  test("EventBridge rules send every failed run of this stack's Glue jobs to the topic, the restore drill's by a rule of its own; only they and CloudWatch may publish to it", async () => {
     const rule = stack.find("aws_cloudwatch_event_rule", "alarms/glue-job-failed");
-    const jobs = Object.keys(stack.all("aws_glue_job")).map((name) => ref("aws_glue_job", name, "name"));
-    expect(await jsonencodeArgument(rule.body.event_pattern)).toEqual({
+    const drillRule = stack.find("aws_cloudwatch_event_rule", "alarms/restore-drill-failed");
+    const jobName = (job: string) => ref("aws_glue_job", stack.find("aws_glue_job", `${job}/job`).name, "name");
+    const failed = (jobs: string[]) => ({
       source: ["aws.glue"],
       "detail-type": ["Glue Job State Change"],
-      detail: { jobName: expect.arrayContaining(jobs), state: ["FAILED", "TIMEOUT", "STOPPED", "ERROR"] },
+      detail: { jobName: jobs.map(jobName), state: ["FAILED", "TIMEOUT", "STOPPED", "ERROR"] },
     });
+    // Every job exactly once: one failed run, one notification.
+    expect(Object.keys(stack.all("aws_glue_job"))).toHaveLength(5);
+    expect(await jsonencodeArgument(rule.body.event_pattern)).toEqual(failed(["apply-changes", "full-copy", "verify", "restore"]));
+    expect(await jsonencodeArgument(drillRule.body.event_pattern)).toEqual(failed(["restore-drill"]));
+    expect(drillRule.body.name).toBe("api-pagos-replication-restore-drill-failed");
     const topic = ref("aws_sns_topic", stack.one("aws_sns_topic").name, "arn");
     expect(stack.find("aws_cloudwatch_event_target", "alarms/glue-job-failed-target").body).toMatchObject({ rule: ref("aws_cloudwatch_event_rule", rule.name, "name"), arn: topic });
+    expect(stack.find("aws_cloudwatch_event_target", "alarms/restore-drill-failed-target").body).toMatchObject({ rule: ref("aws_cloudwatch_event_rule", drillRule.name, "name"), arn: topic });
     const topicPolicy = stack.one("aws_sns_topic_policy").body;
     expect(topicPolicy.arn).toBe(topic);
     const alarmArns = Object.keys(stack.all("aws_cloudwatch_metric_alarm")).map((name) => ref("aws_cloudwatch_metric_alarm", name, "arn"));
-    expect(alarmArns).toHaveLength(8);
+    expect(alarmArns).toHaveLength(9);
     expect(docOf(stack, topicPolicy.policy)).toEqual([
       expect.objectContaining({
         principals: [{ type: "Service", identifiers: ["cloudwatch.amazonaws.com"] }],
@@ -141,7 +150,7 @@ describe("default controls", () => {
       }),
       expect.objectContaining({
         principals: [{ type: "Service", identifiers: ["events.amazonaws.com"] }],
-        condition: [{ test: "ArnEquals", variable: "aws:SourceArn", values: [ref("aws_cloudwatch_event_rule", rule.name, "arn")] }],
+        condition: [{ test: "ArnEquals", variable: "aws:SourceArn", values: [ref("aws_cloudwatch_event_rule", rule.name, "arn"), ref("aws_cloudwatch_event_rule", drillRule.name, "arn")] }],
       }),
     ]);
   });
@@ -218,7 +227,7 @@ describe("configured controls", () => {
         "/aws-glue/jobs/api-pagos-replication-jobs-role/api-pagos-replication-full-copy/logs-v2",
       ],
       ...Object.fromEntries(
-        ["verify", "restore"].map((job) => [job, ["output", "error", "logs-v2"].map((kind) => `/aws-glue/jobs/api-pagos-replication-jobs-role/api-pagos-replication-${job}/${kind}`)]),
+        ["verify", "restore", "restore-drill"].map((job) => [job, ["output", "error", "logs-v2"].map((kind) => `/aws-glue/jobs/api-pagos-replication-jobs-role/api-pagos-replication-${job}/${kind}`)]),
       ),
     };
     const groupArn = (group: string) => expect.stringMatching(new RegExp(`^arn:\\$\\{data\\.aws_partition\\.[^}]+\\}:logs:us-east-1:\\$\\{data\\.aws_caller_identity\\.[^}]+\\}:log-group:${group.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`));
@@ -233,7 +242,7 @@ describe("configured controls", () => {
       // Nothing of the account's other Glue log groups.
       for (const statement of statements) for (const resource of statement.resources ?? []) expect(resource).not.toMatch(/aws-glue\/\*/);
     }
-    // The key encrypts exactly the function's group and these five.
+    // The key encrypts exactly the function's group and these.
     const logs = docOf(stack, stack.one("aws_kms_key").body.policy).find((s) => s.sid === "EncryptLogs")!;
     expect(logs.condition).toHaveLength(1);
     expect(logs.condition![0].values).toEqual([expect.stringMatching(/:log-group:\/aws\/lambda\/api-pagos-replication-change-trigger$/), ...Object.values(expected).flat().map(groupArn)]);

@@ -11,4 +11,5 @@ export const BUCKET_LAYOUT = {
   quarantine: "quarantine/",
   verifyReports: "verify/",
   restoreReports: "restore/",
+  restoreDrillReports: "restore-drill/",
 } as const;

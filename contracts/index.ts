@@ -3,5 +3,15 @@
  * here imports anything of the project, so that every layer may import it.
  */
 export { BUCKET_LAYOUT } from "./bucket-layout";
-export { APPLY_DIMENSION, APPLY_METRICS, type ApplyMetricName, metricsNamespace, TRIGGER_DIMENSION, TRIGGER_METRICS, type TriggerMetricName, VERIFY_METRICS } from "./metrics";
-export { RESTORE_TARGET_SUFFIX } from "./restore-targets";
+export {
+  APPLY_DIMENSION,
+  APPLY_METRICS,
+  type ApplyMetricName,
+  metricsNamespace,
+  RESTORE_DRILL_METRICS,
+  TRIGGER_DIMENSION,
+  TRIGGER_METRICS,
+  type TriggerMetricName,
+  VERIFY_METRICS,
+} from "./metrics";
+export { RESTORE_DRILL_INFIX, RESTORE_TARGET_SUFFIX } from "./restore-targets";

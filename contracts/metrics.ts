@@ -1,6 +1,7 @@
 /**
  * The metrics this stack publishes itself: one namespace per stack, written by apply-changes
- * (glue-job/backup_replication/metrics.py, PutMetricData) and by the change-trigger function (embedded metric format,
+ * (glue-job/backup_replication/metrics.py, PutMetricData), verify and the restore drill (PutMetricData too),
+ * and by the change-trigger function (embedded metric format,
  * functions/change-trigger/batch-metrics.ts). The alarms and the dashboard read these names, and a
  * test checks that the Python publisher uses the same ones.
  */
@@ -32,6 +33,21 @@ export const APPLY_METRICS = {
 
 /** Published by the verify job with the Pipeline dimension: items that differ between the tables. */
 export const VERIFY_METRICS = { DriftItems: "Count" } as const;
+
+/**
+ * Published by the restore drill once a run (glue-job/backup_replication/drill_report.py), with the Pipeline
+ * dimension, when it restored and checked its sample.
+ */
+export const RESTORE_DRILL_METRICS = {
+  /** Restoring the sample: creating its table, then copying (what the rate is measured on). */
+  RestoreDrillDuration: "Seconds",
+  RestoreDrillItemsRestored: "Count",
+  RestoreDrillItemsPerSecond: "Count/Second",
+  /** Creating a table plus the backup's ItemCount at the measured rate; absent when nothing was restored. */
+  RestoreDrillEstimatedFullRestoreTime: "Seconds",
+  /** Items the read-back or the count found not as the backup held them; any fails the run. */
+  RestoreDrillMismatches: "Count",
+} as const;
 
 /** Published by change-trigger per batch through the embedded metric format. */
 export const TRIGGER_METRICS = {

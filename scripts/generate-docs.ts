@@ -12,6 +12,7 @@ import { applyChanges } from "../stacks/constructs/jobs/apply-changes";
 import { fullCopy } from "../stacks/constructs/jobs/full-copy";
 import type { GlueJobKind, JobContext } from "../stacks/constructs/jobs/job-kind";
 import { restore } from "../stacks/constructs/jobs/restore";
+import { restoreDrill } from "../stacks/constructs/jobs/restore-drill";
 import { verify } from "../stacks/constructs/jobs/verify";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -50,7 +51,7 @@ export function glueJobReference(): GlueJobReference {
   return reference;
 }
 
-const JOB_KINDS: GlueJobKind[] = [applyChanges, fullCopy, verify, restore];
+const JOB_KINDS: GlueJobKind[] = [applyChanges, fullCopy, verify, restore, restoreDrill];
 
 /**
  * What a job kind's definition passes with `config` (stacks/constructs/jobs/), by argument: its value

@@ -84,7 +84,7 @@ def check_wiring(request: Dict[str, Any]) -> Dict[str, Any]:
     # moto filters ListEventSourceMappings by the function's ARN only, AWS by its name too.
     mappings = lambda_.list_event_source_mappings(FunctionName=function["FunctionArn"])["EventSourceMappings"]
     check("event source mappings", [m["EventSourceArn"] for m in mappings], [out["source_table_stream_arn"]])
-    for name in ("apply_changes_job_name", "full_copy_job_name", "verify_job_name", "restore_job_name"):
+    for name in ("apply_changes_job_name", "full_copy_job_name", "verify_job_name", "restore_job_name", "restore_drill_job_name"):
         job = glue.get_job(JobName=out[name])["Job"]
         location = job["Command"]["ScriptLocation"]
         check(f"{name} script in the bucket", location.startswith(f"s3://{out['bucket_name']}/glue/"), True)

@@ -4,7 +4,7 @@ import type { EnvironmentInput, ProjectConfigInput } from "../../stacks/config/s
 /** The stack synthesized without any configuration file. */
 export const DEFAULT_STACK = "api-pagos-replication";
 
-/** Composite N/B key, mirrored deletes, a Spark apply job, no full-copy schedule, another region. */
+/** Composite N/B key, mirrored deletes, a Spark apply job, no full-copy schedule nor restore drill, another region. */
 export const COMPOSITE_KEY_SPARK: EnvironmentInput = {
   region: "eu-west-3",
   sourceTable: { name: "payments", partitionKey: { name: "pk", type: "N" }, sortKey: { name: "sk", type: "B" } },
@@ -14,6 +14,7 @@ export const COMPOSITE_KEY_SPARK: EnvironmentInput = {
   stream: { batchSize: 500 },
   applyChangesJob: { type: "glueetl" },
   fullCopyJob: { schedule: null },
+  restoreDrill: { schedule: null },
   tags: { team: "payments" },
 };
 
@@ -83,6 +84,7 @@ export const EVERY_SETTING: EnvironmentInput = {
   fullCopyJob: { workerType: "G.2X", numberOfWorkers: 4, timeoutMinutes: 240, scanSegments: 32, verifyWrites: false, maxItemsPerSecond: 500, schedule: "cron(0 2 ? * SAT *)" },
   verifyJob: { schedule: "cron(0 6 ? * SAT *)", workerType: "G.2X", numberOfWorkers: 4, timeoutMinutes: 240, sampleFraction: 0.5, settleSeconds: 600 },
   restore: { allowedTargets: ["payments-recovered"], workerType: "G.2X", numberOfWorkers: 4, timeoutMinutes: 240, maxItemsPerSecond: 1000 },
+  restoreDrill: { schedule: "cron(30 4 ? * TUE *)", sampleFraction: 0.1, maxRestoreMinutes: 120 },
 };
 
 /** Each configuration another test file synthesizes, as one environment of a project. */

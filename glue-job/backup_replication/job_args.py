@@ -28,6 +28,10 @@ from . import transform as transform_module
 DELETE_POLICIES = ("retain", "mirror")
 RESTORE_MODES = ("missing-only", "overwrite")
 RESTORE_TARGET_SUFFIX = "-restore-"
+# The restore drill's own tables, `<backup><RESTORE_DRILL_INFIX><run>`: the only tables its role may create,
+# write and delete (contracts/restore-targets.ts).
+RESTORE_DRILL_INFIX = "-restore-drill-"
+MAX_TABLE_NAME = 255  # DynamoDB's limit on a table name
 # Arguments awsglue.utils.getResolvedOptions adds to its parser whatever it is asked for.
 GLUE_DECLARED = ("JOB_ID", "JOB_RUN_ID")
 # Where a field keeps its Argument (dataclasses.field metadata).
@@ -225,6 +229,15 @@ QUARANTINE_PREFIX = Argument("quarantine/", KEY_PREFIX,
                              "Where a key that cannot be written is set aside, one manifest each; non-empty, outside "
                              "--manifest_prefix and not --rejected_prefix.")
 JOB_RUN_ID = Argument("", GLUE_RUN_ID, "Glue's id of the run, which names the report.", glue=True)
+# What restore and the restore drill declare alike: the drill restores as restore does.
+RESTORED_BACKUP = dataclasses.replace(BACKUP_TABLE, description="The backup restored from, read and never written.")
+INVERSE_TRANSFORM = dataclasses.replace(TRANSFORM, description=(
+    "The replication's transform, inverted: renames are reversed, dropped attributes stay absent."))
+RESTORED_MARKER = dataclasses.replace(RETAINED_ATTRIBUTE, description=(
+    "Marks a retained item in the backup; restored items are written without it."))
+INCLUDE_RETAINED = Argument(
+    "false", BOOLEAN, "Also restore retained (deleted-in-source) items, without the marker; otherwise they are "
+                      "counted `retained_skipped`.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -329,7 +342,7 @@ class RestoreConfig:
     settings (restore_guard.GuardSettings.of reads them by name). `into_source` is derived: the target
     is the source."""
 
-    backup_table: str = _field(BACKUP_TABLE, description="The backup restored from, read and never written.")
+    backup_table: str = _field(RESTORED_BACKUP)
     target_table: str = _field(Argument(
         None, TABLE_NAME, "The table written: never --backup_table, and either a new table named "
                           "`<backup_table>-restore-<name>` or one --allowed_targets names."))
@@ -345,9 +358,7 @@ class RestoreConfig:
         "missing-only", choice(*RESTORE_MODES),
         "`missing-only` writes only items the target lacks (a conditional PutItem), so it never replaces newer "
         "data; `overwrite` puts every item (BatchWriteItem)."))
-    include_retained: bool = _field(Argument(
-        "false", BOOLEAN, "Also restore retained (deleted-in-source) items, without the marker; otherwise they "
-                          "are counted `retained_skipped`."))
+    include_retained: bool = _field(INCLUDE_RETAINED)
     deleted_after: str = _field(Argument(
         "", ISO_TIME, "With --include_retained true, only items whose deletedAt is at or after this time (an "
                       "item without deletedAt is not selected); required into the source."))
@@ -360,11 +371,9 @@ class RestoreConfig:
     create_target: bool = _field(Argument(
         "false", BOOLEAN, "Create a missing target with the backup's key schema, on demand; off so that a "
                           "mistyped name fails instead of creating a table."))
-    transform: transform_module.Transform = _field(TRANSFORM, description=(
-        "The replication's transform, inverted: renames are reversed, dropped attributes stay absent."))
+    transform: transform_module.Transform = _field(INVERSE_TRANSFORM)
     region: Optional[str] = _field(REGION)
-    retained_attribute: str = _field(RETAINED_ATTRIBUTE, description=(
-        "Marks a retained item in the backup; restored items are written without it."))
+    retained_attribute: str = _field(RESTORED_MARKER)
     scan_segments: int = _field(SCAN_SEGMENTS)
     max_items_per_second: float = _field(MAX_ITEMS_PER_SECOND, description=(
         "Items each segment reads and writes per second at most, for a provisioned target; `0` is no limit."))
@@ -394,8 +403,41 @@ class RestoreConfig:
     into_source: bool = dataclasses.field(default=False)
 
 
+@dataclasses.dataclass(frozen=True)
+class RestoreDrillConfig:
+    """restore-drill: which share of the backup is restored (as restore would) into a table of its own, the
+    report, the metrics, and the restore time the report compares the estimate with."""
+
+    backup_table: str = _field(RESTORED_BACKUP)
+    sample_fraction: float = _field(Argument(
+        "0.05", number(0, above=True, maximum=1),
+        "The share of the backup's scan segments restored, chosen at random (derived segment counts are scaled "
+        "up by 1/fraction so as many run at once), which keeps a large table's drill cheap (restoreDrill.sampleFraction)."))
+    include_retained: bool = _field(INCLUDE_RETAINED)
+    transform: transform_module.Transform = _field(INVERSE_TRANSFORM)
+    retained_attribute: str = _field(RESTORED_MARKER)
+    region: Optional[str] = _field(REGION)
+    scan_segments: int = _field(SCAN_SEGMENTS)
+    max_items_per_second: float = _field(MAX_ITEMS_PER_SECOND, description=(
+        "Items each segment reads and writes per second at most, to spare a provisioned backup; `0` is no limit "
+        "(a limit slows the measured rate, and so lengthens the estimate)."))
+    max_restore_minutes: float = _field(Argument(
+        "240", number(0, above=True),
+        "The estimated full-table restore time the report flags as too long, as the stack's alarm does "
+        "(restoreDrill.maxRestoreMinutes)."))
+    report_bucket: str = _field(REPORT_BUCKET)
+    report_prefix: str = _field(Argument("restore-drill/", KEY_PREFIX,
+                                         "Where the report goes, as `<prefix><UTC time>-<job run id>.json`."))
+    metrics_namespace: Optional[str] = _field(METRICS_NAMESPACE)
+    metrics_pipeline: str = _field(METRICS_PIPELINE)
+    sample_keys: int = _field(SAMPLE_KEYS)
+    job_run_id: Optional[str] = _field(JOB_RUN_ID, description=(
+        "Glue's id of the run, which names the drill's table (`<backup_table>-restore-drill-<run id>`) and the report."))
+
+
 JOB_CONFIGS: Tuple[Tuple[str, type], ...] = (("apply-changes", ApplyChangesConfig), ("full-copy", FullCopyConfig),
-                                             ("verify", VerifyConfig), ("restore", RestoreConfig))
+                                             ("verify", VerifyConfig), ("restore", RestoreConfig),
+                                             ("restore-drill", RestoreDrillConfig))
 
 
 def declared(config_class: type) -> List[Tuple[str, Argument]]:
@@ -524,12 +566,19 @@ def full_copy_config(argv: Sequence[str]) -> FullCopyConfig:
     return config
 
 
-def verify_config(argv: Sequence[str]) -> VerifyConfig:
-    values = _values(VerifyConfig, argv)
+def _publishing(config_class: Any, argv: Sequence[str]) -> Any:
+    """The config of a job that publishes to the stack's namespace once a run (verify, the restore drill):
+    `""` is no namespace."""
+    values = _values(config_class, argv)
     values["metrics_namespace"] = values["metrics_namespace"] or None
-    config = VerifyConfig(**values)
-    _check_replication(config)
+    config = config_class(**values)
     _check_metrics(config.metrics_namespace, config.metrics_pipeline)
+    return config
+
+
+def verify_config(argv: Sequence[str]) -> VerifyConfig:
+    config: VerifyConfig = _publishing(VerifyConfig, argv)
+    _check_replication(config)
     return config
 
 
@@ -567,6 +616,20 @@ def _check_into_source(config: RestoreConfig) -> None:
     if not config.manifest_bucket:
         raise ArgumentError("into the source table the restore checks what the backup has not recorded yet: "
                             "--manifest_bucket is required (the stack sets it)")
+
+
+def restore_drill_config(argv: Sequence[str]) -> RestoreDrillConfig:
+    return _publishing(RestoreDrillConfig, argv)
+
+
+def restore_drill_table(backup_table: str, run: str) -> str:
+    """The drill's own table: named after the backup and the run, so one left behind says where it came from
+    (and the role may create, write and delete no other)."""
+    name = "%s%s%s" % (backup_table, RESTORE_DRILL_INFIX, run)
+    if len(name) > MAX_TABLE_NAME:
+        raise ArgumentError("the drill's table %s would be longer than DynamoDB's %d characters: the backup's name "
+                            "leaves too little room for the run id" % (name, MAX_TABLE_NAME))
+    return name
 
 
 def describe(config: Any) -> Dict[str, Any]:

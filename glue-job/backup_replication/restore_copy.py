@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from botocore.exceptions import ClientError
 
@@ -194,7 +194,10 @@ class SegmentRestore:
 
 
 class SegmentRestoreTask:
-    """Picklable settings of one restore run; calling it with a segment number restores that segment."""
+    """Picklable settings of one restore run; calling it with a segment number restores that segment. The
+    restore drill's task (drill_check.py) is one, with its own WORK and what it adds to a segment's result."""
+
+    WORK: type[SegmentRestore] = SegmentRestore
 
     def __init__(self, backup_table: str, target_table: str, schema: KeySchema, transform: Transform,
                  total_segments: int, mode: str, include_retained: bool, deleted_after: Optional[str], dry_run: bool,
@@ -220,9 +223,14 @@ class SegmentRestoreTask:
         tally = compare.Tally(self.settings.sample_keys, classes=CLASSES, counters=())
         client = aws_clients.dynamodb_client(self.settings.region)
         s3 = aws_clients.s3_client(self.settings.region) if self.settings.into_source else None
-        work = SegmentRestore(client, self.settings, stats, RetryPolicy.from_dict(self.settings.retry), tally, s3)
+        work = self.WORK(client, self.settings, stats, RetryPolicy.from_dict(self.settings.retry), tally, s3)
         work.run(segment)
         result: scan_copy.SegmentResult = dict(stats.as_dict())
         result.update({"segment": int(segment), "seconds": round(time.monotonic() - started, 3),
                        "tally": tally.to_dict(), "not_written_because": work.not_written_because})
+        result.update(self.added(work))
         return result
+
+    def added(self, work: SegmentRestore) -> dict[str, Any]:
+        """What a kind of restore adds to a segment's result: nothing, for restore itself."""
+        return {}

@@ -50,16 +50,22 @@ class RateLimiter:
         self.next_free += count / self.rate
 
 
-def _scan_pages(client: Client, kwargs: Mapping[str, Any], stats: Stats, policy: RetryPolicy) -> Iterator[list[Item]]:
+def scan_responses(client: Client, kwargs: Mapping[str, Any], stats: Stats, policy: RetryPolicy) -> Iterator[dict[str, Any]]:
+    """Scan's responses page by page (also the restore drill's Select COUNT scans, which return no Items)."""
     request = dict(kwargs)
     while True:
         stats.scan_requests += 1
         response = ddb_batch.call(client.scan, request, stats, policy, "Scan on %s" % request["TableName"])
-        yield response.get("Items", [])
+        yield response
         last = response.get("LastEvaluatedKey")
         if not last:
             return
         request["ExclusiveStartKey"] = last
+
+
+def _scan_pages(client: Client, kwargs: Mapping[str, Any], stats: Stats, policy: RetryPolicy) -> Iterator[list[Item]]:
+    for response in scan_responses(client, kwargs, stats, policy):
+        yield response.get("Items", [])
 
 
 def scanned_chunks(client: Client, stats: Stats, policy: RetryPolicy, kwargs: dict[str, Any], chunk_size: int,

@@ -15,6 +15,8 @@ out as cores free up), and keep each segment's scan small enough to retry cheapl
 from __future__ import annotations
 
 import dataclasses
+import math
+import random
 from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequence
 
 from . import ddb_batch
@@ -58,6 +60,18 @@ def derive_total_segments(sc: SparkContextLike, segments_per_core: int = SEGMENT
     if total_cores <= 0:
         total_cores = int(sc.defaultParallelism)
     return max(1, min(MAX_TOTAL_SEGMENTS, total_cores * segments_per_core))
+
+
+def sampled_segments(derived: int, fraction: float, explicit: bool,
+                     rng: random.Random) -> tuple[int, Optional[list[int]]]:
+    """(total segments, the segment numbers to run, or None for all): verify's sample, and the restore
+    drill's. Sampling keeps the parallelism: with derived segments, the table is cut into derived / fraction
+    segments and `derived` of them run."""
+    if fraction >= 1:
+        return derived, None
+    total = derived if explicit else min(MAX_TOTAL_SEGMENTS, int(math.ceil(derived / fraction)))
+    count = max(1, int(round(total * fraction)))
+    return total, sorted(rng.sample(range(total), count))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -63,11 +63,19 @@ METRIC_NAMES = {
 def metric_data(tally: compare.Tally, pipeline: str, items_read: int) -> list[dict[str, Any]]:
     """PutMetricData's MetricData in the stack's namespace, dimension Pipeline (contracts/metrics.ts):
     one count per class, DriftItems (their sum over the drift classes) and ItemsRead."""
-    dimensions = [{"Name": "Pipeline", "Value": pipeline}]
     values: list[tuple[str, Union[int, float]]] = [(METRIC_NAMES[name], tally.counts[name]) for name in compare.CLASSES]
     values += [("DriftItems", tally.drift), ("ItemsRead", items_read)]
-    return [{"MetricName": name, "Dimensions": dimensions, "Value": float(value), "Unit": "Count"}
-            for name, value in values]
+    return datums(pipeline, [(name, value, "Count") for name, value in values])
+
+
+def datums(pipeline: str, values: list[tuple[str, Union[int, float], str]],
+           timestamp: Optional[float] = None) -> list[dict[str, Any]]:
+    """MetricData of (name, value, unit) with the Pipeline dimension (verify's, and the restore drill's);
+    without a timestamp CloudWatch takes the time it receives them."""
+    dimensions = [{"Name": "Pipeline", "Value": pipeline}]
+    stamp = {} if timestamp is None else {"Timestamp": timestamp}
+    return [dict({"MetricName": name, "Dimensions": dimensions, "Value": float(value), "Unit": unit}, **stamp)
+            for name, value, unit in values]
 
 
 def publish_metrics(cloudwatch: Client, namespace: str, data: list[dict[str, Any]]) -> None:

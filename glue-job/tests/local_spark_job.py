@@ -1,5 +1,5 @@
-"""Runs a Spark job of the package (restore, verify, full_copy in backup_replication.jobs) on this
-machine, with the partitions of its segments run in-process (support.FakeSparkContext) instead of on
+"""Runs a Spark job of the package (restore, restore_drill, verify, full_copy in backup_replication.jobs) on
+this machine, with the partitions of its segments run in-process (support.FakeSparkContext) instead of on
 Spark executors: for tests that drive the jobs as processes, as Glue would, against local endpoints.
 The package comes from PYTHONPATH (glue-job/, or the synthesized wheel as the end-to-end tests use).
 
@@ -11,7 +11,7 @@ import sys
 
 import support
 
-SPARK_JOBS = ("restore", "verify", "full_copy")
+SPARK_JOBS = ("restore", "restore_drill", "verify", "full_copy")
 
 
 def main(argv):

@@ -470,6 +470,9 @@ class SpreadRuns(object):
         # this module with only the wheel on their path.
         import local_spark
         from backup_replication import spark_apply
+        # Here, not at the top: the Spark jobs' end-to-end runs import this module (local_spark_job.py) with
+        # the synthesized wheel alone on their path, where glue-job/local_spark is not.
+        import local_spark
         with self._lock:
             sc = self._free.pop() if self._free else None
         if sc is None:
@@ -707,12 +710,17 @@ def record_iam_surface(job, used, roles):
     test's random resource names replaced by their roles (source, backup, manifests, rejected), so the
     jest side can check them against the IAM grants the stack synthesizes. Operations are named as
     iam_operation names them."""
+    record_result(job, sorted([name, roles[where]] for name, where in used))
+
+
+def record_result(name, data):
+    """Writes `data` as JSON to $GLUE_IAM_SURFACE_DIR/<name>.json (the run's results, which jest reads:
+    the IAM surfaces, and the metrics a run published for an alarm to be evaluated on)."""
     directory = os.environ.get("GLUE_IAM_SURFACE_DIR")
     if not directory:
         return
-    calls = sorted([name, roles[where]] for name, where in used)
-    with open(os.path.join(directory, job + ".json"), "w") as handle:
-        json.dump(calls, handle)
+    with open(os.path.join(directory, name + ".json"), "w") as handle:
+        json.dump(data, handle)
 
 
 class _StandIn(object):

@@ -6,7 +6,7 @@ import os
 import unittest
 
 from backup_replication import job_args
-from backup_replication.jobs import apply_changes, full_copy, restore, verify
+from backup_replication.jobs import apply_changes, full_copy, restore, restore_drill, verify
 
 GLUE_EXTRAS = ["--JOB_ID", "j_123", "--JOB_RUN_ID", "jr_456", "--JOB_NAME", "apply-changes",
                "--job-bookmark-option", "job-bookmark-disable", "--TempDir", "s3://tmp/x/",
@@ -171,6 +171,7 @@ REQUIRED = {
     "full-copy": (job_args.full_copy_config, ["--source_table", "s", "--backup_table", "b"]),
     "verify": (job_args.verify_config, ["--source_table", "s", "--backup_table", "b", "--report_bucket", "r"]),
     "restore": (job_args.restore_config, ["--backup_table", "b", "--target_table", "b-restore-1", "--report_bucket", "r"]),
+    "restore-drill": (job_args.restore_drill_config, ["--backup_table", "b", "--report_bucket", "r"]),
 }
 GLUE_JOB = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -212,7 +213,7 @@ class ReferenceTest(unittest.TestCase):
                 self.assertNotRegex(argument["description"], r"\.\s+[A-Z]", where)
         glue = dict((job["job"], [a["name"] for a in job["arguments"] if a["glue"]]) for job in reference["jobs"])
         self.assertEqual(glue, {"apply-changes": ["JOB_RUN_ID"], "full-copy": [], "verify": ["JOB_RUN_ID"],
-                                "restore": ["JOB_RUN_ID"]})
+                                "restore": ["JOB_RUN_ID"], "restore-drill": ["JOB_RUN_ID"]})
         by_name = dict((a["name"], a) for a in reference["jobs"][0]["arguments"])
         self.assertEqual((by_name["time_budget_seconds"]["default"], by_name["time_budget_seconds"]["kind"]),
                          ("600", "number"))
@@ -230,12 +231,12 @@ class ReferenceTest(unittest.TestCase):
 
     def test_the_job_docstrings_point_to_the_reference_instead_of_listing_arguments(self):
         scripts = sorted(glob.glob(os.path.join(GLUE_JOB, "*.py")))
-        self.assertEqual(len(scripts), 4)
+        self.assertEqual(len(scripts), 5)
         docstrings = []
         for path in scripts:
             with open(path) as handle:
                 docstrings.append(ast.get_docstring(ast.parse(handle.read())))
-        docstrings += [module.__doc__ for module in (apply_changes, full_copy, verify, restore)]
+        docstrings += [module.__doc__ for module in (apply_changes, full_copy, verify, restore, restore_drill)]
         for docstring in docstrings:
             self.assertIn("docs/glue-job-arguments.md", docstring)
             self.assertNotIn("Arguments:", docstring)

@@ -16,7 +16,7 @@ from botocore.config import Config
 from botocore.loaders import Loader
 
 import support
-from backup_replication import job_args, metrics
+from backup_replication import drill_report, job_args, metrics
 
 MODEL = Loader().load_service_model("cloudwatch", "service-2")
 SHAPES = MODEL["shapes"]
@@ -157,8 +157,11 @@ class ApplyMetricsTest(unittest.TestCase):
         contract = dict(re.findall(r"^\s*(\w+): \"(\w+)\",", block, re.M))
         self.assertEqual(contract, metrics.UNITS)
         self.assertIn('export const APPLY_DIMENSION = "%s";' % metrics.DIMENSION, text)
+        block = re.search(r"export const RESTORE_DRILL_METRICS = \{(.*?)\} as const;", text, re.S).group(1)
+        self.assertEqual(dict(re.findall(r"^\s*(\w+): \"([\w/]+)\",", block, re.M)), drill_report.UNITS)
         # Every unit is one the service model accepts.
-        self.assertTrue(set(metrics.UNITS.values()) <= set(SHAPES["StandardUnit"]["enum"]))
+        units = set(metrics.UNITS.values()) | set(drill_report.UNITS.values())
+        self.assertTrue(units <= set(SHAPES["StandardUnit"]["enum"]))
 
 
 class MetricsArgumentsTest(unittest.TestCase):

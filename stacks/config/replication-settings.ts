@@ -26,7 +26,13 @@ const glueSchedule = z
   .regex(/^cron\(.+\)$/, { error: "must be a Glue cron expression such as cron(0 3 ? * SUN *)" })
   .nullable();
 
-/** Worker type, count and timeout of a Spark job (full-copy, verify, restore). */
+/** A share of a table's scan segments, run at random (verify's sample, the restore drill's). */
+const segmentShare = z
+  .number({ error: "must be a number greater than 0 and at most 1" })
+  .gt(0, { error: "must be a number greater than 0 and at most 1" })
+  .max(1, { error: "must be a number greater than 0 and at most 1" });
+
+/** Worker type, count and timeout of a Spark job (full-copy, verify, restore and its drill). */
 const sparkJobSize = {
   workerType: workerType.default("G.1X").meta({ description: "`G.1X`, `G.2X`, `G.4X`, `G.8X`" }),
   numberOfWorkers: int(2, 299).default(2).meta({ description: "2–299" }),
@@ -135,10 +141,7 @@ export const replicationSettings = {
         .meta({ description: "a Glue cron expression (default: two hours after full-copy's default start), or `null` for on demand only" }),
       ...sparkJobSize,
       /** Share of the scan segments a scheduled run checks: 1 checks everything, 0.1 a random tenth. */
-      sampleFraction: z
-        .number({ error: "must be a number greater than 0 and at most 1" })
-        .gt(0, { error: "must be a number greater than 0 and at most 1" })
-        .max(1, { error: "must be a number greater than 0 and at most 1" })
+      sampleFraction: segmentShare
         .default(1)
         .meta({ description: "more than 0, at most 1: the share of the scan segments a scheduled run checks (`0.1` checks a random tenth for a tenth of the reads)" }),
       /**
@@ -162,6 +165,33 @@ export const replicationSettings = {
       /** Items per second per segment written to the target (provisioned targets); 0 is no limit. */
       maxItemsPerSecond: int(0, 1000000).default(0)
         .meta({ description: "items written per second per segment, for provisioned targets; `0` is none (a run may pass `--max_items_per_second`)" }),
+    })
+    .prefault({}),
+  /**
+   * The scheduled restore drill: a share of the backup restored as restore would into a table of its
+   * own, checked, measured and deleted. It runs on the restore job's workers and timeout (restore.*), so
+   * the rate it measures is the one a real restore would reach.
+   */
+  restoreDrill: z
+    .strictObject({
+      /**
+       * Glue cron expression, or null for on demand only. Wednesdays 04:00 UTC: apart from the weekend's
+       * full-copy and verify, which load the backup and would slow the measured rate, and early enough
+       * in a working week for a failed drill to be looked at by the people who run restores.
+       */
+      schedule: glueSchedule.default("cron(0 4 ? * WED *)")
+        .meta({ description: "a Glue cron expression, or `null` to turn the drill off (the job stays, for runs by hand). The default, Wednesdays 04:00 UTC, keeps it apart from full-copy (Sundays 03:00) and verify (Sundays 05:00), which load the backup and would slow the rate it measures" }),
+      /** Share of the backup's scan segments a drill restores. */
+      sampleFraction: segmentShare
+        .default(0.05)
+        .meta({ description: "more than 0, at most 1: the share of the backup's scan segments a drill restores, chosen at random and run at once (a twentieth by default: a large table's drill writes a twentieth of what a restore writes)" }),
+      /**
+       * The estimated full restore (minutes) above which the drill's alarm fires. 240: half the restore
+       * job's default timeout (480), so that an estimate drawn from a sample and an item count up to six
+       * hours old still leaves a real restore room to finish inside its job's timeout.
+       */
+      maxRestoreMinutes: int(1, 2880).default(240)
+        .meta({ description: "1–2880, at most `restore.timeoutMinutes`: the alarm fires when a drill estimates a full restore longer than this. 240, half the restore job's default timeout, leaves a real restore room to finish inside its timeout whatever the estimate missed (it extrapolates a sample, with an item count DynamoDB refreshes every six hours); set your recovery time objective if it is shorter" }),
     })
     .prefault({}),
 };
@@ -199,4 +229,19 @@ export function checkRestoreTargets(env: { restore: { allowedTargets: string[] }
       ctx.addIssue({ code: "custom", path: ["restore", "allowedTargets", i], input: name, message: "cannot be backupTable.name: restore reads the backup and never writes it" });
     }
   });
+}
+
+/**
+ * A real restore runs on the restore job, whose timeout stops it: an estimate past the timeout means the
+ * restore could not finish, so the alarm must fire before that.
+ */
+export function checkRestoreDrill(env: { restoreDrill: { maxRestoreMinutes: number }; restore: { timeoutMinutes: number } }, ctx: z.RefinementCtx): void {
+  if (env.restoreDrill.maxRestoreMinutes > env.restore.timeoutMinutes) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["restoreDrill", "maxRestoreMinutes"],
+      input: env.restoreDrill.maxRestoreMinutes,
+      message: `must be at most restore.timeoutMinutes (${env.restore.timeoutMinutes}): a restore estimated to take longer would be stopped by its job's timeout before it ended`,
+    });
+  }
 }

@@ -3,7 +3,7 @@ import { accountSettings, checkProviderVersion } from "./account-settings";
 import { alarmSettings, checkAlarmThresholds } from "./alarm-settings";
 import { backendSettings } from "./backend-settings";
 import { encryptionSettings } from "./encryption-settings";
-import { checkApplyTimeBudget, checkLambdaEnvironment, checkRestoreTargets, replicationSettings } from "./replication-settings";
+import { checkApplyTimeBudget, checkLambdaEnvironment, checkRestoreDrill, checkRestoreTargets, replicationSettings } from "./replication-settings";
 import { checkRetainedAttribute, checkSourceTableKey, checkTables, checkTransform, keyAttributeNames, tableSettings } from "./table-settings";
 import { checkVault } from "./vault-settings";
 
@@ -34,6 +34,7 @@ export const environmentSchema = z
     checkProviderVersion(env, ctx);
     checkRestoreTargets(env, ctx);
     checkVault(env, ctx);
+    checkRestoreDrill(env, ctx);
   });
 
 export type EnvironmentInput = z.input<typeof environmentSchema>;

@@ -23,8 +23,10 @@ export interface PipelineAlarmsOptions {
   readonly functionName: string;
   /** The change-trigger's dead-letter queue: any message in it pages. */
   readonly deadLetterQueueName: string;
-  /** The Glue jobs whose failed runs page. */
+  /** The Glue jobs whose failed runs page (through one rule). */
   readonly glueJobNames: string[];
+  /** The restore drill: its failed runs page through a rule of their own; so does a restore estimated too long. */
+  readonly restoreDrill: { readonly jobName: string; readonly maxRestoreMinutes: number };
   /** alarms.iteratorAgeSeconds: how long a stream record may wait. */
   readonly iteratorAgeSeconds: number;
   /** The stack's own metrics (contracts/metrics.ts). */
@@ -50,8 +52,8 @@ interface MetricThreshold {
 
 /**
  * What pages the on-call: Lambda errors and throttles, stream iterator age, dead letters, failed
- * Glue runs, replication latency, the age of the oldest pending manifest and a stalled apply job,
- * all to one encrypted SNS topic.
+ * Glue runs, replication latency, the age of the oldest pending manifest, a stalled apply job, drift,
+ * and restore drills that failed or estimate a restore too long, all to one encrypted SNS topic.
  */
 export class PipelineAlarms extends Construct {
   public readonly topic: SnsTopic;
@@ -63,6 +65,10 @@ export class PipelineAlarms extends Construct {
   public readonly glueFailureRule: CloudwatchEventRule;
   /** verify found drift (DriftItems > 0); its state is kept between the weekly runs. */
   public readonly verifyDrift: CloudwatchMetricAlarm;
+  /** The EventBridge rule that forwards the restore drill's failed runs (a mismatch fails a run). */
+  public readonly restoreDrillFailureRule: CloudwatchEventRule;
+  /** A restore drill estimated a full restore longer than restoreDrill.maxRestoreMinutes; kept between runs. */
+  public readonly restoreDrillSlow: CloudwatchMetricAlarm;
 
   static topicName(namePrefix: string): string {
     return `${namePrefix}-alarms`;
@@ -71,12 +77,31 @@ export class PipelineAlarms extends Construct {
   constructor(scope: Construct, id: string, private readonly options: PipelineAlarmsOptions) {
     super(scope, id);
     this.topic = new SnsTopic(this, "topic", { name: PipelineAlarms.topicName(options.namePrefix), kmsMasterKeyId: options.kmsKeyArn });
-    this.glueFailureRule = this.forwardGlueFailures();
+    this.glueFailureRule = this.forwardGlueFailures("glue-job-failed", "A run of the replication Glue jobs failed, timed out or errored", options.glueJobNames);
+    // Apart from the other jobs' rule: a failed drill is a restore that did not prove itself, not a
+    // replication problem, and its notification says so by its rule's name.
+    this.restoreDrillFailureRule = this.forwardGlueFailures(
+      "restore-drill-failed",
+      "A restore drill failed (what it restored did not match the backup, its table was left behind), timed out or errored; see the newest report under restore-drill/ in the bucket",
+      [options.restoreDrill.jobName],
+    );
     this.changeTriggerAlarms();
     this.deadLetterAlarm();
     this.replicationAlarms();
     this.stalledApplyAlarm();
-    this.verifyDrift = this.verifyDriftAlarm();
+    this.verifyDrift = this.onceARunAlarm(
+      "verify-drift",
+      "verify found the backup different from the source (missing, extra or different items); see the newest report under verify/ in the bucket",
+      "DriftItems",
+      0,
+    );
+    const { maxRestoreMinutes } = options.restoreDrill;
+    this.restoreDrillSlow = this.onceARunAlarm(
+      "restore-drill-slow",
+      `A restore drill estimated a full restore of the backup longer than ${maxRestoreMinutes} minutes; see the newest report under restore-drill/ in the bucket`,
+      "RestoreDrillEstimatedFullRestoreTime",
+      maxRestoreMinutes * 60,
+    );
     this.acceptPublishers();
     if (options.email) {
       new SnsTopicSubscription(this, "email", { topicArn: this.topic.arn, protocol: "email", endpoint: options.email });
@@ -92,21 +117,21 @@ export class PipelineAlarms extends Construct {
     return alarm;
   }
 
-  /** Failed, timed-out, stopped or errored runs of the Glue jobs, sent to the topic by EventBridge. */
-  private forwardGlueFailures(): CloudwatchEventRule {
-    const rule = new CloudwatchEventRule(this, "glue-job-failed", {
-      name: `${this.options.namePrefix}-glue-job-failed`,
-      description: "A run of the replication Glue jobs failed, timed out or errored",
+  /** Failed, timed-out, stopped or errored runs of these Glue jobs, sent to the topic by EventBridge. */
+  private forwardGlueFailures(name: string, description: string, jobNames: string[]): CloudwatchEventRule {
+    const rule = new CloudwatchEventRule(this, name, {
+      name: `${this.options.namePrefix}-${name}`,
+      description,
       // jsonencode, not JSON.stringify: the job names are references, and cdktf's HCL renderer
       // leaves the quotes of a JSON string with references unescaped, which HCL cannot parse.
       // (cdktf does not escape quotes inside function arguments either: every value here has none.)
       eventPattern: Fn.jsonencode({
         source: ["aws.glue"],
         "detail-type": ["Glue Job State Change"],
-        detail: { jobName: this.options.glueJobNames, state: [...GLUE_FAILURE_STATES] },
+        detail: { jobName: jobNames, state: [...GLUE_FAILURE_STATES] },
       }),
     });
-    new CloudwatchEventTarget(this, "glue-job-failed-target", { rule: rule.name, arn: this.topic.arn });
+    new CloudwatchEventTarget(this, `${name}-target`, { rule: rule.name, arn: this.topic.arn });
     return rule;
   }
 
@@ -207,21 +232,22 @@ export class PipelineAlarms extends Construct {
   }
 
   /**
-   * verify publishes once a run (weekly by default): the alarm keeps its state between runs
-   * ("ignore": missing data keeps the current state) until a run without drift clears it.
+   * An alarm on a metric a scheduled job publishes once a run (verify, the restore drill: weekly by
+   * default), above a threshold: it keeps its state between runs ("ignore": missing data keeps the
+   * current state) until a run below the threshold clears it.
    */
-  private verifyDriftAlarm(): CloudwatchMetricAlarm {
+  private onceARunAlarm(name: string, description: string, metricName: string, threshold: number): CloudwatchMetricAlarm {
     return this.register(
-      new CloudwatchMetricAlarm(this, "verify-drift", {
-        alarmName: `${this.options.namePrefix}-verify-drift`,
-        alarmDescription: "verify found the backup different from the source (missing, extra or different items); see the newest report under verify/ in the bucket",
+      new CloudwatchMetricAlarm(this, name, {
+        alarmName: `${this.options.namePrefix}-${name}`,
+        alarmDescription: description,
         namespace: this.options.metricsNamespace,
-        metricName: "DriftItems",
+        metricName,
         statistic: "Maximum",
         dimensions: this.pipeline,
         period: 3600,
         evaluationPeriods: 1,
-        threshold: 0,
+        threshold,
         comparisonOperator: "GreaterThanThreshold",
         treatMissingData: "ignore",
         ...this.notifications,
@@ -229,7 +255,7 @@ export class PipelineAlarms extends Construct {
     );
   }
 
-  /** The topic accepts this stack's alarms (CloudWatch) and the Glue failure rule (EventBridge), nothing else. */
+  /** The topic accepts this stack's alarms (CloudWatch) and the Glue failure rules (EventBridge), nothing else. */
   private acceptPublishers(): void {
     const policy = new DataAwsIamPolicyDocument(this, "topic-policy-document", {
       statement: [
@@ -249,7 +275,7 @@ export class PipelineAlarms extends Construct {
           principals: [{ type: "Service", identifiers: ["events.amazonaws.com"] }],
           actions: ["sns:Publish"],
           resources: [this.topic.arn],
-          condition: [{ test: "ArnEquals", variable: "aws:SourceArn", values: [this.glueFailureRule.arn] }],
+          condition: [{ test: "ArnEquals", variable: "aws:SourceArn", values: [this.glueFailureRule.arn, this.restoreDrillFailureRule.arn] }],
         },
       ],
     });

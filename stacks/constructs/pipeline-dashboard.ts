@@ -11,6 +11,9 @@ export interface PipelineDashboardOptions {
   readonly functionName: string;
   readonly deadLetterQueueName: string;
   readonly glueFailureRuleName: string;
+  readonly restoreDrillFailureRuleName: string;
+  /** restoreDrill.maxRestoreMinutes: drawn on the estimate's graph, where its alarm fires. */
+  readonly maxRestoreMinutes: number;
   /** Read at synth, so that every alarm registered by then is shown. */
   readonly alarmArns: () => string[];
 }
@@ -31,10 +34,13 @@ const WIDTH = 8;
 const HEIGHT = 6;
 const PERIOD = 300;
 
+/** The restore drill runs weekly: its graphs span five weeks, a point a day, whatever the page's range. */
+const DRILL_RANGE = { start: "-P35D", period: 86400 };
+
 /**
  * The pipeline on one page, in the order a change travels: stream and function, manifests waiting,
  * replication latency and what was applied, run outcomes and dead letters, drift found by the verify
- * job, and every alarm's state. Each metric is one the stack publishes (contracts/metrics.ts)
+ * job, the restore drills, and every alarm's state. Each metric is one the stack publishes (contracts/metrics.ts)
  * or one AWS publishes for the stack's own resources.
  */
 export class PipelineDashboard extends Construct {
@@ -48,6 +54,11 @@ export class PipelineDashboard extends Construct {
       dashboardBody: Lazy.stringValue({ produce: () => Fn.jsonencode(dashboardBody(options)) }),
     });
   }
+}
+
+/** A restore drill graph: its own time range (DRILL_RANGE), and a line where its alarm fires. */
+function drillGraph(widget: Widget, annotations?: Record<string, unknown>): Widget {
+  return { ...widget, properties: { ...widget.properties, ...DRILL_RANGE, ...(annotations ? { annotations } : {}) } };
 }
 
 /** The dashboard body (Dashboard Body Structure and Syntax, CloudWatch API Reference). */
@@ -75,7 +86,7 @@ export function dashboardBody(options: PipelineDashboardOptions): { start: strin
         width: 24,
         height: 2,
         properties: {
-          markdown: `# ${options.namePrefix} replication. Source stream, change-trigger, manifests, apply-changes, backup table. Latency and ages in seconds; drift comes from the verify job.`,
+          markdown: `# ${options.namePrefix} replication. Source stream, change-trigger, manifests, apply-changes, backup table. Latency and ages in seconds; drift comes from the verify job, the restore drill's graphs span five weeks.`,
         },
       },
       graph(0, row(0), "Stream iterator age (ms)", "Maximum", [["AWS/Lambda", "IteratorAge", ...fn]]),
@@ -114,7 +125,17 @@ export function dashboardBody(options: PipelineDashboardOptions): { start: strin
         ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", options.deadLetterQueueName],
       ]),
       graph(0, row(3), "Verify drift (items that differ)", "Maximum", [[ns, "DriftItems", ...pipeline]]),
-      { type: "alarm", x: WIDTH, y: row(3), width: 2 * WIDTH, height: HEIGHT, properties: { title: "Alarms", alarms: options.alarmArns() } },
+      drillGraph(graph(WIDTH, row(3), "Restore drill: estimated full restore and the drill's own restore (s)", "Maximum", [
+        [ns, "RestoreDrillEstimatedFullRestoreTime", ...pipeline, { label: "estimated full restore" }],
+        [ns, "RestoreDrillDuration", ...pipeline, { label: "the drill's restore of its sample" }],
+      ]), { horizontal: [{ label: `alarm above ${options.maxRestoreMinutes} min`, value: options.maxRestoreMinutes * 60 }] }),
+      drillGraph(graph(2 * WIDTH, row(3), "Restore drill: items restored, items/s, mismatches, failed runs", "Maximum", [
+        [ns, "RestoreDrillItemsRestored", ...pipeline],
+        [ns, "RestoreDrillItemsPerSecond", ...pipeline],
+        [ns, "RestoreDrillMismatches", ...pipeline],
+        ["AWS/Events", "TriggeredRules", "RuleName", options.restoreDrillFailureRuleName, { stat: "Sum", label: "failed, timed out or stopped drills" }],
+      ])),
+      { type: "alarm", x: 0, y: row(4), width: 3 * WIDTH, height: HEIGHT, properties: { title: "Alarms", alarms: options.alarmArns() } },
     ],
   };
 }

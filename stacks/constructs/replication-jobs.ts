@@ -8,6 +8,7 @@ import { applyChanges } from "./jobs/apply-changes";
 import { fullCopy } from "./jobs/full-copy";
 import type { GlueJobKind, JobContext } from "./jobs/job-kind";
 import { restore } from "./jobs/restore";
+import { restoreDrill } from "./jobs/restore-drill";
 import { verify } from "./jobs/verify";
 
 export interface ReplicationJobsOptions extends JobContext {
@@ -16,7 +17,7 @@ export interface ReplicationJobsOptions extends JobContext {
 }
 
 /**
- * The Glue jobs (apply-changes, full-copy, verify, restore), their scripts and their security
+ * The Glue jobs (apply-changes, full-copy, verify, restore, restore-drill), their scripts and their security
  * configuration. Each job kind (jobs/) defines its size, arguments and grants; every job runs its
  * script from the uploaded ones, with the security configuration and a role of its own.
  */
@@ -25,6 +26,7 @@ export class ReplicationJobs extends Construct {
   public readonly fullCopy: ReplicationGlueJob;
   public readonly verify: ReplicationGlueJob;
   public readonly restore: ReplicationGlueJob;
+  public readonly restoreDrill: ReplicationGlueJob;
   /** The log groups the jobs write to (their own when the logs are encrypted). */
   public readonly logGroupNames: string[] = [];
   private readonly securityConfigurationName: string;
@@ -32,19 +34,19 @@ export class ReplicationJobs extends Construct {
   constructor(scope: Construct, id: string, private readonly options: ReplicationJobsOptions) {
     super(scope, id);
     this.securityConfigurationName = `${options.config.namePrefix}-jobs`;
-    const kinds = [applyChanges, fullCopy, verify, restore];
+    const kinds = [applyChanges, fullCopy, verify, restore, restoreDrill];
     const scripts = new GlueScripts(this, "scripts", {
       bucketName: options.bucket.bucket,
       prefix: BUCKET_LAYOUT.scripts,
       entryPoints: kinds.map((kind) => kind.script),
     });
     const security = this.securityConfiguration();
-    [this.applyChanges, this.fullCopy, this.verify, this.restore] = kinds.map((kind) => this.job(kind, scripts, security.name));
+    [this.applyChanges, this.fullCopy, this.verify, this.restore, this.restoreDrill] = kinds.map((kind) => this.job(kind, scripts, security.name));
   }
 
-  /** Every job, in the order they are created: apply-changes, full-copy, verify, restore. */
+  /** Every job, in the order they are created: apply-changes, full-copy, verify, restore, restore-drill. */
   get all(): ReplicationGlueJob[] {
-    return [this.applyChanges, this.fullCopy, this.verify, this.restore];
+    return [this.applyChanges, this.fullCopy, this.verify, this.restore, this.restoreDrill];
   }
 
   // CloudWatch Logs encrypts at rest on its own; its KMS mode needs the customer-managed key.
@@ -65,7 +67,7 @@ export class ReplicationJobs extends Construct {
   private job(kind: GlueJobKind, scripts: GlueScripts, securityConfiguration: string): ReplicationGlueJob {
     const { config, partition, accountId } = this.options;
     const jobName = `${config.namePrefix}-${kind.id}`;
-    const { grants, publishesStackMetrics, ...definition } = kind.define(this.options);
+    const { grants, publishesStackMetrics, sourceUntouched, ...definition } = kind.define(this.options);
     // Each role is named after its job (glue-job.ts); encrypted logs go to groups named after both.
     const logEncryption = this.options.kmsKeyArn ? { securityConfigurationName: this.securityConfigurationName, roleName: jobName } : undefined;
     this.logGroupNames.push(...glueJobLogGroups(definition.compute.type, logEncryption));
@@ -77,7 +79,7 @@ export class ReplicationJobs extends Construct {
       bucket: this.options.bucket,
       logEncryption,
       stackMetricsNamespace: publishesStackMetrics ? metricsNamespace(config.namePrefix) : undefined,
-      sourceKmsKeyArn: config.sourceTable.kmsKeyArn,
+      sourceKmsKeyArn: sourceUntouched ? undefined : config.sourceTable.kmsKeyArn,
     });
     return new ReplicationGlueJob(this, kind.id, {
       ...definition,

@@ -7,9 +7,10 @@ Its arguments (job_args.RestoreConfig): docs/glue-job-arguments.md; into the sou
 up (the message says what is behind).
 """
 
+import dataclasses
 import sys
 import time
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from botocore.exceptions import ClientError
 
@@ -29,8 +30,9 @@ def _describe(client, table, stats, policy):
         raise
 
 
-def _create_like(client, backup_description, target, stats, policy):
-    """The target, on demand, with the backup's key schema (and only its key attributes defined)."""
+def create_like(client, backup_description, target, stats, policy):
+    """Creates the target, on demand, with the backup's key schema (and only its key attributes defined),
+    waits until it is active and returns its DescribeTable (the restore drill's table is made the same way)."""
     table = backup_description["Table"]
     names = set(k["AttributeName"] for k in table["KeySchema"])
     ddb_batch.call(client.create_table, {
@@ -38,6 +40,36 @@ def _create_like(client, backup_description, target, stats, policy):
         "AttributeDefinitions": [d for d in table["AttributeDefinitions"] if d["AttributeName"] in names],
     }, stats, policy, "CreateTable %s" % target)
     client.get_waiter("table_exists").wait(TableName=target, WaiterConfig={"Delay": 2, "MaxAttempts": 300})
+    return ddb_batch.call(client.describe_table, {"TableName": target}, stats, policy)
+
+
+@dataclasses.dataclass(frozen=True)
+class Backup:
+    """The backup as restore (and the restore drill) found it before copying anything."""
+
+    client: Any  # DynamoDB
+    stats: ddb_batch.Stats
+    policy: ddb_batch.RetryPolicy
+    description: Dict[str, Any]  # DescribeTable's
+    schema: table_keys.KeySchema
+    lost: List[str]  # what the inverse transform cannot bring back (restore_plan.lost_attributes)
+
+
+def read_backup(job, config, retry) -> Backup:
+    """Describes the backup and checks the transform against its key; exits 2 when they do not fit, and
+    logs `restore_transform_not_invertible` before any copy when the transform loses something."""
+    client = aws_clients.dynamodb_client(config.region)
+    stats, policy = ddb_batch.Stats(), retry or ddb_batch.RetryPolicy()
+    description = ddb_batch.call(client.describe_table, {"TableName": config.backup_table}, stats, policy)
+    schema = table_keys.describe_key_schema(description)
+    try:
+        config.transform.check_key_names(schema.names)
+    except ValueError as error:
+        job_setup.fail(job, str(error))
+    lost = restore_plan.lost_attributes(config.transform)
+    if lost:
+        job_log.log_event("restore_transform_not_invertible", job=job, notes=lost)
+    return Backup(client, stats, policy, description, schema, lost)
 
 
 def _target_schema(config: job_args.RestoreConfig, client, schema, backup_description, stats, policy) -> bool:
@@ -49,9 +81,8 @@ def _target_schema(config: job_args.RestoreConfig, client, schema, backup_descri
                                 "--create_target true" % (config.target_table, config.backup_table))
         if config.dry_run:
             return False
-        _create_like(client, backup_description, config.target_table, stats, policy)
+        description = create_like(client, backup_description, config.target_table, stats, policy)
         job_log.log_event("restore_target_created", job=JOB, table=config.target_table)
-        description = ddb_batch.call(client.describe_table, {"TableName": config.target_table}, stats, policy)
     target_schema = table_keys.describe_key_schema(description)
     if target_schema != schema:
         job_setup.fail(JOB, "target table %s has key %r but the backup %s has %r"
@@ -91,17 +122,10 @@ def main(argv: Optional[Sequence[str]] = None, spark_context=None, retry=None, c
     except job_args.ArgumentError as error:
         return job_setup.fail(JOB, str(error))  # exits 2
     job_log.log_event("restore_start", job=JOB, config=job_args.describe(config))
-    client = aws_clients.dynamodb_client(config.region)
-    stats, policy = ddb_batch.Stats(), retry or ddb_batch.RetryPolicy()
-    backup_description = ddb_batch.call(client.describe_table, {"TableName": config.backup_table}, stats, policy)
-    schema = table_keys.describe_key_schema(backup_description)
-    try:
-        config.transform.check_key_names(schema.names)
-    except ValueError as error:
-        job_setup.fail(JOB, str(error))
-    lost = restore_plan.lost_attributes(config.transform)
-    if lost:
-        job_log.log_event("restore_transform_not_invertible", job=JOB, notes=lost)
+    backup = read_backup(JOB, config, retry)
+    client, stats, policy, backup_description, schema = (backup.client, backup.stats, backup.policy,
+                                                         backup.description, backup.schema)
+    lost = backup.lost
     exists = _target_schema(config, client, schema, backup_description, stats, policy)
     deleted_before, guard = config.deleted_before, None
     if config.into_source:

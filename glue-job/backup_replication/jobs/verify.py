@@ -5,7 +5,6 @@ Its arguments (job_args.VerifyConfig): docs/glue-job-arguments.md. Exit status 2
 drift is reported (report, metrics, log), not an exit status.
 """
 
-import math
 import random
 import sys
 import time
@@ -15,16 +14,6 @@ from .. import (aws_clients, compare, ddb_batch, job_args, job_log, job_setup, s
                verify_scan)
 
 JOB = "verify"
-
-
-def sampled_segments(derived, fraction, explicit, rng):
-    """(total segments, the segment numbers to check). Sampling keeps the parallelism: with derived
-    segments, the table is cut into derived / fraction segments and `derived` of them are checked."""
-    if fraction >= 1:
-        return derived, None
-    total = derived if explicit else min(spark_segments.MAX_TOTAL_SEGMENTS, int(math.ceil(derived / fraction)))
-    count = max(1, int(round(total * fraction)))
-    return total, sorted(rng.sample(range(total), count))
 
 
 def unrepaired_report(unrepaired, sample_keys):
@@ -46,7 +35,7 @@ def main(argv: Optional[Sequence[str]] = None, spark_context=None, retry=None, r
     job_log.log_event("verify_cost_estimate", job=JOB, **estimate)
     sc = spark_context if spark_context is not None else spark_segments.spark_context()
     derived = config.scan_segments or spark_segments.derive_total_segments(sc)
-    total, chosen = sampled_segments(derived, config.sample_fraction, bool(config.scan_segments),
+    total, chosen = spark_segments.sampled_segments(derived, config.sample_fraction, bool(config.scan_segments),
                                      rng or random.Random())
     task = verify_scan.SegmentVerifyTask(
         repair=config.repair, sample_keys=config.sample_keys,

@@ -36,6 +36,8 @@ export interface JobDefinition
   readonly grants: Grant[];
   /** The job publishes to the stack's metric namespace too (contracts/metrics.ts). Default: Glue's only. */
   readonly publishesStackMetrics?: boolean;
+  /** The job never reads the source, so it gets nothing of the source table's own key. Default: it may. */
+  readonly sourceUntouched?: boolean;
 }
 
 /** The arguments of the jobs that replicate (apply-changes, full-copy, verify): the tables and how items map. */
