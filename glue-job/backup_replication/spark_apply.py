@@ -50,6 +50,7 @@ from typing import Any, Callable, Iterable, Optional
 from . import apply
 from . import aws_clients
 from . import ddb_batch
+from . import job_args
 from . import replicate
 from . import spark_segments
 from . import table_keys
@@ -59,7 +60,7 @@ from .manifest_format import RemovedEntry
 from .table_keys import Key, KeySchema
 from .transform import Transform
 
-DEFAULT_KEYS_PER_TASK = 1000
+DEFAULT_KEYS_PER_TASK: int = job_args.default_of(job_args.ApplyChangesConfig, "keys_per_task")
 # A quarter of Spark's default spark.rpc.message.maxSize (128 MiB): room for the task's own fields.
 MAX_TASK_BYTES = 32 * 1024 * 1024
 # Seconds past the run's time budget before a pass still running is cancelled: a request's retries
