@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { isKnownIamAction, permissionsOf, policyDocuments } from "./helpers/iam";
+import { isKnownIamAction, permissionsOf, policyDocuments, resourcePolicyDecision } from "./helpers/iam";
 import { REFERENCE_DIR } from "./helpers/reference";
 import { synthesizeEnvironment } from "./helpers/synth";
 import { awaitRecordedRun, RESULTS_DIR, runPythonSuite, type PythonSuiteSummary } from "./python/python-suite";
@@ -221,6 +221,23 @@ describe.each([
         .flatMap((s) => s.actions ?? []),
     );
     expect([...needed].filter((action) => !allowed.has(action))).toEqual([]);
+  });
+
+  test("across accounts, the backup table's own policy allows exactly what the code called on the backup, and none of its denies stops it", () => {
+    const stack = synthesizeEnvironment({ deletes, ...ENVIRONMENT_OF[surface], backupTable: { assumeRoleArn: "arn:aws:iam::200000000010:role/backup-deployer", region: "eu-west-1" } });
+    const backupArn = `\${aws_dynamodb_table.${stack.find("aws_dynamodb_table", "tables/backup").name}.arn}`;
+    const role = `\${aws_iam_role.${stack.find("aws_iam_role", `jobs/${job}/role/role`).name}.arn}`;
+    const needed = new Set(
+      surfaceCalls(surface)
+        .filter(([, on]) => on === "backup")
+        .flatMap(([operation]) => SDK_METHODS[parseOperation(operation).method].filter(({ action }) => requirement(parseOperation(operation).method, action, parseOperation(operation).params) === "resource").map(({ action }) => action)),
+    );
+    const policy = stack.one("aws_dynamodb_resource_policy").body.policy as string;
+    const statements = policyDocuments(stack.json)[/aws_iam_policy_document\.([^.]+)\.json/.exec(policy)![1]];
+    const ask = (action: string) => resourcePolicyDecision(statements, { principalArn: role, principalAccount: "${data.aws_caller_identity.account.account_id}", action, resource: backupArn });
+    expect([...needed].map((action) => [action, ask(action)])).toEqual([...needed].map((action) => [action, "Allow"]));
+    const mentioned = [...new Set(statements.flatMap((s) => s.actions ?? []))];
+    expect(mentioned.filter((action) => ask(action) === "Allow").sort()).toEqual([...needed].sort());
   });
 
   test("the role may publish metrics: the reference's action for PutMetricData, on * (it has no resource types)", () => {

@@ -11,6 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parseProjectConfig } from "../stacks/config/load";
 import { providerRequirements, unmetRequirement } from "../stacks/config/provider-requirements";
+import { backupPlacement } from "../stacks/config/table-settings";
 import type { EnvironmentConfig, EnvironmentInput } from "../stacks/config/schema";
 import { runAppCommandAsync } from "./helpers/app-command";
 import { pythonWithBoto3 } from "../local-aws/glue-python-job";
@@ -25,7 +26,7 @@ const ENVIRONMENTS: Record<string, EnvironmentInput> = { [DEFAULT_STACK]: {}, ..
 const PINNED = parseProjectConfig({}).environments[DEFAULT_STACK].providerVersion;
 const provider = chooseProvider(PINNED);
 /** Applied, planned again and destroyed: between them every kind of resource and setting the stack has. */
-const APPLIED = new Set([DEFAULT_STACK, "configured-controls", "composite-key-spark", "existing-source-table", "every-setting"]);
+const APPLIED = new Set([DEFAULT_STACK, "configured-controls", "composite-key-spark", "existing-source-table", "every-setting", "backup-other-account", "backup-other-region"]);
 /** Planned from `cdktf synth --hcl` too, and compared value by value with the JSON's plan. */
 const HCL = [DEFAULT_STACK, "configured-controls", "existing-source-table"];
 /** Terraform runs at once: most of an apply is waiting on the provider's polls of the emulator. */
@@ -100,6 +101,8 @@ interface Folders {
   /** The applied configurations as the README's destroy steps change them. */
   readonly destroyable: Record<string, string>;
   readonly mismatched: Record<string, string>;
+  /** A backup role in the source's own account, which only the plan can tell (no allowedAccountIds). */
+  readonly backupInSourceAccount: string;
 }
 
 async function synthesizeAll(): Promise<Folders> {
@@ -109,14 +112,15 @@ async function synthesizeAll(): Promise<Folders> {
   const refused = names.filter((name) => unsupportedBy(name, ENVIRONMENTS[name]));
   const run = (name: string) => (refused.includes(name) ? closestSupported(ENVIRONMENTS[name]) : ENVIRONMENTS[name]);
   const destroyed = [...APPLIED].filter((name) => needsDestroySteps(config(name, run(name))));
-  const [json, hcl, closest, destroyableFolders, mismatched] = await Promise.all([
+  const [json, hcl, closest, destroyableFolders, mismatched, sameAccount] = await Promise.all([
     synthApart(ENVIRONMENTS),
     synthApart(pick(HCL), true),
     synthApart(pick(refused, closestSupported)),
     synthApart(Object.fromEntries(destroyed.map((name) => [name, destroyable(run(name))]))),
     synth(Object.fromEntries(MISMATCHED_SOURCES.map((_, i) => [mismatchedName(i), mismatchedInput(i)]))),
+    synth({ [BACKUP_IN_SOURCE_ACCOUNT]: { backupTable: { assumeRoleArn: "arn:aws:iam::123456789012:role/backup-deployer", region: "eu-west-1" } } }),
   ]);
-  return { json, hcl, closest, destroyable: destroyableFolders, mismatched };
+  return { json, hcl, closest, destroyable: destroyableFolders, mismatched, backupInSourceAccount: sameAccount[BACKUP_IN_SOURCE_ACCOUNT] };
 }
 
 /**
@@ -231,8 +235,11 @@ async function lifecycleOf(name: string, dir: string, input: EnvironmentInput, r
   if (second.result.code !== 0) throw new Error(`${name}: the second plan shows changes:\n${plannedChanges(second.plan).join("\n")}`);
   timed(r, "secondPlan", second.result.seconds, "no changes");
   const outputs = Object.fromEntries(Object.entries(await tf.output()).map(([key, { value }]) => [key, value]));
-  const vault = env.backupTable.vault && { ...env.backupTable.vault, kmsKeyArn: env.encryption.customerManagedKey ? outputs.kms_key_arn : undefined };
-  const wiring = await emulatorAws({ action: "check-wiring", endpoint: moto.endpoint, region: env.region, account: env.allowedAccountIds?.[0], outputs, vault });
+  const placement = backupPlacement(env);
+  const vault = env.backupTable.vault && { ...env.backupTable.vault, kmsKeyArn: env.encryption.customerManagedKey ? (outputs.backup_kms_key_arn ?? outputs.kms_key_arn) : undefined };
+  // The backup's side is read with the backup provider's own credentials: its role, in its region.
+  const backup = { region: placement.region, roleArn: env.backupTable.assumeRoleArn, remote: placement.remote, deletionProtection: env.deletionProtection, deletes: env.deletes };
+  const wiring = await emulatorAws({ action: "check-wiring", endpoint: moto.endpoint, region: env.region, account: env.allowedAccountIds?.[0], outputs, vault, backup });
   if (wiring.problems.length) throw new Error(`${name}: applied resources not wired as declared:\n${wiring.problems.join("\n")}`);
   r.notes.push(`${wiring.checks} wiring checks through boto3`);
   await destroyAsTheReadmeSays(name, env, tf, outputs.bucket_name, r);
@@ -266,8 +273,8 @@ async function destroyAsTheReadmeSays(name: string, env: EnvironmentConfig, tf: 
     const turnedOff = await tf.plan(targets);
     // Only the protections change: nothing is replaced. The policy documents that name a table or the
     // bucket are read again at apply, so the policies built from them are unknown until then (the plan
-    // after the apply shows they did not change).
-    const rereadPolicy = /: read during apply \(read_because_dependency_pending\)$|\.policy: unknown until apply$/;
+    // after the apply shows they did not change); a backup table's resource policy, put again, gets a new revision.
+    const rereadPolicy = /: read during apply \(read_because_dependency_pending\)$|\.policy: unknown until apply$|^aws_dynamodb_resource_policy\.[^.]+\.revision_id: unknown until apply$/;
     const changes = plannedChanges(turnedOff.plan).filter((line) => !rereadPolicy.test(line));
     const protections = changes.filter((line) => /^aws_dynamodb_table\.[^.]+\.deletion_protection_enabled: true -> false$|^aws_s3_bucket\.[^.]+\.force_destroy: false -> true$/.test(line));
     const wanted = (env.deletionProtection ? (env.sourceTable.existing ? 1 : 2) : 0) + (env.bucket.forceDestroy ? 0 : 1);
@@ -314,6 +321,22 @@ function mismatchedInput(index: number): EnvironmentInput {
   return { allowedAccountIds: [account], sourceTable: { existing: true, ...ADOPTED_KEY, kmsKeyArn } };
 }
 
+const BACKUP_IN_SOURCE_ACCOUNT = "backup-in-source-account";
+
+/** moto's default account is the source's here, and the configuration names a role of that same account. */
+async function backupInSourceAccount(): Promise<void> {
+  const r = row("backup role in the source's own account");
+  const tf = workdir(folders.backupInSourceAccount, config(BACKUP_IN_SOURCE_ACCOUNT, {}), moto.endpoint);
+  r.seconds += (await tf.init()).seconds;
+  const planned = await tf.run(["plan", "-input=false"]);
+  r.seconds += planned.seconds;
+  const message = "backupTable.assumeRoleArn must be a role of another account than the source's";
+  if (planned.code !== 1 || !planned.output.replace(/\s+/g, " ").includes(message)) {
+    throw new Error(`the plan did not fail with "${message}" (exit ${planned.code}):\n${planned.output.slice(-3000)}`);
+  }
+  r.plan = `fails as it must (${planned.seconds.toFixed(1)} s)`;
+}
+
 async function mismatchedSource(index: number): Promise<void> {
   const [label, table, message] = MISMATCHED_SOURCES[index];
   const name = mismatchedName(index);
@@ -344,6 +367,7 @@ beforeAll(async () => {
       .sort((a, b) => Number(APPLIED.has(b)) - Number(APPLIED.has(a)))
       .map((name) => [name, () => lifecycle(name, ENVIRONMENTS[name])] as [string, () => Promise<unknown>]),
     ...MISMATCHED_SOURCES.map((_, i) => [mismatchedName(i), () => mismatchedSource(i)] as [string, () => Promise<unknown>]),
+    [BACKUP_IN_SOURCE_ACCOUNT, backupInSourceAccount] as [string, () => Promise<unknown>],
     ...HCL.map((name) => [`${name} (--hcl)`, () => lifecycleOf(`${name} (--hcl)`, folders.hcl[name], ENVIRONMENTS[name], row(`${name} (--hcl)`))] as [string, () => Promise<unknown>]),
   ]);
 });
@@ -378,6 +402,11 @@ describe("an existing source table unlike the configuration fails the plan, nami
     expect(runs.has(mismatchedName(i))).toBe(true);
     await runs.get(mismatchedName(i));
   });
+});
+
+test("a backup role in the source's own account fails the plan, naming backupTable.assumeRoleArn", async () => {
+  expect(runs.has(BACKUP_IN_SOURCE_ACCOUNT)).toBe(true);
+  await runs.get(BACKUP_IN_SOURCE_ACCOUNT);
 });
 
 describe("cdktf synth --hcl plans to what cdk.tf.json plans", () => {

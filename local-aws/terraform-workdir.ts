@@ -101,7 +101,7 @@ export class TerraformWorkdir {
         backend: { local: { path: "terraform.tfstate" } },
         required_providers: { aws: { source: "hashicorp/aws", version: provider.version } },
       },
-      provider: { aws: [emulatorProvider(target)] },
+      provider: { aws: [emulatorProvider(target), ...providerAliases(dir).map(({ alias, assumesRole }) => ({ alias, ...emulatorProvider(target, assumesRole) }))] },
       ...(Object.keys(resourceOverrides).length ? { resource: resourceOverrides } : {}),
     };
     fs.writeFileSync(path.join(dir, "override.tf.json"), JSON.stringify(override, null, 2));
@@ -211,8 +211,24 @@ function cliConfiguration(provider: ProviderChoice): string {
 `;
 }
 
+/**
+ * The aliased aws providers of a stack folder (JSON or HCL), and whether each assumes a role of its own
+ * (a backup in another account): that one is kept, and moto's STS acts in the role's account.
+ */
+function providerAliases(dir: string): { alias: string; assumesRole: boolean }[] {
+  const json = path.join(dir, "cdk.tf.json");
+  if (fs.existsSync(json)) {
+    const blocks = (JSON.parse(fs.readFileSync(json, "utf8")).provider?.aws ?? []) as { alias?: string; assume_role?: unknown[] }[];
+    return blocks.filter((block) => block.alias).map((block) => ({ alias: block.alias!, assumesRole: !!block.assume_role?.length }));
+  }
+  const hcl = fs.existsSync(path.join(dir, "cdk.tf")) ? fs.readFileSync(path.join(dir, "cdk.tf"), "utf8") : "";
+  return [...hcl.matchAll(/^provider "aws" \{\n([\s\S]*?)^\}/gm)]
+    .map((block) => ({ alias: /^\s*alias\s*=\s*"([^"]+)"/m.exec(block[1])?.[1], assumesRole: /^\s*assume_role\s*\{/m.test(block[1]) }))
+    .filter((block): block is { alias: string; assumesRole: boolean } => !!block.alias);
+}
+
 /** Merged into the stack's provider block (same alias): region, default tags and allowed accounts stay. */
-function emulatorProvider(target: EmulatorTarget): Record<string, unknown> {
+function emulatorProvider(target: EmulatorTarget, assumesRole = false): Record<string, unknown> {
   return {
     access_key: "test",
     secret_key: "test",
@@ -221,7 +237,7 @@ function emulatorProvider(target: EmulatorTarget): Record<string, unknown> {
     s3_use_path_style: true,
     endpoints: [Object.fromEntries(SERVICES.map((service) => [service, target.endpoint]))],
     // moto's STS hands out credentials that later calls act with in the role's account.
-    ...(target.accountId && target.accountId !== EMULATOR_ACCOUNT
+    ...(target.accountId && target.accountId !== EMULATOR_ACCOUNT && !assumesRole
       ? { assume_role: [{ role_arn: `arn:aws:iam::${target.accountId}:role/terraform-tests`, session_name: "terraform-tests" }] }
       : {}),
   };

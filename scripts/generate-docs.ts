@@ -64,6 +64,7 @@ function stackArguments(kind: GlueJobKind, config: EnvironmentConfig): Map<strin
     config,
     source: table(config.sourceTable.name),
     backup: table(config.backupTable.name),
+    backupAddress: config.backupTable.name,
     bucket: { bucket: "<bucket>", arn: "arn:aws:s3:::<bucket>" } as unknown as S3Bucket,
     partition: "aws",
     accountId: "<account>",

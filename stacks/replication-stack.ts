@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import { TerraformOutput, TerraformStack } from "cdktf";
+import { TerraformOutput, TerraformStack, type TerraformProvider } from "cdktf";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-identity";
 import { DataAwsPartition } from "@cdktf/provider-aws/lib/data-aws-partition";
@@ -7,6 +7,8 @@ import { BUCKET_LAYOUT, metricsNamespace } from "../contracts";
 import { configureBackend } from "./backend";
 import { stalledApplyMinutes } from "./config/alarm-settings";
 import type { EnvironmentConfig } from "./config/schema";
+import { backupPlacement, type BackupPlacement } from "./config/table-settings";
+import { BackupTablePolicy } from "./constructs/backup-table-policy";
 import { ArtifactBucket } from "./constructs/artifact-bucket";
 import { ApplySweep } from "./constructs/apply-sweep";
 import { ChangeTrigger, deadLetterQueueName } from "./constructs/change-trigger";
@@ -28,6 +30,17 @@ interface Deployment {
   readonly functionName: string;
   /** The stack's own metrics (contracts/metrics.ts). */
   readonly metricsNamespace: string;
+  readonly backup: BackupSide;
+}
+
+/** Where the backup table lives, and what creates it there. */
+interface BackupSide extends BackupPlacement {
+  /** The backup's account: backupTable.assumeRoleArn's, else the stack's. */
+  readonly accountId: string;
+  /** A provider of the backup's account and region when it is remote; undefined beside the source. */
+  readonly provider?: TerraformProvider;
+  /** The backup table's own key, when it is remote and the data is under customer-managed keys. */
+  readonly key?: PipelineKey;
 }
 
 /** The constructs of the pipeline, as the outputs read them. */
@@ -41,11 +54,14 @@ interface PipelineParts {
   readonly dashboard: PipelineDashboard;
   /** With backupTable.vault only. */
   readonly vault?: TableVault;
+  /** The backup table's own key: remote, with encryption.customerManagedKey, only. */
+  readonly backupKey?: PipelineKey;
 }
 
 /** The names and key every construct of the stack is built with. */
-function deploymentOf(config: EnvironmentConfig, accountId: string, partition: string, key: PipelineKey): Deployment {
+function deploymentOf(config: EnvironmentConfig, accountId: string, partition: string, key: PipelineKey, backup: BackupSide): Deployment {
   return {
+    backup,
     config,
     accountId,
     partition,
@@ -66,7 +82,7 @@ export class ReplicationStack extends TerraformStack {
     const accountId = new DataAwsCallerIdentity(this, "account").accountId;
     const partition = new DataAwsPartition(this, "partition").partition;
     const key = new PipelineKey(this, "key", { aliasName: config.namePrefix, partition, region: config.region, accountId });
-    const deployment = deploymentOf(config, accountId, partition, key);
+    const deployment = deploymentOf(config, accountId, partition, key, this.backupSide(name, config, accountId, partition));
     const tables = this.replicatedTables(deployment);
     const artifacts = this.artifactBucket(deployment);
     const jobs = this.replicationJobs(deployment, tables, artifacts);
@@ -75,27 +91,57 @@ export class ReplicationStack extends TerraformStack {
     const alarms = this.alarms(deployment, key, jobs, trigger);
     const dashboard = this.dashboard(deployment, trigger, alarms);
     const vault = this.tableVault(deployment, tables);
-    this.authorizeKeyUsers(deployment, key, jobs, trigger, vault);
-    this.outputs(config, { tables, artifacts, jobs, trigger, alarms, key, dashboard, vault });
+    this.authorizeKeyUsers(deployment, key, tables, jobs, trigger, vault);
+    this.backupTablePolicy(deployment, tables, jobs);
+    this.outputs(config, { tables, artifacts, jobs, trigger, alarms, key, dashboard, vault, backupKey: deployment.backup.key });
   }
 
   /** The AWS provider (region, allowed accounts, default tags), its version, and the state backend. */
   private configureTerraform(name: string, config: EnvironmentConfig): void {
-    new AwsProvider(this, "aws", {
-      region: config.region,
-      allowedAccountIds: config.allowedAccountIds,
-      defaultTags: [{ tags: { application: "dynamodb-replication", environment: name, "managed-by": "terraform", ...config.tags } }],
-    });
+    new AwsProvider(this, "aws", { region: config.region, allowedAccountIds: config.allowedAccountIds, defaultTags: defaultTags(name, config) });
     this.addOverride("terraform.required_providers.aws", { source: "hashicorp/aws", version: config.providerVersion });
     configureBackend(this, name, config);
   }
 
-  private replicatedTables({ config, dataKeyArn }: Deployment): ReplicatedTables {
+  /**
+   * The backup's account and region. Remote, it gets a provider of its own: assuming
+   * backupTable.assumeRoleArn in its account (the only account that provider may act in), in
+   * backupTable.region; and, with customer-managed keys, a key of its own there (a table's key must be in
+   * its region, and a key shared across accounts could be disabled from the source's).
+   */
+  private backupSide(name: string, config: EnvironmentConfig, sourceAccountId: string, partition: string): BackupSide {
+    const placement = backupPlacement(config);
+    const accountId = placement.accountId ?? sourceAccountId;
+    if (!placement.remote) return { ...placement, accountId };
+    const provider = new AwsProvider(this, "backup", {
+      alias: "backup",
+      region: placement.region,
+      assumeRole: config.backupTable.assumeRoleArn ? [{ roleArn: config.backupTable.assumeRoleArn, sessionName: `${config.namePrefix}-backup` }] : undefined,
+      allowedAccountIds: placement.accountId ? [placement.accountId] : config.allowedAccountIds,
+      defaultTags: defaultTags(name, config),
+    });
+    const key = config.encryption.customerManagedKey
+      ? new PipelineKey(this, "backup-key", {
+          aliasName: `${config.namePrefix}-backup`,
+          description: `Encrypts ${config.backupTable.name}, the backup of the ${config.namePrefix} replication pipeline`,
+          partition,
+          region: placement.region,
+          accountId,
+          provider,
+          dataServices: ["dynamodb"],
+        })
+      : undefined;
+    return { ...placement, accountId, provider, key };
+  }
+
+  private replicatedTables({ config, dataKeyArn, backup }: Deployment): ReplicatedTables {
     return new ReplicatedTables(this, "tables", {
       sourceTable: config.sourceTable,
       backupTable: config.backupTable,
       deletionProtection: config.deletionProtection,
       kmsKeyArn: dataKeyArn,
+      backupProvider: backup.provider,
+      backupKmsKeyArn: backup.key?.key.arn,
     });
   }
 
@@ -109,11 +155,13 @@ export class ReplicationStack extends TerraformStack {
     });
   }
 
-  private replicationJobs({ config, accountId, partition, dataKeyArn, functionName }: Deployment, tables: ReplicatedTables, artifacts: ArtifactBucket): ReplicationJobs {
+  private replicationJobs({ config, accountId, partition, dataKeyArn, functionName, backup }: Deployment, tables: ReplicatedTables, artifacts: ArtifactBucket): ReplicationJobs {
     return new ReplicationJobs(this, "jobs", {
       config,
       source: tables.source,
-      backup: tables.backup,
+      backup: tables.backupReference,
+      backupAddress: backup.remote ? tables.backupReference.arn : tables.backupReference.name,
+      backupKey: backup.key && { arn: backup.key.key.arn, region: backup.region },
       bucket: artifacts.bucket,
       partition,
       accountId,
@@ -186,34 +234,63 @@ export class ReplicationStack extends TerraformStack {
     });
   }
 
-  /** AWS Backup of the backup table, in the backup table's account (the stack's, for now). */
-  private tableVault({ config, accountId, partition, dataKeyArn }: Deployment, tables: ReplicatedTables): TableVault | undefined {
+  /** AWS Backup of the backup table, beside it: in its account and region, under its key. */
+  private tableVault({ config, partition, dataKeyArn, backup }: Deployment, tables: ReplicatedTables): TableVault | undefined {
     const settings = config.backupTable.vault;
     if (!settings) return undefined;
-    return new TableVault(this, "vault", { settings, namePrefix: config.namePrefix, table: tables.backup, partition, region: config.region, accountId, kmsKeyArn: dataKeyArn });
+    const kmsKeyArn = backup.remote ? backup.key?.key.arn : dataKeyArn;
+    const { provider, region, accountId } = backup;
+    return new TableVault(this, "vault", { settings, namePrefix: config.namePrefix, table: tables.backupReference, partition, region, accountId, kmsKeyArn, provider });
   }
 
-  /** The key policy, once every role exists: the roles that use the data, the alarm topic, the log groups it encrypts. */
-  private authorizeKeyUsers({ config, accountId, partition, dataKeyArn, functionName }: Deployment, key: PipelineKey, jobs: ReplicationJobs, trigger: ChangeTrigger, vault?: TableVault): void {
+  /**
+   * A backup in another account is reached through its resource-based policy, which also denies the
+   * source account's principals what would destroy it. Beside the source (the same account, whatever the
+   * region) it has none: identity policies reach it, and a deny of the account would bind its deployer too.
+   */
+  private backupTablePolicy({ backup, accountId, partition }: Deployment, tables: ReplicatedTables, jobs: ReplicationJobs): void {
+    if (!backup.provider || backup.accountId === accountId) return;
+    const table = tables.backupReference;
+    const users = jobs.all
+      .map((job) => ({
+        sid: `${job.node.id.replace(/(^|-)(\w)/g, (_, __, letter: string) => letter.toUpperCase())}UsesBackup`,
+        roleArn: job.role.role.arn,
+        actions: [...new Set(job.grants.filter((grant) => grant.resources.includes(table.arn)).flatMap((grant) => grant.actions))],
+      }))
+      .filter((user) => user.actions.length > 0);
+    new BackupTablePolicy(this, "backup-table-policy", { table, sourceAccountId: accountId, backupAccountId: backup.accountId, partition, users, provider: backup.provider });
+  }
+
+  /**
+   * The key policies, once every role exists: the roles that use the data, the alarm topic, the log groups
+   * it encrypts; and the backup's own key's (the jobs that call the backup, AWS Backup's roles).
+   */
+  private authorizeKeyUsers({ config, accountId, partition, dataKeyArn, functionName, backup }: Deployment, key: PipelineKey, tables: ReplicatedTables, jobs: ReplicationJobs, trigger: ChangeTrigger, vault?: TableVault): void {
     const arn = (service: string, resource: string) => `arn:${partition}:${service}:${config.region}:${accountId}:${resource}`;
+    const vaultRoleArns = vault && [vault.backupRole.role.arn, vault.restoreRole.role.arn];
     key.authorize({
       encryptsData: dataKeyArn !== undefined,
       dataRoleArns: [trigger.role.role.arn, ...jobs.all.map((job) => job.role.role.arn)],
       alarmTopicArn: arn("sns", PipelineAlarms.topicName(config.namePrefix)),
       logGroupArnPatterns: [arn("logs", `log-group:/aws/lambda/${functionName}`), ...jobs.logGroupNames.map((group) => arn("logs", `log-group:${group}`))],
-      backupRoleArns: vault && [vault.backupRole.role.arn, vault.restoreRole.role.arn],
+      backupRoleArns: backup.remote ? undefined : vaultRoleArns,
+    });
+    backup.key?.authorize({
+      encryptsData: true,
+      dataRoleArns: jobs.all.filter((job) => job.grants.some((grant) => grant.resources.includes(tables.backupReference.arn))).map((job) => job.role.role.arn),
+      backupRoleArns: vaultRoleArns,
     });
   }
 
   /** What operators and scripts (ops/, the tests) read of a deployed environment. */
   private outputs(config: EnvironmentConfig, parts: PipelineParts): void {
-    const { tables, artifacts, jobs, trigger, alarms, key, dashboard, vault } = parts;
+    const { tables, artifacts, jobs, trigger, alarms, key, dashboard, vault, backupKey } = parts;
     const outputs: Record<string, string> = {
       source_table_name: tables.source.name,
       source_table_arn: tables.source.arn,
       source_table_stream_arn: tables.source.streamArn,
-      backup_table_name: tables.backup.name,
-      backup_table_arn: tables.backup.arn,
+      backup_table_name: tables.backupReference.name,
+      backup_table_arn: tables.backupReference.arn,
       bucket_name: artifacts.bucket.bucket,
       change_trigger_function_name: trigger.function.functionName,
       change_trigger_log_group_name: trigger.logGroup.name,
@@ -232,6 +309,7 @@ export class ReplicationStack extends TerraformStack {
       dashboard_name: dashboard.dashboard.dashboardName,
       // The commercial-partition console; the dashboard name is enough elsewhere.
       dashboard_url: `https://${config.region}.console.aws.amazon.com/cloudwatch/home?region=${config.region}#dashboards/dashboard/${config.namePrefix}`,
+      ...(backupKey && { backup_kms_key_arn: backupKey.key.arn }),
       ...(vault && {
         backup_vault_name: vault.vault.name,
         backup_vault_arn: vault.vault.arn,
@@ -244,4 +322,9 @@ export class ReplicationStack extends TerraformStack {
       new TerraformOutput(this, id, { value });
     }
   }
+}
+
+/** The tags every resource gets, in either account. */
+function defaultTags(name: string, config: EnvironmentConfig) {
+  return [{ tags: { application: "dynamodb-replication", environment: name, "managed-by": "terraform", ...config.tags } }];
 }

@@ -4,25 +4,42 @@ resources are wired as the stack declares. One JSON request on stdin, one JSON a
 
 import json
 import sys
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
+
+import urllib.request
 
 import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 
 
-def session(request: Dict[str, Any]) -> boto3.session.Session:
-    """Credentials in the request's account: moto's STS acts in the account of an assumed role."""
-    base = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=request["region"])
+def session(request: Dict[str, Any], role_arn: Optional[str] = None, region: Optional[str] = None) -> boto3.session.Session:
+    """Credentials in the request's account (or `role_arn`'s): moto's STS acts in the account of an assumed role."""
+    region = region or request["region"]
+    base = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=region)
     account = request.get("account")
-    if not account or account == "123456789012":
+    if not role_arn and (not account or account == "123456789012"):
         return base
     sts = base.client("sts", endpoint_url=request["endpoint"])
-    credentials = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/terraform-tests", RoleSessionName="terraform-tests")["Credentials"]
+    role_arn = role_arn or f"arn:aws:iam::{account}:role/terraform-tests"
+    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="terraform-tests")["Credentials"]
     return boto3.session.Session(
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
-        region_name=request["region"],
+        region_name=region,
     )
+
+
+def dynamodb_call(aws: boto3.session.Session, endpoint: str, operation: str, body: Dict[str, Any]) -> Dict[str, Any]:
+    """One DynamoDB call as JSON, signed by hand: the tests' boto3 may be older than the fields and
+    operations read here (DeletionProtectionEnabled, 2023; GetResourcePolicy, 2024), which its models drop or lack."""
+    request = AWSRequest(method="POST", url=endpoint + "/", data=json.dumps(body).encode(),
+                         headers={"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"DynamoDB_20120810.{operation}"})
+    SigV4Auth(aws.get_credentials(), "dynamodb", aws.region_name).add_auth(request)
+    sent = urllib.request.Request(request.url, data=request.body, headers=dict(request.headers), method="POST")
+    with urllib.request.urlopen(sent) as response:
+        return json.loads(response.read())
 
 
 def create_table(request: Dict[str, Any]) -> Dict[str, Any]:
@@ -71,8 +88,20 @@ def check_wiring(request: Dict[str, Any]) -> Dict[str, Any]:
             problems.append(f"{label}: {actual!r}, expected {expected!r}")
 
     dynamodb, lambda_, glue, s3 = client("dynamodb"), client("lambda"), client("glue"), client("s3")
+    placed = request["backup"]
+    # The backup's side, with the backup provider's credentials and region.
+    backup_aws = session(request, placed.get("roleArn"), placed["region"]) if placed["remote"] else aws
+    backup_client = lambda name: backup_aws.client(name, endpoint_url=request["endpoint"])  # noqa: E731
+    backup_dynamodb = backup_client("dynamodb")
     source = dynamodb.describe_table(TableName=out["source_table_name"])["Table"]
-    backup = dynamodb.describe_table(TableName=out["backup_table_name"])["Table"]
+    backup = dynamodb_call(backup_aws, request["endpoint"], "DescribeTable", {"TableName": out["backup_table_name"]})["Table"]
+    check("backup table ARN (its account and region)", backup["TableArn"], out["backup_table_arn"])
+    check("backup deletion protection", backup.get("DeletionProtectionEnabled", False), placed["deletionProtection"])
+    pitr = backup_dynamodb.describe_continuous_backups(TableName=out["backup_table_name"])["ContinuousBackupsDescription"]
+    check("backup point-in-time recovery", pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"], "ENABLED")
+    if placed.get("roleArn"):
+        policy = dynamodb_call(backup_aws, request["endpoint"], "GetResourcePolicy", {"ResourceArn": out["backup_table_arn"]})["Policy"]
+        check_backup_policy(json.loads(policy), out, source["TableArn"].split(":")[4], placed["deletes"], check)
     check("backup key schema", backup["KeySchema"], source["KeySchema"])
     key_types = lambda table: {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}  # noqa: E731
     check("backup key types", key_types(backup), key_types(source))
@@ -91,11 +120,30 @@ def check_wiring(request: Dict[str, Any]) -> Dict[str, Any]:
         key = location.split("/", 3)[3]
         check(f"{name} script uploaded", s3.head_object(Bucket=out["bucket_name"], Key=key)["ContentLength"] > 0, True)
         arguments = {**job.get("DefaultArguments", {}), **job.get("NonOverridableArguments", {})}
-        check(f"{name} --backup_table", arguments.get("--backup_table"), out["backup_table_name"])
+        check(f"{name} --backup_table", arguments.get("--backup_table"), out["backup_table_arn" if placed["remote"] else "backup_table_name"])
     check("bucket versioning", s3.get_bucket_versioning(Bucket=out["bucket_name"]).get("Status"), "Enabled")
     if request.get("vault"):
-        check_vault(client("backup"), out, request["vault"], check)
+        check_vault(backup_client("backup"), out, request["vault"], check)
     return {"checks": checks, "problems": problems}
+
+
+def check_backup_policy(policy: Dict[str, Any], out: Dict[str, Any], source_account: str, deletes: str, check: Any) -> None:
+    """The resource-based policy as applied (moto stores it, and does not enforce it): an allow for each
+    job role of the source account, and the denies bound to the source account."""
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    role = lambda job: f"arn:aws:iam::{source_account}:role/{out['apply_changes_job_name'].rsplit('-apply-changes', 1)[0]}-{job}"  # noqa: E731
+    jobs = ["apply-changes", "full-copy", "verify", "restore", "restore-drill"]
+    allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+    check("backup policy allows the source account, narrowed to each job role",
+          sorted((s["Principal"]["AWS"], s["Condition"]["ArnEquals"]["aws:PrincipalArn"]) for s in allows),
+          sorted((f"arn:aws:iam::{source_account}:root", role(job)) for job in jobs))
+    for sid in ("SourceAccountNeverDestroysTheBackup", "SourceAccountNeverDeletesItems"):
+        denied = statements.get(sid, {})
+        check(f"backup policy {sid}", [denied.get("Effect"), denied.get("Resource"), denied.get("Condition", {}).get("StringEquals", {}).get("aws:PrincipalAccount")],
+              ["Deny", out["backup_table_arn"], source_account])
+    exempt = statements.get("SourceAccountNeverDeletesItems", {}).get("Condition", {}).get("ArnNotEquals", {}).get("aws:PrincipalArn")
+    exempt = sorted([exempt] if isinstance(exempt, str) else exempt or [])
+    check("backup policy: who may delete items", exempt, sorted(role(job) for job in ["apply-changes", "full-copy", "verify"]) if deletes == "mirror" else [])
 
 
 def check_vault(backup: Any, out: Dict[str, Any], settings: Dict[str, Any], check: Any) -> None:

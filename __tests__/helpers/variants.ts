@@ -49,6 +49,15 @@ export const TWO_ENVIRONMENTS = {
   },
 } satisfies ProjectConfigInput;
 
+/** The backup table in another account, its data under customer-managed keys. */
+export const BACKUP_OTHER_ACCOUNT: EnvironmentInput = {
+  encryption: { customerManagedKey: true },
+  backupTable: { assumeRoleArn: "arn:aws:iam::200000000010:role/backup-deployer" },
+};
+
+/** The backup table in another region of the source's account. */
+export const BACKUP_OTHER_REGION: EnvironmentInput = { backupTable: { region: "us-west-2" } };
+
 /** Every setting away from its default (a test keeps it so as settings are added). */
 export const EVERY_SETTING: EnvironmentInput = {
   region: "eu-central-1",
@@ -68,6 +77,8 @@ export const EVERY_SETTING: EnvironmentInput = {
   backupTable: {
     name: "payments-live-backup",
     expireWithSource: false,
+    region: "eu-west-1",
+    assumeRoleArn: "arn:aws:iam::200000000008:role/backup-deployer",
     vault: { schedule: "cron(30 2 ? * MON-FRI *)", retentionDays: 90, lock: { mode: "compliance", changeableForDays: 3, minRetentionDays: 30, maxRetentionDays: 730 } },
   },
   deletionProtection: false,
@@ -117,6 +128,9 @@ export const VARIANTS = {
     },
     "composite-key-spark": { ...COMPOSITE_KEY_SPARK, allowedAccountIds: ["100000000007"] },
     "every-setting": EVERY_SETTING,
+    // The backup in another account (under keys of its own), and in another region of the same account.
+    "backup-other-account": { ...BACKUP_OTHER_ACCOUNT, allowedAccountIds: ["100000000010"] },
+    "backup-other-region": { ...BACKUP_OTHER_REGION, allowedAccountIds: ["100000000011"] },
     "cloud-workspace-tags": {
       allowedAccountIds: ["100000000006"],
       backend: { type: "cloud", organization: "acme", workspaceTags: ["replication", "prod"], hostname: "tfe.example.com" },

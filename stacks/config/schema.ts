@@ -4,7 +4,7 @@ import { alarmSettings, checkAlarmThresholds } from "./alarm-settings";
 import { backendSettings } from "./backend-settings";
 import { encryptionSettings } from "./encryption-settings";
 import { checkApplyTimeBudget, checkLambdaEnvironment, checkRestoreDrill, checkRestoreTargets, replicationSettings } from "./replication-settings";
-import { checkRetainedAttribute, checkSourceTableKey, checkTables, checkTransform, keyAttributeNames, tableSettings } from "./table-settings";
+import { backupPlacement, checkBackupAccount, checkRetainedAttribute, checkSourceTableKey, checkTables, checkTransform, keyAttributeNames, tableSettings } from "./table-settings";
 import { checkVault } from "./vault-settings";
 
 /**
@@ -34,6 +34,7 @@ export const environmentSchema = z
     checkProviderVersion(env, ctx);
     checkRestoreTargets(env, ctx);
     checkVault(env, ctx);
+    checkBackupAccount(env, ctx);
     checkRestoreDrill(env, ctx);
   });
 
@@ -68,9 +69,12 @@ export const projectConfigSchema = z
           const why = x.region === y.region ? "two stacks would manage the same resources" : "its IAM roles and its CloudWatch dashboard are named account-wide";
           clash("namePrefix", x.namePrefix, why);
         }
+        const [backupX, backupY] = [backupPlacement(x), backupPlacement(y)];
+        if (x.backupTable.name === y.backupTable.name && backupX.region === backupY.region && backupX.accountId === backupY.accountId) {
+          clash("backupTable.name", x.backupTable.name, "two stacks would manage the same backup table");
+        }
         if (x.region !== y.region) continue;
         if (x.sourceTable.name === y.sourceTable.name) clash("sourceTable.name", x.sourceTable.name, "two stacks would manage the same resources");
-        if (x.backupTable.name === y.backupTable.name) clash("backupTable.name", x.backupTable.name, "two stacks would manage the same resources");
       }
     }
   });

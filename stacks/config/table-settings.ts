@@ -1,6 +1,6 @@
 /** The tables: their names and keys, and how backup items follow the source's. */
 import { z } from "zod";
-import { attributeName, oneOf, tableName } from "./fields";
+import { attributeName, oneOf, regionName, tableName } from "./fields";
 import { vaultSettings, type VaultSettings } from "./vault-settings";
 
 // A key ARN, not an alias: key policies and IAM grants are evaluated on the key's ARN.
@@ -14,6 +14,9 @@ const keyAttribute = z.strictObject({
 });
 
 export type KeyAttribute = z.output<typeof keyAttribute>;
+
+// A role, with or without a path: the account id it carries is the backup's account.
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::(\d{12}):role\/[\w+=,.@/-]{1,512}$/;
 
 export const tableSettings = {
   sourceTable: z
@@ -53,6 +56,22 @@ export const tableSettings = {
       /** With a source TTL: expire backup items on the same attribute (false keeps them). */
       expireWithSource: z.boolean().default(true)
         .meta({ description: "with a source TTL, expire backup items on the same attribute; `false` keeps them" }),
+      /**
+       * The backup's region when it differs from the source's: the table (and its key) are created there,
+       * and the jobs call it there.
+       */
+      region: regionName.optional()
+        .meta({ description: "an AWS region name: where the backup table (and its key, and the vault) are created. The jobs still run in `region` and call the table there", defaultText: "`region`" }),
+      /**
+       * The role Terraform assumes in the backup's account. The backup table, its key and the vault are
+       * created there; the pipeline's roles stay in the source account and reach the table through its
+       * resource-based policy, which denies the source account's principals what would destroy it.
+       */
+      assumeRoleArn: z
+        .string({ error: "must be a string" })
+        .regex(ROLE_ARN, { error: "must be the ARN of an IAM role (arn:aws:iam::<12-digit account>:role/<name>)" })
+        .optional()
+        .meta({ description: "the ARN of the role Terraform assumes in the backup's account (`arn:aws:iam::<account>:role/<name>`); the backup table, its key and the vault are created there, and the table's resource policy lets the pipeline's roles in, and denies every principal of the source account deleting the table, its protections, its policy (and, under `retain`, its items). See [A backup in another account](operations.md#a-backup-in-another-account-or-region)", defaultText: "none: the source's account" }),
       vault: vaultSettings,
     })
     .prefault({}),
@@ -84,7 +103,7 @@ export const tableSettings = {
 
 interface Tables {
   sourceTable: { name: string; partitionKey: KeyAttribute; sortKey?: KeyAttribute; ttlAttribute?: string; existing: boolean; kmsKeyArn?: string };
-  backupTable: { name: string; expireWithSource: boolean; vault?: VaultSettings };
+  backupTable: { name: string; expireWithSource: boolean; vault?: VaultSettings; region?: string; assumeRoleArn?: string };
   transform: { rename: Record<string, string>; drop: string[] };
 }
 
@@ -176,4 +195,33 @@ export function checkRetainedAttribute(
   env.transform.drop.forEach((name, i) => {
     if (name === marker) issue(["transform", "drop", i], name, `cannot drop retainedAttribute (${JSON.stringify(marker)}), the attribute that marks retained items`);
   });
+}
+
+/** Where the backup table is, beside the source's region and account. */
+export interface BackupPlacement {
+  readonly region: string;
+  /** From backupTable.assumeRoleArn; undefined: the source's account. */
+  readonly accountId?: string;
+  /** In another region or account: created through a provider of its own, called by ARN. */
+  readonly remote: boolean;
+}
+
+export function backupPlacement(env: { region: string; backupTable: { region?: string; assumeRoleArn?: string } }): BackupPlacement {
+  const region = env.backupTable.region ?? env.region;
+  // The checks across settings also run on a configuration whose role ARN failed its own check.
+  const accountId = ROLE_ARN.exec(env.backupTable.assumeRoleArn ?? "")?.[1];
+  return { region, accountId, remote: region !== env.region || accountId !== undefined };
+}
+
+/** A backup in another account must be in an account the source's provider may not act in. */
+export function checkBackupAccount(env: { allowedAccountIds?: string[]; region: string; backupTable: { region?: string; assumeRoleArn?: string } }, ctx: z.RefinementCtx): void {
+  const { accountId } = backupPlacement(env);
+  if (accountId && env.allowedAccountIds?.includes(accountId)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["backupTable", "assumeRoleArn"],
+      input: env.backupTable.assumeRoleArn,
+      message: `must be a role of another account than the source's (allowedAccountIds: ${env.allowedAccountIds.join(", ")}): the backup's resource policy denies the source account's principals, so a backup in that account would deny its own deployer`,
+    });
+  }
 }

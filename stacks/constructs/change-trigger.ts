@@ -8,7 +8,7 @@ import { bundledFunctionAsset } from "../../build-tools/bundle-asset";
 import type { EnvironmentConfig } from "../config/schema";
 import type { ArnReference, Grant } from "../iam/grant";
 import { ServiceRole } from "../iam/service-role";
-import { sourceKeyGrants } from "../iam/source-key-grants";
+import { sourceKeyGrants } from "../iam/table-key-grants";
 import { PROJECT_ROOT } from "../project-root";
 
 const HANDLER_ENTRY = path.join(PROJECT_ROOT, "functions", "change-trigger", "handler.ts");

@@ -55,10 +55,13 @@ const LIBRARY_ARGUMENT = { pythonshell: "--extra-py-files", glueetl: "--addition
 export class ReplicationGlueJob extends Construct {
   public readonly job: GlueJob;
   public readonly role: ServiceRole;
+  /** What the role's policy grants: the backup table's resource policy grants the same on the table. */
+  public readonly grants: Grant[];
 
   constructor(scope: Construct, id: string, options: ReplicationGlueJobOptions) {
     super(scope, id);
     const { compute } = options;
+    this.grants = options.grants;
     this.role = new ServiceRole(this, "role", {
       roleName: options.jobName,
       servicePrincipal: "glue.amazonaws.com",

@@ -1,4 +1,4 @@
-import { Lazy } from "cdktf";
+import { Lazy, type TerraformProvider } from "cdktf";
 import { Construct } from "constructs";
 import { DataAwsIamPolicyDocument, type DataAwsIamPolicyDocumentStatement } from "@cdktf/provider-aws/lib/data-aws-iam-policy-document";
 import { KmsAlias } from "@cdktf/provider-aws/lib/kms-alias";
@@ -9,6 +9,12 @@ export interface PipelineKeyOptions {
   readonly partition: string;
   readonly region: string;
   readonly accountId: string;
+  /** What the key is for, in its description. Default: the replication pipeline named by aliasName. */
+  readonly description?: string;
+  /** The provider of the key's account and region. Default: the stack's. */
+  readonly provider?: TerraformProvider;
+  /** The services the data roles use the key through. Default: DynamoDB, S3 and SQS. */
+  readonly dataServices?: string[];
 }
 
 /** Who uses the key, known once every role of the stack exists. */
@@ -17,10 +23,10 @@ export interface PipelineKeyUsers {
   readonly encryptsData: boolean;
   /** Roles that read and write the data stores (through DynamoDB, S3 and SQS only). */
   readonly dataRoleArns: string[];
-  /** The alarm topic's ARN, built from its name (the topic itself refers to the key). */
-  readonly alarmTopicArn: string;
-  /** Log groups whose events the key encrypts (CloudWatch Logs encryption context). */
-  readonly logGroupArnPatterns: string[];
+  /** The alarm topic's ARN, built from its name (the topic itself refers to the key). Default: no topic. */
+  readonly alarmTopicArn?: string;
+  /** Log groups whose events the key encrypts (CloudWatch Logs encryption context). Default: none. */
+  readonly logGroupArnPatterns?: string[];
   /** The roles AWS Backup backs up and restores the backup table with (backupTable.vault). Default: none. */
   readonly backupRoleArns?: string[];
 }
@@ -46,8 +52,10 @@ export class PipelineKey extends Construct {
 
   constructor(scope: Construct, id: string, private readonly options: PipelineKeyOptions) {
     super(scope, id);
+    const { provider } = options;
     this.key = new KmsKey(this, "key", {
-      description: `Encrypts the ${options.aliasName} replication pipeline`,
+      provider,
+      description: options.description ?? `Encrypts the ${options.aliasName} replication pipeline`,
       enableKeyRotation: true,
       deletionWindowInDays: 30,
       // Resolved at synth, after authorize() has named the users (they are created after the key).
@@ -58,12 +66,12 @@ export class PipelineKey extends Construct {
         },
       }),
     });
-    new KmsAlias(this, "alias", { name: `alias/${options.aliasName}`, targetKeyId: this.key.keyId });
+    new KmsAlias(this, "alias", { provider, name: `alias/${options.aliasName}`, targetKeyId: this.key.keyId });
   }
 
   authorize(users: PipelineKeyUsers): void {
     if (this.policy) throw new Error(`${this.node.path}: authorize() may be called once`);
-    this.policy = new DataAwsIamPolicyDocument(this, "policy", { statement: this.statements(users) });
+    this.policy = new DataAwsIamPolicyDocument(this, "policy", { provider: this.options.provider, statement: this.statements(users) });
   }
 
   private statements(users: PipelineKeyUsers): DataAwsIamPolicyDocumentStatement[] {
@@ -72,7 +80,7 @@ export class PipelineKey extends Construct {
     const viaDataServices = {
       test: "StringEquals",
       variable: "kms:ViaService",
-      values: ["dynamodb", "s3", "sqs"].map((service) => `${service}.${region}.amazonaws.com`),
+      values: (this.options.dataServices ?? ["dynamodb", "s3", "sqs"]).map((service) => `${service}.${region}.amazonaws.com`),
     };
     const statements: DataAwsIamPolicyDocumentStatement[] = [
       {
@@ -82,15 +90,17 @@ export class PipelineKey extends Construct {
         actions: ADMINISTRATION,
         resources: ["*"],
       },
-      {
+    ];
+    if (users.alarmTopicArn) {
+      statements.push({
         sid: "PublishAlarmNotifications",
         principals: [{ type: "Service", identifiers: ["cloudwatch.amazonaws.com", "events.amazonaws.com"] }],
         actions: ["kms:Decrypt", "kms:GenerateDataKey"],
         resources: ["*"],
         // SNS asks KMS on the publisher's behalf with the topic's ARN as encryption context.
         condition: [{ test: "StringEquals", variable: "kms:EncryptionContext:aws:sns:topicArn", values: [users.alarmTopicArn] }],
-      },
-    ];
+      });
+    }
     if (!users.encryptsData) return statements;
     const backupRoles = users.backupRoleArns ?? [];
     // AWS Backup asks for the vault's key when a vault is created under it.
@@ -112,13 +122,17 @@ export class PipelineKey extends Construct {
         resources: ["*"],
         condition: [viaDataServices],
       },
-      {
-        sid: "EncryptLogs",
-        principals: [{ type: "Service", identifiers: [`logs.${region}.amazonaws.com`] }],
-        actions: [...ENVELOPE, "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"],
-        resources: ["*"],
-        condition: [{ test: "ArnLike", variable: "kms:EncryptionContext:aws:logs:arn", values: users.logGroupArnPatterns }],
-      },
+      ...(users.logGroupArnPatterns?.length
+        ? [
+            {
+              sid: "EncryptLogs",
+              principals: [{ type: "Service", identifiers: [`logs.${region}.amazonaws.com`] }],
+              actions: [...ENVELOPE, "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"],
+              resources: ["*"],
+              condition: [{ test: "ArnLike", variable: "kms:EncryptionContext:aws:logs:arn", values: users.logGroupArnPatterns }],
+            },
+          ]
+        : []),
       ...(backupRoles.length ? awsBackupStatements(backupRoles, region) : []),
     ];
   }

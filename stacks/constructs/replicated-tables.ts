@@ -1,3 +1,4 @@
+import type { TerraformProvider } from "cdktf";
 import { Construct } from "constructs";
 import { DynamodbTable } from "@cdktf/provider-aws/lib/dynamodb-table";
 import type { EnvironmentConfig } from "../config/schema";
@@ -10,6 +11,10 @@ export interface ReplicatedTablesOptions {
   readonly deletionProtection: boolean;
   /** Customer-managed key; without one DynamoDB encrypts with an AWS-owned key. */
   readonly kmsKeyArn?: string;
+  /** Where the backup table is created, when not beside the source: the provider of its account and region. */
+  readonly backupProvider?: TerraformProvider;
+  /** The backup table's customer-managed key when it is not kmsKeyArn (a key of the backup's account and region). */
+  readonly backupKmsKeyArn?: string;
 }
 
 /** What the rest of the stack needs of a table, whether this stack manages it or only reads it. */
@@ -25,19 +30,22 @@ export interface TableReference {
 export class ReplicatedTables extends Construct {
   public readonly source: TableReference & { readonly streamArn: string };
   public readonly backup: DynamodbTable;
+  /** The backup's name and ARN, each read once: a token read twice is two strings, and grants are compared as strings. */
+  public readonly backupReference: TableReference;
 
   constructor(scope: Construct, id: string, options: ReplicatedTablesOptions) {
     super(scope, id);
     const { partitionKey, sortKey, ttlAttribute } = options.sourceTable;
     const keys: KeyAttribute[] = sortKey ? [partitionKey, sortKey] : [partitionKey];
+    // DynamoDB always encrypts at rest; the block only chooses a customer-managed key.
+    const encryption = (kmsKeyArn?: string) => (kmsKeyArn ? { enabled: true, kmsKeyArn } : undefined);
     const common = {
       billingMode: "PAY_PER_REQUEST",
       hashKey: partitionKey.name,
       rangeKey: sortKey?.name,
       attribute: keys.map((key) => ({ name: key.name, type: key.type })),
       pointInTimeRecovery: { enabled: true },
-      // DynamoDB always encrypts at rest; the block only chooses a customer-managed key.
-      serverSideEncryption: options.kmsKeyArn ? { enabled: true, kmsKeyArn: options.kmsKeyArn } : undefined,
+      serverSideEncryption: encryption(options.kmsKeyArn),
       deletionProtectionEnabled: options.deletionProtection,
     };
     const ttl = ttlAttribute ? { attributeName: ttlAttribute, enabled: true } : undefined;
@@ -52,9 +60,12 @@ export class ReplicatedTables extends Construct {
         });
     this.backup = new DynamodbTable(this, "backup", {
       ...common,
+      provider: options.backupProvider,
+      serverSideEncryption: encryption(options.backupKmsKeyArn ?? options.kmsKeyArn),
       name: options.backupTable.name,
       ttl: options.backupTable.expireWithSource ? ttl : undefined,
     });
+    this.backupReference = { name: this.backup.name, arn: this.backup.arn };
   }
 }
 

@@ -2,6 +2,7 @@ import { Construct } from "constructs";
 import { GlueSecurityConfiguration } from "@cdktf/provider-aws/lib/glue-security-configuration";
 import { BUCKET_LAYOUT, metricsNamespace } from "../../contracts";
 import { glueJobBaseGrants, glueJobLogGroups } from "../iam/glue-job-grants";
+import { backupKeyGrants } from "../iam/table-key-grants";
 import { ReplicationGlueJob } from "./glue-job";
 import { GlueScripts } from "./glue-scripts";
 import { applyChanges } from "./jobs/apply-changes";
@@ -14,6 +15,11 @@ import { verify } from "./jobs/verify";
 export interface ReplicationJobsOptions extends JobContext {
   /** Customer-managed key: SSE-KMS, encrypted logs and bookmarks. Default: SSE-S3, logs unencrypted by Glue. */
   readonly kmsKeyArn?: string;
+  /**
+   * The backup table's own customer-managed key, in the backup's account and region. Default: none (the
+   * backup is beside the source, under kmsKeyArn's key policy alone, or under an AWS-owned key).
+   */
+  readonly backupKey?: { readonly arn: string; readonly region: string };
 }
 
 /**
@@ -68,6 +74,8 @@ export class ReplicationJobs extends Construct {
     const { config, partition, accountId } = this.options;
     const jobName = `${config.namePrefix}-${kind.id}`;
     const { grants, publishesStackMetrics, sourceUntouched, ...definition } = kind.define(this.options);
+    const { backup, backupKey } = this.options;
+    const usesBackup = grants.some((grant) => grant.resources.includes(backup.arn));
     // Each role is named after its job (glue-job.ts); encrypted logs go to groups named after both.
     const logEncryption = this.options.kmsKeyArn ? { securityConfigurationName: this.securityConfigurationName, roleName: jobName } : undefined;
     this.logGroupNames.push(...glueJobLogGroups(definition.compute.type, logEncryption));
@@ -89,7 +97,7 @@ export class ReplicationJobs extends Construct {
       scripts: scripts.objects,
       securityConfiguration,
       accountId,
-      grants: [...grants, ...baseGrants],
+      grants: [...grants, ...baseGrants, ...(usesBackup && backupKey ? backupKeyGrants(backupKey.region, backupKey.arn) : [])],
     });
   }
 }

@@ -1,6 +1,6 @@
 import { BUCKET_LAYOUT } from "../../contracts";
 import type { ArnReference, Grant } from "./grant";
-import { sourceKeyGrants } from "./source-key-grants";
+import { sourceKeyGrants } from "./table-key-grants";
 
 /** Python shell or Spark: Glue writes their logs to different groups. */
 export type GlueCompute = "pythonshell" | "glueetl";

@@ -94,7 +94,14 @@ function publicExposures(resources: Record<string, Record<string, Block>>, state
     const complete = block && ["block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"].every((k) => block[k] === true);
     if (!complete) found.push(`S3 bucket \`${name}\` does not block all public access`);
   }
-  const policyTypes = ["aws_s3_bucket_policy", "aws_sqs_queue_policy", "aws_sns_topic_policy"];
+  const policyTypes = ["aws_s3_bucket_policy", "aws_sqs_queue_policy", "aws_sns_topic_policy", "aws_dynamodb_resource_policy"];
+  // A backup table in another account is reachable from the source account's job roles, by design.
+  for (const [name, body] of Object.entries(resources.aws_dynamodb_resource_policy ?? {})) {
+    for (const statement of statementsOf(body.policy)) {
+      const roles = statement.effect === "Deny" ? [] : (statement.condition ?? []).filter((c) => c.variable === "aws:PrincipalArn").flatMap((c) => c.values);
+      if (roles.length) found.push(`\`aws_dynamodb_resource_policy.${name}\` (the backup table, in its own account) lets ${roles.map((r) => `\`${r}\``).join(", ")} call ${(statement.actions ?? []).join(", ")} (${statement.sid ?? "statement"})`);
+    }
+  }
   for (const type of policyTypes) {
     for (const [name, body] of Object.entries(resources[type] ?? {})) {
       for (const statement of statementsOf(body.policy)) {

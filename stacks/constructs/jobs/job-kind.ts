@@ -9,6 +9,11 @@ export interface JobContext {
   readonly config: EnvironmentConfig;
   readonly source: TableReference;
   readonly backup: TableReference;
+  /**
+   * How the jobs name the backup table (--backup_table): its name beside the source; its ARN in another
+   * account or region, where DynamoDB takes the table's ARN as TableName and the jobs call its region.
+   */
+  readonly backupAddress: string;
   /** The pipeline's bucket: manifests and reports (BUCKET_LAYOUT). */
   readonly bucket: S3Bucket;
   readonly partition: string;
@@ -41,10 +46,10 @@ export interface JobDefinition
 }
 
 /** The arguments of the jobs that replicate (apply-changes, full-copy, verify): the tables and how items map. */
-export function replicationArguments({ config, source, backup }: JobContext): Record<string, string> {
+export function replicationArguments({ config, source, backupAddress }: JobContext): Record<string, string> {
   return {
     source_table: source.name,
-    backup_table: backup.name,
+    backup_table: backupAddress,
     delete_policy: config.deletes,
     transform: JSON.stringify(config.transform),
     region: config.region,

@@ -10,7 +10,7 @@ import { type GlueJobKind, type JobContext, type JobDefinition, sparkRun } from 
  */
 export const restoreDrill: GlueJobKind = { id: "restore-drill", script: "restore_drill.py", define: defineRestoreDrill };
 
-function defineRestoreDrill({ config, backup, bucket, partition, accountId }: JobContext): JobDefinition {
+function defineRestoreDrill({ config, backup, backupAddress, bucket, partition, accountId }: JobContext): JobDefinition {
   const drill = config.restoreDrill;
   const ownTables = `${config.backupTable.name}${RESTORE_DRILL_INFIX}`;
   if (config.sourceTable.name.startsWith(ownTables)) {
@@ -33,7 +33,7 @@ function defineRestoreDrill({ config, backup, bucket, partition, accountId }: Jo
       metrics_pipeline: config.namePrefix,
     },
     // What it restores from and how the backup marks retained items are not a run's to change.
-    fixedArguments: { backup_table: backup.name, retained_attribute: config.retainedAttribute },
+    fixedArguments: { backup_table: backupAddress, retained_attribute: config.retainedAttribute },
     publishesStackMetrics: true,
     sourceUntouched: true,
     grants: [

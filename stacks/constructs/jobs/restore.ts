@@ -10,7 +10,7 @@ import { type GlueJobKind, type JobContext, type JobDefinition, sparkRun } from 
  */
 export const restore: GlueJobKind = { id: "restore", script: "restore.py", define: defineRestore };
 
-function defineRestore({ config, source, backup, bucket, partition, accountId, deadLetterQueueName }: JobContext): JobDefinition {
+function defineRestore({ config, source, backup, backupAddress, bucket, partition, accountId, deadLetterQueueName }: JobContext): JobDefinition {
   const restore = config.restore;
   const intoSource = restore.allowedTargets.includes(config.sourceTable.name);
   const tableArn = (name: string) => `arn:${partition}:dynamodb:${config.region}:${accountId}:table/${name}`;
@@ -38,7 +38,7 @@ function defineRestore({ config, source, backup, bucket, partition, accountId, d
     // What tells the source apart, and where its unrecorded changes wait: a run cannot change them, so
     // no run argument can turn a restore into the source into one that skips the checks.
     fixedArguments: {
-      backup_table: backup.name,
+      backup_table: backupAddress,
       source_table: source.name,
       allowed_targets: JSON.stringify(restore.allowedTargets),
       retained_attribute: config.retainedAttribute,
