@@ -11,17 +11,25 @@ The DynamoDB client is the one per item (a conditional PutItem per item under "r
 what costs client CPU on every request without changing a request's meaning: botocore's client-side
 parameter validation, and the User-Agent string that newer botocore rebuilds for every request.
 `dynamodb_client(**overrides)` takes other Config values (the benchmarks turn each of those off).
+
+A table may be in another account or region than the job (the backup, given by ARN: DynamoDB's
+cross-account access through resource-based policies takes only the ARN, as TableName and as the key
+of RequestItems). A request must go to the endpoint of the table's region, so `dynamodb_client(region)`
+is a RegionalDynamoDB: each call goes to a client of the region its table is in (a plain name: `region`).
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Optional
+import threading
+from typing import Any, Callable, Mapping, Optional
 
 import boto3
 import botocore.session
 from botocore.config import Config
+
+from . import table_keys
 
 # boto3 clients are untyped here (no stubs): the jobs call them by method name, as boto3 documents them.
 Client = Any
@@ -65,12 +73,93 @@ def dynamodb_config(**overrides: Any) -> Config:
 
 def dynamodb_client(region: Optional[str] = None, **overrides: Any) -> Client:
     """`overrides`: Config values in place of dynamodb_config's (user_agent=None: botocore's own)."""
-    return boto3.client(
-        "dynamodb",
-        region_name=region or None,
-        endpoint_url=_endpoint("AWS_ENDPOINT_URL_DYNAMODB"),
-        config=dynamodb_config(**overrides),
-    )
+    endpoint, config = _endpoint("AWS_ENDPOINT_URL_DYNAMODB"), dynamodb_config(**overrides)
+    return RegionalDynamoDB(lambda name: boto3.client("dynamodb", region_name=name, endpoint_url=endpoint,
+                                                      config=config), region or None)
+
+
+class RegionalDynamoDB:
+    """A DynamoDB client whose operations go to the region of the table they name (TableName, or the keys of
+    RequestItems): a table given by ARN to a client of the ARN's region, made on first use with the same
+    endpoint and Config; a plain name, or an operation naming no table, to the default client (of
+    `region`). An operation naming tables of two regions is refused (ValueError): no one request reaches
+    both. Waiters and paginators go by the table their wait / paginate names. Every other attribute (meta,
+    exceptions, can_paginate, ...) is the default client's.
+
+    Each operation's method is made once and kept on the instance: a call costs the bare client's plus a
+    dictionary lookup and a startswith("arn:") per table named."""
+
+    def __init__(self, make: Callable[[Optional[str]], Client], region: Optional[str]) -> None:
+        self._make = make
+        self._default = make(region)
+        self._region: Optional[str] = self._default.meta.region_name
+        self._others: dict[Optional[str], Client] = {}
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        # Private names are not forwarded: before __init__ has set _default (copy, pickle), looking it up here
+        # would recurse.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        attribute = getattr(self._default, name)
+        if name in ("get_waiter", "get_paginator"):
+            routed: Any = functools.partial(_Routed, self, name)
+        elif name in self._default.meta.method_to_api_mapping:
+            routed = self._routed(name, attribute)
+        else:
+            return attribute
+        setattr(self, name, routed)
+        return routed
+
+    def _routed(self, name: str, default: Callable[..., Any]) -> Callable[..., Any]:
+        def call(**kwargs: Any) -> Any:
+            client = self.client_for(kwargs)
+            return default(**kwargs) if client is self._default else getattr(client, name)(**kwargs)
+        call.__name__ = name  # what ddb_batch.call names a call by, as the bare client's method
+        return call
+
+    def client_for(self, kwargs: Mapping[str, Any]) -> Client:
+        """The client of the region of the table(s) an operation's parameters name."""
+        table = kwargs.get("TableName")
+        if table is not None:
+            region = self._region_of(table)
+        else:
+            regions = set(map(self._region_of, kwargs.get("RequestItems") or ()))
+            if len(regions) > 1:
+                raise ValueError("one DynamoDB request names tables of two regions: %s"
+                                 % ", ".join(sorted(kwargs["RequestItems"])))
+            region = regions.pop() if regions else self._region
+        return self._default if region == self._region else self._client(region)
+
+    def _region_of(self, table: str) -> Optional[str]:
+        return table_keys.table_ref(table).region if table.startswith("arn:") else self._region
+
+    def _client(self, region: Optional[str]) -> Client:
+        client = self._others.get(region)
+        if client is None:
+            with self._lock:  # boto3's default session is not safe to make clients from at once
+                client = self._others.get(region)
+                if client is None:
+                    client = self._others[region] = self._make(region)
+        return client
+
+
+class _Routed:
+    """A waiter or paginator of a RegionalDynamoDB: made by the client of the table its call names."""
+
+    def __init__(self, router: RegionalDynamoDB, getter: str, name: str) -> None:
+        self._router = router
+        self._getter = getter
+        self._name = name
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        if method.startswith("_"):
+            raise AttributeError(method)
+
+        def call(**kwargs: Any) -> Any:
+            made = getattr(self._router.client_for(kwargs), self._getter)(self._name)
+            return getattr(made, method)(**kwargs)
+        return call
 
 
 def s3_client(region: Optional[str] = None) -> Client:

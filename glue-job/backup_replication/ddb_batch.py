@@ -7,6 +7,10 @@
   they are distinct.
 - call: one DynamoDB call (Scan, DescribeTable, ...) with the same retry rules.
 
+A table may be named by ARN (one of another account or region: aws_clients). Whether DynamoDB then keys
+Responses / UnprocessedKeys / UnprocessedItems by the ARN or by the table's name, AWS does not document
+(DynamoDB Local answers by the name): both are read, and any other key is refused (_of_table).
+
 Retried: UnprocessedKeys / UnprocessedItems, the throttling and server errors in RETRYABLE_CODES, and
 connection errors; with exponential backoff and full jitter (sleep = random(0, min(max_delay,
 base_delay * 2**attempt))), the attempt counter restarting whenever a response makes progress. One
@@ -200,6 +204,21 @@ def projection(names: Sequence[str]) -> dict[str, Any]:
             "ExpressionAttributeNames": dict(("#k%d" % i, name) for i, name in enumerate(names))}
 
 
+def _of_table(answer: Optional[Mapping[str, T]], table: str, name: str, what: str) -> Optional[T]:
+    """The entry of a BatchGetItem / BatchWriteItem answer map (`what`: Responses, UnprocessedKeys,
+    UnprocessedItems) for the one table the request named, by `table` (as named) or `name` (its name).
+    Another key raises ReplicationError: read as "nothing", it would take present items for absent ones or
+    drop unprocessed writes."""
+    if not answer:
+        return None
+    found = answer.get(table)
+    if found is None and name != table:
+        found = answer.get(name)
+    if len(answer) > 1 or found is None:
+        raise ReplicationError("%s of a request on %s is keyed by %s" % (what, table, ", ".join(sorted(answer))))
+    return found
+
+
 def batch_get(client: Client, table: str, keys: Iterable[Key], schema: KeySchema, stats: Stats, policy: RetryPolicy,
               consistent: bool = True, projected: Optional[Sequence[str]] = None) -> dict[str, Item]:
     """Current items for `keys`: {key_id: item}; a key absent from the table is absent from the dict.
@@ -212,6 +231,7 @@ def batch_get_distinct(client: Client, table: str, keys: Sequence[Key], schema: 
                        projected: Optional[Sequence[str]] = None) -> dict[str, Item]:
     """batch_get of keys already without duplicates (DynamoDB refuses a request naming a key twice)."""
     found: dict[str, Item] = {}
+    name = table_keys.table_name(table)
     for chunk in _chunks(keys, MAX_GET_KEYS):
         request = {table: dict({"Keys": list(chunk), "ConsistentRead": bool(consistent)},
                                **(projection(projected) if projected else {}))}
@@ -219,10 +239,10 @@ def batch_get_distinct(client: Client, table: str, keys: Sequence[Key], schema: 
         while True:
             stats.read_requests += 1
             response = _attempt(backoff, client.batch_get_item, {"RequestItems": request})
-            items = response.get("Responses", {}).get(table, [])
+            items = _of_table(response.get("Responses"), table, name, "Responses") or []
             for item in items:
                 found[table_keys.key_id(table_keys.extract_key(item, schema))] = item
-            unprocessed = response.get("UnprocessedKeys", {}).get(table)
+            unprocessed = _of_table(response.get("UnprocessedKeys"), table, name, "UnprocessedKeys")
             if not unprocessed or not unprocessed.get("Keys"):
                 break
             if items:
@@ -312,11 +332,12 @@ def _write_batch(client: Client, table: str, chunk: Sequence[WriteRequest], sche
 
 def _write_chunk(client: Client, table: str, chunk: Sequence[WriteRequest], stats: Stats, policy: RetryPolicy) -> None:
     pending = list(chunk)
+    name = table_keys.table_name(table)
     backoff = _Backoff(policy, stats, "BatchWriteItem on %s" % table)
     while True:
         stats.write_requests += 1
         response = _attempt(backoff, client.batch_write_item, {"RequestItems": {table: pending}})
-        unprocessed = response.get("UnprocessedItems", {}).get(table) or []
+        unprocessed = _of_table(response.get("UnprocessedItems"), table, name, "UnprocessedItems") or []
         if not unprocessed:
             break
         if len(unprocessed) < len(pending):

@@ -23,6 +23,7 @@ import json
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import retained
+from . import table_keys
 from . import transform as transform_module
 
 DELETE_POLICIES = ("retain", "mirror")
@@ -112,6 +113,29 @@ def _transform(flag: str, text: str) -> transform_module.Transform:
         raise ArgumentError(str(error))
 
 
+def _table(flag: str, text: str) -> str:
+    """A table name or table ARN, kept as given (DynamoDB is called with it); `""` where a job allows the
+    argument to be absent."""
+    if text:
+        try:
+            table_keys.table_ref(text)
+        except ValueError:
+            raise ArgumentError("--%s must be %s, got %r" % (flag, table_keys.TABLE_FORMS, text))
+    return text
+
+
+def _table_name(flag: str, text: str) -> str:
+    """A table name alone: restore writes only tables of the job's own account and region."""
+    try:
+        plain = table_keys.table_ref(text).region is None
+    except ValueError:
+        plain = False
+    if not plain:
+        raise ArgumentError("--%s must be %s, in the job's own account and region, got %r"
+                            % (flag, table_keys.NAME_FORM, text))
+    return text
+
+
 def _table_names(flag: str, text: str) -> List[str]:
     try:
         names = json.loads(text or "[]")
@@ -152,7 +176,9 @@ def _iso_time(flag: str, text: str) -> str:
 
 
 TEXT = Kind("text", "text", _text)
-TABLE_NAME = Kind("table", "a DynamoDB table name", _text)
+TABLE = Kind("table", "a DynamoDB table name, or the table's ARN "
+                     "(`arn:<partition>:dynamodb:<region>:<account>:table/<name>`)", _table)
+TABLE_NAME = Kind("table", "a DynamoDB table name", _table_name)
 BUCKET_NAME = Kind("bucket", "an S3 bucket name", _text)
 KEY_PREFIX = Kind("prefix", "an S3 key prefix", _text)
 AWS_REGION = Kind("region", 'an AWS region, or `""`', _text_or_none)
@@ -195,15 +221,20 @@ def _field(argument: Argument, **changes: Any) -> Any:
 
 
 # Arguments more than one job declares.
-SOURCE_TABLE = Argument(None, TABLE_NAME, "The table replicated, read from and never written.")
-BACKUP_TABLE = Argument(None, TABLE_NAME, "The table kept in step with the source; it must differ from --source_table.")
+SOURCE_TABLE = Argument(None, TABLE, "The table replicated, read from and never written.")
+BACKUP_TABLE = Argument(
+    None, TABLE, "The table kept in step with the source, by name; by ARN when it is in another account (DynamoDB "
+                 "takes only the ARN there) or region (its requests go to the ARN's region); its name must differ "
+                 "from --source_table's.")
 RETAINED_ATTRIBUTE = Argument(
     retained.DEFAULT_ATTRIBUTE, ATTRIBUTE_NAME,
     "Marks a retained (deleted-in-source) item in the backup, so source items must never carry it, no key "
     "attribute may be named so and the transform may not touch it.")
 TRANSFORM = Argument("{}", TRANSFORM_JSON,
                      "Renames and drops of non-key attributes on the way to the backup; `{}` copies items unchanged.")
-REGION = Argument("", AWS_REGION, 'The AWS region of the tables and the bucket; `""` is the SDK\'s default region.')
+REGION = Argument("", AWS_REGION, "The AWS region of the job's own resources: the source table, the bucket, and the "
+                                   "tables restore and the drill write (a table given by ARN is called in the ARN's "
+                                   'region); `""` is the SDK\'s default region.')
 SCAN_SEGMENTS = Argument(
     "0", number(0, integer=True, maximum=1000000, maximum_reason="DynamoDB's TotalSegments limit"),
     "DynamoDB parallel-scan segments (TotalSegments); `0` derives them from the Spark cluster's size "
@@ -230,7 +261,8 @@ QUARANTINE_PREFIX = Argument("quarantine/", KEY_PREFIX,
                              "--manifest_prefix and not --rejected_prefix.")
 JOB_RUN_ID = Argument("", GLUE_RUN_ID, "Glue's id of the run, which names the report.", glue=True)
 # What restore and the restore drill declare alike: the drill restores as restore does.
-RESTORED_BACKUP = dataclasses.replace(BACKUP_TABLE, description="The backup restored from, read and never written.")
+RESTORED_BACKUP = dataclasses.replace(BACKUP_TABLE, description=(
+    "The backup restored from, read and never written: by name, or by ARN when it is in another account or region."))
 INVERSE_TRANSFORM = dataclasses.replace(TRANSFORM, description=(
     "The replication's transform, inverted: renames are reversed, dropped attributes stay absent."))
 RESTORED_MARKER = dataclasses.replace(RETAINED_ATTRIBUTE, description=(
@@ -344,15 +376,16 @@ class RestoreConfig:
 
     backup_table: str = _field(RESTORED_BACKUP)
     target_table: str = _field(Argument(
-        None, TABLE_NAME, "The table written: never --backup_table, and either a new table named "
-                          "`<backup_table>-restore-<name>` or one --allowed_targets names."))
+        None, TABLE_NAME, "The table written, in the job's own account and region: never one named as the backup, "
+                          "and either a new table named `<backup's name>-restore-<name>` or one --allowed_targets "
+                          "names."))
     source_table: str = _field(SOURCE_TABLE, default="", description=(
         "The replicated source, a target only with --allow_source_target true and then with the checks of "
         "what the backup has not recorded yet (restore_guard.py)."))
     allow_source_target: bool = _field(Argument(
         "false", BOOLEAN, "Lets --target_table be --source_table; off so that no run writes the source by mistake."))
     allowed_targets: List[str] = _field(Argument(
-        "[]", TABLE_NAME_LIST, "Tables a run may write besides new ones named `<backup_table>-restore-*` (the role "
+        "[]", TABLE_NAME_LIST, "Tables a run may write besides new ones named `<backup's name>-restore-*` (the role "
                                "grants the same: restore.allowedTargets)."))
     mode: str = _field(Argument(
         "missing-only", choice(*RESTORE_MODES),
@@ -432,7 +465,8 @@ class RestoreDrillConfig:
     metrics_pipeline: str = _field(METRICS_PIPELINE)
     sample_keys: int = _field(SAMPLE_KEYS)
     job_run_id: Optional[str] = _field(JOB_RUN_ID, description=(
-        "Glue's id of the run, which names the drill's table (`<backup_table>-restore-drill-<run id>`) and the report."))
+        "Glue's id of the run, which names the drill's table (`<backup's name>-restore-drill-<run id>`, in the job's "
+        "own account and region) and the report."))
 
 
 JOB_CONFIGS: Tuple[Tuple[str, type], ...] = (("apply-changes", ApplyChangesConfig), ("full-copy", FullCopyConfig),
@@ -529,8 +563,12 @@ def _values(config_class: type, argv: Sequence[str]) -> Dict[str, Any]:
 # Each job: its arguments, then the checks of arguments that depend on one another ---------------------
 
 def _check_replication(config: ReplicationConfig) -> None:
-    if config.source_table == config.backup_table:
-        raise ArgumentError("--source_table and --backup_table are the same table (%s)" % config.source_table)
+    # By name: a job does not know its own account without a call of its own, so a backup named as the source
+    # may be the source itself.
+    name = table_keys.table_name(config.source_table)
+    if name == table_keys.table_name(config.backup_table):
+        raise ArgumentError("--source_table and --backup_table name the same table name (%s): the backup needs a name "
+                            "of its own" % name)
     try:
         config.transform.check_reserved(config.retained_attribute, "--retained_attribute")
     except transform_module.TransformError as error:
@@ -584,11 +622,16 @@ def verify_config(argv: Sequence[str]) -> VerifyConfig:
 
 def restore_config(argv: Sequence[str]) -> RestoreConfig:
     values = _values(RestoreConfig, argv)
-    values["into_source"] = bool(values["source_table"]) and values["target_table"] == values["source_table"]
+    # The target is a name of this account and region: a source given by ARN is compared by its name.
+    values["into_source"] = (bool(values["source_table"])
+                             and values["target_table"] == table_keys.table_name(values["source_table"]))
     config = RestoreConfig(**values)
-    backup, target, allowed = config.backup_table, config.target_table, config.allowed_targets
+    backup, target, allowed = table_keys.table_name(config.backup_table), config.target_table, config.allowed_targets
+    # By name: whether a backup given by ARN is in this account would take a call to find out, and a backup
+    # elsewhere that shares a target's name is refused at no cost.
     if target == backup:
-        raise ArgumentError("--target_table is the backup (%s): restore reads the backup and never writes it" % backup)
+        raise ArgumentError("--target_table is the backup's name (%s): restore reads the backup and never writes it"
+                            % backup)
     if not (target in allowed or target.startswith(backup + RESTORE_TARGET_SUFFIX)):
         raise ArgumentError("--target_table %s is not allowed: use a new table named %s%s<name>, or add it to "
                             "restore.allowedTargets (%s)" % (target, backup, RESTORE_TARGET_SUFFIX,
@@ -623,9 +666,9 @@ def restore_drill_config(argv: Sequence[str]) -> RestoreDrillConfig:
 
 
 def restore_drill_table(backup_table: str, run: str) -> str:
-    """The drill's own table: named after the backup and the run, so one left behind says where it came from
-    (and the role may create, write and delete no other)."""
-    name = "%s%s%s" % (backup_table, RESTORE_DRILL_INFIX, run)
+    """The drill's own table, in the job's own account and region: named after the backup's name and the run,
+    so one left behind says where it came from (and the role may create, write and delete no other)."""
+    name = "%s%s%s" % (table_keys.table_name(backup_table), RESTORE_DRILL_INFIX, run)
     if len(name) > MAX_TABLE_NAME:
         raise ArgumentError("the drill's table %s would be longer than DynamoDB's %d characters: the backup's name "
                             "leaves too little room for the run id" % (name, MAX_TABLE_NAME))

@@ -185,7 +185,8 @@ class Replicator:
                          % (len(hot), self.source_table, self.max_rounds, table_keys.key_id(hot[0])))
         if unwritable:
             kid, (_, reason) = sorted(unwritable.items())[0]
-            parts.append("%d key(s) cannot be written to %s, e.g. %s: %s" % (len(unwritable), self.backup_table, kid, reason))
+            parts.append("%d key(s) cannot be written to %s, e.g. %s: %s"
+                         % (len(unwritable), table_keys.table_name(self.backup_table), kid, reason))
         raise KeysSetAside("; ".join(parts), hot, unwritable)
 
     def copy_items(self, items: Sequence[Item]) -> None:
@@ -248,7 +249,8 @@ def table_key_schema(client: Client, source_table: str, stats: Stats, policy: Re
         response = ddb_batch.call(client.describe_table, {"TableName": table}, stats, policy,
                                   "DescribeTable %s" % table)
         schemas.append(table_keys.describe_key_schema(response))
-    if len(schemas) == 2 and schemas[0] != schemas[1]:
+    if backup_table and schemas[0] != schemas[1]:
         raise table_keys.KeySchemaError("backup table %s has key %r but source table %s has %r"
-                                        % (backup_table, schemas[1], source_table, schemas[0]))
+                                        % (table_keys.table_name(backup_table), schemas[1],
+                                           table_keys.table_name(source_table), schemas[0]))
     return schemas[0]

@@ -205,8 +205,9 @@ class SegmentRestoreTask:
                  retry: Optional[RetryPolicy] = None, sample_keys: int = compare.DEFAULT_SAMPLE_KEYS,
                  target_exists: bool = True, deleted_before: Optional[str] = None,
                  guard: Optional[restore_guard.GuardSettings] = None) -> None:
-        if target_table == backup_table:
-            raise ValueError("restore never writes the backup table %s" % backup_table)
+        # By name: a backup given by ARN may be in this account (job_args.restore_config says why).
+        if table_keys.table_name(target_table) == table_keys.table_name(backup_table):
+            raise ValueError("restore never writes the backup table %s" % table_keys.table_name(backup_table))
         self.settings = RestoreSettings(
             backup_table=backup_table, target_table=target_table, schema=schema, transform=transform,
             total_segments=int(total_segments), mode=mode, include_retained=bool(include_retained),

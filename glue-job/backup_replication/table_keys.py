@@ -1,4 +1,4 @@
-"""Key schema of a table and the identity of a typed DynamoDB key.
+"""Key schema of a table, the identity of a typed DynamoDB key, and what a table argument names.
 
 Values are the low-level client's typed form ({"S": str}, {"N": str}, {"B": bytes}); nothing here turns
 them into Python values that are written back. key_id() is only an identity used for deduplication
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping, Optional
@@ -24,6 +25,42 @@ Key = dict[str, AttributeValue]
 EXACT_CONTEXT = Context(prec=1000)
 
 KEY_TYPES = ("S", "N", "B")
+
+
+# A table name's characters (DynamoDB's pattern; its minimum of 3 characters is left to DynamoDB, which
+# refuses a shorter name at the first call) and a table ARN, whose name is the same.
+_NAME = r"[a-zA-Z0-9_.-]{1,255}"
+_TABLE_NAME = re.compile(r"\A%s\Z" % _NAME)
+_TABLE_ARN = re.compile(r"\Aarn:(aws(?:-[a-z]+)*):dynamodb:([a-z]{2}(?:-[a-z]+)+-[0-9]+):([0-9]{12}):table/(%s)\Z" % _NAME)
+NAME_FORM = "a table name (a-z, A-Z, 0-9, _ . -; at most 255 characters)"
+TABLE_FORMS = NAME_FORM + " or a DynamoDB table ARN (arn:<partition>:dynamodb:<region>:<12-digit account>:table/<name>)"
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A table as a job argument names it: by name alone (in the job's own account and region: `region` and
+    `account` None), or by ARN, which DynamoDB requires for a table of another account (resource-based
+    policies) and which also says the table's region. DynamoDB is called with the text as given."""
+
+    name: str
+    region: Optional[str] = None
+    account: Optional[str] = None
+
+
+def table_ref(text: str) -> TableRef:
+    """Parses a table name or DynamoDB table ARN; ValueError (saying both forms) for anything else."""
+    if _TABLE_NAME.match(text):
+        return TableRef(text)
+    arn = _TABLE_ARN.match(text)
+    if arn is None:
+        raise ValueError("%r is not %s" % (text, TABLE_FORMS))
+    return TableRef(arn.group(4), arn.group(2), arn.group(3))
+
+
+def table_name(text: str) -> str:
+    """The name of the table `text` names (itself unless an ARN). Names derived from a table and messages
+    use it; DynamoDB is still called with `text`."""
+    return table_ref(text).name if text.startswith("arn:") else text
 
 
 class KeySchemaError(ValueError):

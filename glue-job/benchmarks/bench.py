@@ -282,9 +282,11 @@ def apply_changes(client, s3, counter, source, backup, schema, bucket, prefix, p
     return out
 
 
-def start_proxy(delay_ms, targets):
+def start_proxy(delay_ms, targets, region_delays_ms=None):
+    """bench_proxy.py in a process of its own; region_delays_ms: {region: ms} (its --region-delay-ms)."""
+    regional = ["--region-delay-ms=%s=%s" % entry for entry in sorted((region_delays_ms or {}).items())]
     process = subprocess.Popen([sys.executable, os.path.join(HERE, "bench_proxy.py"), "--delay-ms", str(delay_ms)]
-                               + targets, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                               + regional + targets, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     return process, json.loads(process.stdout.readline().decode())
 
 

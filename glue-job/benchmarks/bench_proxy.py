@@ -1,7 +1,13 @@
 """A delaying HTTP/1.1 proxy for bench.py: adds a simulated round trip of N ms to every request.
 
-    python3 glue-job/benchmarks/bench_proxy.py --delay-ms 20 http://127.0.0.1:8000 http://127.0.0.1:4568
+    python3 glue-job/benchmarks/bench_proxy.py --delay-ms 20 [--region-delay-ms eu-west-1=70] \
+        http://127.0.0.1:8000 http://127.0.0.1:4568
     # prints one JSON line {"http://127.0.0.1:8000": "http://127.0.0.1:<port>", ...}, serves until stdin closes
+
+--region-delay-ms REGION=MS (repeatable): a request signed for REGION (the SigV4 credential scope of its
+Authorization header) waits MS instead. The jobs' DynamoDB client sends a table's requests signed for
+the table's region (aws_clients.RegionalDynamoDB), so this delays exactly the requests of a table in
+another region, with one endpoint for all.
 
 One listening socket per target. Each accepted client connection gets its own upstream connection and
 two threads: upstream -> client is a plain byte pipe; client -> upstream parses the request stream.
@@ -28,6 +34,7 @@ reads its CPU time from /proc to tell how much of the machine it took.
 
 import argparse
 import json
+import re
 import socket
 import sys
 import threading
@@ -40,6 +47,7 @@ except ImportError:  # pragma: no cover
 
 BUFFER = 256 * 1024
 MAX_HEAD = 1024 * 1024
+SIGNED_REGION = re.compile(br"\r\nauthorization:[^\r]*Credential=[^/\r]+/[0-9]{8}/([^/\r]+)/", re.IGNORECASE)
 
 
 class ProtocolError(Exception):
@@ -75,7 +83,16 @@ def _content_length(head):
     return length
 
 
-def _requests(client, upstream, delay):
+def _delay_of(head, delays):
+    """delays: {region (bytes) or None: seconds}; a request signed for a region not listed waits delays[None]."""
+    if len(delays) > 1:
+        signed = SIGNED_REGION.search(head)
+        if signed is not None:
+            return delays.get(signed.group(1), delays[None])
+    return delays[None]
+
+
+def _requests(client, upstream, delays):
     """Client -> upstream: one delay per request head, then exactly its body, then the next head."""
     buffered = b""
     try:
@@ -90,6 +107,7 @@ def _requests(client, upstream, delay):
             end = buffered.index(b"\r\n\r\n") + 4
             head, buffered = buffered[:end], buffered[end:]
             remaining = _content_length(head)
+            delay = _delay_of(head, delays)
             if delay > 0:
                 time.sleep(delay)
             body, buffered = buffered[:remaining], buffered[remaining:]
@@ -112,7 +130,7 @@ def _requests(client, upstream, delay):
                 pass
 
 
-def _serve(listener, target, delay):
+def _serve(listener, target, delays):
     host, port = target
     while True:
         try:
@@ -126,12 +144,15 @@ def _serve(listener, target, delay):
             continue
         for sock in (client, upstream):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        threading.Thread(target=_requests, args=(client, upstream, delay), daemon=True).start()
+        threading.Thread(target=_requests, args=(client, upstream, delays), daemon=True).start()
         threading.Thread(target=_pipe, args=(upstream, client), daemon=True).start()
 
 
-def start(targets, delay_ms):
-    """Starts one listener per target URL in this process (daemon threads); returns {target: proxy URL}."""
+def start(targets, delay_ms, region_delays_ms=None):
+    """Starts one listener per target URL in this process (daemon threads); returns {target: proxy URL}.
+    region_delays_ms: {region: ms} for requests signed for that region."""
+    delays = dict((region.encode("ascii"), ms / 1000.0) for region, ms in (region_delays_ms or {}).items())
+    delays[None] = delay_ms / 1000.0
     mapping = {}
     for url in targets:
         parts = urlsplit(url)
@@ -139,8 +160,7 @@ def start(targets, delay_ms):
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", 0))
         listener.listen(256)
-        threading.Thread(target=_serve, args=(listener, (parts.hostname, parts.port), delay_ms / 1000.0),
-                         daemon=True).start()
+        threading.Thread(target=_serve, args=(listener, (parts.hostname, parts.port), delays), daemon=True).start()
         mapping[url] = "http://127.0.0.1:%d" % listener.getsockname()[1]
     return mapping
 
@@ -148,9 +168,12 @@ def start(targets, delay_ms):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--delay-ms", type=float, default=0.0)
+    parser.add_argument("--region-delay-ms", action="append", default=[], metavar="REGION=MS",
+                        help="requests signed for REGION wait MS instead (repeatable)")
     parser.add_argument("targets", nargs="+", help="http://host:port of each server to proxy")
     options = parser.parse_args()
-    sys.stdout.write(json.dumps(start(options.targets, options.delay_ms)) + "\n")
+    region_delays = dict((region, float(ms)) for region, ms in (entry.split("=", 1) for entry in options.region_delay_ms))
+    sys.stdout.write(json.dumps(start(options.targets, options.delay_ms, region_delays)) + "\n")
     sys.stdout.flush()
     sys.stdin.read()  # serve until the parent closes our stdin (or dies)
 

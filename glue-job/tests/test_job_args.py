@@ -138,6 +138,33 @@ class VerifyAndRestoreArgsTest(unittest.TestCase):
         self.assertEqual(job_args.restore_config(restore + ["--include_retained", "true", "--deleted_after",
                                                             "2026-01-01"]).deleted_after, "2026-01-01T00:00:00Z")
 
+    def test_a_table_is_a_name_or_a_table_arn_and_names_are_compared_and_derived_by_name(self):
+        backup = "arn:aws:dynamodb:eu-west-1:222222222222:table/api-pos-backup"
+        config = job_args.full_copy_config(["x", "--source_table", "api-pagos", "--backup_table", backup])
+        self.assertEqual(config.backup_table, backup)  # DynamoDB is called with the ARN
+        for text in ("arn:aws:dynamodb:eu-west-1:2222:table/b", "arn:aws:dynamodb:eu-west-1:222222222222:table/b/index/i",
+                     "arn:aws:s3:::b", "api pos backup"):
+            with self.assertRaisesRegex(job_args.ArgumentError, "--backup_table must be a table name .* or a DynamoDB "
+                                                                "table ARN .*table/<name>"):
+                job_args.full_copy_config(["x", "--source_table", "api-pagos", "--backup_table", text])
+        with self.assertRaisesRegex(job_args.ArgumentError, "same table name \\(api-pagos\\)"):
+            job_args.full_copy_config(["x", "--source_table", "api-pagos", "--backup_table",
+                                       "arn:aws:dynamodb:eu-west-1:222222222222:table/api-pagos"])
+        restore = ["x", "--backup_table", backup, "--report_bucket", "r", "--source_table", "api-pagos"]
+        config = job_args.restore_config(restore + ["--target_table", "api-pos-backup-restore-1"])
+        self.assertFalse(config.into_source)
+        for target, message in (("api-pos-backup", "is the backup's name \\(api-pos-backup\\)"),
+                                (backup + "-restore-1", "--target_table must be a table name .* own account"),
+                                ("other", "named api-pos-backup-restore-<name>")):
+            with self.assertRaisesRegex(job_args.ArgumentError, message):
+                job_args.restore_config(restore + ["--target_table", target])
+        source = "arn:aws:dynamodb:us-east-1:111111111111:table/api-pagos"
+        into = job_args.restore_config(["x", "--backup_table", backup, "--report_bucket", "r", "--source_table", source,
+                                        "--target_table", "api-pagos", "--allowed_targets", '["api-pagos"]',
+                                        "--allow_source_target", "true", "--include_retained", "true",
+                                        "--deleted_after", "2026-01-01", "--manifest_bucket", "m"])
+        self.assertTrue(into.into_source)  # the source by name, with its checks
+        self.assertEqual(job_args.restore_drill_table(backup, "jr_1"), "api-pos-backup-restore-drill-jr_1")
 
     def test_glue_run_id_is_not_asked_of_getResolvedOptions_which_declares_it_itself(self):
         """awsglue's getResolvedOptions adds --JOB_ID and --JOB_RUN_ID to its argparse parser on its own;

@@ -78,7 +78,7 @@ def _target_schema(config: job_args.RestoreConfig, client, schema, backup_descri
     if description is None:
         if not config.create_target:
             job_setup.fail(JOB, "target table %s does not exist: create it with the key of %s, or pass "
-                                "--create_target true" % (config.target_table, config.backup_table))
+                                "--create_target true" % (config.target_table, table_keys.table_name(config.backup_table)))
         if config.dry_run:
             return False
         description = create_like(client, backup_description, config.target_table, stats, policy)
@@ -86,7 +86,7 @@ def _target_schema(config: job_args.RestoreConfig, client, schema, backup_descri
     target_schema = table_keys.describe_key_schema(description)
     if target_schema != schema:
         job_setup.fail(JOB, "target table %s has key %r but the backup %s has %r"
-                       % (config.target_table, target_schema, config.backup_table, schema))
+                       % (config.target_table, target_schema, table_keys.table_name(config.backup_table), schema))
     return True
 
 

@@ -1,14 +1,14 @@
 """Glue Spark (glueetl) job `restore-drill` (scheduled: restoreDrill.schedule): rehearses a restore and
 measures it. It restores a random share of the backup's scan segments into a fresh table of its own,
-`<backup_table>-restore-drill-<job run id>`, exactly as restore restores into a new table (the table made
-as `--create_target` makes it; per segment restore_copy.py, with the inverse transform, retained items
-skipped unless --include_retained); reads what it wrote back and compares it item by item with what the
+`<backup's name>-restore-drill-<job run id>` in the job's own account and region, exactly as restore
+restores into a new table (the table made as `--create_target` makes it; per segment restore_copy.py,
+with the inverse transform, retained items skipped unless --include_retained); reads what it wrote back and compares it item by item with what the
 backup held, and counts the table (drill_check.py); estimates a full restore's time from the measured rate
 and the backup's item count (drill_report.py); writes a report under --report_prefix, publishes the
 metrics; and deletes its table whatever happened before.
 
 It reads the backup and never writes it; it does not even name the source. Its role may create, write
-and delete only tables named `<backup>-restore-drill-*`.
+and delete only tables named `<backup's name>-restore-drill-*`.
 
 Its arguments (job_args.RestoreDrillConfig): docs/glue-job-arguments.md. Exit status 2 on a bad argument;
 the run fails (RestoreDrillFailed, or the error that stopped it) when what it restored did not match the
@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from botocore.exceptions import ClientError
 
 from .. import (aws_clients, compare, ddb_batch, drill_check, drill_report, job_args, job_log, job_setup,
-               restore_copy, spark_segments, verify_report)
+               restore_copy, spark_segments, table_keys, verify_report)
 from . import restore
 
 JOB = "restore-drill"
@@ -95,7 +95,7 @@ def delete_table(backup: restore.Backup, table: str) -> Dict[str, Any]:
     """Deletes the run's table (and only a table named as the drill's are). Whatever AWS answers, it
     returns what happened for the report instead of raising: the run fails afterwards when the table is
     left behind, once the report is written."""
-    if not table.startswith(backup.description["Table"]["TableName"] + job_args.RESTORE_DRILL_INFIX):
+    if not table.startswith(table_keys.table_name(backup.description["Table"]["TableName"]) + job_args.RESTORE_DRILL_INFIX):
         raise ValueError("the restore drill deletes only its own tables, not %s" % table)
     delete = {"TableName": table}
     try:
@@ -171,8 +171,8 @@ def main(argv: Optional[Sequence[str]] = None, spark_context=None, retry=None, r
     if failure is not None:
         raise failure
     if problems:
-        raise RestoreDrillFailed("restore drill of %s: %s; report: %s" % (config.backup_table, "; ".join(problems),
-                                                                          report["report"]))
+        raise RestoreDrillFailed("restore drill of %s: %s; report: %s" % (table_keys.table_name(config.backup_table),
+                                                                          "; ".join(problems), report["report"]))
     return report
 
 
