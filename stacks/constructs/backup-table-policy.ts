@@ -1,7 +1,8 @@
 import { Op, type TerraformProvider } from "cdktf";
 import { Construct } from "constructs";
 import { DataAwsIamPolicyDocument, type DataAwsIamPolicyDocumentStatement } from "@cdktf/provider-aws/lib/data-aws-iam-policy-document";
-import { DynamodbResourcePolicy } from "@cdktf/provider-aws/lib/dynamodb-resource-policy";
+import type { DynamodbResourcePolicy } from "@cdktf/provider-aws/lib/dynamodb-resource-policy";
+import { HclSafeDynamodbResourcePolicy } from "./hcl-safe-dynamodb-resource-policy";
 import type { TableReference } from "./replicated-tables";
 
 /** One role of the source account and what its code calls on the backup table. */
@@ -82,7 +83,7 @@ export class BackupTablePolicy extends Construct {
       },
     ];
     const document = new DataAwsIamPolicyDocument(this, "document", { provider, statement: statements });
-    this.policy = new DynamodbResourcePolicy(this, "policy", {
+    this.policy = new HclSafeDynamodbResourcePolicy(this, "policy", {
       provider,
       resourceArn: table.arn,
       policy: document.json,
