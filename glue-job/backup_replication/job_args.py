@@ -567,7 +567,7 @@ def _check_replication(config: ReplicationConfig) -> None:
     # may be the source itself.
     name = table_keys.table_name(config.source_table)
     if name == table_keys.table_name(config.backup_table):
-        raise ArgumentError("--source_table and --backup_table name the same table name (%s): the backup needs a name "
+        raise ArgumentError("--source_table and --backup_table have the same table name (%s): the backup needs a name "
                             "of its own" % name)
     try:
         config.transform.check_reserved(config.retained_attribute, "--retained_attribute")

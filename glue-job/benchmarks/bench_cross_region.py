@@ -2,8 +2,8 @@
 cross-region round trip and everything else a same-region one, beside both at the same-region one, in
 one run (run by hand; prints JSON).
 
-    PYTHONPATH=glue-job python3 glue-job/benchmarks/bench_cross_region.py [--items 4000] [--repeat 3]
-        [--near-ms 2] [--far-ms 70] [--more-chunk-workers 16,32]
+    PYTHONPATH=glue-job python3 glue-job/benchmarks/bench_cross_region.py [--items 2000] [--repeat 3]
+        [--near-ms 2] [--far-ms 70] [--chunk-workers 1,8,16]
 
 The backup is named by ARN (`--backup_table arn:aws:dynamodb:<region>:<account>:table/<name>`), so the
 jobs' DynamoDB client signs its requests for the ARN's region (aws_clients.RegionalDynamoDB). Every
@@ -15,12 +15,15 @@ eu-west-1. Default 70 ms: a typical us-east-1 <-> eu-west-1 round trip; 2 ms: wi
 DynamoDB is AWS's DynamoDB Local (it takes a table ARN as TableName and ignores its account and region;
 dynalite refuses ARNs), S3 is s3rver: servers as bench.py (AWS_ENDPOINT_URL_S3 when set, else
 local_servers.js; DynamoDB Local always started here). In each repeat, interleaved, on fresh backup
-tables and manifests of 100 keys: retain and mirror, same_region and cross_region, drained by apply.run
-in this process with the job's settings (ApplySettings(), the writer's threads); then cross_region again
-with each of `--more-chunk-workers` chunks at once (what more Spark tasks, each syncing its own chunks,
-add up to; the Python shell job has no setting for it). Each figure is the median over the repeats; ratios
-are medians of the per-repeat ratios (neighbours in time). `cores` tell what bound a measurement: the
-client (this process), DynamoDB Local (a JVM) and the proxy share the machine's cores.
+tables and manifests of 100 keys: retain and mirror, same_region and cross_region, each with every
+`--chunk-workers` count of chunks synced at once, drained by apply.run in this process with the job's
+other settings (ApplySettings(), the writer's threads). The job syncs ApplySettings().chunk_workers (8)
+chunks at once in a process or a Spark task; 1 shows what one chunk's round trips cost; more stands for
+more Spark tasks, each syncing its own chunks (the Python shell job has no setting for it). Each figure
+is the median over the repeats; ratios are medians of the per-repeat ratios (neighbours in time):
+cross_region vs same_region at each count, and at each count vs same_region at the job's. `cores` tell
+what bound a measurement: the client (this process), DynamoDB Local (a JVM) and the proxy share the
+machine's cores.
 """
 
 import argparse
@@ -48,11 +51,11 @@ def put_manifests(s3, bucket, prefix, count):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=4000, help="changed keys (40 chunks of 100 by default)")
+    parser.add_argument("--items", type=int, default=2000, help="changed keys (chunks of 100)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--near-ms", type=float, default=2.0, help="round trip within the region")
     parser.add_argument("--far-ms", type=float, default=70.0, help="round trip to the backup's region")
-    parser.add_argument("--more-chunk-workers", type=bench.numbers, default=[16, 32])
+    parser.add_argument("--chunk-workers", type=bench.numbers, default=[1, 8, 16])
     options = parser.parse_args()
     os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)  # only S3 may be the caller's: DynamoDB is DynamoDB Local
     helper = bench.ensure_servers() if not os.environ.get("AWS_ENDPOINT_URL_S3") else None
@@ -86,10 +89,9 @@ def main():
         schema = table_keys.describe_key_schema(setup.describe_table(TableName=source))
         bucket = "xr-" + tag
         setup_s3.create_bucket(Bucket=bucket)
-        variants = [(policy, placement, settings.chunk_workers) for policy in ("retain", "mirror")
+        counts = sorted(set(options.chunk_workers) | {settings.chunk_workers})
+        variants = [(policy, placement, chunks) for policy in ("retain", "mirror") for chunks in counts
                     for placement in ("same_region", "cross_region")]
-        variants += [(policy, "cross_region", more) for policy in ("retain", "mirror")
-                     for more in options.more_chunk_workers]
         runs = []
         for repeat in range(options.repeat):
             one = {}
@@ -119,11 +121,14 @@ def main():
 
         ratios = {}
         for policy in ("retain", "mirror"):
-            ratios["%s_cross_vs_same" % policy] = ratio("%s-cross_region-%d" % (policy, base),
-                                                        "%s-same_region-%d" % (policy, base))
-            for more in options.more_chunk_workers:
-                ratios["%s_cross_%d_chunk_workers_vs_same" % (policy, more)] = ratio(
-                    "%s-cross_region-%d" % (policy, more), "%s-same_region-%d" % (policy, base))
+            for chunks in counts:
+                ratios["%s_%d_cross_vs_same" % (policy, chunks)] = ratio("%s-cross_region-%d" % (policy, chunks),
+                                                                         "%s-same_region-%d" % (policy, chunks))
+            for chunks in counts:
+                for placement in ("same_region", "cross_region"):
+                    if (placement, chunks) != ("same_region", base):
+                        ratios["%s_%s_%d_vs_same_region_%d" % (policy, placement, chunks, base)] = ratio(
+                            "%s-%s-%d" % (policy, placement, chunks), "%s-same_region-%d" % (policy, base))
         out["ratios"] = ratios
         out["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
         out["environment"] = bench.environment(dynamodb="DynamoDB Local (in-memory, JVM)", s3="s3rver",
