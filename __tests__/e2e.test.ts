@@ -17,9 +17,9 @@ import { matchesPattern, StreamPoller, type BatchResponse, type EventSourceMappi
 import { startLocalGlue, type JobRunOutcome } from "../local-aws/local-glue";
 import type { Item, StreamRecord, StreamRecorder } from "../local-aws/stream-records";
 
-// Alone a pipeline test takes 3-35 s; beside the Terraform tier and other work on 2 cores, one took
-// over 120 s. The limit only ends a hung test.
-jest.setTimeout(300_000);
+// Alone a pipeline test takes 3-35 s; beside the Terraform tier and the Python suite on 2 cores, one
+// took over 300 s. The limit only ends a hung test.
+jest.setTimeout(600_000);
 
 /** The default environment (parseProjectConfig({})): api-pagos -> api-pos-backup, key `id` (S), deletes retained. */
 let retainEnv: E2eEnvironment;

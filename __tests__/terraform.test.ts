@@ -26,7 +26,7 @@ const ENVIRONMENTS: Record<string, EnvironmentInput> = { [DEFAULT_STACK]: {}, ..
 const PINNED = parseProjectConfig({}).environments[DEFAULT_STACK].providerVersion;
 const provider = chooseProvider(PINNED);
 /** Applied, planned again and destroyed: between them every kind of resource and setting the stack has. */
-const APPLIED = new Set([DEFAULT_STACK, "configured-controls", "composite-key-spark", "existing-source-table", "every-setting", "backup-other-account", "backup-other-region"]);
+const APPLIED = new Set([DEFAULT_STACK, "configured-controls", "composite-key-spark", "existing-source-table", "every-setting", "backup-other-account"]);
 /** Planned from `cdktf synth --hcl` too, and compared value by value with the JSON's plan. */
 const HCL = [DEFAULT_STACK, "configured-controls", "existing-source-table"];
 /** Terraform runs at once: most of an apply is waiting on the provider's polls of the emulator. */

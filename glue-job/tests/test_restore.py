@@ -64,8 +64,9 @@ class RestoreTest(support.RecordedClients, support.OnDynamoDbLocal, support.Tabl
         support.put_manifest(self.s3, self.bucket, self.quarantine, [], removed=[(key(60), "995", item(60, 9))])
         self.client.put_item(TableName=self.backup, Item=marked(61, 991, "2026-03-02T10:00:31Z"))  # changed since:
         self.client.delete_item(TableName=self.source, Key=key(61))
+        # Dated well after the restore's start (a margin no slow machine eats), so it reads as a change made since.
         support.put_manifest(self.s3, self.bucket, self.changes, [key(61)],  # re-inserted and deleted again
-                             order=manifest_format.order_from(time.time() + 5, 1))
+                             order=manifest_format.order_from(time.time() + 600, 1))
         self.client.put_item(TableName=self.backup, Item=marked(62, 992, "2026-03-02T11:30:00Z"))  # after the window
         self.client.delete_item(TableName=self.source, Key=key(62))
         for args, message in (((), "--deleted_after"), (("--deleted_after", "2026-03-02T09:00:00Z", "--mode", "overwrite"),

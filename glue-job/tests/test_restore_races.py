@@ -272,7 +272,7 @@ class RestoreRacesTest(support.OnDynamoDbLocal, support.TablePairTestCase):
         self.client.put_item(TableName=self.backup, Item=mistaken(7))
         for n in range(3):  # 1,500 pending keys against a bound of 1,000
             support.put_manifest(self.s3, self.bucket, self.changes, [{"id": {"S": "p%d-%d" % (n, j)}} for j in range(500)],
-                                 order=manifest_format.order_from(time.time() + 5, n + 1))
+                                 order=manifest_format.order_from(time.time() + 600, n + 1))
         held = []
         refresh = restore_guard.Unrecorded.refresh
 
@@ -338,7 +338,7 @@ class RestoreRacesTest(support.OnDynamoDbLocal, support.TablePairTestCase):
             if kwargs.get("Prefix") == self.changes and "ContinuationToken" not in kwargs:
                 written[0] += 1
                 support.put_manifest(self.s3, self.bucket, self.changes, [{"id": {"S": "other-%d" % written[0]}}],
-                                     order=manifest_format.order_from(time.time() + 5, written[0]))
+                                     order=manifest_format.order_from(time.time() + 600, written[0]))
 
         report = self.restore(*WINDOW, s3={"list_objects_v2": other_shards})
         self.assertGreater(written[0], 2)
