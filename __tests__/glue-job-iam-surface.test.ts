@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { isKnownIamAction, permissionsOf, policyDocuments, resourcePolicyDecision } from "./helpers/iam";
 import { REFERENCE_DIR } from "./helpers/reference";
 import { synthesizeEnvironment } from "./helpers/synth";
-import { awaitRecordedRun, RESULTS_DIR, runPythonSuite, type PythonSuiteSummary } from "./python/python-suite";
+import { awaitRecordedRun, RESULTS_DIR, runPythonSuite, SUITE_WAIT_MS, type PythonSuiteSummary } from "./python/python-suite";
 import type { EnvironmentInput } from "../stacks/config/schema";
 
 let suite: PythonSuiteSummary;
@@ -17,7 +17,7 @@ let suite: PythonSuiteSummary;
 beforeAll(async () => {
   suite = (await awaitRecordedRun()) ?? (await runPythonSuite());
   for (const note of suite.notes) console.log(note);
-}, 600_000);
+}, SUITE_WAIT_MS);
 
 test("the Python suite passed and recorded its calls (unittest's report: npm test prints it; .test-results/python/)", () => {
   expect({ exitCode: suite.exitCode, failures: suite.failures, errors: suite.errors }).toEqual({ exitCode: 0, failures: 0, errors: 0 });

@@ -12,14 +12,14 @@ import { matchesPattern } from "../local-aws/stream-poller";
 import { jsonencodeArgument } from "./helpers/hcl";
 import { REFERENCE_DIR } from "./helpers/reference";
 import { synthesizeEnvironment, type SynthesizedStack } from "./helpers/synth";
-import { awaitRecordedRun, RESULTS_DIR, runPythonSuite } from "./python/python-suite";
+import { awaitRecordedRun, RESULTS_DIR, runPythonSuite, SUITE_WAIT_MS } from "./python/python-suite";
 
 const MINUTE = 60_000;
 
 beforeAll(async () => {
   const suite = (await awaitRecordedRun()) ?? (await runPythonSuite());
   expect({ exitCode: suite.exitCode, failures: suite.failures, errors: suite.errors }).toEqual({ exitCode: 0, failures: 0, errors: 0 });
-}, 600_000);
+}, SUITE_WAIT_MS);
 
 const recorded = (name: string) => JSON.parse(fs.readFileSync(path.join(RESULTS_DIR, `${name}.json`), "utf8")) as Datum[];
 

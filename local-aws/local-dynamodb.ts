@@ -28,15 +28,20 @@ export class DynamoError extends Error {
   constructor(
     readonly type: string,
     message: string,
+    /** The HTTP status of the answer. */
+    readonly status = 400,
   ) {
     super(message);
   }
 }
 
+/** Attempts of one call answered with a 5xx: about 7 s of waiting in all. */
+const SERVER_ERROR_ATTEMPTS = 8;
+
 function client(endpoint: string, label: string, closeServer: () => Promise<void>): LocalDynamo {
   const { hostname, port } = new URL(endpoint);
   const agent = new http.Agent({ keepAlive: true });
-  const send = <T>(target: string, operation: string, input: Record<string, unknown>): Promise<T> =>
+  const once = <T>(target: string, operation: string, input: Record<string, unknown>): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       const body = JSON.stringify(input);
       const req = http.request(
@@ -68,7 +73,7 @@ function client(endpoint: string, label: string, closeServer: () => Promise<void
                 // not JSON: the text is the message
               }
               const type = (parsed.__type ?? "").split("#").pop() ?? "";
-              reject(new DynamoError(type, `${label} ${operation}: ${res.statusCode} ${type} ${parsed.message ?? parsed.Message ?? text}`));
+              reject(new DynamoError(type, `${label} ${operation}: ${res.statusCode} ${type} ${parsed.message ?? parsed.Message ?? text}`, res.statusCode ?? 500));
             } else resolve((text ? JSON.parse(text) : {}) as T);
           });
         },
@@ -76,6 +81,19 @@ function client(endpoint: string, label: string, closeServer: () => Promise<void
       req.on("error", reject);
       req.end(body);
     });
+  // A 5xx answer may be retried as it stands (DynamoDB's error handling guide: "OK to retry? Yes"),
+  // as the AWS SDKs do. DynamoDB Local gives one when a write waits too long for a lock, as it does on
+  // a loaded machine; a writer that gave up there would be a test failing for the machine's load.
+  const send = async <T>(target: string, operation: string, input: Record<string, unknown>): Promise<T> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await once<T>(target, operation, input);
+      } catch (error) {
+        if (!(error instanceof DynamoError && error.status >= 500) || attempt === SERVER_ERROR_ATTEMPTS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** attempt)));
+      }
+    }
+  };
   return {
     endpoint,
     call: (operation, input) => send("DynamoDB_20120810", operation, input),

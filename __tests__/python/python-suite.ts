@@ -64,6 +64,13 @@ const alive = (pid: number) => {
   }
 };
 
+/**
+ * How long a jest file may wait for the suite: a run under way (npm test with arguments starts one
+ * beside jest) or its own. Alone it takes about 200 s; beside jest's heavy files, at the lower
+ * priority scripts/test.sh gives it, much longer. The limit only ends a hung suite.
+ */
+export const SUITE_WAIT_MS = 45 * 60_000;
+
 /** recordedRun(), once a run under way in another process (npm test starts one beside jest) has ended. */
 export async function awaitRecordedRun(): Promise<PythonSuiteSummary | undefined> {
   while (fs.existsSync(RUNNING) && alive(Number(fs.readFileSync(RUNNING, "utf8")))) await new Promise((resolve) => setTimeout(resolve, 1000));
