@@ -54,6 +54,17 @@ WriteOutcome = tuple[dict[str, Optional[Item]], list[Key], dict[str, str]]
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 DEFAULT_WORKERS = 8
+# A writer keeps a core busy while its writes in flight cover a round trip: 8 do in the job's region.
+# A backup in another region, 70 ms away, takes full-copy's chunk of 100 (scan_copy.WRITE_CHUNK) in two
+# round trips with 50, where 8 took 13 (measured: docs/capacity.md, "A backup in another region").
+REMOTE_WORKERS = 50
+
+
+def workers_for(backup_table: str, region: Optional[str]) -> int:
+    """The writes in flight of one writer of `backup_table` (a name or an ARN) from a job in `region`
+    (None: the client's default, so any ARN's region counts as another)."""
+    backup_region = table_keys.table_ref(backup_table).region
+    return REMOTE_WORKERS if backup_region is not None and backup_region != region else DEFAULT_WORKERS
 
 _LIVE = "attribute_not_exists(#r)"
 _RETAINED = "attribute_not_exists(#r) OR #r.#s < :v"

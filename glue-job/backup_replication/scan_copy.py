@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 from . import aws_clients
 from . import ddb_batch
+from . import item_writer
 from . import replicate
 from . import retained
 from . import table_keys
@@ -157,7 +158,8 @@ class _SegmentTask:
         s = self.settings
         return replicate.Replicator(
             client, s.source_table, s.backup_table, s.schema, s.transform, s.delete_policy, Stats(),
-            RetryPolicy.from_dict(s.retry), verify=s.verify_writes, retained_attribute=s.retained_attribute)
+            RetryPolicy.from_dict(s.retry), verify=s.verify_writes, retained_attribute=s.retained_attribute,
+            write_workers=item_writer.workers_for(s.backup_table, s.region))
 
     def run(self, client: Client, replicator: replicate.Replicator, segment: int) -> Optional[dict[str, Any]]:
         """The segment's work; what it returns is added to the segment's result."""

@@ -17,12 +17,13 @@ credential scope), which a recording proxy between the jobs and DynamoDB Local k
 import json
 import re
 import threading
+import time
 import unittest
 from http.client import HTTPConnection
 from urllib.parse import urlsplit
 
 import support
-from backup_replication import aws_clients, ddb_batch, job_args, retained, table_keys
+from backup_replication import aws_clients, ddb_batch, item_writer, job_args, retained, table_keys
 from backup_replication.jobs import apply_changes, full_copy, restore, restore_drill, verify
 
 from test_verify import item, key, marked
@@ -47,6 +48,11 @@ class SigningRecorder(support._StandIn):
     def __init__(self, upstream):
         self.upstream = urlsplit(upstream)
         self.requests = []
+        # {operation: seconds}: how long the recorder holds each such request before forwarding it, so
+        # that the requests a job keeps in flight at once show in `most_in_flight`.
+        self.held = {}
+        self.in_flight = {}
+        self.most_in_flight = {}  # {(signing region, operation): the most at once}
         self._lock = threading.Lock()
         self._serve()
 
@@ -54,9 +60,20 @@ class SigningRecorder(support._StandIn):
         scope = _SCOPE.search(headers.get("Authorization", ""))
         body = json.loads(raw or b"{}")
         tables = sorted(body["RequestItems"]) if "RequestItems" in body else [body.get("TableName")]
+        operation = headers.get("X-Amz-Target", "").split(".")[-1]
+        kind = (scope.group(1) if scope else None, operation)
         with self._lock:
-            self.requests.append((scope.group(1) if scope else None, headers.get("X-Amz-Target", "").split(".")[-1],
-                                  tables))
+            self.requests.append(kind + (tables,))
+            self.in_flight[kind] = self.in_flight.get(kind, 0) + 1
+            self.most_in_flight[kind] = max(self.most_in_flight.get(kind, 0), self.in_flight[kind])
+        try:
+            time.sleep(self.held.get(operation, 0))
+            return self._forward(path, headers, raw)
+        finally:
+            with self._lock:
+                self.in_flight[kind] -= 1
+
+    def _forward(self, path, headers, raw):
         connection = HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=60)
         try:
             connection.request("POST", path, raw, dict((name, value) for name, value in headers.items()
@@ -136,6 +153,29 @@ class BackupByArnTest(support.OnDynamoDbLocal, support.TablePairTestCase):
         self.assertEqual(code, 0, err)
         self.assertEqual(self.table(self.backup), self.table(self.source))
         self.assert_routed(["DescribeTable", "BatchWriteItem", "Scan"])
+
+    def test_full_copy_keeps_more_writes_in_flight_to_a_backup_in_another_region(self):
+        """Each write waits a round trip: in another region 70 ms instead of a few, so full-copy's writer keeps
+        50 writes of such a backup in flight (item_writer.REMOTE_WORKERS), the job's 8 in its own region
+        (by name or by an ARN of that region). The recorder holds every PutItem 0.2 s so that the writes in
+        flight at once show; one segment, so one writer."""
+        support.put_items(self.client, self.source, [item(i) for i in range(100)], self.schema)
+        self.recorder.held["PutItem"] = 0.2
+        near, far = (1, item_writer.DEFAULT_WORKERS), (item_writer.DEFAULT_WORKERS + 1, item_writer.REMOTE_WORKERS)
+        for backup, region, most in ((self.arn, AWAY, far), (arn_of(self.backup, HOME), HOME, near),
+                                     (self.backup, HOME, near)):
+            with self.subTest(backup=backup):
+                # Each round copies into an empty backup.
+                for k in support.scan_all(self.client, self.backup, self.schema).values():
+                    self.client.delete_item(TableName=self.backup, Key=table_keys.extract_key(k, self.schema))
+                self.recorder.most_in_flight.clear()
+                _, code, _, err = support.run_main(full_copy.main, [
+                    "full_copy.py", "--source_table", self.source, "--backup_table", backup, "--region", HOME,
+                    "--scan_segments", "1"], spark_context=support.FakeSparkContext(1))
+                self.assertEqual(code, 0, err)
+                self.assertEqual(self.table(self.backup), self.table(self.source))
+                at_once = self.recorder.most_in_flight.get((region, "PutItem"), 0)
+                self.assertTrue(most[0] <= at_once <= most[1], "%d PutItems at once, not %d to %d" % ((at_once,) + most))
 
     def test_verify_reads_and_repairs_the_backup_by_arn_in_its_region(self):
         self.seed(30)
