@@ -20,16 +20,16 @@ if [ "$#" -gt 0 ]; then
   jest_status=$?
 else
   mapfile -t readers < <(grep -l 'python/python-suite' __tests__/*.test.ts)
-  npx jest --testPathIgnorePatterns "${readers[@]}"
+  if [ "${#readers[@]}" -gt 0 ]; then npx jest --testPathIgnorePatterns "${readers[@]}"; else npx jest; fi
   jest_status=$?
 fi
 wait "$python_pid"
 python_status=$?
-if [ "$#" -eq 0 ]; then
+# The readers run only on a run that passed: on a failed one, each would run the whole suite again.
+readers_status=0
+if [ "$#" -eq 0 ] && [ "$python_status" -eq 0 ] && [ "${#readers[@]}" -gt 0 ]; then
   npx jest "${readers[@]}"
   readers_status=$?
-else
-  readers_status=0
 fi
 echo
 echo "==================== Python suite (unittest), also in $report ===================="

@@ -723,6 +723,12 @@ def record_result(name, data):
         json.dump(data, handle)
 
 
+class _StandInServer(ThreadingHTTPServer):
+    # A job keeps up to item_writer.REMOTE_WORKERS requests in flight; socketserver's backlog of 5 would
+    # leave the rest waiting for a retried connection.
+    request_queue_size = 128
+
+
 class _StandIn(object):
     """A stdlib HTTP server in a thread that stands in for one AWS endpoint; as a context manager it
     points ENDPOINT_VARIABLE at itself while open and restores the variable on close."""
@@ -751,7 +757,7 @@ class _StandIn(object):
                 pass
 
         self._previous_endpoint = None
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _StandInServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.endpoint = "http://127.0.0.1:%d" % self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

@@ -159,6 +159,7 @@ class BackupByArnTest(support.OnDynamoDbLocal, support.TablePairTestCase):
         50 writes of such a backup in flight (item_writer.REMOTE_WORKERS), the job's 8 in its own region
         (by name or by an ARN of that region). The recorder holds every PutItem 0.2 s so that the writes in
         flight at once show; one segment, so one writer."""
+        self.assertLessEqual(item_writer.REMOTE_WORKERS, aws_clients.dynamodb_config().max_pool_connections)
         support.put_items(self.client, self.source, [item(i) for i in range(100)], self.schema)
         self.recorder.held["PutItem"] = 0.2
         near, far = (1, item_writer.DEFAULT_WORKERS), (item_writer.DEFAULT_WORKERS + 1, item_writer.REMOTE_WORKERS)
