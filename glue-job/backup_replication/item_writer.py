@@ -61,8 +61,8 @@ REMOTE_WORKERS = 50
 
 
 def workers_for(backup_table: str, region: Optional[str]) -> int:
-    """The writes in flight of one writer of `backup_table` (a name or an ARN) from a job in `region`
-    (None: the client's default, so any ARN's region counts as another)."""
+    """The writes in flight of one writer of `backup_table` (a name or an ARN) by a client of `region`
+    (the client's own, resolved: `--region ""` leaves it to the SDK's default)."""
     backup_region = table_keys.table_ref(backup_table).region
     return REMOTE_WORKERS if backup_region is not None and backup_region != region else DEFAULT_WORKERS
 

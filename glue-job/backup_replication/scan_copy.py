@@ -159,7 +159,7 @@ class _SegmentTask:
         return replicate.Replicator(
             client, s.source_table, s.backup_table, s.schema, s.transform, s.delete_policy, Stats(),
             RetryPolicy.from_dict(s.retry), verify=s.verify_writes, retained_attribute=s.retained_attribute,
-            write_workers=item_writer.workers_for(s.backup_table, s.region))
+            write_workers=item_writer.workers_for(s.backup_table, client.meta.region_name))
 
     def run(self, client: Client, replicator: replicate.Replicator, segment: int) -> Optional[dict[str, Any]]:
         """The segment's work; what it returns is added to the segment's result."""

@@ -163,20 +163,23 @@ class BackupByArnTest(support.OnDynamoDbLocal, support.TablePairTestCase):
         support.put_items(self.client, self.source, [item(i) for i in range(100)], self.schema)
         self.recorder.held["PutItem"] = 0.2
         near, far = (1, item_writer.DEFAULT_WORKERS), (item_writer.DEFAULT_WORKERS + 1, item_writer.REMOTE_WORKERS)
-        for backup, region, most in ((self.arn, AWAY, far), (arn_of(self.backup, HOME), HOME, near),
-                                     (self.backup, HOME, near)):
-            with self.subTest(backup=backup):
+        # `--region ""` is the SDK's default region (AWS_REGION: HOME here): an ARN of it is the job's own.
+        rounds = ((self.arn, AWAY, HOME, far), (arn_of(self.backup, HOME), HOME, HOME, near),
+                  (self.backup, HOME, HOME, near), (arn_of(self.backup, HOME), HOME, "", near))
+        for backup, region, job_region, most in rounds:
+            with self.subTest(backup=backup, job_region=job_region):
                 # Each round copies into an empty backup.
                 for k in support.scan_all(self.client, self.backup, self.schema).values():
                     self.client.delete_item(TableName=self.backup, Key=table_keys.extract_key(k, self.schema))
                 self.recorder.most_in_flight.clear()
                 _, code, _, err = support.run_main(full_copy.main, [
-                    "full_copy.py", "--source_table", self.source, "--backup_table", backup, "--region", HOME,
+                    "full_copy.py", "--source_table", self.source, "--backup_table", backup, "--region", job_region,
                     "--scan_segments", "1"], spark_context=support.FakeSparkContext(1))
                 self.assertEqual(code, 0, err)
                 self.assertEqual(self.table(self.backup), self.table(self.source))
                 at_once = self.recorder.most_in_flight.get((region, "PutItem"), 0)
-                self.assertTrue(most[0] <= at_once <= most[1], "%d PutItems at once, not %d to %d" % ((at_once,) + most))
+                self.assertTrue(most[0] <= at_once <= most[1],
+                                "%d PutItems at once, not %d to %d" % ((at_once,) + most))
 
     def test_verify_reads_and_repairs_the_backup_by_arn_in_its_region(self):
         self.seed(30)
