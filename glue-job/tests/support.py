@@ -467,12 +467,9 @@ class SpreadRuns(object):
         being served (a task killed mid-hook) and gives the context back. `clock`: the run's clock, when
         its jumps must stop the tasks (else each task's Deadline runs on real time)."""
         # Imported here: scripts that run the synthesized wheel (local_spark_job.py, steady_load.py) import
-        # this module with only the wheel on their path.
+        # this module with only the wheel on their path, where glue-job/local_spark is not.
         import local_spark
         from backup_replication import spark_apply
-        # Here, not at the top: the Spark jobs' end-to-end runs import this module (local_spark_job.py) with
-        # the synthesized wheel alone on their path, where glue-job/local_spark is not.
-        import local_spark
         with self._lock:
             sc = self._free.pop() if self._free else None
         if sc is None:
@@ -727,6 +724,7 @@ class _StandInServer(ThreadingHTTPServer):
     # A job keeps up to item_writer.REMOTE_WORKERS requests in flight; socketserver's backlog of 5 would
     # leave the rest waiting for a retried connection.
     request_queue_size = 128
+    daemon_threads = True
 
 
 class _StandIn(object):
@@ -758,7 +756,6 @@ class _StandIn(object):
 
         self._previous_endpoint = None
         self._server = _StandInServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
         self.endpoint = "http://127.0.0.1:%d" % self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
